@@ -1,0 +1,159 @@
+/**
+ * The IR: a checked model as a sequence of typed sites over declared inputs, nets and params.
+ * Produced by `toIr` (src/ir/build.ts) from a checked program; consumed by `lower` (src/lower/).
+ *
+ * Everything here is resolved: consts are folded to numbers, nets are expanded to layers with
+ * concrete sizes, every expression carries its per-example type (event shape), guide defaults are
+ * filled in, the `Normal(params)` short form is split into loc/scale, and training settings have
+ * defaults. Sizes may still mention free size symbols (e.g. the memory size `M`): those are bound
+ * per episode at run time.
+ *
+ * Batch and sample axes are NOT part of these shapes: the lowering adds them (see src/lower/value.ts).
+ */
+
+/** A size linear in the free size symbols: `c + sum_s terms[s] * s` (e.g. `M + 2`). */
+export interface Size {
+  c: number;
+  terms: Record<string, number>;
+}
+
+export type Shape = Size[];
+
+export type ElemType = 'binary' | 'real' | 'int' | 'cat';
+
+/** A per-example value type. For `cat`, `card` is the number of categories (an index into a memory). */
+export interface ValueType {
+  elem: ElemType;
+  shape: Shape;
+  card?: Size;
+}
+
+export type UnaryFn = 'neg' | 'softplus' | 'sigmoid' | 'tanh' | 'relu' | 'exp' | 'log';
+export type BinaryFn = 'add' | 'sub' | 'mul' | 'div';
+
+export type IrExpr =
+  | { op: 'const'; value: number; type: ValueType }
+  /** A declared input or an earlier binding. `ref` says which kind of name it is. */
+  | { op: 'ref'; name: string; ref: 'data' | 'memory' | 'param' | 'site' | 'let'; type: ValueType }
+  /** Apply net `net` to the trailing (event) axes of `arg`; leading axes are mapped over. */
+  | { op: 'net'; net: string; arg: IrExpr; type: ValueType }
+  /** `target[index]`: entry `index` along the first event axis of `target`. */
+  | { op: 'index'; target: IrExpr; index: IrExpr; type: ValueType }
+  /** Concatenation along the last event axis (`concat`) or the first one (`stack`, used to add entries to a memory). */
+  | { op: 'concat'; axis: 'last' | 'first'; args: IrExpr[]; type: ValueType }
+  /** `l @ r`: contracts the last axis of `l` with the first axis of `r` (rank <= 2 each). */
+  | { op: 'matmul'; left: IrExpr; right: IrExpr; type: ValueType }
+  /** Dot product over the last axis (`dot(a, b)`), broadcasting the others. */
+  | { op: 'dot'; left: IrExpr; right: IrExpr; type: ValueType }
+  | { op: 'unary'; fn: UnaryFn; arg: IrExpr; type: ValueType }
+  /** Elementwise with broadcasting of scalars / equal shapes. */
+  | { op: 'binary'; fn: BinaryFn; left: IrExpr; right: IrExpr; type: ValueType }
+  /** `arg[..., from:to]` on the last axis (used to split a net's output into loc and scale). */
+  | { op: 'slice'; arg: IrExpr; from: number; to: number; type: ValueType }
+  /** Sum or mean over the last axis. */
+  | { op: 'reduce'; fn: 'sum' | 'mean'; arg: IrExpr; type: ValueType };
+
+/**
+ * A distribution with resolved parameters.
+ * - Categorical: `logits` [N], or uniform over `n` entries (`Categorical(mem)` / `Categorical(N)`).
+ *   `memory` names the memory/param whose entries it addresses, if any.
+ * - Bernoulli: `logits` with the site's shape.
+ * - Normal: `loc` and `scale` (already positive: the short form `Normal(e)` is lowered to
+ *   `loc = e[:n]`, `scale = softplus(e[n:]) + 1e-4`).
+ */
+export type IrDist =
+  | { kind: 'Categorical'; logits?: IrExpr; n: Size; memory?: string }
+  | { kind: 'Bernoulli'; logits: IrExpr }
+  | { kind: 'Normal'; loc: IrExpr; scale: IrExpr };
+
+export type SiteRole = 'address' | 'latent' | 'observe';
+
+export interface IrSite {
+  stmt: 'site';
+  name: string;
+  role: SiteRole;
+  /** True for Categorical / Bernoulli sites: gradients need a score-function estimator or enumeration. */
+  discrete: boolean;
+  dist: IrDist;
+  type: ValueType;
+}
+
+export interface IrLet {
+  stmt: 'let';
+  name: string;
+  value: IrExpr;
+  type: ValueType;
+}
+
+export type IrStmt = IrSite | IrLet;
+
+export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'softplus' | 'identity';
+
+/** Net layers with concrete sizes. Image layers use channels-last [H, W, C] internally; see lower/nets.ts. */
+export type IrLayer =
+  | { kind: 'linear'; in: number; out: number }
+  | { kind: 'act'; fn: Activation }
+  | { kind: 'reshape'; shape: number[] }
+  | { kind: 'flatten' }
+  | { kind: 'conv2d'; inChannels: number; outChannels: number; kernel: number; stride: number; padding: 'same' | 'valid' }
+  | { kind: 'deconv2d'; inChannels: number; outChannels: number; kernel: number; stride: number; padding: 'same' | 'valid' }
+  /** Calls another net: its parameters are shared, not copied. */
+  | { kind: 'call'; net: string };
+
+export interface IrNet {
+  name: string;
+  layers: IrLayer[];
+  /** Event shape consumed and produced (concrete). */
+  inShape: number[];
+  outShape: number[];
+  /** Parameters owned by this net (excluding nets it calls). */
+  paramCount: number;
+}
+
+export interface IrInput {
+  name: string;
+  type: ValueType;
+}
+
+export interface IrParam {
+  name: string;
+  type: ValueType;
+  init: { kind: 'normal'; std: number } | { kind: 'zeros' };
+}
+
+export type EstimatorKind = 'vimco' | 'reinforce' | 'enumerate' | 'soft' | 'relaxed' | 'iwae';
+
+export interface EstimatorSettings {
+  kind: EstimatorKind;
+  /** Samples per example (the K of the K-sample bound). */
+  k: number;
+  /** VIMCO leave-one-out baseline. */
+  vimcoBaseline: 'geometric' | 'arithmetic';
+  /** REINFORCE baselines: running average of the signal, plus an optional learned input-dependent one (NVIL). */
+  reinforceBaseline: 'none' | 'running' | 'nvil';
+  /** Gumbel-softmax temperature for `relaxed`. */
+  temperature: number;
+}
+
+export interface TrainSettings {
+  estimator: EstimatorSettings;
+  optimizer: { kind: 'adam' | 'sgd'; lr: number };
+  batch: number;
+  steps: number;
+  /** Few-shot episodes for models with a memory: classes in memory, shots per class, distractor entries. */
+  episodes: { classes: number; shots: number; distractors: number };
+  dataset: 'mnist' | 'omniglot' | 'binarized_mnist' | 'synthetic';
+}
+
+export interface IrProgram {
+  name: string;
+  consts: Record<string, number>;
+  sizeSymbols: string[];
+  data: IrInput[];
+  memories: IrInput[];
+  params: IrParam[];
+  nets: IrNet[];
+  model: IrStmt[];
+  guide: { derived: boolean; stmts: IrStmt[] };
+  train: TrainSettings;
+}
