@@ -1,0 +1,118 @@
+/**
+ * Where the data files live. The data never ships with the package: it is read from a
+ * directory found, in order of precedence, from
+ *
+ *   1. an explicit path (the CLI's `--data DIR` flag),
+ *   2. the environment variable `VMM_DATA`,
+ *   3. `../shared/data` relative to the current working directory,
+ *   4. `../shared/data` relative to the package root (two levels above `src/data/`).
+ *
+ * An explicit path or `VMM_DATA` is authoritative: if the file is not there, that is an error
+ * (we do not silently read some other copy). The two fallbacks are tried in turn.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A user-facing error about data: a missing or malformed file. Never an internal bug. */
+export class DataError extends Error {
+  override readonly name = 'DataError';
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+/** The environment variable naming the data directory. */
+export const DATA_ENV_VAR = 'VMM_DATA';
+
+/** Where a candidate data directory came from. */
+export type DataDirSource = 'explicit' | 'env' | 'cwd' | 'package';
+
+export interface DataDirCandidate {
+  readonly source: DataDirSource;
+  readonly dir: string;
+}
+
+/** The package root: two levels above this file (`<pkg>/src/data/paths.ts`). */
+export const PACKAGE_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function describe(c: DataDirCandidate): string {
+  switch (c.source) {
+    case 'explicit':
+      return `the directory given on the command line (--data): ${c.dir}`;
+    case 'env':
+      return `$${DATA_ENV_VAR}: ${c.dir}`;
+    case 'cwd':
+      return `../shared/data beside the working directory: ${c.dir}`;
+    case 'package':
+      return `../shared/data beside the package: ${c.dir}`;
+  }
+}
+
+/** The candidate directories in order of precedence (explicit and env, when set, stand alone). */
+export function dataDirCandidates(
+  explicit?: string,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): DataDirCandidate[] {
+  if (explicit !== undefined && explicit !== '') return [{ source: 'explicit', dir: resolve(cwd, explicit) }];
+  const fromEnv = env[DATA_ENV_VAR];
+  if (fromEnv !== undefined && fromEnv !== '') return [{ source: 'env', dir: resolve(cwd, fromEnv) }];
+  const out: DataDirCandidate[] = [{ source: 'cwd', dir: resolve(cwd, '..', 'shared', 'data') }];
+  const pkg = resolve(PACKAGE_ROOT, '..', 'shared', 'data');
+  if (pkg !== out[0]!.dir) out.push({ source: 'package', dir: pkg });
+  return out;
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function howToFix(): string {
+  return (
+    `Fix: pass the data directory with --data DIR, or set ${DATA_ENV_VAR}=DIR. ` +
+    `Omniglot can be rebuilt from the original zips (images_background.zip, images_evaluation.zip ` +
+    `from github.com/brendenlake/omniglot) with the converter (convertOmniglotZips).`
+  );
+}
+
+export interface ResolveOptions {
+  /** The explicit directory (CLI flag), if any. */
+  readonly dataDir?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+}
+
+/**
+ * The data directory: the first candidate that exists (explicit/env must exist).
+ * @throws DataError listing where it looked.
+ */
+export function resolveDataDir(opts: ResolveOptions = {}): string {
+  const cands = dataDirCandidates(opts.dataDir, opts.env, opts.cwd);
+  for (const c of cands) if (isDir(c.dir)) return c.dir;
+  throw new DataError(
+    `data directory not found. Looked in:\n` +
+      cands.map((c) => `  - ${describe(c)} (no such directory)`).join('\n') +
+      `\n${howToFix()}`,
+  );
+}
+
+/**
+ * The full path of data file `name` (e.g. `omniglot28_u8.bin.gz`): the first candidate
+ * directory holding it.
+ * @throws DataError naming the file, each directory looked in and how to fix it.
+ */
+export function resolveDataFile(name: string, opts: ResolveOptions = {}): string {
+  const cands = dataDirCandidates(opts.dataDir, opts.env, opts.cwd);
+  const lines: string[] = [];
+  for (const c of cands) {
+    const p = resolve(c.dir, name);
+    if (existsSync(p)) return p;
+    lines.push(`  - ${describe(c)} (${isDir(c.dir) ? `no file ${name}` : 'no such directory'})`);
+  }
+  throw new DataError(`data file ${name} not found. Looked in:\n${lines.join('\n')}\n${howToFix()}`);
+}
