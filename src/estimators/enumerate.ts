@@ -1,0 +1,59 @@
+/**
+ * Exact enumeration of one discrete address, IWAE in the continuous latents z
+ * (background.md §3, "Enumeration"; the gold standard for small memories).
+ *
+ * Input (E = number of address values, K = z-samples per address, B = examples):
+ * - `logJoint [E, K, B]`: `log p(a=i) + log p(x, z_ik | a=i) - log q(z_ik | x, a=i)`, with z_ik drawn
+ *   (reparameterized) from the guide given a = i. It must NOT contain `log q(a=i | x)`.
+ * - `logQAddress [E, B]`: `log q(a=i | x)` of the address guide.
+ *
+ * Bound (per example):
+ *
+ *   L = log sum_i (1/K) sum_k exp(logJoint_ik) = logsumexp_{i,k} logJoint - log K  <=  log p(x)
+ *
+ * which is exact in a and importance-weighted in z; with no z (K = 1, deterministic given a) it
+ * equals log p(x). The reported bound does NOT involve q(a|x) at all: its gradient trains the model
+ * and the z-guides only.
+ *
+ * The address guide q(a|x) (needed for fast amortized addressing at test time, and for the
+ * `KL(q(a|x) || p(a))` memory-use metric) is trained by an auxiliary term added to the surrogate:
+ *
+ *   aux = sum_i stop(post_i) * logQAddress_i,   post_i = softmax_i( logsumexp_k logJoint_ik - log K )
+ *
+ * `post` is the (IWAE-in-z) estimate of the exact posterior p(a=i | x). Maximizing aux is minimizing
+ * the cross-entropy from post to q(a|x), i.e. `KL(post || q)` up to a constant, which pulls q(a|x)
+ * to the posterior. Since `post` is stopped and `logQAddress` depends only on the address guide,
+ * aux has zero effect on the model parameters.
+ *
+ * surrogate = mean_B (L + aux). (Its value is therefore below the bound; report `bound`.)
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { EstimatorKind } from '../ir/types.ts';
+import { checkEnumerated, checkK, checkState, initialState, logMeanExp, nextState } from './common.ts';
+import { stopGradient } from './stop_gradient.ts';
+import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+
+export class EnumerateEstimator implements Estimator {
+  readonly kind: EstimatorKind = 'enumerate';
+  readonly discrete: DiscreteMode = 'enumerate';
+  readonly needsBaselineNet = false;
+  constructor(readonly k: number) {
+    checkK('enumerate', k);
+  }
+  initState(): EstimatorState {
+    return initialState();
+  }
+  estimate(terms: EstimatorTerms, state: EstimatorState): EstimatorResult {
+    checkState('enumerate', state);
+    const { logJoint, logQAddress } = checkEnumerated('enumerate', terms, this.k);
+    const out = tf.tidy(() => {
+      const perAddress = logMeanExp(logJoint, 1); // [E, B]: IWAE-in-z estimate of log p(x, a=i)
+      const bound = tf.logSumExp(perAddress, 0); // [B]
+      const logPost = tf.sub(stopGradient(perAddress), stopGradient(bound)); // [E, B]
+      const aux = tf.sum(tf.mul(tf.exp(logPost), logQAddress), 0); // [B]
+      const surrogate = tf.mean(tf.add(bound, aux)) as tf.Scalar;
+      return { surrogate, bound };
+    });
+    return { ...out, state: nextState(state) };
+  }
+}

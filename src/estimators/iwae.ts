@@ -1,0 +1,41 @@
+/**
+ * IWAE: the K-sample importance-weighted bound with reparameterized latents only.
+ * Burda, Grosse & Salakhutdinov 2015, "Importance Weighted Autoencoders", arXiv:1509.00519.
+ *
+ *   L = log (1/K) sum_k exp(l_k) = logsumexp_k l_k - log K  <=  log p(x)
+ *
+ * `surrogate = mean_B L`: its gradient is the IWAE gradient (pathwise through the reparameterized
+ * samples). There is no score-function term, so every latent must be reparameterized; passing
+ * `logQDiscrete` is an error (a model with discrete guide sites needs vimco, reinforce or enumerate).
+ * With K = 1 this is the ELBO (single-sample estimate).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { EstimatorKind } from '../ir/types.ts';
+import { checkK, checkSampled, checkState, initialState, logMeanExp, nextState } from './common.ts';
+import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+
+/** Shared by iwae, soft and relaxed: the IWAE objective on `logWeights [K, B]`. */
+export function iwaeObjective(where: string, k: number, terms: EstimatorTerms, state: EstimatorState): EstimatorResult {
+  checkState(where, state);
+  const { logWeights } = checkSampled(where, terms, k, { logQDiscrete: 'forbidden', baseline: 'forbidden' });
+  const out = tf.tidy(() => {
+    const bound = logMeanExp(logWeights, 0);
+    return { surrogate: tf.mean(bound) as tf.Scalar, bound };
+  });
+  return { ...out, state: nextState(state) };
+}
+
+export class IwaeEstimator implements Estimator {
+  readonly kind: EstimatorKind = 'iwae';
+  readonly discrete: DiscreteMode = 'none';
+  readonly needsBaselineNet = false;
+  constructor(readonly k: number) {
+    checkK('iwae', k);
+  }
+  initState(): EstimatorState {
+    return initialState();
+  }
+  estimate(terms: EstimatorTerms, state: EstimatorState): EstimatorResult {
+    return iwaeObjective('iwae', this.k, terms, state);
+  }
+}

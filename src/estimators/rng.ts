@@ -1,0 +1,63 @@
+/**
+ * A small, explicit, serializable random number generator for reproducible sampling.
+ *
+ * tfjs random ops (`tf.randomUniform`, `tf.randomNormal`) accept a `seed`; an `Rng` hands out one
+ * fresh 32-bit seed per op (`nextSeed()`), so a whole training step is reproducible from one integer
+ * and nothing random is hidden in globals. The generator is mulberry32 (Tommy Ettinger's 32-bit
+ * mixer): tiny, fast, statistically adequate for deriving seeds (tfjs itself then uses alea).
+ *
+ * State in, state out: `rng.state` is a plain number that can be stored in a trainer state or a
+ * checkpoint and restored with `Rng.fromState(state)`.
+ *
+ * Sampling with these seeds is backend-independent: `tf.randomUniform`/`tf.randomNormal` draw in JS
+ * (seedrandom alea) before uploading, so cpu and wasm see identical noise for identical seeds.
+ */
+export class Rng {
+  private s: number;
+
+  /** `seed`: any finite number (fractions are truncated; it is reduced to 32 bits). */
+  constructor(seed: number) {
+    if (!Number.isFinite(seed)) {
+      throw new Error(`Rng: seed must be a finite number, got ${seed}`);
+    }
+    // Scramble the user seed once, so that seeds 0, 1, 2 ... give unrelated streams.
+    this.s = Math.trunc(seed) >>> 0;
+    this.s = (this.nextUint32() ^ 0x9e3779b9) >>> 0;
+  }
+
+  /** Restores a generator from `rng.state` (no scrambling: the stream continues exactly). */
+  static fromState(state: number): Rng {
+    const r = new Rng(0);
+    r.s = state >>> 0;
+    return r;
+  }
+
+  /** The full generator state (a uint32); `Rng.fromState(rng.state)` continues the same stream. */
+  get state(): number {
+    return this.s;
+  }
+
+  /** Next uniform 32-bit unsigned integer. */
+  nextUint32(): number {
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let t = this.s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+
+  /** A seed for one tfjs random op. */
+  nextSeed(): number {
+    return this.nextUint32();
+  }
+
+  /** A uniform float in [0, 1) (for plain-JS uses, e.g. tests). */
+  nextFloat(): number {
+    return this.nextUint32() / 4294967296;
+  }
+
+  /** An independent child generator (advances this one by one step). */
+  fork(): Rng {
+    return new Rng(this.nextUint32());
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * VIMCO: the multi-sample score-function estimator with leave-one-out baselines.
+ * Mnih & Rezende 2016, "Variational Inference for Monte Carlo Objectives", arXiv:1602.06725.
+ *
+ * Objective: the K-sample bound `L = logsumexp_k l_k - log K` (l = `logWeights [K, B]`).
+ * Learning signal for `∇ log q(a_k)` (a = the sampled discrete guide sites):
+ *
+ *   signal_k = L - L^{-k}
+ *   geometric  (paper's default): L^{-k} = L with l_k replaced by mean_{j≠k} l_j
+ *   arithmetic:                   L^{-k} = L with w_k replaced by mean_{j≠k} w_j
+ *                                        = logsumexp_{j≠k} l_j - log(K - 1)
+ *
+ * Surrogate (per example, then averaged over the batch):
+ *
+ *   surrogate = L + sum_k stop(signal_k) * logQDiscrete_k
+ *
+ * Its gradient is the VIMCO estimator: `∇L` supplies the pathwise gradient through reparameterized
+ * latents and net parameters, and, because `l_k` contains `-log q(a_k | x)`, also the
+ * `-ŵ_k ∇ log q(a_k)` half of the per-sample signal `(L - L^{-k}) - ŵ_k` (background.md §3).
+ * `signal_k` does not depend on sample k's own weight beyond what the leave-one-out removes, so
+ * the estimator stays unbiased. Requires K >= 2 (with K = 1 there is nothing to leave out).
+ * Log-weights must be finite.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { EstimatorKind } from '../ir/types.ts';
+import { checkK, checkSampled, checkState, fail, initialState, logMeanExp, nextState } from './common.ts';
+import { stopGradient } from './stop_gradient.ts';
+import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+
+export type VimcoBaseline = 'geometric' | 'arithmetic';
+
+/**
+ * The VIMCO learning signals `L - L^{-k}` for `l [K, B]`: `[K, B]`, no gradient.
+ * Vectorized: builds the K leave-one-out copies `[K (left out), K, B]` of the log-weights.
+ */
+export function vimcoSignals(l: tf.Tensor, baseline: VimcoBaseline): tf.Tensor {
+  if (l.rank !== 2) fail('vimcoSignals', `log-weights must be [K, B], got [${l.shape.join(', ')}]`);
+  const [k, b] = l.shape as [number, number];
+  if (k < 2) fail('vimcoSignals', `VIMCO needs K >= 2 samples per example, got K = ${k}`);
+  return tf.tidy(() => {
+    // Signals are invariant to adding a constant per example to every l_k: centre on the per-example
+    // max first, so float32 sums stay accurate for large |l| (log-likelihoods of images are ~ -100s).
+    const raw = stopGradient(l);
+    const ls = tf.sub(raw, tf.max(raw, 0, true));
+    const full = logMeanExp(ls, 0); // [B]
+    const diag = tf.broadcastTo(tf.reshape(tf.cast(tf.eye(k), 'bool'), [k, k, 1]), [k, k, b]);
+    const copies = tf.broadcastTo(tf.reshape(ls, [1, k, b]), [k, k, b]); // copies[m, j] = l_j
+    let loo: tf.Tensor; // [K, B]: L^{-m}
+    if (baseline === 'geometric') {
+      const meanOthers = tf.div(tf.sub(tf.sum(ls, 0, true), ls), k - 1); // [K, B]
+      const replaced = tf.where(diag, tf.broadcastTo(tf.reshape(meanOthers, [k, 1, b]), [k, k, b]), copies);
+      loo = logMeanExp(replaced, 1);
+    } else if (baseline === 'arithmetic') {
+      const dropped = tf.where(diag, tf.fill([k, k, b], -Infinity), copies);
+      loo = tf.sub(tf.logSumExp(dropped, 1), Math.log(k - 1));
+    } else {
+      return fail('vimcoSignals', `unknown baseline '${String(baseline)}' (geometric | arithmetic)`);
+    }
+    return tf.sub(tf.reshape(full, [1, b]), loo);
+  });
+}
+
+/**
+ * A slow, direct transcription of the VIMCO signals in plain JS (float64), for tests:
+ * `l[k][b]` -> `signal[k][b] = L_b - L_b^{-k}`.
+ */
+export function vimcoSignalsReference(l: number[][], baseline: VimcoBaseline = 'geometric'): number[][] {
+  const K = l.length;
+  if (K < 2) throw new Error('vimcoSignalsReference: needs K >= 2');
+  const B = l[0]!.length;
+  const logMeanExpJs = (xs: number[]): number => {
+    const m = Math.max(...xs);
+    let s = 0;
+    for (const x of xs) s += Math.exp(x - m);
+    return m + Math.log(s / xs.length);
+  };
+  const out: number[][] = [];
+  for (let k = 0; k < K; k++) {
+    const row: number[] = [];
+    for (let b = 0; b < B; b++) {
+      const col: number[] = [];
+      for (let j = 0; j < K; j++) col.push(l[j]![b]!);
+      const L = logMeanExpJs(col);
+      const others = col.filter((_, j) => j !== k);
+      let Lk: number;
+      if (baseline === 'geometric') {
+        const meanLog = others.reduce((a, x) => a + x, 0) / (K - 1);
+        const replaced = col.slice();
+        replaced[k] = meanLog;
+        Lk = logMeanExpJs(replaced);
+      } else {
+        // w_k := mean of the other w_j, then L = log (1/K) sum_j w_j.
+        const ws = col.map(Math.exp);
+        const meanW = ws.filter((_, j) => j !== k).reduce((a, x) => a + x, 0) / (K - 1);
+        ws[k] = meanW;
+        Lk = Math.log(ws.reduce((a, x) => a + x, 0) / K);
+      }
+      row.push(L - Lk);
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+export class VimcoEstimator implements Estimator {
+  readonly kind: EstimatorKind = 'vimco';
+  readonly discrete: DiscreteMode = 'score';
+  readonly needsBaselineNet = false;
+  constructor(
+    readonly k: number,
+    readonly baseline: VimcoBaseline = 'geometric',
+  ) {
+    checkK('vimco', k, 2);
+    if (baseline !== 'geometric' && baseline !== 'arithmetic') {
+      fail('vimco', `unknown baseline '${String(baseline)}' (geometric | arithmetic)`);
+    }
+  }
+  initState(): EstimatorState {
+    return initialState();
+  }
+  /** Needs `logWeights [K, B]` and `logQDiscrete [K, B]` (see the module comment). */
+  estimate(terms: EstimatorTerms, state: EstimatorState): EstimatorResult {
+    checkState('vimco', state);
+    const { logWeights, logQDiscrete } = checkSampled('vimco', terms, this.k, { logQDiscrete: 'required', baseline: 'forbidden' });
+    const out = tf.tidy(() => {
+      const bound = logMeanExp(logWeights, 0); // [B]
+      const signals = vimcoSignals(logWeights, this.baseline); // [K, B], stopped
+      const score = tf.sum(tf.mul(signals, logQDiscrete!), 0); // [B]
+      const surrogate = tf.mean(tf.add(bound, score)) as tf.Scalar;
+      return { surrogate, bound };
+    });
+    return { ...out, state: nextState(state) };
+  }
+}
