@@ -192,6 +192,8 @@ export interface GuideSite extends Commented {
 export interface GuideBlock extends Commented {
   kind: 'Guide';
   body: (GuideSite | LetStmt)[];
+  /** Whole-line comments after the last entry, before the closing `}` (kept for `vmm fmt`). */
+  closingComments?: string[];
   span: Span;
 }
 
@@ -205,6 +207,8 @@ export interface Setting extends Commented {
 export interface TrainBlock extends Commented {
   kind: 'Train';
   settings: Setting[];
+  /** Whole-line comments after the last setting, before the closing `}` (kept for `vmm fmt`). */
+  closingComments?: string[];
   span: Span;
 }
 
