@@ -1,0 +1,101 @@
+/**
+ * `explain`: what `vmm check --explain` prints about a checked model: its sites in order with
+ * their role, type, distribution and how each gets its gradient; the nets with their shapes and
+ * parameter counts; the guide the compiler will use (derived sites marked, in .vmm syntax); and
+ * the training settings with the defaults filled in.
+ */
+import { printExpr, printTrain } from '../ir/print.ts';
+import { formatGuide, formatLet, formatNet, formatSite } from './format.ts';
+import { netParamCount } from './nets.ts';
+import { formatSize, formatType } from './size.ts';
+import type { CheckedProgram, CheckedSite } from './types.ts';
+
+const group = (n: number) => n.toLocaleString('en-US');
+
+function pad(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+/** How the gradient reaches a site's guide under the chosen estimator. */
+function handling(p: CheckedProgram, s: CheckedSite): string {
+  if (s.role === 'observe') return `likelihood of the data \`${s.name}\``;
+  if (!s.discrete) return 'continuous: reparameterized (gradients flow through the sample)';
+  const e = p.train.estimator;
+  const d = s.dist;
+  const what =
+    s.role === 'address' && d.kind === 'Categorical' && d.form === 'uniform' && d.table
+      ? `one of the ${formatSize(d.n)} entries of \`${printExpr(d.table)}\``
+      : `discrete ${d.kind}`;
+  switch (e.kind) {
+    case 'vimco':
+      return `${what}; not reparameterizable: score function with the VIMCO leave-one-out baseline (k = ${e.k}, ${e.vimcoBaseline})`;
+    case 'reinforce':
+      return `${what}; not reparameterizable: score function (REINFORCE, k = ${e.k}, baseline ${e.reinforceBaseline})`;
+    case 'enumerate':
+      return `${what}; summed exactly over its ${s.type.card ? formatSize(s.type.card) : ''} values (enumeration)`;
+    case 'soft':
+      return `${what}; soft attention: every read of \`${s.name}\` becomes the q-weighted average over entries`;
+    case 'relaxed':
+      return `${what}; Gumbel-softmax relaxation (temperature ${e.temperature}), biased`;
+    case 'iwae':
+      return `${what}; not reparameterizable`;
+  }
+}
+
+export function explain(p: CheckedProgram): string {
+  const out: string[] = [`model ${p.name}`, ''];
+
+  out.push('inputs:');
+  const inputs: string[][] = [];
+  for (const d of p.data) inputs.push(['  data', d.name, formatType(d.type), d.observed ? 'observed' : 'given (not observed)']);
+  for (const m of p.memories) inputs.push(['  memory', m.name, formatType(m.type), 'entries supplied with each episode']);
+  for (const q of p.params) {
+    const n = q.type.shape.reduce((a, s) => a * s.c, 1);
+    inputs.push(['  param', q.name, formatType(q.type), `learned, ${group(n)} values, init ${q.init.kind === 'zeros' ? 'zeros' : `normal(${q.init.std})`}`]);
+  }
+  out.push(...pad(inputs));
+  if (p.sizeSymbols.length) out.push(`  sizes ${p.sizeSymbols.join(', ')}: bound per episode`);
+  if (p.consts.length) out.push(`  consts ${p.consts.map((c) => `${c.name} = ${c.value}`).join(', ')}`);
+
+  out.push('', 'model, in order:');
+  let i = 0;
+  for (const s of p.model) {
+    if (s.stmt === 'let') {
+      out.push(`      ${formatLet(s.ast)}    : ${formatType(s.type)}`);
+      continue;
+    }
+    i++;
+    out.push(`  ${String(i).padStart(2)}. ${s.ast.kind === 'Site' ? formatSite(s.ast) : s.name}`);
+    out.push(`        ${s.role} ${s.name} : ${formatType(s.type)}; ${handling(p, s)}`);
+  }
+
+  out.push('', 'nets:');
+  const rows: string[][] = [];
+  let total = 0;
+  for (const n of p.nets) {
+    const count = netParamCount(n.layers);
+    total += count;
+    rows.push([`  ${n.name}`, `[${n.inShape.join(', ')}] -> [${n.outShape.join(', ')}]`, `${group(count)} params`, n.derived ? '(derived for the guide)' : '']);
+  }
+  out.push(...pad(rows));
+  const paramValues = p.params.reduce((a, q) => a + q.type.shape.reduce((b, s) => b * s.c, 1), 0);
+  out.push(`  total: ${group(total)} net parameters${paramValues ? ` + ${group(paramValues)} in params` : ''}`);
+
+  out.push('');
+  if (p.guide.derived) {
+    out.push('guide (derived by the compiler: the file has no guide block):');
+    for (const n of p.guide.derivedNets) out.push(`  ${formatNet(n)}`);
+    out.push(...formatGuide(p.guide.block, '  '));
+    for (const note of p.guide.notes) out.push(`  - ${note.site}: ${note.reason}`);
+  } else {
+    out.push('guide (written in the file):', ...formatGuide(p.guide.block, '  '));
+  }
+
+  out.push('', 'training (defaults marked):');
+  const keys = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset'];
+  const lines = printTrain(p.train);
+  out.push(...pad(lines.map((l, j) => [`  ${l}`, p.trainExplicit.includes(keys[j]!) ? '' : '(default)'])));
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,342 @@
+/**
+ * Types and shapes of expressions. Each expression is checked into an IR expression that carries
+ * its per-example type; `undefined` is the error type: the error is already reported and every
+ * enclosing expression stays silent, so one mistake gives one diagnostic.
+ */
+import type { Call, Expr, Ident, IndexExpr, Span } from '../ast/types.ts';
+import type { IrExpr, Size, ValueType } from '../ir/types.ts';
+import { BUILTINS, DISTRIBUTIONS, KIND_WORD, LAYERS, type Ctx, type Scope } from './context.ts';
+import { formatExpr } from './format.ts';
+import { addSize, formatShape, formatSize, formatType, shapeEq, sizeEq } from './size.ts';
+
+export interface Typed {
+  type: ValueType;
+  ir: IrExpr;
+  /** Set when the value is a table of entries (a memory, a param, a `stack` of them, or a let bound to one): the memory it names. */
+  table?: string;
+}
+
+const SCALAR: ValueType = { elem: 'real', shape: [] };
+const UNARY_FNS = ['softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log'] as const;
+
+export function isNumeric(t: ValueType): boolean {
+  return t.elem !== 'cat';
+}
+
+/** "`x : binary[784]`" for a name, else "`h(x)` : real[128]" (short expressions) or just the type. */
+export function describe(e: Expr, t: ValueType): string {
+  const text = formatExpr(e);
+  if (e.kind === 'Ident') return `\`${text} : ${formatType(t)}\``;
+  if (text.length <= 32) return `\`${text}\` : ${formatType(t)}`;
+  return formatType(t);
+}
+
+export function checkExpr(ctx: Ctx, e: Expr, scope: Scope): Typed | undefined {
+  const r = inner(ctx, e, scope);
+  if (r) ctx.exprTypes.set(e, r.type);
+  return r;
+}
+
+function inner(ctx: Ctx, e: Expr, scope: Scope): Typed | undefined {
+  switch (e.kind) {
+    case 'Number':
+      return { type: SCALAR, ir: { op: 'const', value: e.value, type: SCALAR } };
+    case 'Ident':
+      return checkIdent(ctx, e, scope);
+    case 'Call':
+      return checkCall(ctx, e, scope);
+    case 'Index':
+      return checkIndex(ctx, e, scope);
+    case 'Unary': {
+      const a = checkExpr(ctx, e.operand, scope);
+      if (!a || !numeric(ctx, e.operand, a, '`-`')) return undefined;
+      const type: ValueType = { elem: 'real', shape: a.type.shape };
+      return { type, ir: { op: 'unary', fn: 'neg', arg: a.ir, type } };
+    }
+    case 'Binary':
+      return checkBinary(ctx, e, scope);
+  }
+}
+
+export function checkIdent(ctx: Ctx, e: Ident, scope: Scope): Typed | undefined {
+  const sym = ctx.resolve(e.name, e.span, scope, ['const', 'data', 'memory', 'param', 'let', 'site']);
+  if (!sym) return undefined;
+  switch (sym.kind) {
+    case 'const':
+      if (sym.value === undefined) return undefined;
+      return { type: SCALAR, ir: { op: 'const', value: sym.value, type: SCALAR } };
+    case 'size':
+      ctx.error('VMM2005', `the size symbol \`${e.name}\` is not a value: size symbols appear in types and in \`Categorical(${e.name})\``, e.span, [
+        { message: `\`${e.name}\` is declared here`, span: sym.span },
+      ]);
+      return undefined;
+    case 'net':
+      ctx.error('VMM2005', `\`${e.name}\` is a net, not a value: apply it to an argument, \`${e.name}(...)\``, e.span, [
+        { message: `\`${e.name}\` is declared here`, span: sym.span },
+      ]);
+      return undefined;
+    case 'data':
+    case 'memory':
+    case 'param': {
+      if (!sym.type) return undefined;
+      if (sym.kind === 'memory' && scope.recordReads && scope.where === 'model') ctx.modelReads.add(sym.name);
+      const table = sym.kind !== 'data' && sym.type.shape.length >= 1 ? sym.name : undefined;
+      return { type: sym.type, ir: { op: 'ref', name: sym.name, ref: sym.kind, type: sym.type }, ...(table ? { table } : {}) };
+    }
+    case 'let':
+    case 'site':
+      if (!sym.type) return undefined;
+      return {
+        type: sym.type,
+        ir: { op: 'ref', name: sym.name, ref: sym.kind, type: sym.type },
+        ...(sym.table ? { table: sym.table } : {}),
+      };
+  }
+}
+
+function numeric(ctx: Ctx, e: Expr, t: Typed, where: string): boolean {
+  if (isNumeric(t.type)) return true;
+  ctx.error('VMM2021', `${where} needs numbers, but ${describe(e, t.type)} is categorical: a \`cat\` value can only index a memory or be observed`, e.span);
+  return false;
+}
+
+function checkArgs(ctx: Ctx, call: Call, scope: Scope): (Typed | undefined)[] {
+  return call.args.map((a) => checkExpr(ctx, a.value, scope));
+}
+
+function noNamedArgs(ctx: Ctx, call: Call, what: string): boolean {
+  const n = call.args.find((a) => a.name);
+  if (!n) return true;
+  ctx.error('VMM2024', `${what} takes no named arguments; remove \`${n.name!.name}:\``, n.name!.span);
+  return false;
+}
+
+function arity(ctx: Ctx, call: Call, min: number, max: number, usage: string): boolean {
+  const n = call.args.length;
+  if (n >= min && n <= max) return true;
+  const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
+  ctx.error('VMM2024', `\`${call.callee.name}\` takes ${want} argument${want === '1' ? '' : 's'} (\`${usage}\`), found ${n}`, call.span);
+  return false;
+}
+
+function checkCall(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
+  const name = e.callee.name;
+  if ((BUILTINS as readonly string[]).includes(name)) return checkBuiltin(ctx, e, scope);
+  if ((DISTRIBUTIONS as readonly string[]).includes(name)) {
+    ctx.error('VMM2006', `the distribution \`${name}\` can only appear after \`~\` in a site, not inside an expression`, e.callee.span);
+    checkArgs(ctx, e, scope);
+    return undefined;
+  }
+  if ((LAYERS as readonly string[]).includes(name)) {
+    ctx.error('VMM2006', `\`${name}\` is a layer, not a function: declare a net (\`net f = ${name}(...)\`) and apply it (\`f(x)\`)`, e.callee.span);
+    return undefined;
+  }
+  const sym = ctx.resolve(name, e.callee.span, scope, ['net'], BUILTINS);
+  if (!sym) {
+    checkArgs(ctx, e, scope);
+    return undefined;
+  }
+  if (sym.kind !== 'net') {
+    ctx.error('VMM2006', `\`${name}\` is ${KIND_WORD[sym.kind]}, not a net: only nets and builtins (${BUILTINS.join(', ')}) can be applied`, e.callee.span, [
+      { message: `\`${name}\` is declared here`, span: sym.span },
+    ]);
+    checkArgs(ctx, e, scope);
+    return undefined;
+  }
+  const okNamed = noNamedArgs(ctx, e, `net \`${name}\``);
+  if (e.args.length !== 1) {
+    ctx.error('VMM2024', `net \`${name}\` takes one argument, found ${e.args.length}${e.args.length > 1 ? ': to feed several values, join them with `concat(...)`' : ''}`, e.span);
+    checkArgs(ctx, e, scope);
+    return undefined;
+  }
+  const argExpr = e.args[0]!.value;
+  const arg = checkExpr(ctx, argExpr, scope);
+  const net = sym.net;
+  if (!arg || !net || !okNamed) return undefined;
+  if (!numeric(ctx, argExpr, arg, `net \`${name}\``)) return undefined;
+  const inRank = net.inShape.length;
+  const shape = arg.type.shape;
+  const lead = shape.slice(0, Math.max(0, shape.length - inRank));
+  const trail = shape.slice(lead.length);
+  const want = net.inShape.map((n) => ({ c: n, terms: {} }));
+  if (!shapeEq(trail, want)) {
+    const mapped = inRank ? `[..., ${net.inShape.join(', ')}]` : '[]';
+    ctx.error(
+      'VMM2022',
+      `net \`${name}\` expects input ${formatShape(want)} (or ${mapped}, mapping over leading axes), found ${describe(argExpr, arg.type)}`,
+      argExpr.span,
+      [{ message: `\`${name}\` declared here with input ${formatShape(want)}`, span: net.decl.name.span }],
+    );
+    return undefined;
+  }
+  const type: ValueType = { elem: 'real', shape: [...lead, ...net.outShape.map((n) => ({ c: n, terms: {} }))] };
+  return { type, ir: { op: 'net', net: name, arg: arg.ir, type } };
+}
+
+function checkBuiltin(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
+  const name = e.callee.name;
+  const okNamed = noNamedArgs(ctx, e, `\`${name}\``);
+  const args = checkArgs(ctx, e, scope);
+  const exprs = e.args.map((a) => a.value);
+  const usage: Record<string, string> = {
+    concat: 'concat(a, b, ...)',
+    stack: 'stack(a, b, ...)',
+    dot: 'dot(a, b)',
+  };
+  const [min, max] = name === 'concat' || name === 'stack' ? [2, Infinity] : name === 'dot' ? [2, 2] : [1, 1];
+  const okArity = arity(ctx, e, min, max, usage[name] ?? `${name}(e)`);
+  if (!okNamed || !okArity || args.some((a) => !a)) return undefined;
+  const ts = args as Typed[];
+  for (let i = 0; i < ts.length; i++) if (!numeric(ctx, exprs[i]!, ts[i]!, `\`${name}\``)) return undefined;
+  const needRank1 = (i: number, why: string): boolean => {
+    if (ts[i]!.type.shape.length >= 1) return true;
+    ctx.error('VMM2025', `\`${name}\` ${why}, but ${describe(exprs[i]!, ts[i]!.type)} is a scalar`, exprs[i]!.span);
+    return false;
+  };
+  switch (name) {
+    case 'concat':
+    case 'stack': {
+      const first = name === 'stack';
+      for (let i = 0; i < ts.length; i++) if (!needRank1(i, first ? 'joins along the first axis' : 'joins along the last axis')) return undefined;
+      const t0 = ts[0]!.type;
+      const rank = t0.shape.length;
+      let joined: Size = first ? t0.shape[0]! : t0.shape[rank - 1]!;
+      const keep = (s: Size[]) => (first ? s.slice(1) : s.slice(0, -1));
+      for (let i = 1; i < ts.length; i++) {
+        const t = ts[i]!.type;
+        const ok = t.shape.length === rank && shapeEq(keep(t.shape), keep(t0.shape));
+        if (!ok) {
+          const axes = first ? 'all axes after the first' : 'all axes but the last';
+          ctx.error(
+            'VMM2020',
+            `\`${name}\` needs arguments that agree on ${axes}: ${describe(exprs[i]!, t)} does not fit ${describe(exprs[0]!, t0)}`,
+            exprs[i]!.span,
+            [{ message: `the first argument has type ${formatType(t0)}`, span: exprs[0]!.span }],
+          );
+          return undefined;
+        }
+        joined = addSize(joined, first ? t.shape[0]! : t.shape[rank - 1]!);
+      }
+      const elem = ts.every((t) => t.type.elem === t0.elem) ? t0.elem : 'real';
+      const shape = first ? [joined, ...t0.shape.slice(1)] : [...t0.shape.slice(0, -1), joined];
+      const type: ValueType = { elem, shape };
+      const ir: IrExpr = { op: 'concat', axis: first ? 'first' : 'last', args: ts.map((t) => t.ir), type };
+      if (!first) return { type, ir };
+      // A stack of tables is a table (learned entries added to a memory); it is named after its first memory.
+      const tables = ts.map((t) => t.table).filter((t): t is string => t !== undefined);
+      const mem = tables.find((t) => ctx.symbols.get(t)?.kind === 'memory') ?? tables[0];
+      return mem ? { type, ir, table: mem } : { type, ir };
+    }
+    case 'dot': {
+      if (!needRank1(0, 'contracts the last axis') || !needRank1(1, 'contracts the last axis')) return undefined;
+      const [a, b] = [ts[0]!.type, ts[1]!.type];
+      const la = a.shape[a.shape.length - 1]!;
+      const lb = b.shape[b.shape.length - 1]!;
+      const leadA = a.shape.slice(0, -1);
+      const leadB = b.shape.slice(0, -1);
+      if (!sizeEq(la, lb) || !(shapeEq(leadA, leadB) || leadA.length === 0 || leadB.length === 0)) {
+        ctx.error(
+          'VMM2020',
+          `\`dot\` needs the same last axis (and equal leading axes, or none on one side): found ${formatType(a)} and ${formatType(b)}`,
+          e.span,
+        );
+        return undefined;
+      }
+      const type: ValueType = { elem: 'real', shape: leadA.length >= leadB.length ? leadA : leadB };
+      return { type, ir: { op: 'dot', left: ts[0]!.ir, right: ts[1]!.ir, type } };
+    }
+    case 'sum':
+    case 'mean': {
+      if (!needRank1(0, 'reduces the last axis')) return undefined;
+      const type: ValueType = { elem: 'real', shape: ts[0]!.type.shape.slice(0, -1) };
+      return { type, ir: { op: 'reduce', fn: name, arg: ts[0]!.ir, type } };
+    }
+    default: {
+      const fn = name as (typeof UNARY_FNS)[number];
+      const type: ValueType = { elem: 'real', shape: ts[0]!.type.shape };
+      return { type, ir: { op: 'unary', fn, arg: ts[0]!.ir, type } };
+    }
+  }
+}
+
+function checkIndex(ctx: Ctx, e: IndexExpr, scope: Scope): Typed | undefined {
+  const target = checkExpr(ctx, e.target, scope);
+  const index = checkExpr(ctx, e.index, scope);
+  if (!target || !index) return undefined;
+  const tt = target.type;
+  if (tt.shape.length === 0) {
+    ctx.error('VMM2025', `cannot index ${describe(e.target, tt)}: only values with at least one axis have entries`, e.target.span);
+    return undefined;
+  }
+  const rows = tt.shape[0]!;
+  const expected = `cat(${formatSize(rows)})`;
+  const declNote = indexDeclNote(ctx, e.index, index.type);
+  if (index.type.elem !== 'cat' || index.type.shape.length !== 0 || !index.type.card) {
+    ctx.error(
+      'VMM2023',
+      `the index of \`${formatExpr(e.target)}[...]\` must be a categorical value ${expected} (e.g. an address), found ${describe(e.index, index.type)}`,
+      e.index.span,
+      declNote,
+    );
+    return undefined;
+  }
+  if (!sizeEq(index.type.card, rows)) {
+    ctx.error(
+      'VMM2023',
+      `${describe(e.index, index.type)} cannot index ${describe(e.target, tt)}: expected an index of type ${expected}, found ${formatType(index.type)}`,
+      e.index.span,
+      declNote,
+    );
+    return undefined;
+  }
+  const type: ValueType = { elem: tt.elem, shape: tt.shape.slice(1), ...(tt.card ? { card: tt.card } : {}) };
+  return { type, ir: { op: 'index', target: target.ir, index: index.ir, type } };
+}
+
+function indexDeclNote(ctx: Ctx, e: Expr, t: ValueType): { message: string; span: Span }[] {
+  if (e.kind !== 'Ident') return [];
+  const sym = ctx.symbols.get(e.name);
+  if (!sym) return [];
+  return [{ message: `\`${e.name}\` is declared here with type ${formatType(t)}`, span: sym.span }];
+}
+
+function checkBinary(ctx: Ctx, e: Expr & { kind: 'Binary' }, scope: Scope): Typed | undefined {
+  const l = checkExpr(ctx, e.left, scope);
+  const r = checkExpr(ctx, e.right, scope);
+  if (!l || !r) return undefined;
+  if (!numeric(ctx, e.left, l, `\`${e.op}\``) || !numeric(ctx, e.right, r, `\`${e.op}\``)) return undefined;
+  const [a, b] = [l.type.shape, r.type.shape];
+  if (e.op === '@') {
+    for (const [x, t] of [
+      [e.left, l.type],
+      [e.right, r.type],
+    ] as const) {
+      if (t.shape.length < 1 || t.shape.length > 2) {
+        ctx.error('VMM2025', `\`@\` multiplies vectors and matrices (one or two axes), but ${describe(x, t)} has ${t.shape.length}`, x.span);
+        return undefined;
+      }
+    }
+    const inner = a[a.length - 1]!;
+    if (!sizeEq(inner, b[0]!)) {
+      ctx.error(
+        'VMM2020',
+        `\`@\` contracts the last axis of the left side with the first axis of the right side, but ${formatSize(inner)} != ${formatSize(b[0]!)}: found ${formatType(l.type)} @ ${formatType(r.type)}`,
+        e.span,
+      );
+      return undefined;
+    }
+    const type: ValueType = { elem: 'real', shape: [...a.slice(0, -1), ...b.slice(1)] };
+    return { type, ir: { op: 'matmul', left: l.ir, right: r.ir, type } };
+  }
+  if (!(shapeEq(a, b) || a.length === 0 || b.length === 0)) {
+    ctx.error(
+      'VMM2020',
+      `\`${e.op}\` needs operands of the same shape (or a scalar): found ${formatType(l.type)} ${e.op} ${formatType(r.type)}`,
+      e.span,
+    );
+    return undefined;
+  }
+  const fn = ({ '+': 'add', '-': 'sub', '*': 'mul', '/': 'div' } as const)[e.op];
+  const type: ValueType = { elem: 'real', shape: a.length >= b.length ? a : b };
+  return { type, ir: { op: 'binary', fn, left: l.ir, right: r.ir, type } };
+}

@@ -1,0 +1,283 @@
+/**
+ * The `train { }` block: known keys, estimator / optimizer names and their arguments, value types,
+ * defaults (grammar/README.md, "Training settings"), and the constraints the lowering puts on an
+ * estimator given the model (VMM3xxx): enumeration sums over exactly one Categorical, soft attention
+ * needs addresses used only as memory indices, VIMCO's leave-one-out baseline needs k >= 2.
+ */
+import type { Arg, Call, Expr, Setting, Span, TrainBlock } from '../ast/types.ts';
+import type { EstimatorKind, EstimatorSettings, TrainSettings } from '../ir/types.ts';
+import type { Ctx, Scope } from './context.ts';
+import { evalConst } from './consts.ts';
+import { formatExpr } from './format.ts';
+import { didYouMean } from './suggest.ts';
+import type { CheckedSite, CheckedStmt } from './types.ts';
+
+export const TRAIN_KEYS = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset'] as const;
+export const ESTIMATORS: EstimatorKind[] = ['vimco', 'reinforce', 'enumerate', 'soft', 'relaxed', 'iwae'];
+const DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic'] as const;
+const ESTIMATOR_ARGS: Record<EstimatorKind, string[]> = {
+  vimco: ['k', 'baseline'],
+  reinforce: ['k', 'baseline'],
+  enumerate: ['k'],
+  soft: ['k'],
+  relaxed: ['k', 'temperature'],
+  iwae: ['k'],
+};
+const HINTS: Record<string, string> = {
+  lr: 'the learning rate is an optimizer argument: `optimizer = adam(lr: 1e-3)`',
+  learning_rate: 'the learning rate is an optimizer argument: `optimizer = adam(lr: 1e-3)`',
+  k: 'the number of samples is an estimator argument: `estimator = vimco(k: 4)`',
+  samples: 'the number of samples is an estimator argument: `estimator = vimco(k: 4)`',
+  batch_size: 'write `batch = 32`',
+};
+
+/** The estimator used when the file names none: VIMCO for models with discrete latents, else IWAE. */
+export function defaultEstimator(hasDiscrete: boolean): EstimatorSettings {
+  return {
+    kind: hasDiscrete ? 'vimco' : 'iwae',
+    k: hasDiscrete ? 4 : 1,
+    vimcoBaseline: 'geometric',
+    reinforceBaseline: 'running',
+    temperature: 0.5,
+  };
+}
+
+export function defaultTrain(hasDiscrete: boolean): TrainSettings {
+  return {
+    estimator: defaultEstimator(hasDiscrete),
+    optimizer: { kind: 'adam', lr: 1e-3 },
+    batch: 32,
+    steps: 10000,
+    episodes: { classes: 4, shots: 2, distractors: 0 },
+    dataset: 'mnist',
+  };
+}
+
+export interface TrainResult {
+  train: TrainSettings;
+  explicit: string[];
+}
+
+const SCOPE: Scope = { where: 'train', order: Number.MAX_SAFE_INTEGER, recordReads: false };
+
+/** `name(args)` or a bare `name`, as a call. */
+function asCall(e: Expr): Call | undefined {
+  if (e.kind === 'Call') return e;
+  if (e.kind === 'Ident') return { kind: 'Call', callee: e, args: [], span: e.span };
+  return undefined;
+}
+
+function namedArgs(ctx: Ctx, c: Call, allowed: string[]): Map<string, Arg> | undefined {
+  const out = new Map<string, Arg>();
+  let ok = true;
+  for (const a of c.args) {
+    if (!a.name) {
+      ctx.error('VMM3004', `arguments of \`${c.callee.name}\` are named: write \`${c.callee.name}(${allowed.map((x) => `${x}: ...`).join(', ')})\``, a.span);
+      ok = false;
+    } else if (!allowed.includes(a.name.name)) {
+      const takes = allowed.length ? `it takes ${allowed.map((x) => `\`${x}:\``).join(', ')}` : 'it takes no arguments';
+      ctx.error('VMM3004', `\`${c.callee.name}\` has no argument \`${a.name.name}\`${didYouMean(a.name.name, allowed)} (${takes})`, a.name.span);
+      ok = false;
+    } else if (out.has(a.name.name)) {
+      ctx.error('VMM3004', `argument \`${a.name.name}\` is given twice`, a.span, [{ message: 'first given here', span: out.get(a.name.name)!.span }]);
+      ok = false;
+    } else out.set(a.name.name, a);
+  }
+  return ok ? out : undefined;
+}
+
+function intValue(ctx: Ctx, e: Expr, what: string, min: number): number | undefined {
+  const v = evalConst(ctx, e, SCOPE, what);
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < min) {
+    ctx.error('VMM3005', `${what} must be a whole number >= ${min}, found ${formatExpr(e)}${formatExpr(e) === String(v) ? '' : ` = ${v}`}`, e.span);
+    return undefined;
+  }
+  return v;
+}
+
+function positiveValue(ctx: Ctx, e: Expr, what: string): number | undefined {
+  const v = evalConst(ctx, e, SCOPE, what);
+  if (v === undefined) return undefined;
+  if (!(v > 0)) {
+    ctx.error('VMM3005', `${what} must be positive, found ${formatExpr(e)}`, e.span);
+    return undefined;
+  }
+  return v;
+}
+
+function choice<T extends string>(ctx: Ctx, e: Expr, allowed: readonly T[], what: string, code = 'VMM3005'): T | undefined {
+  if (e.kind === 'Ident' && (allowed as readonly string[]).includes(e.name)) return e.name as T;
+  const got = formatExpr(e);
+  ctx.error(code, `unknown ${what} \`${got}\`${didYouMean(got, allowed)} (expected ${allowed.map((x) => `\`${x}\``).join(', ')})`, e.span);
+  return undefined;
+}
+
+/**
+ * Checks the train block. `modelComplete` is false when some model site did not check: the
+ * constraints that depend on the model's sites are then skipped (they would be cascades).
+ */
+export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: CheckedStmt[], modelComplete: boolean): TrainResult {
+  const latents = model.filter((s): s is CheckedSite => s.stmt === 'site' && s.role !== 'observe');
+  const discrete = latents.filter((s) => s.discrete);
+  const train = defaultTrain(discrete.length > 0);
+  const explicit: string[] = [];
+  if (!block) return { train, explicit };
+  const seen = new Map<string, Setting>();
+  let estimatorExpr: Expr | undefined;
+  let kExpr: Expr | undefined;
+  for (const s of block.settings) {
+    const key = s.key.name;
+    if (!(TRAIN_KEYS as readonly string[]).includes(key)) {
+      const hint = HINTS[key] ? `: ${HINTS[key]}` : `${didYouMean(key, TRAIN_KEYS)} (the settings are ${TRAIN_KEYS.join(', ')})`;
+      ctx.error('VMM3001', `unknown training setting \`${key}\`${hint}`, s.key.span);
+      continue;
+    }
+    const prev = seen.get(key);
+    if (prev) {
+      ctx.error('VMM3002', `\`${key}\` is set twice`, s.key.span, [{ message: `\`${key}\` is first set here`, span: prev.key.span }]);
+      continue;
+    }
+    seen.set(key, s);
+    explicit.push(key);
+    const v = s.value;
+    switch (key) {
+      case 'estimator': {
+        const c = asCall(v);
+        const kind = c && choice(ctx, c.callee, ESTIMATORS, 'estimator', 'VMM3003');
+        if (!c) ctx.error('VMM3003', `an estimator is written \`vimco(k: 4)\`, \`iwae(k: 8)\`, ...; found \`${formatExpr(v)}\``, v.span);
+        if (!c || !kind) break;
+        estimatorExpr = v;
+        const est = { ...train.estimator, kind, k: kind === 'vimco' ? 4 : 1 };
+        const args = namedArgs(ctx, c, ESTIMATOR_ARGS[kind]);
+        if (args) {
+          const k = args.get('k');
+          if (k) {
+            kExpr = k.value;
+            const n = intValue(ctx, k.value, 'the number of samples `k`', 1);
+            if (n !== undefined) est.k = n;
+          }
+          const b = args.get('baseline');
+          if (b && kind === 'vimco') est.vimcoBaseline = choice(ctx, b.value, ['geometric', 'arithmetic'] as const, 'vimco baseline') ?? est.vimcoBaseline;
+          if (b && kind === 'reinforce') est.reinforceBaseline = choice(ctx, b.value, ['running', 'nvil', 'none'] as const, 'reinforce baseline') ?? est.reinforceBaseline;
+          const t = args.get('temperature');
+          if (t) est.temperature = positiveValue(ctx, t.value, 'the temperature') ?? est.temperature;
+        }
+        train.estimator = est;
+        break;
+      }
+      case 'optimizer': {
+        const c = asCall(v);
+        const kind = c && choice(ctx, c.callee, ['adam', 'sgd'] as const, 'optimizer', 'VMM3003');
+        if (!c) ctx.error('VMM3003', `an optimizer is written \`adam(lr: 1e-3)\` or \`sgd(lr: 0.01)\`; found \`${formatExpr(v)}\``, v.span);
+        if (!c || !kind) break;
+        train.optimizer = { kind, lr: kind === 'adam' ? 1e-3 : 0.01 };
+        const lr = namedArgs(ctx, c, ['lr'])?.get('lr');
+        if (lr) train.optimizer.lr = positiveValue(ctx, lr.value, 'the learning rate `lr`') ?? train.optimizer.lr;
+        break;
+      }
+      case 'batch':
+      case 'steps': {
+        const n = intValue(ctx, v, `\`${key}\``, 1);
+        if (n !== undefined) train[key] = n;
+        break;
+      }
+      case 'episodes': {
+        const c = asCall(v);
+        if (!c || c.callee.name !== 'episodes') {
+          ctx.error('VMM3003', `episodes are written \`episodes(classes: 4, shots: 2, distractors: 0)\`; found \`${formatExpr(v)}\``, v.span);
+          break;
+        }
+        const args = namedArgs(ctx, c, ['classes', 'shots', 'distractors']);
+        if (!args) break;
+        const get = (n: 'classes' | 'shots' | 'distractors', min: number) => {
+          const a = args.get(n);
+          if (!a) return;
+          const x = intValue(ctx, a.value, `\`${n}\``, min);
+          if (x !== undefined) train.episodes[n] = x;
+        };
+        get('classes', 1);
+        get('shots', 1);
+        get('distractors', 0);
+        break;
+      }
+      case 'dataset': {
+        const d = choice(ctx, v, DATASETS, 'dataset', 'VMM3003');
+        if (d) train.dataset = d;
+        break;
+      }
+    }
+  }
+  if (estimatorExpr && train.estimator.kind === 'vimco' && train.estimator.k < 2) {
+    ctx.error('VMM3012', `\`vimco\` needs k >= 2 samples: its baseline for each sample is built from the other samples; found k = ${train.estimator.k}`, kExpr?.span ?? estimatorExpr.span);
+  }
+  if (estimatorExpr && modelComplete) checkEstimatorFits(ctx, train.estimator, estimatorExpr, latents);
+  return { train, explicit };
+}
+
+/** The lowering's constraints on the estimator, given the model's sites. */
+function checkEstimatorFits(
+  ctx: Ctx,
+  est: EstimatorSettings,
+  span: Expr,
+  latents: CheckedSite[],
+): void {
+  const discrete = latents.filter((s) => s.discrete);
+  const addresses = latents.filter((s) => s.role === 'address');
+  const names = (xs: CheckedSite[]) => xs.map((s) => `\`${s.name}\``).join(', ');
+  const at: Span = span.span;
+  switch (est.kind) {
+    case 'enumerate': {
+      // One Categorical summed exactly: an address (its entries) or a Categorical latent (its values).
+      const cats = discrete.filter((s) => s.dist.kind === 'Categorical');
+      if (discrete.length === 0) {
+        ctx.error('VMM3010', '`enumerate` sums exactly over one discrete address (or Categorical latent), but the model has no discrete latent', at, [
+          { message: 'every latent is continuous: use `iwae(k: 1)`' },
+        ]);
+      } else if (discrete.length > 1 || cats.length !== 1) {
+        const first = discrete.find((s) => s.role !== 'address') ?? discrete[1] ?? discrete[0]!;
+        ctx.error(
+          'VMM3010',
+          `\`enumerate\` sums exactly over one discrete address (or Categorical latent) and nothing else, but the model has the discrete latents ${names(discrete)}${cats.length ? '' : ', none of them Categorical'}`,
+          at,
+          [
+            { message: `\`${first.name}\` is declared here`, span: first.ast.name.span },
+            { message: 'use `vimco(k: 4)` or `reinforce(k: 4)` for several discrete latents' },
+          ],
+        );
+      }
+      return;
+    }
+    case 'soft': {
+      if (addresses.length === 0) {
+        ctx.error('VMM3011', '`soft` attention replaces the reads `g(mem[a])` of an address by an average over entries, but the model has no `discrete address`', at);
+        return;
+      }
+      const others = discrete.filter((s) => s.role !== 'address');
+      if (others.length) {
+        ctx.error('VMM3011', `\`soft\` attention replaces addresses only; the discrete latents ${names(others)} would still need a score-function estimator`, at, [
+          { message: 'declared here', span: others[0]!.ast.name.span },
+        ]);
+        return;
+      }
+      return;
+    }
+    case 'iwae':
+      if (discrete.length) {
+        ctx.error(
+          'VMM3015',
+          `\`iwae\` differentiates through reparameterized samples only, so the guide of the discrete latents ${names(discrete)} would get no gradient: use \`vimco\`, \`reinforce\`, \`enumerate\`, \`relaxed\` or \`soft\``,
+          at,
+        );
+      }
+      return;
+    default:
+  }
+  if ((est.kind === 'vimco' || est.kind === 'reinforce' || est.kind === 'relaxed') && discrete.length === 0) {
+    ctx.warn(
+      'VMM3014',
+      `\`${est.kind}\` is meant for discrete latents, but every latent of this model is continuous (reparameterized): \`iwae(k: ${Math.max(est.k, 1)})\` computes the same bound with less variance`,
+      at,
+    );
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The output of `check`: the program with every name resolved, every expression typed (as IR
+ * expressions, which carry their types), nets resolved to layers with concrete sizes, the guide
+ * the compiler will use (written or derived) and the training settings with defaults filled in.
+ * `toIr` (src/ir/build.ts) turns it into the IR; `explain` (explain.ts) describes it.
+ */
+import type { GuideBlock, LetStmt, NetDecl, Program, SiteKeyword, SiteStmt, GuideSite } from '../ast/types.ts';
+import type { IrExpr, IrLayer, IrParam, SiteRole, Size, TrainSettings, ValueType } from '../ir/types.ts';
+
+export interface CheckedNet {
+  name: string;
+  layers: IrLayer[];
+  inShape: number[];
+  outShape: number[];
+  /** The declaration (for derived nets: synthesized, spans point at the site it serves). */
+  decl: NetDecl;
+  derived: boolean;
+}
+
+/**
+ * A distribution as written, with typed parameters. `toIr` resolves the rest: the `Normal(e)` short
+ * form into loc / scale, `Bernoulli(probs: p)` into logits.
+ */
+export type CheckedDist =
+  | { kind: 'Categorical'; form: 'logits'; logits: IrExpr; n: Size }
+  | { kind: 'Categorical'; form: 'uniform'; n: Size; memory?: string; table?: IrExpr }
+  | { kind: 'Bernoulli'; form: 'logits' | 'probs'; param: IrExpr }
+  | { kind: 'Normal'; form: 'short'; params: IrExpr; n: number }
+  | { kind: 'Normal'; form: 'locScale'; loc: IrExpr; scale: IrExpr };
+
+export interface CheckedSite {
+  stmt: 'site';
+  name: string;
+  role: SiteRole;
+  /** The keywords written in the model (empty for guide sites). */
+  keywords: SiteKeyword[];
+  /** Categorical / Bernoulli: needs a score-function estimator, enumeration or a relaxation. */
+  discrete: boolean;
+  dist: CheckedDist;
+  type: ValueType;
+  ast: SiteStmt | GuideSite;
+}
+
+export interface CheckedLet {
+  stmt: 'let';
+  name: string;
+  value: IrExpr;
+  type: ValueType;
+  ast: LetStmt;
+}
+
+export type CheckedStmt = CheckedSite | CheckedLet;
+
+export interface DerivedSiteNote {
+  site: string;
+  /** Why the guide site looks the way it does, for `vmm check --explain`. */
+  reason: string;
+}
+
+export interface CheckedGuide {
+  derived: boolean;
+  stmts: CheckedStmt[];
+  /** The guide as .vmm syntax: the user's block, or the derived one (synthesized AST). */
+  block: GuideBlock;
+  derivedNets: NetDecl[];
+  notes: DerivedSiteNote[];
+}
+
+export interface CheckedInput {
+  name: string;
+  type: ValueType;
+}
+
+export interface CheckedProgram {
+  program: Program;
+  name: string;
+  consts: { name: string; value: number }[];
+  sizeSymbols: string[];
+  /** `observed`: the target of an `observe` site. */
+  data: (CheckedInput & { observed: boolean })[];
+  memories: CheckedInput[];
+  params: IrParam[];
+  /** User nets in declaration order, then the nets of a derived guide. */
+  nets: CheckedNet[];
+  model: CheckedStmt[];
+  guide: CheckedGuide;
+  /** Training settings with every default filled in. */
+  train: TrainSettings;
+  /** The keys written in `train { }` (the others are defaults). */
+  trainExplicit: string[];
+}

@@ -1,0 +1,144 @@
+/**
+ * `printIr`: the IR as stable, line-oriented text, for `vmm dump ir` and the golden tests.
+ * Expressions are printed infix (`h(mem) @ h(x)`, `prior(r)[0:32]`); every statement and every
+ * distribution parameter is printed with its type.
+ */
+import { formatSize, formatType } from '../check/size.ts';
+import type { IrDist, IrExpr, IrLayer, IrNet, IrProgram, IrStmt, TrainSettings } from './types.ts';
+
+const BIN: Record<string, [string, number]> = { add: ['+', 1], sub: ['-', 1], mul: ['*', 2], div: ['/', 2] };
+
+function prec(e: IrExpr): number {
+  if (e.op === 'binary') return BIN[e.fn]![1];
+  if (e.op === 'matmul') return 2;
+  if (e.op === 'unary' && e.fn === 'neg') return 3;
+  return 4;
+}
+
+function wrap(e: IrExpr, parens: boolean): string {
+  const s = printExpr(e);
+  return parens ? `(${s})` : s;
+}
+
+function num(v: number): string {
+  return String(v);
+}
+
+export function printExpr(e: IrExpr): string {
+  switch (e.op) {
+    case 'const':
+      return num(e.value);
+    case 'ref':
+      return e.name;
+    case 'net':
+      return `${e.net}(${printExpr(e.arg)})`;
+    case 'index':
+      return `${wrap(e.target, prec(e.target) < 4)}[${printExpr(e.index)}]`;
+    case 'concat':
+      return `${e.axis === 'last' ? 'concat' : 'stack'}(${e.args.map(printExpr).join(', ')})`;
+    case 'matmul':
+      return `${wrap(e.left, prec(e.left) < 2)} @ ${wrap(e.right, prec(e.right) <= 2)}`;
+    case 'dot':
+      return `dot(${printExpr(e.left)}, ${printExpr(e.right)})`;
+    case 'unary':
+      return e.fn === 'neg' ? `-${wrap(e.arg, prec(e.arg) <= 3)}` : `${e.fn}(${printExpr(e.arg)})`;
+    case 'binary': {
+      const [op, p] = BIN[e.fn]!;
+      return `${wrap(e.left, prec(e.left) < p)} ${op} ${wrap(e.right, prec(e.right) <= p)}`;
+    }
+    case 'slice':
+      return `${wrap(e.arg, prec(e.arg) < 4)}[${e.from}:${e.to}]`;
+    case 'reduce':
+      return `${e.fn}(${printExpr(e.arg)})`;
+  }
+}
+
+function printLayer(l: IrLayer): string {
+  switch (l.kind) {
+    case 'linear':
+      return `linear(${l.in}, ${l.out})`;
+    case 'act':
+      return l.fn;
+    case 'reshape':
+      return `reshape(${l.shape.join(', ')})`;
+    case 'flatten':
+      return 'flatten';
+    case 'conv2d':
+    case 'deconv2d':
+      return `${l.kind}(${l.inChannels}, ${l.outChannels}, kernel: ${l.kernel}, stride: ${l.stride}, padding: ${l.padding})`;
+    case 'call':
+      return `call ${l.net}`;
+  }
+}
+
+function printNet(n: IrNet): string[] {
+  const out = [`net ${n.name} : [${n.inShape.join(', ')}] -> [${n.outShape.join(', ')}]  params ${n.paramCount}`];
+  for (const l of n.layers) out.push(`  ${printLayer(l)}`);
+  return out;
+}
+
+function param(name: string, e: IrExpr): string {
+  return `    ${name} : ${formatType(e.type)} = ${printExpr(e)}`;
+}
+
+function printDist(d: IrDist): [string, string[]] {
+  switch (d.kind) {
+    case 'Categorical':
+      if (d.logits) return [`Categorical(n: ${formatSize(d.n)})`, [param('logits', d.logits)]];
+      return [`Categorical(n: ${formatSize(d.n)}, uniform${d.memory ? `, memory: ${d.memory}` : ''})`, []];
+    case 'Bernoulli':
+      return ['Bernoulli', [param('logits', d.logits)]];
+    case 'Normal':
+      return ['Normal', [param('loc', d.loc), param('scale', d.scale)]];
+  }
+}
+
+function printStmts(stmts: IrStmt[]): string[] {
+  const out: string[] = [];
+  for (const s of stmts) {
+    if (s.stmt === 'let') {
+      out.push(`  let ${s.name} : ${formatType(s.type)} = ${printExpr(s.value)}`);
+      continue;
+    }
+    const [head, params] = printDist(s.dist);
+    const how = s.role === 'observe' ? '' : s.discrete ? '  [discrete]' : '  [reparameterized]';
+    out.push(`  ${s.role} ${s.name} : ${formatType(s.type)} ~ ${head}${how}`, ...params);
+  }
+  return out;
+}
+
+export function printTrain(t: TrainSettings): string[] {
+  const e = t.estimator;
+  const est =
+    e.kind === 'vimco'
+      ? `vimco(k: ${e.k}, baseline: ${e.vimcoBaseline})`
+      : e.kind === 'reinforce'
+        ? `reinforce(k: ${e.k}, baseline: ${e.reinforceBaseline})`
+        : e.kind === 'relaxed'
+          ? `relaxed(k: ${e.k}, temperature: ${num(e.temperature)})`
+          : `${e.kind}(k: ${e.k})`;
+  return [
+    `estimator = ${est}`,
+    `optimizer = ${t.optimizer.kind}(lr: ${num(t.optimizer.lr)})`,
+    `batch = ${t.batch}`,
+    `steps = ${t.steps}`,
+    `episodes = episodes(classes: ${t.episodes.classes}, shots: ${t.episodes.shots}, distractors: ${t.episodes.distractors})`,
+    `dataset = ${t.dataset}`,
+  ];
+}
+
+export function printIr(ir: IrProgram): string {
+  const out: string[] = [`model ${ir.name}`];
+  for (const [k, v] of Object.entries(ir.consts)) out.push(`const ${k} = ${num(v)}`);
+  if (ir.sizeSymbols.length) out.push(`size ${ir.sizeSymbols.join(', ')}`);
+  for (const d of ir.data) out.push(`data ${d.name} : ${formatType(d.type)}`);
+  for (const m of ir.memories) out.push(`memory ${m.name} : ${formatType(m.type)}`);
+  for (const p of ir.params) {
+    out.push(`param ${p.name} : ${formatType(p.type)} = ${p.init.kind === 'zeros' ? 'zeros' : `normal(${num(p.init.std)})`}`);
+  }
+  for (const n of ir.nets) out.push(...printNet(n));
+  out.push('model {', ...printStmts(ir.model), '}');
+  out.push(`guide${ir.guide.derived ? ' (derived)' : ''} {`, ...printStmts(ir.guide.stmts), '}');
+  out.push('train {', ...printTrain(ir.train).map((l) => `  ${l}`), '}');
+  return out.join('\n') + '\n';
+}
