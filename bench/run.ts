@@ -1,0 +1,126 @@
+/**
+ * `npm run bench`: the benchmark model of ../shared/docs/bench-model.md, timed through the vmm
+ * trainer and through the hand-written PyTorch reference (bench/reference/bench_vma.py), run
+ * interleaved (vmm, reference, vmm, reference, ...) configuration by configuration, each in its own
+ * process so peak memory is per configuration. The reference is skipped, and the table says so,
+ * when no Python with torch is found (Debian: apt-get install python3-torch).
+ *
+ * Writes bench/results/train.md, bench/results/addressing.md and bench/results/latest.json.
+ *
+ *   npm run bench                         full sweep (M = 8..2048, hard and soft)
+ *   npm run bench -- --quick              M = 8, 128 only, fewer steps
+ *   npm run bench -- --M 32,512 --steps 20 --backend wasm
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { markdownTable } from '../src/report/markdown.ts';
+
+const { values: a } = parseArgs({
+  options: {
+    M: { type: 'string', default: '8,32,128,512,2048' },
+    variants: { type: 'string', default: 'hard,soft' },
+    steps: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    memories: { type: 'string', default: '10000,100000' },
+    backend: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'no-reference': { type: 'boolean', default: false },
+  },
+});
+
+const root = join(import.meta.dirname, '..');
+const Ms = (a.quick ? '8,128' : a.M).split(',').map(Number);
+const steps = a.quick ? '5' : a.steps;
+const variants = a.variants.split(',');
+
+function findPython(): string | undefined {
+  if (a['no-reference']) return undefined;
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+type Row = Record<string, number | string>;
+
+function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Row | undefined {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+  const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (r.status !== 0 || !line) {
+    process.stderr.write(`failed: ${cmd} ${args.join(' ')}\n${r.stderr.slice(-2000)}\n`);
+    return undefined;
+  }
+  return JSON.parse(line) as Row;
+}
+
+const vmmArgs = (extra: string[]) => ['bin/run-ts.mjs', 'bench/vmm_config.ts', ...extra, ...(a.backend ? ['--backend', a.backend] : [])];
+const refEnv = { OPENBLAS_NUM_THREADS: '2' };
+const python = findPython();
+const torchVersion = python ? spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim() : undefined;
+process.stderr.write(python ? `reference: PyTorch ${torchVersion} (${python}), torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2\n` : 'reference: skipped (no python3 with torch; apt-get install python3-torch)\n');
+
+const train: { vmm?: Row; ref?: Row; variant: string; M: number }[] = [];
+for (const M of Ms) {
+  for (const variant of variants) {
+    const args = ['--variant', variant, '--M', String(M), '--steps', steps, '--warmup', a.warmup];
+    process.stderr.write(`M=${M} ${variant}: vmm...`);
+    const vmm = runJson(process.execPath, vmmArgs(args));
+    process.stderr.write(python ? ' reference...' : '');
+    const ref = python ? runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv) : undefined;
+    process.stderr.write(` ${vmm ? Number(vmm.steps_per_s).toFixed(2) : '-'} vs ${ref ? Number(ref.steps_per_s).toFixed(2) : '-'} steps/s\n`);
+    train.push({ vmm, ref, variant, M });
+  }
+}
+
+const addressing: { vmm?: Row; ref?: Row; N: number }[] = [];
+for (const N of a.quick ? [10000] : a.memories.split(',').map(Number)) {
+  const args = ['--addressing-only', '--memory', String(N), '--queries', '32'];
+  const vmm = runJson(process.execPath, vmmArgs(args));
+  const ref = python ? runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv) : undefined;
+  addressing.push({ vmm, ref, N });
+}
+
+const f = (x: unknown, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
+const backend = train.find((t) => t.vmm)?.vmm;
+const settings =
+  `vmm backend: ${backend?.backend ?? '?'} (threads ${backend?.threads ?? '?'}, SIMD ${backend?.simd ?? '?'}); ` +
+  (python ? `reference: PyTorch ${torchVersion}, torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2` : 'reference: not run (no torch)') +
+  `; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${steps} steps after ${a.warmup} warm-up; ${new Date().toISOString().slice(0, 10)}`;
+
+const trainMd = markdownTable(
+  ['M', 'variant', 'vmm steps/s', 'ref steps/s', 'vmm / ref', 'vmm ex/s', 'vmm peak MB', 'ref peak MB', 'vmm bound', 'ref bound'],
+  train.map((t) => [
+    String(t.M),
+    t.variant,
+    f(t.vmm?.steps_per_s),
+    f(t.ref?.steps_per_s),
+    t.vmm && t.ref ? f(Number(t.vmm.steps_per_s) / Number(t.ref.steps_per_s)) : '-',
+    f(t.vmm?.examples_per_s, 0),
+    f(t.vmm?.peak_rss_mb, 0),
+    f(t.ref?.peak_rss_mb, 0),
+    f(t.vmm?.bound, 1),
+    f(t.ref?.bound, 1),
+  ]),
+);
+const addrMd = markdownTable(
+  ['memory entries', 'vmm q/s top-1', 'vmm q/s sample', 'vmm q/s incl. embedding', 'ref q/s top-1', 'ref q/s sample', 'ref q/s incl. embedding'],
+  addressing.map((r) => [
+    String(r.N),
+    f(r.vmm?.qps_top1, 0),
+    f(r.vmm?.qps_sample, 0),
+    f(r.vmm?.qps_top1_with_embedding, 0),
+    f(r.ref?.qps_top1, 0),
+    f(r.ref?.qps_sample, 0),
+    f(r.ref?.qps_top1_with_embedding, 0),
+  ]),
+);
+const out = join(root, 'bench', 'results');
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'train.md'), `Training steps (bench-model.md), ${settings}\n\n${trainMd}\n`);
+writeFileSync(join(out, 'addressing.md'), `Test-time addressing q(a|x) of 32 queries against one shared memory; ${settings}\n\n${addrMd}\n`);
+writeFileSync(join(out, 'latest.json'), JSON.stringify({ settings, train, addressing }, null, 2) + '\n');
+process.stdout.write(`${settings}\n\n${trainMd}\n\n${addrMd}\n`);

@@ -1,0 +1,137 @@
+/**
+ * Times one benchmark configuration through the vmm trainer, in its own process so that the
+ * peak memory (max RSS) belongs to this configuration alone. Prints one JSON line.
+ *
+ *   node bin/run-ts.mjs bench/vmm_config.ts --variant hard|soft --M 32 [--B 32 --K 4 --steps 10 --warmup 3 --backend wasm]
+ *   node bin/run-ts.mjs bench/vmm_config.ts --addressing-only --memory 10000 [--queries 32]
+ *
+ * The model is models/bench_vma.vmm (../shared/docs/bench-model.md): memory [B, M, D], one per
+ * episode; random binary data made once per configuration (not timed).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { frontEnd } from '../src/check/pipeline.ts';
+import { selectBackend } from '../src/runtime/backend.ts';
+import { Trainer } from '../src/runtime/trainer.ts';
+import { CompiledModel } from '../src/lower/compile.ts';
+import { Categorical } from '../src/lower/distributions.ts';
+import { Rng } from '../src/estimators/rng.ts';
+import type { RawBatch } from '../src/runtime/data_source.ts';
+
+const { values: a } = parseArgs({
+  options: {
+    variant: { type: 'string', default: 'hard' },
+    M: { type: 'string', default: '32' },
+    B: { type: 'string', default: '32' },
+    K: { type: 'string', default: '4' },
+    steps: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    backend: { type: 'string' },
+    'addressing-only': { type: 'boolean', default: false },
+    memory: { type: 'string', default: '10000' },
+    queries: { type: 'string', default: '32' },
+    repeats: { type: 'string', default: '10' },
+  },
+});
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+function randomBinary(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => (rng.nextFloat() < 0.5 ? 1 : 0));
+}
+
+const backend = await selectBackend({ ...(a.backend ? { force: a.backend as 'wasm' | 'cpu' | 'tensorflow' } : {}), log: () => {} });
+const source = readFileSync(join(import.meta.dirname, '..', 'models', 'bench_vma.vmm'), 'utf8');
+const fe = frontEnd(source);
+if (!fe.ir) throw new Error('models/bench_vma.vmm does not compile');
+const D = 784;
+
+if (a['addressing-only']) {
+  const N = Number(a.memory);
+  const Q = Number(a.queries);
+  const repeats = Number(a.repeats);
+  const model = new CompiledModel(fe.ir, 1);
+  const mem = tf.tensor2d(randomBinary(N * D, 1), [N, D]);
+  const x = tf.tensor2d(randomBinary(Q * D, 2), [Q, D]);
+  const rng = new Rng(3);
+  // q(a | x) = softmax(h(x) . h(m_i)) against one memory shared by all queries.
+  const embedded = tf.tidy(() => model.applyNet('h', mem)); // [N, H], computed once and reused
+  const time = (f: () => tf.Tensor): number => {
+    const out = f();
+    out.dataSync();
+    out.dispose();
+    const ts: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const t0 = performance.now();
+      const o = f();
+      o.dataSync();
+      o.dispose();
+      ts.push(performance.now() - t0);
+    }
+    return median(ts);
+  };
+  const logits = (hm: tf.Tensor) => tf.matMul(model.applyNet('h', x), hm, false, true); // [Q, N]
+  const top1 = time(() => tf.tidy(() => tf.argMax(logits(embedded), -1)));
+  const sample = time(() => tf.tidy(() => new Categorical(logits(embedded)).sample(rng)));
+  const top1WithEmbed = time(() => tf.tidy(() => tf.argMax(logits(model.applyNet('h', mem)), -1)));
+  process.stdout.write(
+    JSON.stringify({
+      system: 'vmm',
+      memory: N,
+      queries: Q,
+      qps_top1: (Q * 1000) / top1,
+      qps_sample: (Q * 1000) / sample,
+      qps_top1_with_embedding: (Q * 1000) / top1WithEmbed,
+      backend: backend.name,
+      threads: backend.threads,
+      peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    }) + '\n',
+  );
+} else {
+  const M = Number(a.M);
+  const B = Number(a.B);
+  const K = Number(a.K);
+  const variant = a.variant === 'soft' ? 'soft' : 'vimco';
+  const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.train.estimator, kind: variant, k: K } as typeof fe.ir.train.estimator } };
+  const trainer = new Trainer(ir, 1);
+  const batch: RawBatch = {
+    inputs: [
+      { name: 'x', data: randomBinary(B * D, 1), shape: [B, D], plates: ['batch'] },
+      { name: 'mem', data: randomBinary(B * M * D, 2), shape: [B, M, D], plates: ['batch'] },
+    ],
+  };
+  for (let i = 0; i < Number(a.warmup); i++) trainer.step(batch);
+  const ms: number[] = [];
+  let bound = NaN;
+  for (let i = 0; i < Number(a.steps); i++) {
+    const t0 = performance.now();
+    bound = trainer.step(batch).bound;
+    ms.push(performance.now() - t0);
+  }
+  const med = median(ms);
+  process.stdout.write(
+    JSON.stringify({
+      system: 'vmm',
+      variant: a.variant,
+      M,
+      B,
+      K,
+      steps_per_s: 1000 / med,
+      examples_per_s: (1000 * B) / med,
+      median_ms: med,
+      bound,
+      peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+      backend: backend.name,
+      threads: backend.threads,
+      simd: backend.simd,
+    }) + '\n',
+  );
+  trainer.dispose();
+}

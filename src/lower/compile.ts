@@ -1,0 +1,85 @@
+/**
+ * `compile(source, options) -> Trainer`'s model half: an IR program with its trainable variables
+ * (nets, params, the NVIL baseline net when the estimator wants one) and the function that
+ * applies a net. Nets are created once per name, so a net called twice shares its weights.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InternalError } from '../diagnostics/diagnostic.ts';
+import { Rng } from '../estimators/rng.ts';
+import type { IrNet, IrProgram } from '../ir/types.ts';
+import { applyNet, createNetParams } from './nets.ts';
+import { createParam } from './params.ts';
+import type { Inputs } from './trace.ts';
+import type { RawBatch } from '../runtime/data_source.ts';
+
+/** The learned input-dependent baseline b(x) of NVIL (Mnih & Gregor 2014): an MLP of the data to a scalar. */
+export const BASELINE_NET = '__baseline';
+
+export function baselineNet(ir: IrProgram): IrNet {
+  const data = ir.data.find((d) => d.type.elem === 'binary' || d.type.elem === 'real');
+  if (!data || data.type.shape.length !== 1) throw new InternalError('lower', 'NVIL baseline needs a vector data input');
+  const d = data.type.shape[0]!.c;
+  return {
+    name: BASELINE_NET,
+    layers: [
+      { kind: 'linear', in: d, out: 100 },
+      { kind: 'act', fn: 'tanh' },
+      { kind: 'linear', in: 100, out: 1 },
+    ],
+    inShape: [d],
+    outShape: [1],
+    paramCount: d * 100 + 100 + 101,
+  };
+}
+
+export class CompiledModel {
+  readonly nets: Map<string, IrNet>;
+  readonly variables: Map<string, tf.Variable>;
+
+  constructor(
+    readonly ir: IrProgram,
+    seed: number,
+    opts: { baseline?: boolean } = {},
+  ) {
+    this.nets = new Map(ir.nets.map((n) => [n.name, n]));
+    if (opts.baseline) this.nets.set(BASELINE_NET, baselineNet(ir));
+    this.variables = new Map();
+    const rng = new Rng(seed);
+    for (const net of this.nets.values()) {
+      for (const [name, v] of Object.entries(createNetParams(net, rng))) this.variables.set(name, v);
+    }
+    for (const p of ir.params) this.variables.set(`param/${p.name}`, createParam(p, rng));
+  }
+
+  /** Applies net `name` to [N, ...inShape]. */
+  readonly applyNet = (name: string, flat: tf.Tensor): tf.Tensor => {
+    const net = this.nets.get(name);
+    if (!net) throw new InternalError('lower', `unknown net ${name}`);
+    return applyNet(net, this.variables, this.nets, flat);
+  };
+
+  /** The data, memories and params of a batch as plated values. Call inside tf.tidy. */
+  inputs(raw: RawBatch): Inputs {
+    const out: Inputs = new Map();
+    for (const i of raw.inputs) out.set(i.name, { t: tf.tensor(i.data, i.shape), plates: i.plates });
+    for (const p of this.ir.params) out.set(p.name, { t: this.variables.get(`param/${p.name}`)!, plates: [] });
+    return out;
+  }
+
+  /** b(x) [B] for the NVIL baseline. */
+  baseline(inputs: Inputs): tf.Tensor {
+    const data = this.nets.get(BASELINE_NET)!;
+    const x = [...inputs.values()].find((v) => v.plates.includes('batch') && v.t.rank === 2 && v.t.shape[1] === data.inShape[0]);
+    if (!x) throw new InternalError('lower', 'no data input for the baseline');
+    return tf.reshape(this.applyNet(BASELINE_NET, x.t), [-1]);
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [...this.variables.values()];
+  }
+
+  dispose(): void {
+    for (const v of this.variables.values()) v.dispose();
+    this.variables.clear();
+  }
+}

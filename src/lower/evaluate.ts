@@ -1,0 +1,296 @@
+/**
+ * Evaluates IR expressions on plated tfjs values (see plates.ts).
+ *
+ * Addresses are read in one of three ways, chosen per run by the estimator, never by the model:
+ *   sampled     `a` holds K sampled indices; `mem[a]` gathers the K entries, so `g(mem[a])` runs g
+ *               on K entries only (the hard variant of Bornschein et al. 2017).
+ *   enumerated  `a` holds every index 0..|M|-1 on the `enum` plate (exact summation).
+ *   soft        `a` holds attention weights w = q(a | x); `g(mem[a])` becomes `sum_i w_i g(mem[i])`
+ *               and a bare `mem[a]` becomes `sum_i w_i mem[i]` (soft attention, background.md §2).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InternalError } from '../diagnostics/diagnostic.ts';
+import type { IrExpr } from '../ir/types.ts';
+import { gatherRows } from './gather.ts';
+import {
+  alignTo,
+  broadcastValues,
+  eventRank,
+  eventShape,
+  mapEvents,
+  plateSizesOf,
+  sortPlates,
+  unionPlates,
+  type Value,
+} from './plates.ts';
+
+/** A soft address: attention weights over the entries (event shape [M]). */
+export interface SoftAddress {
+  soft: Value;
+}
+
+export type Binding = Value | SoftAddress;
+
+export function isSoft(b: Binding | undefined): b is SoftAddress {
+  return b !== undefined && 'soft' in b;
+}
+
+export interface EvalContext {
+  /** Names in scope: data, memories, params, site values, lets. */
+  env: Map<string, Binding>;
+  /** Applies a net to a tensor [N, ...inShape] and returns [N, ...outShape]. */
+  applyNet(name: string, flat: tf.Tensor): tf.Tensor;
+  /**
+   * Results of net applications keyed by the printed expression, shared between the guide and
+   * the model within one evaluation: `g(mem[a])` in the guide and in the model runs once.
+   * Only expressions free of `let` names are cached (lets may differ between guide and model).
+   */
+  cache: Map<string, Value>;
+}
+
+export function evaluate(e: IrExpr, ctx: EvalContext): Value {
+  switch (e.op) {
+    case 'const':
+      return { t: tf.scalar(e.value), plates: [] };
+    case 'ref': {
+      const b = ctx.env.get(e.name);
+      if (b === undefined) throw new InternalError('lower', `'${e.name}' is not bound`);
+      if (isSoft(b)) {
+        throw new InternalError('lower', `soft address '${e.name}' used outside a memory read`);
+      }
+      return b;
+    }
+    case 'net':
+      return cached(e, ctx, () => evalNet(e.net, e.arg, ctx));
+    case 'index':
+      return cached(e, ctx, () => evalIndex(e.target, e.index, ctx));
+    case 'concat': {
+      const vals = e.args.map((a) => evaluate(a, ctx));
+      const { tensors, plates } = broadcastValues(vals, true);
+      const axis = e.axis === 'last' ? -1 : plates.length;
+      return { t: tf.concat(tensors, axis), plates };
+    }
+    case 'matmul':
+      return matmul(evaluate(e.left, ctx), evaluate(e.right, ctx));
+    case 'dot': {
+      const { tensors, plates } = broadcastValues([evaluate(e.left, ctx), evaluate(e.right, ctx)]);
+      return { t: tf.sum(tf.mul(tensors[0]!, tensors[1]!), -1), plates };
+    }
+    case 'unary':
+      return unary(e.fn, evaluate(e.arg, ctx));
+    case 'binary': {
+      const { tensors, plates } = broadcastValues([evaluate(e.left, ctx), evaluate(e.right, ctx)]);
+      const [l, r] = tensors as [tf.Tensor, tf.Tensor];
+      const t =
+        e.fn === 'add' ? tf.add(l, r) : e.fn === 'sub' ? tf.sub(l, r) : e.fn === 'mul' ? tf.mul(l, r) : tf.div(l, r);
+      return { t, plates };
+    }
+    case 'slice': {
+      const v = evaluate(e.arg, ctx);
+      const last = v.t.rank - 1;
+      const begin = new Array<number>(v.t.rank).fill(0);
+      const size = [...v.t.shape];
+      begin[last] = e.from;
+      size[last] = e.to - e.from;
+      return { t: tf.slice(v.t, begin, size), plates: v.plates };
+    }
+    case 'reduce': {
+      const v = evaluate(e.arg, ctx);
+      return { t: e.fn === 'sum' ? tf.sum(v.t, -1) : tf.mean(v.t, -1), plates: v.plates };
+    }
+  }
+}
+
+function cached(e: IrExpr, ctx: EvalContext, compute: () => Value): Value {
+  const key = cacheKey(e);
+  if (key === undefined) return compute();
+  const hit = ctx.cache.get(key);
+  if (hit) return hit;
+  const v = compute();
+  ctx.cache.set(key, v);
+  return v;
+}
+
+/** A structural key, or undefined when the expression mentions a `let` (not cacheable). */
+export function cacheKey(e: IrExpr): string | undefined {
+  switch (e.op) {
+    case 'const':
+      return String(e.value);
+    case 'ref':
+      return e.ref === 'let' ? undefined : e.name;
+    case 'net': {
+      const a = cacheKey(e.arg);
+      return a === undefined ? undefined : `${e.net}(${a})`;
+    }
+    case 'index': {
+      const t = cacheKey(e.target);
+      const i = cacheKey(e.index);
+      return t === undefined || i === undefined ? undefined : `${t}[${i}]`;
+    }
+    case 'concat': {
+      const parts = e.args.map(cacheKey);
+      return parts.some((p) => p === undefined) ? undefined : `${e.axis === 'last' ? 'concat' : 'stack'}(${parts.join(',')})`;
+    }
+    case 'matmul':
+    case 'dot':
+    case 'binary': {
+      const l = cacheKey(e.left);
+      const r = cacheKey(e.right);
+      const name = e.op === 'binary' ? e.fn : e.op;
+      return l === undefined || r === undefined ? undefined : `${name}(${l},${r})`;
+    }
+    case 'unary': {
+      const a = cacheKey(e.arg);
+      return a === undefined ? undefined : `${e.fn}(${a})`;
+    }
+    case 'slice': {
+      const a = cacheKey(e.arg);
+      return a === undefined ? undefined : `${a}[${e.from}:${e.to}]`;
+    }
+    case 'reduce': {
+      const a = cacheKey(e.arg);
+      return a === undefined ? undefined : `${e.fn}(${a})`;
+    }
+  }
+}
+
+function applyNetTo(name: string, v: Value, ctx: EvalContext, inRank: number): Value {
+  const lead = v.t.shape.slice(0, v.t.rank - inRank);
+  const ev = v.t.shape.slice(v.t.rank - inRank);
+  const n = lead.reduce((a, b) => a * b, 1);
+  const out = ctx.applyNet(name, tf.reshape(v.t, [n, ...ev]));
+  return { t: tf.reshape(out, [...lead, ...out.shape.slice(1)]), plates: v.plates };
+}
+
+function evalNet(net: string, arg: IrExpr, ctx: EvalContext): Value {
+  const inRank = netInRank(arg);
+  if (arg.op === 'index' && arg.index.op === 'ref') {
+    const addr = ctx.env.get(arg.index.name);
+    if (isSoft(addr)) {
+      // Soft read of g(mem[a]): g runs on every entry, then the entries are blended.
+      const table = evaluate(arg.target, ctx);
+      const encoded = applyNetTo(net, table, ctx, inRank);
+      return blend(addr.soft, encoded);
+    }
+  }
+  return applyNetTo(net, evaluate(arg, ctx), ctx, inRank);
+}
+
+/** The event rank a net consumes: the rank of its argument's IR type. */
+function netInRank(arg: IrExpr): number {
+  return arg.type.shape.length;
+}
+
+function evalIndex(target: IrExpr, index: IrExpr, ctx: EvalContext): Value {
+  const table = evaluate(target, ctx);
+  if (index.op === 'ref') {
+    const addr = ctx.env.get(index.name);
+    if (isSoft(addr)) return blend(addr.soft, table);
+  }
+  return gatherValue(table, evaluate(index, ctx));
+}
+
+/**
+ * `sum_i w_i e_i`: w has event [M] (attention weights), e has event [M, ...rest].
+ * When the entries carry no plates (a memory shared by the batch) this is one matMul.
+ */
+export function blend(w: Value, entries: Value): Value {
+  const rest = eventShape(entries).slice(1);
+  if (entries.plates.length === 0) {
+    const m = entries.t.shape[0]!;
+    const flatEntries = tf.reshape(entries.t, [m, -1]);
+    const out = mapEvents(w, (flatW) => tf.matMul(flatW, flatEntries));
+    return { t: tf.reshape(out.t, [...out.t.shape.slice(0, w.plates.length), ...rest]), plates: w.plates };
+  }
+  const plates = unionPlates(w.plates, entries.plates);
+  const sizes = plateSizesOf(w, entries);
+  const wt = alignTo(w, plates, undefined, sizes); // [...plates, M]
+  const et = alignTo(entries, plates, undefined, sizes); // [...plates, M, ...rest]
+  const lead = wt.shape.slice(0, plates.length);
+  const n = lead.reduce((a, b) => a * b, 1);
+  const m = wt.shape[plates.length]!;
+  const out = tf.matMul(tf.reshape(wt, [n, 1, m]), tf.reshape(et, [n, m, -1]));
+  return { t: tf.reshape(out, [...lead, ...rest]), plates };
+}
+
+/**
+ * `table[index]` on the first event axis of `table`. The table may carry the batch plate
+ * (one memory per episode) or none (shared); the index may carry any plates.
+ */
+export function gatherValue(table: Value, index: Value): Value {
+  if (eventRank(index) !== 0) throw new InternalError('lower', 'memory index must be a scalar per example');
+  const extra = table.plates.filter((p) => p !== 'batch');
+  if (extra.length > 0) throw new InternalError('lower', `indexing a table that depends on '${extra[0]}'`);
+  const rest = eventShape(table).slice(1);
+  const m = eventShape(table)[0]!;
+  const idxInt = index.t.dtype === 'int32' ? index.t : tf.cast(index.t, 'int32');
+  if (table.plates.length === 0) {
+    const flatTable = tf.reshape(table.t, [m, -1]);
+    const out = gatherRows(flatTable, idxInt);
+    return { t: tf.reshape(out, [...idxInt.shape, ...rest]), plates: index.plates };
+  }
+  // Per-episode memory [B, M, ...]: the index needs the batch plate too (as its last plate).
+  const plates = sortPlates([...index.plates, 'batch']);
+  const sizes = plateSizesOf(index, table);
+  const idx = alignTo({ t: idxInt, plates: index.plates }, plates, undefined, sizes);
+  const b = table.t.shape[0]!;
+  const out = gatherRows(tf.reshape(table.t, [b, m, -1]), idx);
+  return { t: tf.reshape(out, [...idx.shape, ...rest]), plates };
+}
+
+/**
+ * `left @ right`: contracts the last axis of left with the first of right (event ranks <= 2).
+ * A side without plates (a shared memory's embeddings, a param) becomes one 2-D matMul.
+ */
+export function matmul(left: Value, right: Value): Value {
+  const lr = eventRank(left);
+  const rr = eventRank(right);
+  if (lr === 0 || rr === 0 || lr > 2 || rr > 2) throw new InternalError('lower', `matmul of event ranks ${lr} and ${rr}`);
+  const lEv = eventShape(left);
+  const rEv = eventShape(right);
+  if (left.plates.length === 0 && rr === 1) {
+    // right [..., k] @ left^T where left is [m, k] (or [k]): one 2-D product for all plates.
+    const l2 = lr === 1 ? tf.reshape(left.t, [1, lEv[0]!]) : left.t;
+    const out = mapEvents(right, (flat) => tf.matMul(flat, l2, false, true));
+    return lr === 1 ? { t: tf.squeeze(out.t, [out.t.rank - 1]), plates: out.plates } : out;
+  }
+  if (right.plates.length === 0 && lr === 1) {
+    const r2 = rr === 1 ? tf.reshape(right.t, [rEv[0]!, 1]) : right.t;
+    const out = mapEvents(left, (flat) => tf.matMul(flat, r2));
+    return rr === 1 ? { t: tf.squeeze(out.t, [out.t.rank - 1]), plates: out.plates } : out;
+  }
+  const plates = unionPlates(left.plates, right.plates);
+  const sizes = plateSizesOf(left, right);
+  const lt = alignTo(left, plates, undefined, sizes);
+  const rt = alignTo(right, plates, undefined, sizes);
+  const lead = lt.shape.slice(0, plates.length);
+  const n = lead.reduce((a, b) => a * b, 1);
+  const m = lr === 2 ? lEv[0]! : 1;
+  const k = lEv[lr - 1]!;
+  const nn = rr === 2 ? rEv[1]! : 1;
+  const out = tf.matMul(tf.reshape(lt, [n, m, k]), tf.reshape(rt, [n, k, nn]));
+  const ev = [...(lr === 2 ? [m] : []), ...(rr === 2 ? [nn] : [])];
+  return { t: tf.reshape(out, [...lead, ...ev]), plates };
+}
+
+function unary(fn: string, v: Value): Value {
+  const t = v.t;
+  switch (fn) {
+    case 'neg':
+      return { t: tf.neg(t), plates: v.plates };
+    case 'softplus':
+      return { t: tf.softplus(t), plates: v.plates };
+    case 'sigmoid':
+      return { t: tf.sigmoid(t), plates: v.plates };
+    case 'tanh':
+      return { t: tf.tanh(t), plates: v.plates };
+    case 'relu':
+      return { t: tf.relu(t), plates: v.plates };
+    case 'exp':
+      return { t: tf.exp(t), plates: v.plates };
+    case 'log':
+      return { t: tf.log(t), plates: v.plates };
+    default:
+      throw new InternalError('lower', `unknown function ${fn}`);
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * Nets: parameters and application of an `IrNet` (a chain of layers with concrete sizes).
+ *
+ * Parameters. Layer `i` of net `h` owns `net/h/i/w` and `net/h/i/b` (the names used in
+ * checkpoints). Layouts are tfjs's: linear `w [in, out]` (y = x w + b); conv2d `w [k, k, in, out]`;
+ * deconv2d `w [k, k, out, in]` (what `tf.conv2dTranspose` takes). Weights start Glorot-uniform
+ * (Glorot & Bengio 2010), or He-uniform (He et al. 2015) when the layer feeds a relu / elu;
+ * biases start at zero. A `call` layer owns nothing: it applies the called net with that net's own
+ * parameters (looked up by its name), so a net called from several places shares its weights.
+ *
+ * Image layout. Shapes in the IR are channels-first, `[C, H, W]`, as in PyTorch and in
+ * `reshape(C, H, W)`. Inside a net, images are kept channels-last `[N, H, W, C]` because that is
+ * what tfjs's convolutions take; the net transposes on the way in (an image input), on `reshape`
+ * to an image, and back on `flatten` / an image output. So `flatten` is in channels-first (C, H, W)
+ * order, `flatten(reshape(C, H, W)(v)) == v`, and flattened features line up with PyTorch's.
+ *
+ * Leading axes. `applyNet` maps over any leading axes: `x [...lead, ...inShape]` gives
+ * `[...lead, ...outShape]` (the leading axes are flattened into one batch axis for the layers).
+ *
+ * Gradients on every backend. The wasm backend has no `Conv2DBackpropFilter` kernel, so the
+ * filter gradient of conv2d and deconv2d would fail there; where that kernel is missing, both layers
+ * run under `tf.customGrad` with the filter gradient computed by `conv2dFilterGrad` (a sum of k*k
+ * strided-slice matMuls) and the input gradient by the kernels wasm does have
+ * (`Conv2DBackpropInput` for conv2d, `Conv2D` for deconv2d).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Activation, IrLayer, IrNet } from '../ir/types.ts';
+import type { SeedSource } from '../runtime/rng.ts';
+
+/** Parameters by name: a `Map` (CompiledModel.variables) or a plain record. */
+export type ParamLookup = ReadonlyMap<string, tf.Tensor> | Readonly<Record<string, tf.Tensor>>;
+
+export interface ApplyOptions {
+  /**
+   * Fuse linear + bias (+ a following relu) into one `tf.fused.matMul`. Default: on (measured
+   * faster on wasm; see bench notes in the report / README).
+   */
+  fused?: boolean;
+}
+
+/** `net/<net>/<layer index>/<w|b>`. */
+export function paramName(net: string, layer: number, kind: 'w' | 'b'): string {
+  return `net/${net}/${layer}/${kind}`;
+}
+
+/** The weight and bias shapes of a layer, or undefined for layers without parameters. */
+export function layerParamShapes(layer: IrLayer): { w: number[]; b: number[] } | undefined {
+  switch (layer.kind) {
+    case 'linear':
+      return { w: [layer.in, layer.out], b: [layer.out] };
+    case 'conv2d':
+      return { w: [layer.kernel, layer.kernel, layer.inChannels, layer.outChannels], b: [layer.outChannels] };
+    case 'deconv2d':
+      return { w: [layer.kernel, layer.kernel, layer.outChannels, layer.inChannels], b: [layer.outChannels] };
+    default:
+      return undefined;
+  }
+}
+
+/** Number of parameters a net owns (excluding the nets it calls): `IrNet.paramCount`. */
+export function paramCount(net: IrNet | readonly IrLayer[]): number {
+  const layers = Array.isArray(net) ? (net as readonly IrLayer[]) : (net as IrNet).layers;
+  let n = 0;
+  for (const l of layers) {
+    const s = layerParamShapes(l);
+    if (s) n += prod(s.w) + prod(s.b);
+  }
+  return n;
+}
+
+/**
+ * The channels-first output shape of one layer for a given input shape (what the checker
+ * computes; here to validate and to size deconvolutions). Throws on a mismatch.
+ */
+export function layerOutputShape(layer: IrLayer, inShape: readonly number[], nets?: ReadonlyMap<string, IrNet>): number[] {
+  const where = `layer ${layer.kind}`;
+  switch (layer.kind) {
+    case 'linear':
+      if (inShape[inShape.length - 1] !== layer.in) throw new Error(`applyNet: ${where} expects last axis ${layer.in}, got [${inShape}]`);
+      return [...inShape.slice(0, -1), layer.out];
+    case 'act':
+      return [...inShape];
+    case 'reshape':
+      if (prod(layer.shape) !== prod(inShape)) throw new Error(`applyNet: reshape to [${layer.shape}] from [${inShape}]: sizes differ`);
+      return [...layer.shape];
+    case 'flatten':
+      return [prod(inShape)];
+    case 'conv2d':
+    case 'deconv2d': {
+      if (inShape.length !== 3 || inShape[0] !== layer.inChannels) {
+        throw new Error(`applyNet: ${where} expects an image [${layer.inChannels}, H, W], got [${inShape}]`);
+      }
+      const [, h, w] = inShape as [number, number, number];
+      const k = layer.kernel;
+      const s = layer.stride;
+      const size = (n: number): number =>
+        layer.kind === 'conv2d'
+          ? layer.padding === 'same'
+            ? Math.ceil(n / s)
+            : Math.floor((n - k) / s) + 1
+          : layer.padding === 'same'
+            ? n * s
+            : (n - 1) * s + k;
+      const oh = size(h);
+      const ow = size(w);
+      if (!(oh > 0 && ow > 0)) throw new Error(`applyNet: ${where} with kernel ${k} on [${inShape}] gives an empty image`);
+      return [layer.outChannels, oh, ow];
+    }
+    case 'call': {
+      const callee = nets?.get(layer.net);
+      if (!callee) throw new Error(`applyNet: call of unknown net '${layer.net}'`);
+      if (!sameShape(callee.inShape, inShape)) throw new Error(`applyNet: net '${layer.net}' expects [${callee.inShape}], got [${inShape}]`);
+      return [...callee.outShape];
+    }
+  }
+}
+
+/**
+ * Creates the variables net `net` owns, keyed by `paramName`. Seeds come from `rng` in layer order,
+ * so the same seed gives the same initial weights on every backend.
+ */
+export function createNetParams(net: IrNet, rng: SeedSource): Record<string, tf.Variable> {
+  const out: Record<string, tf.Variable> = {};
+  net.layers.forEach((layer, i) => {
+    const shapes = layerParamShapes(layer);
+    if (!shapes) return;
+    const { fanIn, fanOut } = fans(layer);
+    const next = nextActivation(net.layers, i);
+    const limit = next === 'relu' || next === 'elu' ? Math.sqrt(6 / fanIn) : Math.sqrt(6 / (fanIn + fanOut));
+    const seed = rng.nextSeed();
+    out[paramName(net.name, i, 'w')] = tf.tidy(() => tf.variable(tf.randomUniform(shapes.w, -limit, limit, 'float32', seed), true));
+    out[paramName(net.name, i, 'b')] = tf.tidy(() => tf.variable(tf.zeros(shapes.b), true));
+  });
+  return out;
+}
+
+function fans(layer: IrLayer): { fanIn: number; fanOut: number } {
+  switch (layer.kind) {
+    case 'linear':
+      return { fanIn: layer.in, fanOut: layer.out };
+    case 'conv2d':
+    case 'deconv2d':
+      return { fanIn: layer.kernel * layer.kernel * layer.inChannels, fanOut: layer.kernel * layer.kernel * layer.outChannels };
+    default:
+      return { fanIn: 1, fanOut: 1 };
+  }
+}
+
+/** The activation applied right after layer i, if the next layer is one. */
+function nextActivation(layers: readonly IrLayer[], i: number): Activation | undefined {
+  const n = layers[i + 1];
+  return n && n.kind === 'act' ? n.fn : undefined;
+}
+
+function lookup(params: ParamLookup, name: string): tf.Tensor {
+  const p = params instanceof Map ? (params as ReadonlyMap<string, tf.Tensor>).get(name) : (params as Readonly<Record<string, tf.Tensor>>)[name];
+  if (!p) throw new Error(`applyNet: missing parameter ${name}`);
+  return p;
+}
+
+/** Running state while applying layers: `t` is [N, ...] with images channels-last. */
+interface Cur {
+  t: tf.Tensor;
+  /** Channels-first per-example shape (what the IR calls the shape). */
+  shape: number[];
+  /** `t` holds an image as [N, H, W, C]. */
+  img: boolean;
+}
+
+function toUser(c: Cur): tf.Tensor {
+  return c.img ? tf.transpose(c.t, [0, 3, 1, 2]) : c.t;
+}
+
+function fromUser(t: tf.Tensor, shape: number[]): Cur {
+  return shape.length === 3 ? { t: tf.transpose(t, [0, 2, 3, 1]), shape, img: true } : { t, shape, img: false };
+}
+
+/**
+ * Applies net `net` to `x [...lead, ...inShape]`, giving `[...lead, ...net.outShape]`.
+ * `params` holds the parameters of `net` and of every net it calls; `nets` resolves `call` layers.
+ */
+export function applyNet(
+  net: IrNet,
+  params: ParamLookup,
+  nets: ReadonlyMap<string, IrNet>,
+  x: tf.Tensor,
+  inShape: readonly number[] = net.inShape,
+  opts: ApplyOptions = {},
+): tf.Tensor {
+  if (!sameShape(inShape, net.inShape)) throw new Error(`applyNet(${net.name}): inShape [${inShape}] differs from the net's [${net.inShape}]`);
+  const evRank = inShape.length;
+  if (x.rank < evRank || !sameShape(x.shape.slice(x.rank - evRank), inShape)) {
+    throw new Error(`applyNet(${net.name}): input of shape [${x.shape}] does not end with [${inShape}]`);
+  }
+  const lead = x.shape.slice(0, x.rank - evRank);
+  const n = prod(lead);
+  const fused = opts.fused ?? true;
+  return tf.tidy(() => {
+    let c = fromUser(tf.reshape(x, [n, ...inShape]), [...inShape]);
+    const layers = net.layers;
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i]!;
+      const shape = layerOutputShape(layer, c.shape, nets);
+      switch (layer.kind) {
+        case 'linear': {
+          const w = lookup(params, paramName(net.name, i, 'w')) as tf.Tensor2D;
+          const b = lookup(params, paramName(net.name, i, 'b'));
+          const flat = tf.reshape(toUser(c), [-1, layer.in]) as tf.Tensor2D;
+          let y: tf.Tensor;
+          if (fused) {
+            const next = nextActivation(layers, i);
+            const act = next === 'relu' ? 'relu' : 'linear';
+            y = tf.fused.matMul({ a: flat, b: w, bias: b, activation: act });
+            if (act === 'relu') i++; // the relu is done
+          } else {
+            y = tf.add(tf.matMul(flat, w), b);
+          }
+          c = { t: tf.reshape(y, [n, ...shape]), shape, img: false };
+          break;
+        }
+        case 'act':
+          c = { t: activate(layer.fn, c.t), shape, img: c.img };
+          break;
+        case 'reshape':
+          c = fromUser(tf.reshape(toUser(c), [n, ...shape]), shape);
+          break;
+        case 'flatten':
+          c = { t: tf.reshape(toUser(c), [n, ...shape]), shape, img: false };
+          break;
+        case 'conv2d': {
+          const w = lookup(params, paramName(net.name, i, 'w')) as tf.Tensor4D;
+          const b = lookup(params, paramName(net.name, i, 'b'));
+          const y = conv2d(c.t as tf.Tensor4D, w, layer.stride, layer.padding);
+          c = { t: tf.add(y, b), shape, img: true };
+          break;
+        }
+        case 'deconv2d': {
+          const w = lookup(params, paramName(net.name, i, 'w')) as tf.Tensor4D;
+          const b = lookup(params, paramName(net.name, i, 'b'));
+          const outShape: [number, number, number, number] = [n, shape[1]!, shape[2]!, shape[0]!];
+          const y = deconv2d(c.t as tf.Tensor4D, w, outShape, layer.stride, layer.padding);
+          c = { t: tf.add(y, b), shape, img: true };
+          break;
+        }
+        case 'call': {
+          const callee = nets.get(layer.net)!;
+          const y = applyNet(callee, params, nets, toUser(c), callee.inShape, opts);
+          c = fromUser(y, shape);
+          break;
+        }
+      }
+    }
+    if (!sameShape(c.shape, net.outShape)) {
+      throw new Error(`applyNet(${net.name}): layers produce [${c.shape}], but the net declares [${net.outShape}]`);
+    }
+    return tf.reshape(toUser(c), [...lead, ...net.outShape]);
+  });
+}
+
+function activate(fn: Activation, t: tf.Tensor): tf.Tensor {
+  switch (fn) {
+    case 'relu':
+      return tf.relu(t);
+    case 'tanh':
+      return tf.tanh(t);
+    case 'sigmoid':
+      return tf.sigmoid(t);
+    case 'elu':
+      return tf.elu(t);
+    case 'softplus':
+      return tf.softplus(t);
+    case 'identity':
+      return t;
+  }
+}
+
+/** Whether the active backend registers kernel `name`. */
+export function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+type Pad = 'same' | 'valid';
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
+/** conv2d, NHWC, with a filter gradient on every backend (see the module comment). */
+export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: Pad): tf.Tensor4D {
+  if (hasKernel('Conv2DBackpropFilter')) return tf.conv2d(x, w, stride, pad);
+  const f = tf.customGrad(((xi: tf.Tensor4D, wi: tf.Tensor4D, save: tf.GradSaveFunc) => {
+    save([xi, wi]);
+    return {
+      value: tf.conv2d(xi, wi, stride, pad),
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
+        return [tf.conv2dTranspose(dy, sw, sx.shape, stride, pad), conv2dFilterGrad(sx, dy, sw.shape, stride, pad)];
+      },
+    };
+  }) as unknown as CustomGradFn);
+  return f(x, w) as tf.Tensor4D;
+}
+
+/** conv2dTranspose, NHWC, filter [k, k, out, in], with a filter gradient on every backend. */
+export function deconv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  outShape: [number, number, number, number],
+  stride: number,
+  pad: Pad,
+): tf.Tensor4D {
+  if (hasKernel('Conv2DBackpropFilter')) return tf.conv2dTranspose(x, w, outShape, stride, pad);
+  const f = tf.customGrad(((xi: tf.Tensor4D, wi: tf.Tensor4D, save: tf.GradSaveFunc) => {
+    save([xi, wi]);
+    return {
+      value: tf.conv2dTranspose(xi, wi, outShape, stride, pad),
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
+        // y = conv2d^T(x): dx = conv2d(dy), and the filter gradient swaps the roles of dy and x.
+        return [tf.conv2d(dy, sw, stride, pad), conv2dFilterGrad(dy, sx, sw.shape, stride, pad)];
+      },
+    };
+  }) as unknown as CustomGradFn);
+  return f(x, w) as tf.Tensor4D;
+}
+
+/**
+ * The gradient of `sum(dy * conv2d(x, w))` w.r.t. `w` (what the `Conv2DBackpropFilter` kernel
+ * computes): `dw[i, j] = sum_{n, p, q} xpad[n, p*s + i, q*s + j, :]^T dy[n, p, q, :]`, one
+ * strided slice and one matMul per kernel tap. x [N, H, W, Cin], dy [N, Ho, Wo, Cout],
+ * filterShape [k, k, Cin, Cout].
+ */
+export function conv2dFilterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: readonly [number, number, number, number],
+  stride: number,
+  pad: Pad,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, cin, cout] = filterShape;
+    const info = tf.backend_util.computeConv2DInfo(x.shape, [kh, kw, cin, cout], stride, 1, pad);
+    const { top, bottom, left, right } = info.padInfo;
+    const [n] = x.shape;
+    const oh = info.outHeight;
+    const ow = info.outWidth;
+    if (dy.shape[1] !== oh || dy.shape[2] !== ow || dy.shape[3] !== cout) {
+      throw new Error(`conv2dFilterGrad: dy [${dy.shape}] does not match the conv output [${n},${oh},${ow},${cout}]`);
+    }
+    const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
+    const dyFlat = tf.reshape(dy, [-1, cout]) as tf.Tensor2D;
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const patch = tf.stridedSlice(xp, [0, i, j, 0], [n, i + (oh - 1) * stride + 1, j + (ow - 1) * stride + 1, cin], [1, stride, stride, 1]);
+        taps.push(tf.matMul(tf.reshape(patch, [-1, cin]) as tf.Tensor2D, dyFlat, true, false));
+      }
+    }
+    return tf.reshape(tf.stack(taps), [kh, kw, cin, cout]) as tf.Tensor4D;
+  });
+}
+
+function prod(xs: readonly number[]): number {
+  let p = 1;
+  for (const v of xs) p *= v;
+  return p;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

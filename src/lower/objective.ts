@@ -1,0 +1,125 @@
+/**
+ * The objective of one minibatch for an estimator: run the trace in the addressing mode the
+ * estimator asks for (sampled, enumerated, soft), shape its terms as the estimator expects
+ * ([K, B] log-weights, [E, K, B] joint terms), and return what the estimator makes of them.
+ * Also the evaluation quantities that are not training objectives: the K-sample bound with many
+ * samples (chunked), q(a | x) for few-shot accuracy and KL(q(a|x) || p(a)).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InternalError } from '../diagnostics/diagnostic.ts';
+import type { Estimator, EstimatorResult, EstimatorState } from '../estimators/types.ts';
+import type { Rng } from '../estimators/rng.ts';
+import type { IrProgram } from '../ir/types.ts';
+import type { EvalContext } from './evaluate.ts';
+import { alignTo, type Value } from './plates.ts';
+import { runTrace, toSampleBatch, type AddressMode, type Inputs, type Trace } from './trace.ts';
+
+export interface ObjectiveInput {
+  ir: IrProgram;
+  inputs: Inputs;
+  applyNet: EvalContext['applyNet'];
+  estimator: Estimator;
+  state: EstimatorState;
+  rng: Rng;
+  /** b(x) for NVIL: computed by the caller from the inputs when the estimator needs it. */
+  baseline?: tf.Tensor;
+}
+
+export function addressModeOf(est: Estimator): AddressMode {
+  switch (est.discrete) {
+    case 'enumerate':
+      return 'enumerate';
+    case 'soft':
+      return 'soft';
+    case 'none':
+    case 'score':
+      return 'sample';
+    case 'relaxed':
+      throw new InternalError('lower', 'the relaxed estimator is not lowered yet');
+  }
+}
+
+export function batchSize(inputs: Inputs): number {
+  for (const v of inputs.values()) {
+    const i = v.plates.indexOf('batch');
+    if (i >= 0) return v.t.shape[i]!;
+  }
+  throw new InternalError('lower', 'no input carries the batch plate');
+}
+
+/** Runs the model for the estimator and returns its result (call inside tf.tidy / a gradient fn). */
+export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace: Trace } {
+  const mode = addressModeOf(o.estimator);
+  const k = o.estimator.k;
+  const b = batchSize(o.inputs);
+  const trace = runTrace(o.ir, o.inputs, o.applyNet, { k, addressing: mode, rng: o.rng });
+  if (mode === 'enumerate') {
+    const e = trace.logQEnum!.t.shape[0]!;
+    const logJoint = tf.sub(toSampleBatch(trace.logP, k, b, e), toSampleBatch(trace.logQ, k, b, e));
+    const logQAddress = alignTo(trace.logQEnum!, ['enum', 'batch']);
+    const r = o.estimator.estimate({ kind: 'enumerated', logJoint, logQAddress: tf.broadcastTo(logQAddress, [e, b]) }, o.state);
+    return { ...r, trace };
+  }
+  const logWeights = tf.sub(toSampleBatch(trace.logP, k, b), toSampleBatch(trace.logQ, k, b));
+  const discrete = o.estimator.discrete === 'score';
+  const r = o.estimator.estimate(
+    {
+      kind: 'sampled',
+      logWeights,
+      ...(discrete ? { logQDiscrete: toSampleBatch(trace.logQDiscrete, k, b) } : {}),
+      ...(o.baseline ? { baseline: o.baseline } : {}),
+    },
+    o.state,
+  );
+  return { ...r, trace };
+}
+
+/**
+ * The K-sample importance-weighted bound log (1/K) sum_k w_k per example, with K up to
+ * thousands, in chunks of `chunk` samples combined by logsumexp (Burda et al. 2015). With
+ * `addressing: 'sample'` it is a stochastic lower bound on log p(x | memory) whatever estimator
+ * trained the model; with 'soft' it is the bound of the soft-attention model.
+ */
+export function importanceBound(
+  ir: IrProgram,
+  inputs: Inputs,
+  applyNet: EvalContext['applyNet'],
+  opts: { k: number; chunk: number; rng: Rng; addressing: AddressMode },
+): Float32Array {
+  const b = batchSize(inputs);
+  const partial: Float32Array[] = [];
+  let done = 0;
+  while (done < opts.k) {
+    const k = Math.min(opts.chunk, opts.k - done);
+    const lse = tf.tidy(() => {
+      const trace = runTrace(ir, inputs, applyNet, { k, addressing: opts.addressing, rng: opts.rng });
+      const lw = tf.sub(toSampleBatch(trace.logP, k, b), toSampleBatch(trace.logQ, k, b));
+      return tf.logSumExp(lw, 0);
+    });
+    partial.push(lse.dataSync() as Float32Array);
+    lse.dispose();
+    done += k;
+  }
+  const out = new Float32Array(b);
+  for (let i = 0; i < b; i++) {
+    let m = -Infinity;
+    for (const p of partial) m = Math.max(m, p[i]!);
+    let s = 0;
+    for (const p of partial) s += Math.exp(p[i]! - m);
+    out[i] = m + Math.log(s) - Math.log(opts.k);
+  }
+  return out;
+}
+
+/** q(a | x) for the first address site: probabilities [B, M] (from the guide's Categorical). */
+export function addressPosterior(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['applyNet'], rng: Rng): tf.Tensor {
+  const addr = ir.model.find((s) => s.stmt === 'site' && s.role === 'address');
+  if (!addr) throw new InternalError('lower', `${ir.name} has no address site`);
+  return tf.tidy(() => {
+    const trace = runTrace(ir, inputs, applyNet, { k: 1, addressing: 'soft', rng });
+    const w = trace.values.get(addr.name);
+    if (!w || !('soft' in w)) throw new InternalError('lower', 'address posterior not computed');
+    const v: Value = w.soft;
+    return alignTo(v, ['batch'], undefined, { batch: batchSize(inputs) });
+  });
+}

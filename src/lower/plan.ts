@@ -1,0 +1,232 @@
+/**
+ * The lowered plan in words: for each site how it is drawn (sampled, reparameterized,
+ * enumerated, soft), which estimator handles its gradient, and the objective. `vmm compile`
+ * prints it; `validateEstimatorFor` is the one place that decides whether an estimator applies
+ * to a model.
+ */
+import type { IrExpr, IrProgram, IrSite, IrStmt, Size } from '../ir/types.ts';
+
+export function formatSize(s: Size): string {
+  const parts: string[] = [];
+  for (const [sym, c] of Object.entries(s.terms)) {
+    if (c === 0) continue;
+    parts.push(c === 1 ? sym : `${c}*${sym}`);
+  }
+  if (s.c !== 0 || parts.length === 0) parts.push(String(s.c));
+  return parts.join(' + ');
+}
+
+function formatType(site: { type: IrSite['type'] }): string {
+  const t = site.type;
+  if (t.elem === 'cat') return `cat(${t.card ? formatSize(t.card) : '?'})`;
+  return t.shape.length ? `${t.elem}[${t.shape.map(formatSize).join(', ')}]` : t.elem;
+}
+
+function sites(stmts: IrStmt[]): IrSite[] {
+  return stmts.filter((s): s is IrSite => s.stmt === 'site');
+}
+
+/** Visits every expression of a statement list. */
+function* exprsOf(stmts: IrStmt[]): Generator<IrExpr> {
+  for (const s of stmts) {
+    if (s.stmt === 'let') yield s.value;
+    else {
+      const d = s.dist;
+      if (d.kind === 'Categorical') {
+        if (d.logits) yield d.logits;
+      } else if (d.kind === 'Bernoulli') yield d.logits;
+      else {
+        yield d.loc;
+        yield d.scale;
+      }
+    }
+  }
+}
+
+/** True if `name` appears other than as the index of a memory read `t[name]`. */
+function usedOutsideReads(e: IrExpr, name: string): boolean {
+  switch (e.op) {
+    case 'ref':
+      return e.name === name;
+    case 'index':
+      return usedOutsideReads(e.target, name) || (e.index.op === 'ref' && e.index.name === name ? false : usedOutsideReads(e.index, name));
+    case 'const':
+      return false;
+    case 'net':
+    case 'unary':
+    case 'slice':
+    case 'reduce':
+      return usedOutsideReads(e.arg, name);
+    case 'concat':
+      return e.args.some((a) => usedOutsideReads(a, name));
+    case 'matmul':
+    case 'dot':
+    case 'binary':
+      return usedOutsideReads(e.left, name) || usedOutsideReads(e.right, name);
+  }
+}
+
+/** Undefined if the estimator applies to the model, else the reason it does not. */
+export function validateEstimatorFor(ir: IrProgram): string | undefined {
+  const est = ir.train.estimator;
+  const latent = sites(ir.model).filter((s) => s.role !== 'observe');
+  const discrete = latent.filter((s) => s.discrete);
+  const addresses = latent.filter((s) => s.role === 'address');
+  switch (est.kind) {
+    case 'vimco':
+      if (est.k < 2) return `vimco needs k >= 2 samples (its baseline leaves one sample out), got k = ${est.k}`;
+      return undefined;
+    case 'enumerate': {
+      if (discrete.length !== 1 || discrete[0]!.dist.kind !== 'Categorical') {
+        return `enumerate sums exactly over one Categorical site; ${ir.name} has ${discrete.length} discrete latent site(s)${
+          discrete.length ? ` (${discrete.map((s) => s.name).join(', ')})` : ''
+        }`;
+      }
+      return undefined;
+    }
+    case 'soft': {
+      if (addresses.length === 0) return `soft attention needs an address site (discrete address a ~ Categorical(mem)); ${ir.name} has none`;
+      const others = discrete.filter((s) => s.role !== 'address');
+      if (others.length) return `soft attention replaces addresses only; ${others.map((s) => s.name).join(', ')} would still need a score-function estimator`;
+      for (const a of addresses) {
+        for (const e of exprsOf([...ir.model, ...ir.guide.stmts])) {
+          if (usedOutsideReads(e, a.name)) return `soft attention needs address '${a.name}' to be used only to read memory (as mem[${a.name}])`;
+        }
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function estimatorLabel(ir: IrProgram): string {
+  const e = ir.train.estimator;
+  switch (e.kind) {
+    case 'vimco':
+      return `vimco(k: ${e.k}, baseline: ${e.vimcoBaseline})`;
+    case 'reinforce':
+      return `reinforce(k: ${e.k}, baseline: ${e.reinforceBaseline})`;
+    case 'relaxed':
+      return `relaxed(k: ${e.k}, temperature: ${e.temperature})`;
+    default:
+      return `${e.kind}(k: ${e.k})`;
+  }
+}
+
+export function describePlan(ir: IrProgram): string {
+  const est = ir.train.estimator;
+  const K = est.k;
+  const lines: string[] = [];
+  lines.push(`${ir.name}: lowered for ${estimatorLabel(ir)}, optimizer ${ir.train.optimizer.kind}(lr: ${ir.train.optimizer.lr}), batch ${ir.train.batch}`);
+  lines.push('');
+  lines.push('inputs (plates: batch = examples of a minibatch, sample = the K draws):');
+  for (const d of ir.data) lines.push(`  ${d.name.padEnd(10)} data    ${formatType(d).padEnd(22)} [batch]`);
+  for (const m of ir.memories) lines.push(`  ${m.name.padEnd(10)} memory  ${formatType(m).padEnd(22)} [batch] one memory per episode, or [] when shared by the batch`);
+  for (const p of ir.params) lines.push(`  ${p.name.padEnd(10)} param   ${formatType(p).padEnd(22)} []  learned`);
+  lines.push('');
+  lines.push(`sites (the guide draws, the model scores):`);
+  const guideByName = new Map(sites(ir.guide.stmts).map((s) => [s.name, s]));
+  for (const s of sites(ir.model)) {
+    let how: string;
+    if (s.role === 'observe') how = 'observed: log p scored';
+    else if (s.role === 'address' && est.kind === 'soft') how = 'soft attention: w = q(a | x); reads become sum_i w_i f(mem[i]); no density term';
+    else if (s.discrete && est.kind === 'enumerate') how = 'enumerated: every value on the enum plate, summed exactly';
+    else if (s.discrete) {
+      const signal =
+        est.kind === 'vimco'
+          ? `VIMCO learning signal L - L^{-k} (${est.vimcoBaseline} leave-one-out)`
+          : est.kind === 'reinforce'
+            ? `score function, signal L - c${est.reinforceBaseline === 'nvil' ? ' - b(x)' : ''} (${est.reinforceBaseline} baseline)`
+            : 'no gradient to q (iwae treats it as a constant)';
+      how = `sampled K=${K} per example from q; ${signal}`;
+    } else how = `reparameterized K=${K}: loc + scale * eps; pathwise gradient`;
+    const g = guideByName.get(s.name);
+    const src = s.role === 'observe' ? '' : g ? (ir.guide.derived ? ' (derived guide)' : '') : '';
+    lines.push(`  ${s.name.padEnd(10)} ${s.role.padEnd(8)} ${formatType(s).padEnd(18)} ${how}${src}`);
+  }
+  const addresses = sites(ir.model).filter((s) => s.role === 'address');
+  if (addresses.length) {
+    lines.push('');
+    lines.push('memory reads:');
+    for (const read of collectReads(ir)) {
+      const cost =
+        est.kind === 'soft'
+          ? `runs on all entries, blended by the attention weights`
+          : est.kind === 'enumerate'
+            ? `runs on every entry (enum plate)`
+            : `runs on the K=${K} sampled entries only`;
+      lines.push(`  ${read.padEnd(24)} ${cost}`);
+    }
+  }
+  lines.push('');
+  lines.push('objective:');
+  switch (est.kind) {
+    case 'enumerate':
+      lines.push(`  L = log sum_a p(a) (1/K) sum_k p(x, z_k | a) / q(z_k | x, a)    exact in a, K=${K} samples of z; a lower bound on log p(x)`);
+      lines.push(`  q(a | x) trained towards the exact posterior p(a | x) (sum_a stop(p(a|x)) log q(a|x)); it does not enter L`);
+      break;
+    case 'soft':
+      lines.push(`  L = log (1/K) sum_k p(x, z_k | r) / q(z_k | x, r)    r = the soft read, K=${K}`);
+      lines.push(`  note: r depends on x through q(a | x), so L bounds the soft model, not the hard one`);
+      break;
+    default:
+      lines.push(`  L = log (1/K) sum_k p(x, latents_k) / q(latents_k | x)    K=${K}; a lower bound on log p(x${ir.memories.length ? ' | memory' : ''})`);
+      if (est.kind === 'vimco') lines.push(`  surrogate = L + sum_k stop(L - L^{-k}) log q(discrete_k | x)    (Mnih & Rezende 2016)`);
+      if (est.kind === 'reinforce') lines.push(`  surrogate = L + sum_k stop(L - c${est.reinforceBaseline === 'nvil' ? ' - b(x)' : ''}) log q(discrete_k | x)    (Mnih & Gregor 2014)`);
+  }
+  lines.push('');
+  lines.push('parameters:');
+  let total = 0;
+  for (const n of ir.nets) {
+    total += n.paramCount;
+    lines.push(`  net ${n.name.padEnd(10)} [${n.inShape.join(', ')}] -> [${n.outShape.join(', ')}]  ${n.paramCount.toLocaleString('en-US')} parameters`);
+  }
+  for (const p of ir.params) {
+    const count = p.type.shape.reduce((a, s) => a * (Object.keys(s.terms).length ? NaN : s.c), 1);
+    total += count;
+    lines.push(`  param ${p.name.padEnd(8)} ${count.toLocaleString('en-US')} parameters`);
+  }
+  lines.push(`  total ${total.toLocaleString('en-US')}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The distinct memory reads `f(mem[a])` / `mem[a]` of the program, printed. */
+function collectReads(ir: IrProgram): string[] {
+  const addr = new Set(sites(ir.model).filter((s) => s.role === 'address').map((s) => s.name));
+  const out = new Set<string>();
+  const visit = (e: IrExpr, parentNet?: string): void => {
+    if (e.op === 'index' && e.index.op === 'ref' && addr.has(e.index.name)) {
+      const t = e.target.op === 'ref' ? e.target.name : '(...)';
+      out.add(parentNet ? `${parentNet}(${t}[${e.index.name}])` : `${t}[${e.index.name}]`);
+      return;
+    }
+    switch (e.op) {
+      case 'net':
+        visit(e.arg, e.net);
+        return;
+      case 'index':
+        visit(e.target);
+        visit(e.index);
+        return;
+      case 'unary':
+      case 'slice':
+      case 'reduce':
+        visit(e.arg);
+        return;
+      case 'concat':
+        e.args.forEach((a) => visit(a));
+        return;
+      case 'matmul':
+      case 'dot':
+      case 'binary':
+        visit(e.left);
+        visit(e.right);
+        return;
+      default:
+        return;
+    }
+  };
+  for (const e of exprsOf([...ir.model, ...ir.guide.stmts])) visit(e);
+  return [...out];
+}

@@ -1,0 +1,128 @@
+/**
+ * Plated values: how the lowering adds batch and sample axes to the per-example types of the IR.
+ *
+ * Every runtime value is a tensor whose leading axes are a subset of the plates, always in the
+ * canonical order `enum, sample, batch`, followed by the value's event axes (its IR shape):
+ *
+ *   enum    one slice per value of an enumerated address (estimator `enumerate`), size |M|
+ *   sample  the K importance samples
+ *   batch   the examples (episodes) of a minibatch
+ *
+ * A value only carries the plates it depends on: a shared memory `[M, D]` has none, a data input
+ * has `batch`, a sampled latent has `sample, batch`. This is what lets the lowering embed a memory
+ * shared by the batch once, and run `g` only on the K sampled entries in the hard variant.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InternalError } from '../diagnostics/diagnostic.ts';
+
+export type Plate = 'enum' | 'sample' | 'batch';
+export const PLATE_ORDER: readonly Plate[] = ['enum', 'sample', 'batch'];
+
+export interface Value {
+  t: tf.Tensor;
+  plates: Plate[];
+}
+
+export function value(t: tf.Tensor, plates: Plate[]): Value {
+  return { t, plates: sortPlates(plates) };
+}
+
+export function sortPlates(plates: readonly Plate[]): Plate[] {
+  return PLATE_ORDER.filter((p) => plates.includes(p));
+}
+
+export function unionPlates(...lists: (readonly Plate[])[]): Plate[] {
+  return PLATE_ORDER.filter((p) => lists.some((l) => l.includes(p)));
+}
+
+export function eventRank(v: Value): number {
+  return v.t.rank - v.plates.length;
+}
+
+export function eventShape(v: Value): number[] {
+  return v.t.shape.slice(v.plates.length);
+}
+
+/** Size of each plate present in some value (they must agree). */
+export type PlateSizes = Partial<Record<Plate, number>>;
+
+export function plateSizesOf(...vals: Value[]): PlateSizes {
+  const sizes: PlateSizes = {};
+  for (const v of vals) {
+    v.plates.forEach((p, i) => {
+      const n = v.t.shape[i]!;
+      const prev = sizes[p];
+      if (prev !== undefined && prev !== n && prev !== 1 && n !== 1) {
+        throw new InternalError('lower', `plate '${p}' has size ${prev} in one value and ${n} in another`);
+      }
+      if (prev === undefined || prev === 1) sizes[p] = n;
+    });
+  }
+  return sizes;
+}
+
+/**
+ * Reshapes `v` so that it has exactly the plates `target` (a superset of its own, canonical order),
+ * inserting size-1 axes for missing plates, and pads its event axes on the left to `eventRankTo`
+ * so that numpy-style broadcasting lines up event axes from the right. With `sizes`, the inserted
+ * axes are broadcast to full size (needed by ops that do not broadcast, like concat and matMul).
+ */
+export function alignTo(v: Value, target: readonly Plate[], eventRankTo?: number, sizes?: PlateSizes): tf.Tensor {
+  const ev = eventShape(v);
+  const shape: number[] = [];
+  for (const p of target) {
+    const i = v.plates.indexOf(p);
+    if (i >= 0) shape.push(v.t.shape[i]!);
+    else shape.push(1);
+  }
+  for (const p of v.plates) {
+    if (!target.includes(p)) throw new InternalError('lower', `alignTo: value has plate '${p}' not in target`);
+  }
+  const pad = eventRankTo === undefined ? 0 : Math.max(0, eventRankTo - ev.length);
+  const reshaped = tf.reshape(v.t, [...shape, ...new Array<number>(pad).fill(1), ...ev]);
+  if (!sizes) return reshaped;
+  const full = target.map((p, i) => (shape[i] === 1 ? (sizes[p] ?? 1) : shape[i]!));
+  if (full.every((n, i) => n === shape[i])) return reshaped;
+  return tf.broadcastTo(reshaped, [...full, ...reshaped.shape.slice(target.length)]);
+}
+
+/**
+ * Broadcasts values against each other: the union of their plates, event axes aligned from the
+ * right (the checker guarantees event shapes are equal or one is a scalar).
+ */
+export function broadcastValues(vals: Value[], materialize = false): { tensors: tf.Tensor[]; plates: Plate[] } {
+  const plates = unionPlates(...vals.map((v) => v.plates));
+  const rank = Math.max(...vals.map(eventRank));
+  const sizes = materialize ? plateSizesOf(...vals) : undefined;
+  return { tensors: vals.map((v) => alignTo(v, plates, rank, sizes)), plates };
+}
+
+/** Applies `fn` to the event part of `v`, with all plate axes flattened into one leading axis. */
+export function mapEvents(v: Value, fn: (flat: tf.Tensor) => tf.Tensor): Value {
+  const lead = v.t.shape.slice(0, v.plates.length);
+  const n = lead.reduce((a, b) => a * b, 1);
+  const flat = tf.reshape(v.t, [n, ...eventShape(v)]);
+  const out = fn(flat);
+  return { t: tf.reshape(out, [...lead, ...out.shape.slice(1)]), plates: v.plates };
+}
+
+/** Inserts a new plate axis of size n (materialized) into a value that does not have it. */
+export function addPlate(v: Value, plate: Plate, n: number): Value {
+  if (v.plates.includes(plate)) return v;
+  const plates = sortPlates([...v.plates, plate]);
+  const sizes = { ...plateSizesOf(v), [plate]: n };
+  return { t: alignTo(v, plates, undefined, sizes), plates };
+}
+
+/** Sums a value over its event axes (log-densities of a site), leaving its plates. */
+export function sumEvents(v: Value): Value {
+  const r = eventRank(v);
+  if (r === 0) return v;
+  const axes = Array.from({ length: r }, (_, i) => v.plates.length + i);
+  return { t: tf.sum(v.t, axes), plates: v.plates };
+}
+
+/** Expands a per-(plates) scalar value to exactly the plates `target` with full sizes. */
+export function expandScalarTo(v: Value, target: readonly Plate[], sizes: PlateSizes): tf.Tensor {
+  return alignTo(v, target, 0, sizes);
+}

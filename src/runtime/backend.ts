@@ -1,0 +1,343 @@
+/**
+ * The one place that selects the tfjs backend.
+ *
+ * Preference order: native TensorFlow (`@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`;
+ * optional dependencies, usually absent because their install downloads libtensorflow), then
+ * WebAssembly (XNNPACK, SIMD), then the plain-JS cpu backend. `--backend NAME` forces one; forcing
+ * a backend that cannot start is an error that says why.
+ *
+ * One tfjs engine. tfjs-node ships its own `@tensorflow/tfjs` (and through it a `tfjs-core`). When
+ * the versions agree npm dedupes them into one package; when they do not, there are two copies of
+ * the tfjs-core code but still one engine: tfjs-core keeps the engine (`_tfengine`), the kernel
+ * registry and the gradient registry on the global namespace, so every copy dispatches through the
+ * same engine and sees the same backends, and tfjs's `Tensor[Symbol.hasInstance]` is structural so
+ * tensors cross copies. `selectBackend` checks this after the import: if the `tensorflow` backend
+ * factory is not visible from our tfjs-core it reports the mismatch instead of silently training
+ * on another backend.
+ *
+ * Threads on wasm (findings, see `experimentalWasmThreads`): tfjs-backend-wasm disables its
+ * threaded build under Node (`WASM_HAS_MULTITHREAD_SUPPORT` is false when `IS_NODE`, tfjs#3830).
+ * Forcing the flag makes Emscripten start its 8 pthread workers from a `blob:` URL, which Node's
+ * `worker_threads.Worker` rejects (ERR_WORKER_PATH). With a shim (a global `Worker` that evaluates
+ * the worker source with `eval: true` and points the worker at the on-disk factory script instead
+ * of the Blob) the threaded SIMD build starts and runs; XNNPACK then uses
+ * `min(requested, os.cpus().length / 2, 8)` threads, so on a 2-vCPU machine it still uses one
+ * unless `os.cpus` is widened during init. Measured on 2 vCPUs: 2 threads halve a 512x512 matMul
+ * when the machine is idle, but lose badly (4x slower) when another process competes for the
+ * cores (spin-waiting workers), and one run in about eight hung. So it is opt-in only
+ * (`VMM_WASM_THREADS=N`), never the default.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import os from 'node:os';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
+import { ensureGradients } from './gradients.ts';
+
+export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export interface BackendInfo {
+  name: BackendName;
+  /** WebAssembly SIMD in use (wasm), or native vectorized kernels (tensorflow). */
+  simd: boolean;
+  /** Threads the backend's kernels use. */
+  threads: number;
+  /** Why this backend: what was tried before it and why that did not work, or "forced". */
+  reason: string;
+}
+
+export interface SelectOptions {
+  /** Use exactly this backend (the CLI's `--backend`); an error if it cannot start. */
+  force?: BackendName | string;
+  /** Receives the one-line "backend: ..." message (once per process and backend). */
+  log?: (msg: string) => void;
+  /**
+   * Experimental: run the threaded SIMD wasm build with this many threads (default: the
+   * `VMM_WASM_THREADS` environment variable, else off). See the module comment.
+   */
+  experimentalWasmThreads?: number;
+}
+
+/** A backend that was asked for by name and cannot be used; the message says why and what to do. */
+export class BackendError extends Error {
+  override name = 'BackendError';
+}
+
+const README_GPU = 'see README for GPU';
+
+interface Probe {
+  ok: boolean;
+  /** Why not, when !ok (one short clause). */
+  why: string;
+}
+
+let selected: BackendInfo | undefined;
+let pending: Promise<BackendInfo> | undefined;
+const logged = new Set<string>();
+let nativeProbe: Probe | undefined;
+let wasmModule: typeof import('@tensorflow/tfjs-backend-wasm') | undefined;
+let wasmLoadError: string | undefined;
+let wasmThreadsRequested = 0;
+let restoreCpus: (() => void) | undefined;
+
+/** The backend chosen by the last `selectBackend`, if any. */
+export function currentBackend(): BackendInfo | undefined {
+  return selected;
+}
+
+/**
+ * Selects (and initializes) the tfjs backend, registers tfjs's gradient functions, and logs the
+ * choice once. Idempotent: later calls with no `force`, or forcing the backend already in use,
+ * return the same info; forcing another backend switches to it (tests run on several).
+ */
+export async function selectBackend(opts: SelectOptions = {}): Promise<BackendInfo> {
+  // Serialize concurrent calls: backend switching is global engine state.
+  const prev = pending ?? Promise.resolve(undefined);
+  const run = prev.then(
+    () => select(opts),
+    () => select(opts),
+  );
+  pending = run.catch(() => selected as BackendInfo);
+  return run;
+}
+
+async function select(opts: SelectOptions): Promise<BackendInfo> {
+  const force = opts.force === undefined ? undefined : validateName(opts.force);
+  if (selected && (force === undefined || force === selected.name) && tf.getBackend() === selected.name) {
+    return selected;
+  }
+  const threadsEnv = Number(process.env['VMM_WASM_THREADS'] ?? 0);
+  wasmThreadsRequested = Math.max(0, Math.floor(opts.experimentalWasmThreads ?? (Number.isFinite(threadsEnv) ? threadsEnv : 0)));
+
+  let info: BackendInfo;
+  if (force) {
+    const probe = await tryBackend(force);
+    if (!probe.ok) {
+      const avail = (await availableBackends()).join(', ') || 'none';
+      throw new BackendError(`--backend ${force}: the ${force} backend is not available here: ${probe.why}. Available: ${avail}.`);
+    }
+    info = await describe(force, 'forced');
+  } else {
+    const native = await tryBackend('tensorflow');
+    if (native.ok) {
+      info = await describe('tensorflow', 'native TensorFlow found');
+    } else {
+      const w = await tryBackend('wasm');
+      if (w.ok) {
+        info = await describe('wasm', native.why);
+      } else {
+        const c = await tryBackend('cpu');
+        if (!c.ok) throw new BackendError(`no tfjs backend could start: tensorflow: ${native.why}; wasm: ${w.why}; cpu: ${c.why}`);
+        info = await describe('cpu', `${native.why}; wasm failed: ${w.why}`);
+      }
+    }
+  }
+  await ensureGradients();
+  selected = info;
+  const line = formatInfo(info);
+  if (!logged.has(info.name)) {
+    logged.add(info.name);
+    opts.log?.(line);
+  }
+  return info;
+}
+
+/** "backend: wasm (SIMD, 1 thread); native TensorFlow not installed — see README for GPU" */
+export function formatInfo(info: BackendInfo): string {
+  const parts: string[] = [];
+  if (info.name === 'wasm') parts.push(info.simd ? 'SIMD' : 'no SIMD');
+  parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
+  return `backend: ${info.name} (${parts.join(', ')}); ${info.reason}`;
+}
+
+function validateName(name: string): BackendName {
+  if ((BACKEND_NAMES as readonly string[]).includes(name)) return name as BackendName;
+  throw new BackendError(`unknown backend '${name}': expected one of ${BACKEND_NAMES.join(', ')}`);
+}
+
+async function describe(name: BackendName, reason: string): Promise<BackendInfo> {
+  switch (name) {
+    case 'tensorflow':
+      return { name, simd: true, threads: os.cpus().length, reason };
+    case 'wasm': {
+      let threads = 1;
+      try {
+        threads = wasmModule ? wasmModule.getThreadsCount() : 1;
+      } catch {
+        threads = 1;
+      }
+      const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+      return { name, simd, threads: Math.max(1, threads), reason };
+    }
+    case 'cpu':
+      return { name, simd: false, threads: 1, reason };
+  }
+}
+
+/**
+ * Which backends can start in this process (initializes each one it tries; restores the backend
+ * that was active). Order: tensorflow, wasm, cpu.
+ */
+export async function availableBackends(): Promise<BackendName[]> {
+  const before = tf.findBackendFactory(tf.getBackend() ?? '') ? tf.getBackend() : undefined;
+  const out: BackendName[] = [];
+  for (const name of BACKEND_NAMES) {
+    if ((await tryBackend(name)).ok) out.push(name);
+  }
+  if (before && tf.getBackend() !== before) await tf.setBackend(before);
+  return out;
+}
+
+/** Makes `name` the active backend if it can start; says why not otherwise. */
+async function tryBackend(name: BackendName): Promise<Probe> {
+  switch (name) {
+    case 'tensorflow': {
+      const p = await loadNative();
+      if (!p.ok) return p;
+      return activate('tensorflow');
+    }
+    case 'wasm': {
+      await loadWasm();
+      if (!wasmModule) return { ok: false, why: `@tensorflow/tfjs-backend-wasm could not be loaded (${wasmLoadError})` };
+      try {
+        return await activate('wasm');
+      } finally {
+        restoreCpus?.();
+        restoreCpus = undefined;
+      }
+    }
+    case 'cpu': {
+      const p = await activate('cpu');
+      if (p.ok) {
+        // The cpu backend prints a banner ("looks like you are running TensorFlow.js in Node.js")
+        // on first use; our own log line already says which backend runs.
+        (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+      }
+      return p;
+    }
+  }
+}
+
+async function activate(name: BackendName): Promise<Probe> {
+  if (!tf.findBackendFactory(name)) return { ok: false, why: `no ${name} backend is registered` };
+  if (tf.getBackend() === name) return { ok: true, why: '' };
+  // The Emscripten runtime of the wasm backend installs process-wide 'uncaughtException' and
+  // 'unhandledRejection' handlers (which rethrow and dump the module source); remove the ones
+  // that appear during initialization so errors keep Node's normal reporting.
+  const before = {
+    exc: new Set(process.listeners('uncaughtException')),
+    rej: new Set(process.listeners('unhandledRejection')),
+  };
+  let ok = false;
+  let err = '';
+  const origWarn = console.warn;
+  try {
+    // tfjs reports a failed backend initialization with console.warn and returns false.
+    console.warn = (...a: unknown[]) => {
+      err ||= a.map(String).join(' ').split('\n')[0] ?? '';
+    };
+    ok = await tf.setBackend(name);
+  } catch (e) {
+    err = (e as Error).message;
+  } finally {
+    console.warn = origWarn;
+    for (const l of process.listeners('uncaughtException')) if (!before.exc.has(l)) process.off('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!before.rej.has(l)) process.off('unhandledRejection', l);
+  }
+  if (!ok || tf.getBackend() !== name) return { ok: false, why: `${name} backend failed to initialize${err ? `: ${err}` : ''}` };
+  return { ok: true, why: '' };
+}
+
+async function loadNative(): Promise<Probe> {
+  if (nativeProbe) return nativeProbe;
+  const reasons: string[] = [];
+  let notInstalled = 0;
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      // A variable specifier keeps TypeScript from requiring the (optional) package's types.
+      const spec: string = pkg;
+      await import(spec);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+        notInstalled++;
+        continue;
+      }
+      reasons.push(`${pkg} failed to load (${firstLine(e)})`);
+      continue;
+    }
+    if (!tf.findBackendFactory('tensorflow')) {
+      reasons.push(`${pkg} loaded but its backend is not registered with this tfjs-core (version mismatch?)`);
+      continue;
+    }
+    nativeProbe = { ok: true, why: '' };
+    return nativeProbe;
+  }
+  const why =
+    notInstalled === 2
+      ? `native TensorFlow not installed — ${README_GPU}`
+      : `native TensorFlow unusable: ${reasons.join('; ')} — ${README_GPU}`;
+  nativeProbe = { ok: false, why };
+  return nativeProbe;
+}
+
+async function loadWasm(): Promise<void> {
+  if (wasmModule || wasmLoadError) return;
+  try {
+    const threads = wasmThreadsRequested;
+    const mod = await import('@tensorflow/tfjs-backend-wasm');
+    if (threads > 1) {
+      installThreadedWasmShim(threads); // after the import: it registers the flag it overrides
+      mod.setThreadsCount(threads);
+    }
+    wasmModule = mod;
+  } catch (e) {
+    wasmLoadError = firstLine(e);
+  }
+}
+
+function firstLine(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.split('\n')[0]!.slice(0, 300);
+}
+
+/**
+ * Experimental: lets the threaded SIMD wasm build start under Node (see the module comment).
+ * Must run before the wasm backend initializes.
+ */
+function installThreadedWasmShim(threads: number): void {
+  const require = createRequire(import.meta.url);
+  const outDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '..', 'wasm-out');
+  const { wasmWorkerContents } = require(join(outDir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
+  // tfjs escapes newlines the same way before putting the source in a Blob.
+  const workerSource = wasmWorkerContents.replace(/\n/g, '\\n');
+  const factoryPath = join(outDir, 'tfjs-backend-wasm-threaded-simd.js');
+  class BloblessWorker extends NodeWorker {
+    constructor(url: string | URL, options?: WorkerOptions) {
+      if (typeof url === 'string' && url.startsWith('blob:')) super(workerSource, { eval: true });
+      else super(url, options);
+    }
+    override postMessage(msg: unknown, transfer?: readonly Transferable[]): void {
+      const m = msg as { cmd?: string; urlOrBlob?: unknown } | null;
+      if (m && m.cmd === 'load' && typeof m.urlOrBlob !== 'string') msg = { ...m, urlOrBlob: factoryPath };
+      super.postMessage(msg, transfer as never);
+    }
+  }
+  // Emscripten assigns `global.Worker = worker_threads.Worker` while it initializes; keep ours.
+  Object.defineProperty(globalThis, 'Worker', { configurable: true, get: () => BloblessWorker, set: () => {} });
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  // XNNPACK caps its pool at os.cpus().length / 2; widen it for the duration of initialization.
+  const orig = os.cpus;
+  const want = threads * 2;
+  os.cpus = () => {
+    const c = orig();
+    const out = [...c];
+    while (out.length < want && c.length > 0) out.push(c[0]!);
+    return out;
+  };
+  restoreCpus = () => {
+    os.cpus = orig;
+  };
+}

@@ -1,0 +1,291 @@
+/**
+ * Checkpoints: variables, optimizer state, RNG state, step and JSON metadata, saved to a directory
+ * so that a killed write never corrupts the previous checkpoint.
+ *
+ * Layout: `DIR/checkpoint.vmmc`, one file, replaced atomically (written to a temporary file in
+ * the same directory, fsynced, renamed over the old one, directory fsynced). Format:
+ *
+ *   bytes 0..7    magic "VMMCKPT1"
+ *   bytes 8..11   header length H (uint32, little-endian)
+ *   bytes 12..    H bytes of JSON header, then zero padding to a multiple of 4
+ *   then          the blob: float32 little-endian values of every tensor, back to back
+ *
+ * The header lists each tensor as `{shape, offset, length}` (in float32 elements from the start of
+ * the blob) and carries the blob's CRC-32, checked on load. Variables are keyed by their model
+ * names (`net/h/0/w`, `param/w`); optimizer slots by slot and variable name.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Optimizer, OptimizerState, ResolvedOptimizerConfig, TensorData } from './optimizer.ts';
+import type { RngState } from './rng.ts';
+
+export const CHECKPOINT_FILE = 'checkpoint.vmmc';
+const MAGIC = 'VMMCKPT1';
+const VERSION = 1;
+
+/** A checkpoint as plain data. */
+export interface CheckpointData {
+  variables: Record<string, TensorData>;
+  optimizer?: OptimizerState;
+  rng?: RngState;
+  step: number;
+  metadata?: unknown;
+}
+
+interface TensorRef {
+  shape: number[];
+  offset: number;
+  length: number;
+}
+
+interface Header {
+  format: 'vmm-checkpoint';
+  version: number;
+  createdAt: string;
+  step: number;
+  rng?: RngState;
+  metadata?: unknown;
+  variables: Record<string, TensorRef>;
+  optimizer?: { config: ResolvedOptimizerConfig; step: number; slots: Record<string, Record<string, TensorRef>> };
+  blobElements: number;
+  crc32: number;
+}
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+if (endianness() !== 'LE') {
+  // Float32Array views are platform-endian; every platform Node supports in practice is LE.
+  throw new CheckpointError('checkpoints assume a little-endian machine');
+}
+
+/** The checkpoint file inside `dir`. */
+export function checkpointFile(dir: string): string {
+  return join(dir, CHECKPOINT_FILE);
+}
+
+/** Writes `ckpt` to `dir` atomically (creating `dir`). */
+export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
+  if (!Number.isInteger(ckpt.step) || ckpt.step < 0) throw new CheckpointError(`writeCheckpoint: bad step ${ckpt.step}`);
+  const chunks: Float32Array[] = [];
+  let offset = 0;
+  const put = (what: string, t: TensorData): TensorRef => {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== n) throw new CheckpointError(`writeCheckpoint: ${what} has ${t.data.length} values for shape [${t.shape}]`);
+    const ref = { shape: [...t.shape], offset, length: n };
+    chunks.push(t.data);
+    offset += n;
+    return ref;
+  };
+  const variables: Record<string, TensorRef> = {};
+  for (const [name, t] of Object.entries(ckpt.variables)) variables[name] = put(name, t);
+  let optimizer: Header['optimizer'];
+  if (ckpt.optimizer) {
+    const slots: Record<string, Record<string, TensorRef>> = {};
+    for (const [slot, m] of Object.entries(ckpt.optimizer.slots)) {
+      slots[slot] = {};
+      for (const [name, t] of Object.entries(m)) slots[slot][name] = put(`${slot} of ${name}`, t);
+    }
+    optimizer = { config: ckpt.optimizer.config, step: ckpt.optimizer.step, slots };
+  }
+  const blob = new Float32Array(offset);
+  let at = 0;
+  for (const c of chunks) {
+    blob.set(c, at);
+    at += c.length;
+  }
+  const blobBytes = new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+  const header: Header = {
+    format: 'vmm-checkpoint',
+    version: VERSION,
+    createdAt: new Date().toISOString(),
+    step: ckpt.step,
+    ...(ckpt.rng ? { rng: ckpt.rng } : {}),
+    ...(ckpt.metadata !== undefined ? { metadata: ckpt.metadata } : {}),
+    variables,
+    ...(optimizer ? { optimizer } : {}),
+    blobElements: offset,
+    crc32: crc32(blobBytes),
+  };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pre = 12 + json.length;
+  const pad = (4 - (pre % 4)) % 4;
+  const head = Buffer.alloc(pre + pad);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(json.length, 8);
+  json.copy(head, 12);
+
+  mkdirSync(dir, { recursive: true });
+  const target = checkpointFile(dir);
+  const tmp = join(dir, `.${CHECKPOINT_FILE}.${process.pid}.${Math.floor(Math.random() * 0x100000000).toString(16)}.tmp`);
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeAll(fd, head);
+      writeAll(fd, blobBytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  try {
+    // Make the rename itself durable (not possible on every platform; best effort).
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // ignore
+  }
+}
+
+function writeAll(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+/** Reads the checkpoint in `dir`; a missing, truncated or corrupted file is a CheckpointError. */
+export function readCheckpoint(dir: string): CheckpointData {
+  const file = checkpointFile(dir);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new CheckpointError(code === 'ENOENT' ? `no checkpoint in ${dir}` : `cannot read ${file}: ${(e as Error).message}`);
+  }
+  const bad = (why: string) => new CheckpointError(`${file} is not a valid checkpoint: ${why}`);
+  if (buf.length < 12 || buf.toString('latin1', 0, 8) !== MAGIC) throw bad('wrong magic');
+  const hlen = buf.readUInt32LE(8);
+  if (12 + hlen > buf.length) throw bad('truncated header');
+  let header: Header;
+  try {
+    header = JSON.parse(buf.toString('utf8', 12, 12 + hlen)) as Header;
+  } catch {
+    throw bad('unreadable header');
+  }
+  if (header.format !== 'vmm-checkpoint' || header.version !== VERSION) throw bad(`format ${header.format} version ${header.version}`);
+  const start = 12 + hlen + ((4 - ((12 + hlen) % 4)) % 4);
+  const bytes = header.blobElements * 4;
+  if (start + bytes !== buf.length) throw bad(`blob has ${buf.length - start} bytes, header says ${bytes}`);
+  const blobBytes = buf.subarray(start, start + bytes);
+  if (crc32(blobBytes) !== header.crc32) throw bad('checksum mismatch');
+  // Copy into an aligned buffer, then hand out copies per tensor.
+  const blob = new Float32Array(header.blobElements);
+  new Uint8Array(blob.buffer).set(blobBytes);
+  const get = (r: TensorRef): TensorData => {
+    if (r.offset < 0 || r.offset + r.length > blob.length) throw bad('tensor out of range');
+    return { shape: [...r.shape], data: blob.slice(r.offset, r.offset + r.length) };
+  };
+  const variables: Record<string, TensorData> = {};
+  for (const [name, r] of Object.entries(header.variables)) variables[name] = get(r);
+  const out: CheckpointData = { variables, step: header.step };
+  if (header.optimizer) {
+    const slots: Record<string, Record<string, TensorData>> = {};
+    for (const [slot, m] of Object.entries(header.optimizer.slots)) {
+      slots[slot] = {};
+      for (const [name, r] of Object.entries(m)) slots[slot][name] = get(r);
+    }
+    out.optimizer = { config: header.optimizer.config, step: header.optimizer.step, slots };
+  }
+  if (header.rng) out.rng = header.rng;
+  if (header.metadata !== undefined) out.metadata = header.metadata;
+  return out;
+}
+
+type VariableMap = ReadonlyMap<string, tf.Variable> | Readonly<Record<string, tf.Variable>>;
+
+function entries(m: VariableMap): [string, tf.Variable][] {
+  return m instanceof Map ? [...(m as ReadonlyMap<string, tf.Variable>).entries()] : Object.entries(m as Readonly<Record<string, tf.Variable>>);
+}
+
+/** Reads variables from the device as plain data. */
+export function snapshotVariables(vars: VariableMap): Record<string, TensorData> {
+  const out: Record<string, TensorData> = {};
+  for (const [name, v] of entries(vars)) {
+    if (v.dtype !== 'float32') throw new CheckpointError(`snapshotVariables: ${name} is ${v.dtype}; checkpoints hold float32`);
+    out[name] = { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) };
+  }
+  return out;
+}
+
+/**
+ * Assigns checkpoint values to `vars`. Every variable must be present with the same shape
+ * (checked before anything is assigned); entries the model does not have are ignored.
+ */
+export function restoreVariables(vars: VariableMap, data: Readonly<Record<string, TensorData>>, where = 'checkpoint'): void {
+  const list = entries(vars);
+  const missing = list.filter(([n]) => !data[n]).map(([n]) => n);
+  if (missing.length) {
+    throw new CheckpointError(`${where} lacks ${missing.length} variable(s) of this model: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+  }
+  for (const [name, v] of list) {
+    const d = data[name]!;
+    if (d.shape.length !== v.shape.length || d.shape.some((s, i) => s !== v.shape[i])) {
+      throw new CheckpointError(`${where}: ${name} has shape [${d.shape}], the model's is [${v.shape}]`);
+    }
+  }
+  for (const [name, v] of list) {
+    const d = data[name]!;
+    tf.tidy(() => v.assign(tf.tensor(d.data, d.shape, 'float32')));
+  }
+}
+
+/**
+ * Saves `variables`, the optimizer's state (if given), and `metadata` to `dir` atomically.
+ * `extra.step` defaults to the optimizer's step (else 0).
+ */
+export function saveCheckpoint(
+  dir: string,
+  variables: VariableMap,
+  optimizer?: Optimizer,
+  metadata?: unknown,
+  extra: { step?: number; rng?: RngState } = {},
+): void {
+  writeCheckpoint(dir, {
+    variables: snapshotVariables(variables),
+    ...(optimizer ? { optimizer: optimizer.exportState() } : {}),
+    ...(extra.rng ? { rng: extra.rng } : {}),
+    step: extra.step ?? optimizer?.step ?? 0,
+    ...(metadata !== undefined ? { metadata } : {}),
+  });
+}
+
+/**
+ * Loads the checkpoint in `dir` into `variables` (and the optimizer, if given: the checkpoint must
+ * then hold optimizer state) and returns its metadata. Nothing is assigned unless everything fits.
+ */
+export function loadCheckpoint(dir: string, variables: VariableMap, optimizer?: Optimizer): unknown {
+  const ck = readCheckpoint(dir);
+  if (optimizer && !ck.optimizer) throw new CheckpointError(`the checkpoint in ${dir} has no optimizer state (it holds final weights only)`);
+  // Validate both parts before assigning either.
+  const list = entries(variables);
+  for (const [name, v] of list) {
+    const d = ck.variables[name];
+    if (d && (d.shape.length !== v.shape.length || d.shape.some((s, i) => s !== v.shape[i]))) {
+      throw new CheckpointError(`checkpoint in ${dir}: ${name} has shape [${d.shape}], the model's is [${v.shape}]`);
+    }
+  }
+  if (optimizer) {
+    // importState validates and throws before assigning; run it before the variables are touched.
+    restoreVariablesCheckOnly(list, ck.variables, `checkpoint in ${dir}`);
+    optimizer.importState(ck.optimizer!);
+  }
+  restoreVariables(variables, ck.variables, `checkpoint in ${dir}`);
+  return ck.metadata;
+}
+
+function restoreVariablesCheckOnly(list: [string, tf.Variable][], data: Readonly<Record<string, TensorData>>, where: string): void {
+  const missing = list.filter(([n]) => !data[n]).map(([n]) => n);
+  if (missing.length) throw new CheckpointError(`${where} lacks ${missing.length} variable(s) of this model: ${missing.slice(0, 5).join(', ')}`);
+}

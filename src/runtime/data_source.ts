@@ -1,0 +1,190 @@
+/**
+ * Connects a model's declared inputs to a data set: which `data` input receives the images,
+ * which `memory` receives the episode's support set, and which split trains and which tests.
+ *
+ * - A model with a `memory` gets few-shot episodes (src/data/episodes.ts): memory = C classes x S
+ *   shots (+ distractors), target = another image of one of those classes. Training uses the
+ *   background split (Omniglot: 30 background alphabets; MNIST package: its train split),
+ *   evaluation the other (characters never seen in training).
+ * - A model without memory gets plain minibatches.
+ * Training pixels are binarized dynamically; evaluation uses a fixed seeded binarization.
+ */
+import { loadBinarizedMnist } from '../data/binarized_mnist.ts';
+import { EpisodeSampler, BatchSampler, type EpisodeBatch, type SamplerState, type BatchSamplerState } from '../data/episodes.ts';
+import { loadMnistPackage } from '../data/mnist_package.ts';
+import { loadOmniglot } from '../data/omniglot.ts';
+import { DataError } from '../data/paths.ts';
+import type { ImageSet, LabelledImageSet } from '../data/types.ts';
+import { syntheticMixture } from '../data/synthetic.ts';
+import type { IrProgram } from '../ir/types.ts';
+import { RunError } from '../cli/errors.ts';
+
+export type DatasetName = IrProgram['train']['dataset'];
+
+export interface RawInput {
+  name: string;
+  data: Float32Array;
+  /** Full tensor shape including the batch axis (absent for a memory shared by the batch). */
+  shape: number[];
+  plates: ('batch')[];
+}
+
+export interface RawBatch {
+  inputs: RawInput[];
+  /** Present for episodic batches: classes of memory entries, matches, for accuracy metrics. */
+  episode?: EpisodeBatch;
+}
+
+export interface Binding {
+  /** The `data` input that receives images (or synthetic vectors). */
+  data: string;
+  dataSize: number;
+  /** The `memory` input that receives the support set, if the model has one. */
+  memory?: string;
+}
+
+/** Finds the model's image input and memory. */
+export function bindInputs(ir: IrProgram): Binding {
+  const data = ir.data.find((d) => d.type.elem === 'binary' || d.type.elem === 'real');
+  if (!data) throw new RunError(`${ir.name} has no binary or real data input to train on`);
+  if (data.type.shape.length !== 1 || Object.keys(data.type.shape[0]!.terms).length) {
+    throw new RunError(`${ir.name}: the data input '${data.name}' must be a vector of constant size (it is fed flat images)`);
+  }
+  return { data: data.name, dataSize: data.type.shape[0]!.c, memory: ir.memories[0]?.name };
+}
+
+export interface DataOptions {
+  dataset: DatasetName;
+  dataDir?: string;
+  seed: number;
+  classes: number;
+  shots: number;
+  distractors: number;
+}
+
+export interface TrainStream {
+  next(batch: number): RawBatch;
+  state(): unknown;
+  setState(s: unknown): void;
+  describe: string;
+}
+
+export function loadImageSet(dataset: DatasetName, dataDir?: string): { train: ImageSet; test: ImageSet; trainSplit?: string; testSplit?: string } {
+  const opts = dataDir ? { dataDir } : {};
+  switch (dataset) {
+    case 'mnist': {
+      const s = loadMnistPackage();
+      return { train: s, test: s, trainSplit: 'train', testSplit: 'test' };
+    }
+    case 'omniglot': {
+      const s = loadOmniglot(opts);
+      return { train: s, test: s, trainSplit: 'background', testSplit: 'evaluation' };
+    }
+    case 'binarized_mnist':
+      return { train: loadBinarizedMnist('train', opts), test: loadBinarizedMnist('test', opts) };
+    case 'synthetic':
+      throw new DataError('synthetic data is not an image set');
+  }
+}
+
+function checkPixels(set: ImageSet, b: Binding): void {
+  const d = set.height * set.width;
+  if (d !== b.dataSize) {
+    throw new RunError(`data input '${b.data}' has ${b.dataSize} entries but ${set.name} images have ${d} pixels`);
+  }
+}
+
+export function episodeInputs(b: Binding, e: EpisodeBatch): RawBatch {
+  return {
+    inputs: [
+      { name: b.data, data: e.targets, shape: [e.batch, e.pixels], plates: ['batch'] },
+      { name: b.memory!, data: e.memory, shape: [e.batch, e.memorySize, e.pixels], plates: ['batch'] },
+    ],
+    episode: e,
+  };
+}
+
+/** The training stream for a model: episodes if it has a memory, else minibatches. */
+export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
+  const b = bindInputs(ir);
+  if (opts.dataset === 'synthetic') {
+    if (b.memory) throw new RunError(`${ir.name} has a memory; the synthetic data set has no episodes (use mnist or omniglot)`);
+    const gen = syntheticMixture({ dim: b.dataSize, seed: opts.seed });
+    return {
+      next: (n) => ({ inputs: [{ name: b.data, data: gen.next(n), shape: [n, b.dataSize], plates: ['batch'] }] }),
+      state: () => gen.state(),
+      setState: (s) => gen.setState(s as ReturnType<typeof gen.state>),
+      describe: `synthetic mixture of ${gen.components} Gaussians in ${b.dataSize} dimensions`,
+    };
+  }
+  const { train, trainSplit } = loadImageSet(opts.dataset, opts.dataDir);
+  checkPixels(train, b);
+  if (b.memory) {
+    if (!('labels' in train)) throw new RunError(`${opts.dataset} has no class labels, so it cannot make few-shot episodes`);
+    const sampler = new EpisodeSampler({
+      set: train as LabelledImageSet,
+      classes: opts.classes,
+      shots: opts.shots,
+      distractors: opts.distractors,
+      split: trainSplit,
+      seed: opts.seed,
+      pixels: 'dynamic',
+    });
+    return {
+      next: (n) => episodeInputs(b, sampler.next(n)),
+      state: () => sampler.state(),
+      setState: (s) => sampler.setState(s as SamplerState),
+      describe: `${train.name} episodes (${trainSplit}): ${opts.classes} classes x ${opts.shots} shots${
+        opts.distractors ? ` + ${opts.distractors} distractors` : ''
+      } = ${sampler.memorySize} memory entries, dynamic binarization`,
+    };
+  }
+  const sampler = new BatchSampler({ set: train, split: trainSplit, seed: opts.seed, pixels: 'dynamic' });
+  return {
+    next: (n) => {
+      const batch = sampler.next(n);
+      return { inputs: [{ name: b.data, data: batch.images, shape: [batch.batch, batch.pixels], plates: ['batch'] }] };
+    },
+    state: () => sampler.state(),
+    setState: (s) => sampler.setState(s as BatchSamplerState),
+    describe: `${train.name} (${trainSplit ?? 'train'}), dynamic binarization`,
+  };
+}
+
+/**
+ * A fixed validation set: `count` examples (episodes with the same C and S for memory models)
+ * from the held-out split, fixed binarization, the same every time it is built with this seed.
+ */
+export function validationBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
+  const b = bindInputs(ir);
+  const out: RawBatch[] = [];
+  if (opts.dataset === 'synthetic') {
+    const gen = syntheticMixture({ dim: b.dataSize, seed: opts.seed, stream: 'valid' });
+    for (let i = 0; i < count; i += batch) {
+      const n = Math.min(batch, count - i);
+      out.push({ inputs: [{ name: b.data, data: gen.next(n), shape: [n, b.dataSize], plates: ['batch'] }] });
+    }
+    return out;
+  }
+  const { test, testSplit } = loadImageSet(opts.dataset, opts.dataDir);
+  checkPixels(test, b);
+  if (b.memory) {
+    const sampler = new EpisodeSampler({
+      set: test as LabelledImageSet,
+      classes: opts.classes,
+      shots: opts.shots,
+      distractors: opts.distractors,
+      split: testSplit,
+      seed: opts.seed + 7919,
+      pixels: { fixed: opts.seed + 104729 },
+    });
+    for (let i = 0; i < count; i += batch) out.push(episodeInputs(b, sampler.next(Math.min(batch, count - i))));
+    return out;
+  }
+  const sampler = new BatchSampler({ set: test, split: testSplit, seed: opts.seed + 7919, pixels: { fixed: opts.seed + 104729 } });
+  for (let i = 0; i < count; i += batch) {
+    const bb = sampler.next(Math.min(batch, count - i));
+    out.push({ inputs: [{ name: b.data, data: bb.images, shape: [bb.batch, bb.pixels], plates: ['batch'] }] });
+  }
+  return out;
+}

@@ -1,0 +1,310 @@
+/**
+ * `vmm eval RUN`: the figures of the VMA paper (Bornschein et al. 2017) for a trained run.
+ *
+ * - Test NLL: -log p(x | memory) estimated with K importance samples (default 1000; the hard
+ *   importance-sampled bound log (1/K) sum_k w_k, whatever estimator trained the model), as mean
+ *   and standard error over test episodes, for a grid of classes in memory C and memory sizes M.
+ * - Few-shot accuracy: n-way 1-shot classification by argmax_i q(a = i | x), correct when the
+ *   chosen entry has the target's class.
+ * - KL(q(a|x) || p(a)) against its ceiling log M: how much the model uses its memory.
+ * - The same at test memory sizes far beyond training (large memories of unseen characters).
+ * Soft-attention runs report their own bound (attention weights from q(a|x)) and say so.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { EpisodeSampler, sharedMemoryEpisode } from '../data/episodes.ts';
+import type { LabelledImageSet } from '../data/types.ts';
+import { Rng } from '../estimators/rng.ts';
+import { CompiledModel } from '../lower/compile.ts';
+import { addressPosterior, importanceBound } from '../lower/objective.ts';
+import { lineChart } from '../report/svg.ts';
+import { markdownTable } from '../report/markdown.ts';
+import { writeFileAtomicSync } from '../report/atomic.ts';
+import { irOfRun } from '../cli/run_commands.ts';
+import { RunError } from '../cli/errors.ts';
+import { bindInputs, episodeInputs, loadImageSet, validationBatches, type RawBatch } from './data_source.ts';
+import { loadCheckpoint } from './checkpoint.ts';
+import { RunDir } from './run_dir.ts';
+import type { IrProgram } from '../ir/types.ts';
+
+export interface EvalOptions {
+  data?: string;
+  samples: number;
+  episodes: number;
+  memorySizes: string;
+  classesList: string;
+  ways: string;
+  large: string;
+  seed: number;
+  /** Print progress lines. */
+  quiet?: boolean;
+}
+
+export interface NllCell {
+  classes: number;
+  memory: number;
+  nll: number;
+  se: number;
+  kl?: number;
+  logM?: number;
+  accuracy?: number;
+  episodes: number;
+}
+
+export interface EvalResult {
+  model: string;
+  estimator: string;
+  soft: boolean;
+  samples: number;
+  nll: NllCell[];
+  ways: { ways: number; accuracy: number; se: number; episodes: number }[];
+  large: { memory: number; accuracy: number; kl: number; logM: number; episodes: number }[];
+  plainNll?: { nll: number; se: number; examples: number };
+}
+
+function parseList(s: string, flag: string): number[] {
+  if (s.trim() === '') return [];
+  return s.split(',').map((p) => {
+    const n = Number(p.trim());
+    if (!Number.isInteger(n) || n <= 0) throw new RunError(`${flag}: '${p}' is not a positive integer`);
+    return n;
+  });
+}
+
+export function meanSe(xs: number[]): { mean: number; se: number } {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  const v = n > 1 ? xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
+  return { mean, se: Math.sqrt(v / n) };
+}
+
+/** Loads a trained model from a run directory (final weights, else the latest checkpoint). */
+export function loadTrained(runPath: string): { dir: RunDir; ir: IrProgram; model: CompiledModel; config: ReturnType<typeof RunDir.open>['config'] } {
+  const { dir, config } = RunDir.open(runPath);
+  const ir = irOfRun(config);
+  const model = new CompiledModel(ir, config.seed, { baseline: ir.train.estimator.kind === 'reinforce' && ir.train.estimator.reinforceBaseline === 'nvil' });
+  let loaded = false;
+  for (const p of [dir.finalPath, dir.checkpointPath]) {
+    try {
+      loadCheckpoint(p, model.variables, undefined);
+      loaded = true;
+      break;
+    } catch {
+      // try the next one
+    }
+  }
+  if (!loaded) throw new RunError(`${runPath} has no weights yet (no final/ or checkpoint/)`);
+  return { dir, ir, model, config };
+}
+
+/** Per-example: NLL, KL(q(a|x)||p(a)) and whether argmax q(a|x) hits the target's class. */
+function evalBatch(
+  ir: IrProgram,
+  model: CompiledModel,
+  raw: RawBatch,
+  samples: number,
+  rng: Rng,
+  soft: boolean,
+): { nll: Float32Array; kl?: Float32Array; hit?: Uint8Array } {
+  const inputs = () => model.inputs(raw);
+  const bound = tf.tidy(() =>
+    importanceBound(ir, inputs(), model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, addressing: soft ? 'soft' : 'sample' }),
+  );
+  const nll = bound.map((v) => -v);
+  if (!raw.episode || !ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return { nll };
+  const probs = tf.tidy(() => addressPosterior(ir, inputs(), model.applyNet, rng));
+  const p = probs.arraySync() as number[][];
+  probs.dispose();
+  const ep = raw.episode;
+  const kl = new Float32Array(ep.batch);
+  const hit = new Uint8Array(ep.batch);
+  for (let b = 0; b < ep.batch; b++) {
+    const row = p[b]!;
+    const m = row.length;
+    let best = 0;
+    let h = 0;
+    for (let i = 0; i < m; i++) {
+      if (row[i]! > row[best]!) best = i;
+      if (row[i]! > 0) h -= row[i]! * Math.log(row[i]!);
+    }
+    kl[b] = Math.log(m) - h; // KL(q || uniform)
+    // Entries beyond the episode's memory (learned dummy entries) never count as a hit.
+    hit[b] = best < ep.memorySize && ep.matchMask[b * ep.memorySize + best] === 1 ? 1 : 0;
+  }
+  return { nll, kl, hit };
+}
+
+export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResult> {
+  const { dir, ir, model, config } = loadTrained(runPath);
+  const log = (m: string) => {
+    if (!o.quiet) process.stderr.write(m + '\n');
+  };
+  const soft = ir.train.estimator.kind === 'soft';
+  const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}) };
+  const b = bindInputs(ir);
+  const rng = new Rng(o.seed);
+  const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, samples: o.samples, nll: [], ways: [], large: [] };
+  const batch = 20;
+
+  if (!b.memory) {
+    const batches = validationBatches(ir, dataOpts, o.episodes, batch);
+    const all: number[] = [];
+    for (const raw of batches) all.push(...evalBatch(ir, model, raw, o.samples, rng, soft).nll);
+    const { mean, se } = meanSe(all);
+    result.plainNll = { nll: mean, se, examples: all.length };
+    log(`test NLL ${mean.toFixed(2)} ± ${se.toFixed(2)} nats (${all.length} examples, ${o.samples} importance samples)`);
+  } else {
+    const { test, testSplit } = loadImageSet(dataOpts.dataset, dataOpts.dataDir);
+    const set = test as LabelledImageSet;
+    const episodesFor = (classes: number, shots: number, distractors: number, seed: number) =>
+      new EpisodeSampler({ set, classes, shots, distractors, split: testSplit, seed, pixels: { fixed: o.seed } });
+    for (const C of parseList(o.classesList, '--classes-list')) {
+      for (const M of parseList(o.memorySizes, '--memory-sizes')) {
+        if (M < C) continue;
+        const shots = Math.floor(M / C);
+        const sampler = episodesFor(C, shots, M - C * shots, o.seed + 31 * C + M);
+        const nll: number[] = [];
+        const kl: number[] = [];
+        const hits: number[] = [];
+        for (let done = 0; done < o.episodes; done += batch) {
+          const raw = episodeInputs(b, sampler.next(Math.min(batch, o.episodes - done)));
+          const r = evalBatch(ir, model, raw, o.samples, rng, soft);
+          nll.push(...r.nll);
+          if (r.kl) kl.push(...r.kl);
+          if (r.hit) hits.push(...r.hit);
+        }
+        const s = meanSe(nll);
+        const cell: NllCell = { classes: C, memory: M, nll: s.mean, se: s.se, episodes: nll.length, logM: Math.log(M + (ir.params.length ? 0 : 0)) };
+        if (kl.length) cell.kl = meanSe(kl).mean;
+        if (hits.length) cell.accuracy = meanSe(hits).mean;
+        result.nll.push(cell);
+        log(`C=${C} M=${M}: NLL ${s.mean.toFixed(2)} ± ${s.se.toFixed(2)}${cell.kl !== undefined ? `  KL ${cell.kl.toFixed(3)} (log M ${Math.log(M).toFixed(2)})` : ''}`);
+      }
+    }
+    for (const n of parseList(o.ways, '--ways')) {
+      if (n > (set.numClasses ?? 0)) continue;
+      const sampler = episodesFor(n, 1, 0, o.seed + 1000 + n);
+      const hits: number[] = [];
+      for (let done = 0; done < o.episodes; done += batch) {
+        const raw = episodeInputs(b, sampler.next(Math.min(batch, o.episodes - done)));
+        const r = evalBatch(ir, model, raw, 1, rng, soft);
+        if (r.hit) hits.push(...r.hit);
+      }
+      const s = meanSe(hits);
+      result.ways.push({ ways: n, accuracy: s.mean, se: s.se, episodes: hits.length });
+      log(`${n}-way 1-shot accuracy ${(100 * s.mean).toFixed(1)}% ± ${(100 * s.se).toFixed(1)}`);
+    }
+    for (const n of parseList(o.large, '--large')) {
+      const avail = new EpisodeSampler({ set, classes: 1, shots: 1, split: testSplit, seed: 0 }).availableClasses;
+      if (n > avail) {
+        log(`skipping large memory ${n}: the test split has only ${avail} classes`);
+        continue;
+      }
+      const targets = Math.min(o.episodes, 100);
+      const ep = sharedMemoryEpisode({ set, classes: n, shots: 1, targets, split: testSplit, seed: o.seed + n, pixels: { fixed: o.seed } });
+      const raw: RawBatch = {
+        inputs: [
+          { name: b.data, data: ep.targets, shape: [ep.batch, ep.pixels], plates: ['batch'] },
+          { name: b.memory, data: ep.memory, shape: [ep.memorySize, ep.pixels], plates: [] },
+        ],
+        episode: { ...ep, memoryClass: ep.memoryClass, memoryIndex: ep.memoryIndex, matchMask: ep.matchMask } as unknown as RawBatch['episode'],
+      };
+      // Shared memory: the episode fields are per-target; evalBatch reads matchMask [B, M].
+      const r = evalBatch(ir, model, raw, 1, rng, soft);
+      const acc = r.hit ? meanSe([...r.hit]).mean : NaN;
+      const kl = r.kl ? meanSe([...r.kl]).mean : NaN;
+      result.large.push({ memory: n, accuracy: acc, kl, logM: Math.log(n), episodes: targets });
+      log(`shared memory of ${n} unseen classes: ${n}-way accuracy ${(100 * acc).toFixed(1)}%, KL ${kl.toFixed(2)} (log M ${Math.log(n).toFixed(2)})`);
+    }
+  }
+  model.dispose();
+  writeEvalReport(dir, result);
+  log(`wrote ${join(dir.path, 'eval')}/ (report.md, eval.json, plots)`);
+  return result;
+}
+
+export function evalTable(result: EvalResult): string {
+  const lines: string[] = [];
+  if (result.plainNll) {
+    lines.push(markdownTable(['model', 'estimator', 'test NLL (nats)', '± se', 'examples'], [[result.model, result.estimator, result.plainNll.nll.toFixed(2), result.plainNll.se.toFixed(2), String(result.plainNll.examples)]]));
+    return lines.join('\n');
+  }
+  const Ms = [...new Set(result.nll.map((c) => c.memory))].sort((a, b) => a - b);
+  const Cs = [...new Set(result.nll.map((c) => c.classes))].sort((a, b) => a - b);
+  lines.push(`Test NLL in nats (${result.samples} importance samples, mean ± standard error over episodes)${result.soft ? '; soft attention: the bound of the soft model, weights from q(a|x)' : ''}:`);
+  lines.push('');
+  lines.push(
+    markdownTable(
+      ['C \\ M', ...Ms.map(String)],
+      Cs.map((C) => [String(C), ...Ms.map((M) => {
+        const c = result.nll.find((x) => x.classes === C && x.memory === M);
+        return c ? `${c.nll.toFixed(1)} ± ${c.se.toFixed(1)}` : '';
+      })]),
+    ),
+  );
+  const withKl = result.nll.filter((c) => c.kl !== undefined);
+  if (withKl.length) {
+    lines.push('');
+    lines.push('KL(q(a|x) || p(a)) in nats, against its ceiling log M, and the share of targets whose argmax q(a|x) entry has their class:');
+    lines.push('');
+    lines.push(markdownTable(['C', 'M', 'KL', 'log M', 'argmax hits'], withKl.map((c) => [String(c.classes), String(c.memory), c.kl!.toFixed(3), Math.log(c.memory).toFixed(3), c.accuracy !== undefined ? `${(100 * c.accuracy).toFixed(1)}%` : ''])));
+  }
+  if (result.ways.length) {
+    lines.push('');
+    lines.push(markdownTable(['task', 'accuracy', '± se', 'episodes'], result.ways.map((w) => [`${w.ways}-way 1-shot`, `${(100 * w.accuracy).toFixed(1)}%`, `${(100 * w.se).toFixed(1)}`, String(w.episodes)])));
+  }
+  if (result.large.length) {
+    lines.push('');
+    lines.push('Large shared memories of unseen classes (one entry per class):');
+    lines.push('');
+    lines.push(markdownTable(['M', 'accuracy', 'chance', 'KL', 'log M'], result.large.map((l) => [String(l.memory), `${(100 * l.accuracy).toFixed(1)}%`, `${(100 / l.memory).toFixed(2)}%`, l.kl.toFixed(2), l.logM.toFixed(2)])));
+  }
+  return lines.join('\n');
+}
+
+function writeEvalReport(dir: RunDir, result: EvalResult): void {
+  const out = join(dir.path, 'eval');
+  mkdirSync(out, { recursive: true });
+  writeFileAtomicSync(join(out, 'eval.json'), JSON.stringify(result, null, 2) + '\n');
+  writeFileAtomicSync(join(out, 'report.md'), `# ${result.model} (${result.estimator})\n\n${evalTable(result)}\n`);
+  if (!result.nll.length) return;
+  const Cs = [...new Set(result.nll.map((c) => c.classes))];
+  writeFileAtomicSync(
+    join(out, 'nll_vs_memory.svg'),
+    lineChart({
+      title: `${result.model}: test NLL vs memory size`,
+      xLabel: 'memory size M',
+      yLabel: 'NLL (nats)',
+      series: Cs.map((C) => ({
+        name: `C = ${C}`,
+        points: result.nll.filter((c) => c.classes === C).map((c) => [c.memory, c.nll] as [number, number]),
+        errorBars: result.nll.filter((c) => c.classes === C).map((c) => c.se),
+      })),
+    }),
+  );
+  const kl = result.nll.filter((c) => c.kl !== undefined);
+  if (kl.length) {
+    writeFileAtomicSync(
+      join(out, 'kl_vs_memory.svg'),
+      lineChart({
+        title: `${result.model}: KL(q(a|x) || p(a)) vs memory size`,
+        xLabel: 'memory size M',
+        yLabel: 'nats',
+        series: [
+          ...Cs.map((C) => ({ name: `KL, C = ${C}`, points: kl.filter((c) => c.classes === C).map((c) => [c.memory, c.kl!] as [number, number]) })),
+          { name: 'log M (ceiling)', dashed: true, points: [...new Set(kl.map((c) => c.memory))].sort((a, b) => a - b).map((m) => [m, Math.log(m)] as [number, number]) },
+        ],
+      }),
+    );
+    writeFileAtomicSync(
+      join(out, 'accuracy_vs_memory.svg'),
+      lineChart({
+        title: `${result.model}: argmax q(a|x) picks the target's class`,
+        xLabel: 'memory size M',
+        yLabel: 'share of targets',
+        series: Cs.map((C) => ({ name: `C = ${C}`, points: kl.filter((c) => c.classes === C && c.accuracy !== undefined).map((c) => [c.memory, c.accuracy!] as [number, number]) })),
+      }),
+    );
+  }
+}

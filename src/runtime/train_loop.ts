@@ -1,0 +1,154 @@
+/**
+ * The training loop behind `vmm train` and `vmm compare`: steps with progress, periodic
+ * validation on a fixed held-out set, atomic checkpoints, exact resume, a clean stop on NaN and
+ * on Ctrl-C (the checkpoint is written before exiting).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { SingleBar } from 'cli-progress';
+import type { IrProgram } from '../ir/types.ts';
+import { importanceBound } from '../lower/objective.ts';
+import { addressModeOf } from '../lower/objective.ts';
+import { RunError } from '../cli/errors.ts';
+import { trainStream, validationBatches, type RawBatch } from './data_source.ts';
+import { RunDir, type RunConfig } from './run_dir.ts';
+import { Trainer, type TrainerState } from './trainer.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { Rng } from '../estimators/rng.ts';
+
+export interface LoopOptions {
+  /** Print progress (a bar on a terminal, log lines otherwise). */
+  progress: boolean;
+  log: (line: string) => void;
+  /** Stop after this many steps in this invocation (tests; default: until train.steps). */
+  maxStepsThisRun?: number;
+}
+
+export interface LoopResult {
+  steps: number;
+  interrupted: boolean;
+  lastBound: number;
+  validBound?: number;
+  msPerStep: number;
+  wallSeconds: number;
+}
+
+interface CheckpointMeta {
+  trainer: TrainerState;
+  stream: unknown;
+}
+
+/** Validation: the mean K-sample bound (K = the training K) on the fixed held-out batches. */
+export function validate(trainer: Trainer, batches: RawBatch[], seed: number): number {
+  const rng = new Rng(seed);
+  let sum = 0;
+  let n = 0;
+  const mode = addressModeOf(trainer.estimator) === 'soft' ? 'soft' : 'sample';
+  for (const raw of batches) {
+    const bound = tf.tidy(() => {
+      const inputs = trainer.model.inputs(raw);
+      return importanceBound(trainer.ir, inputs, trainer.model.applyNet, { k: Math.max(trainer.estimator.k, 1), chunk: 16, rng, addressing: mode });
+    });
+    for (const v of bound) sum += v;
+    n += bound.length;
+  }
+  return sum / n;
+}
+
+export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, resume: boolean, opts: LoopOptions): Promise<LoopResult> {
+  const trainer = new Trainer(ir, config.seed);
+  const stream = trainStream(ir, config.data);
+  const valid = validationBatches(ir, config.data, config.validSize, Math.min(config.train.batch, 64));
+  if (resume) {
+    const meta = loadCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer) as CheckpointMeta;
+    trainer.setState(meta.trainer);
+    stream.setState(meta.stream);
+    opts.log(`resumed ${dir.path} at step ${trainer.stepCount}`);
+  } else {
+    opts.log(`training ${ir.name}: ${stream.describe}`);
+  }
+  const total = config.train.steps;
+  const stopAt = opts.maxStepsThisRun ? Math.min(total, trainer.stepCount + opts.maxStepsThisRun) : total;
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const save = () => {
+    const meta: CheckpointMeta = { trainer: trainer.state(), stream: stream.state() };
+    saveCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer, meta);
+  };
+
+  const bar =
+    opts.progress && process.stderr.isTTY
+      ? new SingleBar({
+          format: 'train |{bar}| {value}/{total} steps | {rate} steps/s | bound {bound} | valid {valid} | eta {eta_formatted}',
+          hideCursor: true,
+          stream: process.stderr,
+        })
+      : undefined;
+  bar?.start(total, trainer.stepCount, { rate: '-', bound: '-', valid: '-' });
+  const t0 = performance.now();
+  let ema: number | undefined;
+  let lastBound = NaN;
+  let validBound: number | undefined;
+  let stepsThisRun = 0;
+  let lastLog = performance.now();
+  const logEvery = Math.max(1, Math.min(100, Math.floor(total / 20)));
+  try {
+    while (trainer.stepCount < stopAt && !interrupted) {
+      const raw = stream.next(config.train.batch);
+      const m = trainer.step(raw);
+      stepsThisRun++;
+      if (!Number.isFinite(m.loss) || !Number.isFinite(m.bound)) {
+        dir.appendMetrics({ kind: 'error', step: m.step, loss: m.loss, bound: m.bound });
+        throw new RunError(
+          `the loss became ${m.loss} (bound ${m.bound}) at step ${m.step}; training stopped.\n` +
+            `The last good checkpoint is kept in ${dir.checkpointPath}. Try a lower learning rate (--lr) and --resume.`,
+        );
+      }
+      lastBound = m.bound;
+      ema = ema === undefined ? m.bound : 0.95 * ema + 0.05 * m.bound;
+      const rate = (stepsThisRun * 1000) / (performance.now() - t0);
+      if (m.step % logEvery === 0 || m.step === stopAt) {
+        dir.appendMetrics({ kind: 'train', step: m.step, bound: m.bound, boundEma: ema, loss: m.loss, ms: m.ms, stepsPerSec: rate });
+      }
+      if (config.validEvery > 0 && (m.step % config.validEvery === 0 || m.step === total)) {
+        validBound = validate(trainer, valid, config.seed + 1);
+        dir.appendMetrics({ kind: 'valid', step: m.step, bound: validBound });
+      }
+      if (m.step % config.checkpointEvery === 0) save();
+      if (bar) bar.update(m.step, { rate: rate.toFixed(1), bound: ema.toFixed(2), valid: validBound?.toFixed(2) ?? '-' });
+      else if (opts.progress && (performance.now() - lastLog > 10_000 || m.step === stopAt)) {
+        lastLog = performance.now();
+        opts.log(
+          `step ${m.step}/${total}  ${rate.toFixed(1)} steps/s  bound ${ema.toFixed(2)}${validBound !== undefined ? `  valid ${validBound.toFixed(2)}` : ''}`,
+        );
+      }
+      // Let signal handlers run between steps.
+      if (stepsThisRun % 20 === 0) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  save();
+  const wallSeconds = (performance.now() - t0) / 1000;
+  if (interrupted) {
+    opts.log(`interrupted at step ${trainer.stepCount}; checkpoint saved. Continue with: vmm train --resume ${dir.path}`);
+  } else if (trainer.stepCount >= total) {
+    saveCheckpoint(dir.finalPath, trainer.model.variables, undefined, { trainer: trainer.state() });
+  }
+  const result: LoopResult = {
+    steps: trainer.stepCount,
+    interrupted,
+    lastBound,
+    ...(validBound !== undefined ? { validBound } : {}),
+    msPerStep: stepsThisRun ? (wallSeconds * 1000) / stepsThisRun : NaN,
+    wallSeconds,
+  };
+  trainer.dispose();
+  return result;
+}

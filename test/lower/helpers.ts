@@ -1,0 +1,47 @@
+/**
+ * Test helpers for the lowering: compile a .vmm source to IR, and fabricate a batch of inputs
+ * with the right shapes (random binary data and memories) for any model.
+ */
+import { readFileSync } from 'node:fs';
+import { frontEnd } from '../../src/check/pipeline.ts';
+import type { IrProgram, Size } from '../../src/ir/types.ts';
+import type { RawBatch } from '../../src/runtime/data_source.ts';
+
+export function irOf(source: string): IrProgram {
+  const r = frontEnd(source);
+  const errors = r.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length || !r.ir) throw new Error(`model does not compile: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
+  return r.ir;
+}
+
+export function irOfFile(path: string): IrProgram {
+  return irOf(readFileSync(path, 'utf8'));
+}
+
+function concrete(s: Size, sizes: Record<string, number>): number {
+  let n = s.c;
+  for (const [k, c] of Object.entries(s.terms)) n += c * (sizes[k] ?? 3);
+  return n;
+}
+
+/** A deterministic pseudo-random batch for a model: binary data, binary memories, real data ~ N(0,1)-ish. */
+export function fakeBatch(ir: IrProgram, batch: number, sizes: Record<string, number> = {}, seed = 1): RawBatch {
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+  const fill = (n: number, elem: string) => Float32Array.from({ length: n }, () => (elem === 'real' ? rand() * 4 - 2 : rand() < 0.3 ? 1 : 0));
+  const inputs: RawBatch['inputs'] = [];
+  for (const d of ir.data) {
+    const shape = d.type.shape.map((x) => concrete(x, sizes));
+    const n = batch * shape.reduce((a, b) => a * b, 1);
+    inputs.push({ name: d.name, data: fill(n, d.type.elem), shape: [batch, ...shape], plates: ['batch'] });
+  }
+  for (const m of ir.memories) {
+    const shape = m.type.shape.map((x) => concrete(x, sizes));
+    const n = batch * shape.reduce((a, b) => a * b, 1);
+    inputs.push({ name: m.name, data: fill(n, m.type.elem), shape: [batch, ...shape], plates: ['batch'] });
+  }
+  return { inputs };
+}
