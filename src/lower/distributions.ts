@@ -275,12 +275,16 @@ export class Bernoulli implements Distribution {
     });
   }
 
-  /** `u < sigmoid(l)` as float32 0/1, shape `[...sampleShape, ...batch, D]`. */
+  /**
+   * `u < sigmoid(l)` as float32 0/1, shape `[...sampleShape, ...batch, D]`. Written as
+   * `step(sigmoid(l) - u)` because `Less` has no gradient function in tfjs: a sample that feeds a
+   * differentiated expression would otherwise abort backprop (step's gradient is zero).
+   */
   sample(rng: Rng, sampleShape: number[] = []): tf.Tensor {
     checkSampleShape('Bernoulli.sample', sampleShape);
     return tf.tidy(() => {
       const u = tf.randomUniform([...sampleShape, ...this.logits.shape], 0, 1, 'float32', rng.nextSeed());
-      return tf.cast(tf.less(u, tf.sigmoid(stopGradient(this.logits))), 'float32');
+      return tf.step(tf.sub(tf.sigmoid(stopGradient(this.logits)), u));
     });
   }
 

@@ -47,10 +47,15 @@ export function gatherRows(table: tf.Tensor, indices: tf.Tensor, opts: GatherOpt
       flatIdx = tf.reshape(tf.add(indices, offsets), [-1]) as tf.Tensor1D;
     }
     const flatTable = tf.reshape(table, [rows, d]) as tf.Tensor2D;
-    const gather = tf.customGrad(((t: tf.Tensor2D) => ({
-      value: tf.gather(t, flatIdx),
-      gradFunc: (dy: tf.Tensor) => scatterAddRows(dy as tf.Tensor2D, flatIdx, rows, strategy),
-    })) as unknown as Parameters<typeof tf.customGrad>[0]);
+    // The indices reach the backward pass through `save` (the engine keeps saved tensors alive
+    // until then); a closure would see them disposed by this tidy.
+    const gather = tf.customGrad(((t: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      save([flatIdx]);
+      return {
+        value: tf.gather(t, flatIdx),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => scatterAddRows(dy as tf.Tensor2D, saved[0] as tf.Tensor1D, rows, strategy),
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]);
     const out = gather(flatTable);
     return tf.reshape(out, [...indices.shape, d]);
   });

@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Activation, IrLayer, IrNet } from '../ir/types.ts';
-import type { SeedSource } from '../runtime/rng.ts';
+import { tfSeed, type SeedSource } from '../runtime/rng.ts';
 
 /** Parameters by name: a `Map` (CompiledModel.variables) or a plain record. */
 export type ParamLookup = ReadonlyMap<string, tf.Tensor> | Readonly<Record<string, tf.Tensor>>;
@@ -127,7 +127,7 @@ export function createNetParams(net: IrNet, rng: SeedSource): Record<string, tf.
     const { fanIn, fanOut } = fans(layer);
     const next = nextActivation(net.layers, i);
     const limit = next === 'relu' || next === 'elu' ? Math.sqrt(6 / fanIn) : Math.sqrt(6 / (fanIn + fanOut));
-    const seed = rng.nextSeed();
+    const seed = tfSeed(rng);
     out[paramName(net.name, i, 'w')] = tf.tidy(() => tf.variable(tf.randomUniform(shapes.w, -limit, limit, 'float32', seed), true));
     out[paramName(net.name, i, 'b')] = tf.tidy(() => tf.variable(tf.zeros(shapes.b), true));
   });

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { IrParam, Shape, Size } from '../ir/types.ts';
-import type { SeedSource } from '../runtime/rng.ts';
+import { tfSeed, type SeedSource } from '../runtime/rng.ts';
 
 /** The checkpoint name of a param. */
 export function paramVarName(name: string): string {
@@ -43,7 +43,7 @@ export function createParam(p: IrParam, rng: SeedSource, bindings: Readonly<Reco
     case 'normal': {
       const std = p.init.std;
       if (!(std >= 0) || !Number.isFinite(std)) throw new Error(`createParam(${p.name}): init std must be finite and >= 0, got ${std}`);
-      const seed = rng.nextSeed();
+      const seed = tfSeed(rng);
       return tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, std, 'float32', seed), true));
     }
     case 'zeros':

@@ -14,7 +14,10 @@ import { broadcastValues, type Value } from './plates.ts';
 import type { Rng } from '../estimators/rng.ts';
 import { bindDist, categoricalProbs, enumerateValues, logProb, sample, type BoundDist } from './sites.ts';
 
-/** How addresses are read in this pass (the estimator decides; see evaluate.ts). */
+/**
+ * How addresses are read in this pass (the estimator decides; see evaluate.ts). 'enumerate'
+ * sums over the model's one discrete Categorical site, address or not.
+ */
 export type AddressMode = 'sample' | 'enumerate' | 'soft';
 
 export interface TraceOptions {
@@ -110,7 +113,8 @@ export function runTrace(
     let v: Binding;
     if (site.role === 'address' && opts.addressing === 'soft') {
       v = { soft: opts.softWeightsFromPrior ? priorWeights(site, gctx, uniformSize) : categoricalProbs(d) };
-    } else if (site.role === 'address' && opts.addressing === 'enumerate') {
+    } else if (site.discrete && opts.addressing === 'enumerate') {
+      // validateEstimatorFor guarantees exactly one discrete site, a Categorical.
       v = enumerateValues(d);
       logQEnum = logProb(d, v);
     } else {

@@ -202,7 +202,9 @@ async function tryBackend(name: BackendName): Promise<Probe> {
       await loadWasm();
       if (!wasmModule) return { ok: false, why: `@tensorflow/tfjs-backend-wasm could not be loaded (${wasmLoadError})` };
       try {
-        return await activate('wasm');
+        const p = await activate('wasm');
+        if (p.ok) patchWasmTransposedMatMul();
+        return p;
       } finally {
         restoreCpus?.();
         restoreCpus = undefined;
@@ -340,4 +342,40 @@ function installThreadedWasmShim(threads: number): void {
   restoreCpus = () => {
     os.cpus = orig;
   };
+}
+
+/**
+ * The wasm `BatchMatMul` kernel runs a slow scalar loop when either operand is transposed: on a
+ * [128, 784] x [784, 400] product it measured 53 ms with `transposeB` or `transposeA` against 4.8 ms
+ * untransposed (2 vCPUs, tfjs 4.22). The gradient of every matMul uses exactly those transposed
+ * forms, so backward passes were ~10x slower than forward ones. This wraps the kernel: a transposed
+ * operand is first transposed explicitly (wasm's `Transpose` kernel, ~1 ms for that size), then
+ * the fast untransposed path runs. Same results; registered once, for the wasm backend only.
+ */
+let wasmMatMulPatched = false;
+export function patchWasmTransposedMatMul(): void {
+  if (wasmMatMulPatched) return;
+  const orig = tf.getKernel('BatchMatMul', 'wasm');
+  const transpose = tf.getKernel('Transpose', 'wasm');
+  if (!orig || !transpose) return;
+  type Info = { dataId: object; shape: number[]; dtype: string };
+  type Backend = { disposeData(id: object): void };
+  const swapLast = (rank: number) => [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
+  const kernelFunc = ((args: { inputs: { a: Info; b: Info }; backend: Backend; attrs: Record<string, unknown> }) => {
+    const { inputs, backend, attrs } = args;
+    if (!attrs['transposeA'] && !attrs['transposeB']) return (orig.kernelFunc as (a: unknown) => Info)(args);
+    const t = (x: Info) => (transpose.kernelFunc as (a: unknown) => Info)({ inputs: { x }, backend, attrs: { perm: swapLast(x.shape.length) } });
+    const a = attrs['transposeA'] ? t(inputs.a) : inputs.a;
+    const b = attrs['transposeB'] ? t(inputs.b) : inputs.b;
+    try {
+      return (orig.kernelFunc as (a: unknown) => Info)({ inputs: { a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+    } finally {
+      if (a !== inputs.a) backend.disposeData(a.dataId);
+      if (b !== inputs.b) backend.disposeData(b.dataId);
+    }
+  }) as unknown as tf.KernelFunc;
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  // The original setupFunc already ran when the backend initialized; keep it for a re-initialization.
+  tf.registerKernel({ ...orig, kernelFunc });
+  wasmMatMulPatched = true;
 }

@@ -14,7 +14,7 @@
  * the blob) and carries the blob's CRC-32, checked on load. Variables are keyed by their model
  * names (`net/h/0/w`, `param/w`); optimizer slots by slot and variable name.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -120,6 +120,7 @@ export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
   json.copy(head, 12);
 
   mkdirSync(dir, { recursive: true });
+  removeStaleTemporaries(dir);
   const target = checkpointFile(dir);
   const tmp = join(dir, `.${CHECKPOINT_FILE}.${process.pid}.${Math.floor(Math.random() * 0x100000000).toString(16)}.tmp`);
   try {
@@ -146,6 +147,26 @@ export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
     }
   } catch {
     // ignore
+  }
+}
+
+/** Deletes temporary files left in `dir` by writers that were killed (their process is gone). */
+function removeStaleTemporaries(dir: string): void {
+  const re = new RegExp(`^\\.${CHECKPOINT_FILE.replace('.', '\\.')}\\.(\\d+)\\.[0-9a-f]+\\.tmp$`);
+  for (const f of readdirSync(dir)) {
+    const m = re.exec(f);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid === process.pid;
+    if (!alive) {
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (e) {
+        alive = (e as { code?: string }).code === 'EPERM';
+      }
+    }
+    if (!alive) rmSync(join(dir, f), { force: true });
   }
 }
 

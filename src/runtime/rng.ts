@@ -23,6 +23,14 @@ export interface SeedSource {
   nextSeed(): number;
 }
 
+/**
+ * The next seed for a tfjs random op, never 0: `tf.randomNormal` treats a seed of 0 as "no seed"
+ * (`seed ? seed : Math.random()`), which would make that draw irreproducible.
+ */
+export function tfSeed(rng: SeedSource): number {
+  return rng.nextSeed() || 0x9e3779b9;
+}
+
 /** JSON-safe generator state: the uint32 of `Rng.state`. */
 export interface RngState {
   kind: 'mulberry32';
