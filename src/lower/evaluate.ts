@@ -43,9 +43,13 @@ export interface EvalContext {
   /**
    * Results of net applications keyed by the printed expression, shared between the guide and
    * the model within one evaluation: `g(mem[a])` in the guide and in the model runs once.
-   * Only expressions free of `let` names are cached (lets may differ between guide and model).
+   * A `let` name stands for the key of its defining expression (`letKeys`), so the guide's
+   * `g(entries[a])` and the model's `g(full[a])` share one result when both lets are
+   * `stack(mem, dummies)`.
    */
   cache: Map<string, Value>;
+  /** Cache keys of the `let`s bound so far in this context (guide and model have their own). */
+  letKeys?: Map<string, string>;
 }
 
 export function evaluate(e: IrExpr, ctx: EvalContext): Value {
@@ -102,7 +106,7 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
 }
 
 function cached(e: IrExpr, ctx: EvalContext, compute: () => Value): Value {
-  const key = cacheKey(e);
+  const key = cacheKey(e, ctx.letKeys);
   if (key === undefined) return compute();
   const hit = ctx.cache.get(key);
   if (hit) return hit;
@@ -111,44 +115,45 @@ function cached(e: IrExpr, ctx: EvalContext, compute: () => Value): Value {
   return v;
 }
 
-/** A structural key, or undefined when the expression mentions a `let` (not cacheable). */
-export function cacheKey(e: IrExpr): string | undefined {
+/** A structural key, or undefined when the expression mentions a `let` of unknown key. */
+export function cacheKey(e: IrExpr, lets?: ReadonlyMap<string, string>): string | undefined {
+  const key = (x: IrExpr) => cacheKey(x, lets);
   switch (e.op) {
     case 'const':
       return String(e.value);
     case 'ref':
-      return e.ref === 'let' ? undefined : e.name;
+      return e.ref === 'let' ? lets?.get(e.name) : e.name;
     case 'net': {
-      const a = cacheKey(e.arg);
+      const a = key(e.arg);
       return a === undefined ? undefined : `${e.net}(${a})`;
     }
     case 'index': {
-      const t = cacheKey(e.target);
-      const i = cacheKey(e.index);
+      const t = key(e.target);
+      const i = key(e.index);
       return t === undefined || i === undefined ? undefined : `${t}[${i}]`;
     }
     case 'concat': {
-      const parts = e.args.map(cacheKey);
+      const parts = e.args.map(key);
       return parts.some((p) => p === undefined) ? undefined : `${e.axis === 'last' ? 'concat' : 'stack'}(${parts.join(',')})`;
     }
     case 'matmul':
     case 'dot':
     case 'binary': {
-      const l = cacheKey(e.left);
-      const r = cacheKey(e.right);
+      const l = key(e.left);
+      const r = key(e.right);
       const name = e.op === 'binary' ? e.fn : e.op;
       return l === undefined || r === undefined ? undefined : `${name}(${l},${r})`;
     }
     case 'unary': {
-      const a = cacheKey(e.arg);
+      const a = key(e.arg);
       return a === undefined ? undefined : `${e.fn}(${a})`;
     }
     case 'slice': {
-      const a = cacheKey(e.arg);
+      const a = key(e.arg);
       return a === undefined ? undefined : `${a}[${e.from}:${e.to}]`;
     }
     case 'reduce': {
-      const a = cacheKey(e.arg);
+      const a = key(e.arg);
       return a === undefined ? undefined : `${e.fn}(${a})`;
     }
   }

@@ -8,8 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
-import type { IrDist, IrProgram, IrSite, Size } from '../ir/types.ts';
-import { evaluate, type Binding, type EvalContext } from './evaluate.ts';
+import type { IrDist, IrExpr, IrProgram, IrSite, Size } from '../ir/types.ts';
+import { cacheKey, evaluate, type Binding, type EvalContext } from './evaluate.ts';
 import { broadcastValues, type Value } from './plates.ts';
 import type { Rng } from '../estimators/rng.ts';
 import { bindDist, categoricalProbs, enumerateValues, logProb, sample, type BoundDist } from './sites.ts';
@@ -100,10 +100,10 @@ export function runTrace(
 
   // ---- guide: draw every latent.
   const genv = new Map<string, Binding>(inputs);
-  const gctx: EvalContext = { env: genv, applyNet, cache };
+  const gctx: EvalContext = { env: genv, applyNet, cache, letKeys: new Map() };
   for (const st of ir.guide.stmts) {
     if (st.stmt === 'let') {
-      genv.set(st.name, evaluate(st.value, gctx));
+      bindLet(st.name, st.value, gctx);
       continue;
     }
     const site = modelSites.get(st.name);
@@ -130,11 +130,11 @@ export function runTrace(
   // ---- model: score the guide's draws and the observations.
   const menv = new Map<string, Binding>(inputs);
   for (const [name, v] of values) menv.set(name, v);
-  const mctx: EvalContext = { env: menv, applyNet, cache };
+  const mctx: EvalContext = { env: menv, applyNet, cache, letKeys: new Map() };
   let logP = zero();
   for (const st of ir.model) {
     if (st.stmt === 'let') {
-      menv.set(st.name, evaluate(st.value, mctx));
+      bindLet(st.name, st.value, mctx);
       continue;
     }
     if (st.role === 'address' && opts.addressing === 'soft') continue; // deterministic read: no density
@@ -145,6 +145,13 @@ export function runTrace(
     logP = addValues(logP, logProb(d, x));
   }
   return { logP, logQ, logQDiscrete, logQEnum, values, guideDists, modelDists };
+}
+
+/** Binds a `let` and records its cache key so later expressions that use it can be shared. */
+function bindLet(name: string, value: IrExpr, ctx: EvalContext): void {
+  ctx.env.set(name, evaluate(value, ctx));
+  const key = cacheKey(value, ctx.letKeys);
+  if (key !== undefined) ctx.letKeys?.set(name, key);
 }
 
 /** p(a | M) as attention weights (uniform or the model's logits), for soft generation. */
