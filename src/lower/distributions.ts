@@ -147,7 +147,11 @@ export class Categorical implements Distribution {
     broadcastShapes('Categorical.logProb', value.shape, this.batchShape);
     // int32 one-hot then cast: the wasm OneHot kernel ignores a float32 `dtype` argument (tfjs 4.22)
     // and writes int32 bits into a float32 tensor.
-    return tf.tidy(() => sumEvent(tf.mul(tf.cast(tf.oneHot(value, this.n), 'float32'), this.logProbs())));
+    return tf.tidy(() => {
+      // tf.oneHot needs depth >= 2; with one choice every value has log-probability 0.
+      if (this.n === 1) return tf.add(tf.zeros(broadcastShapes('Categorical.logProb', value.shape, this.batchShape)), tf.sum(this.logProbs(), -1));
+      return sumEvent(tf.mul(tf.cast(tf.oneHot(value, this.n), 'float32'), this.logProbs()));
+    });
   }
 
   /** Gumbel-max draw: `argmax(logits + g)`, int32 of shape `[...sampleShape, ...batch]`. */

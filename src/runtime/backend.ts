@@ -320,6 +320,9 @@ function installThreadedWasmShim(threads: number): void {
     constructor(url: string | URL, options?: WorkerOptions) {
       if (typeof url === 'string' && url.startsWith('blob:')) super(workerSource, { eval: true });
       else super(url, options);
+      // Kernels wait for the pool synchronously; the workers must not keep the process alive
+      // once the program is done (without this, Node never exits).
+      this.unref();
     }
     override postMessage(msg: unknown, transfer?: readonly Transferable[]): void {
       const m = msg as { cmd?: string; urlOrBlob?: unknown } | null;

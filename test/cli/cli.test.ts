@@ -1,0 +1,149 @@
+/**
+ * The `vmm` command end to end, in-process: exit codes, diagnostics on stderr, and a small
+ * version of every run command (train, resume, eval, sample, compare) on the embedded MNIST data.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+
+const ROOT = join(__dirname, '..', '..');
+const MODELS = join(ROOT, 'models');
+const tmp = mkdtempSync(join(tmpdir(), 'vmm-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    out += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  });
+  process.exitCode = undefined;
+  try {
+    const code = await main(argv);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+    process.exitCode = undefined;
+  }
+}
+
+describe('front-end commands', () => {
+  it('check: every model is clean (exit 0)', async () => {
+    const r = await run('check', join(MODELS, 'vma_mnist.vmm'), join(MODELS, 'gmm.vmm'));
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('vma_mnist.vmm: ok');
+  });
+
+  it('check: a mistake is reported as file:line:col with the code and a caret (exit 1)', async () => {
+    const bad = join(tmp, 'bad.vmm');
+    writeFileSync(bad, 'const D = 4\ndata x : binary[D]\nnet f = linear(D, 3)\nobserve x ~ Bernoulli(logits: f(x))\n');
+    const r = await run('check', bad);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.vmm:4:\d+: error\[VMM\d{4}\]/);
+    expect(r.err).toContain('^');
+  });
+
+  it('misuse exits 2: missing file, unknown command, unknown stage', async () => {
+    expect((await run('check', join(tmp, 'nope.vmm'))).code).toBe(2);
+    expect((await run('frobnicate')).code).toBe(2);
+    expect((await run('dump', 'tokens', join(MODELS, 'vae.vmm'))).code).toBe(2);
+    expect((await run('train', join(MODELS, 'vae.vmm'), '--estimator', 'magic')).code).toBe(2);
+  });
+
+  it('--help describes the commands (exit 0)', async () => {
+    const r = await run('--help');
+    expect(r.code).toBe(0);
+    expect(r.out + r.err).toMatch(/train/);
+  });
+
+  it('check --explain, dump ast|ir, fmt --check, compile', async () => {
+    const f = join(MODELS, 'vma_mnist.vmm');
+    const ex = await run('check', '--explain', f);
+    expect(ex.code).toBe(0);
+    expect(ex.out).toMatch(/guide/i);
+    const ir = await run('dump', 'ir', f);
+    expect(ir.code).toBe(0);
+    expect(ir.out).toContain('model vma_mnist');
+    const ast = await run('dump', 'ast', f);
+    expect(JSON.parse(ast.out).kind).toBe('Program');
+    expect((await run('fmt', '--check', f)).code).toBe(0);
+    const hard = await run('compile', f);
+    expect(hard.out).toContain('VIMCO');
+    const soft = await run('compile', f, '--addressing', 'soft');
+    expect(soft.out).toContain('soft attention');
+    expect((await run('compile', join(MODELS, 'vae.vmm'), '--estimator', 'soft')).code).toBe(2);
+  });
+
+  it('fmt --check fails on a file that is not canonical', async () => {
+    const ugly = join(tmp, 'ugly.vmm');
+    writeFileSync(ugly, 'const D=4\ndata x:binary[D]\nnet f=linear(D,D)\nobserve x~Bernoulli(logits:f(x))\n');
+    expect((await run('fmt', '--check', ugly)).code).toBe(1);
+    expect((await run('fmt', ugly)).code).toBe(0);
+    expect((await run('fmt', '--check', ugly)).code).toBe(0);
+  });
+});
+
+describe('run commands on the embedded MNIST data', () => {
+  const model = join(MODELS, 'vma_mnist.vmm');
+  const runDir = join(tmp, 'run');
+  const common = ['--batch', '4', '--classes', '2', '--shots', '1', '--valid-size', '8', '--valid-every', '2', '--quiet', '--backend', 'wasm'];
+
+  it('train writes a run directory; resume continues it', async () => {
+    const r = await run('train', model, '--steps', '3', '--out', runDir, ...common);
+    expect(r.code, r.err).toBe(0);
+    for (const f of ['config.json', 'model.vmm', 'metrics.jsonl', 'summary.json']) expect(existsSync(join(runDir, f))).toBe(true);
+    expect(existsSync(join(runDir, 'checkpoint'))).toBe(true);
+    expect(existsSync(join(runDir, 'final'))).toBe(true);
+    const again = await run('train', model, '--steps', '3', '--out', runDir, ...common);
+    expect(again.code).toBe(1); // refuses to overwrite a run
+    expect(again.err).toContain('--resume');
+    const resumed = await run('train', '--resume', runDir, '--steps', '5', '--quiet', '--backend', 'wasm');
+    expect(resumed.code, resumed.err).toBe(0);
+    const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; step: number })
+      .filter((m) => m.kind === 'train')
+      .map((m) => m.step);
+    expect(Math.max(...steps)).toBe(5);
+  });
+
+  it('eval writes a report with NLL, KL and accuracy', async () => {
+    const r = await run('eval', runDir, '--episodes', '4', '--samples', '8', '--memory-sizes', '1,2', '--classes-list', '1', '--ways', '2', '--large', '6', '--backend', 'wasm');
+    expect(r.code, r.err).toBe(0);
+    const report = readFileSync(join(runDir, 'eval', 'report.md'), 'utf8');
+    expect(report).toContain('Test NLL');
+    expect(report).toContain('2-way 1-shot');
+    const json = JSON.parse(readFileSync(join(runDir, 'eval', 'eval.json'), 'utf8'));
+    expect(json.nll.length).toBe(2);
+    for (const c of json.nll) expect(c.nll).toBeGreaterThan(0);
+    expect(existsSync(join(runDir, 'eval', 'nll_vs_memory.svg'))).toBe(true);
+  });
+
+  it('sample writes PNG grids', async () => {
+    const r = await run('sample', runDir, '--rows', '2', '--samples', '3', '--backend', 'wasm');
+    expect(r.code, r.err).toBe(0);
+    for (const f of ['samples.png', 'reconstructions.png']) {
+      const png = readFileSync(join(runDir, 'samples', f));
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+    }
+  });
+
+  it('compare trains hard and soft variants and writes one table', async () => {
+    const out = join(tmp, 'compare');
+    const r = await run('compare', model, '--variants', 'vimco,soft', '--steps', '2', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', ...common);
+    expect(r.code, r.err).toBe(0);
+    const md = readFileSync(join(out, 'compare.md'), 'utf8');
+    expect(md).toMatch(/\| *vimco/);
+    expect(md).toMatch(/\| *soft/);
+    expect(existsSync(join(out, 'nll_vs_memory.svg'))).toBe(true);
+  });
+});
