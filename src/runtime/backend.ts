@@ -15,17 +15,19 @@
  * factory is not visible from our tfjs-core it reports the mismatch instead of silently training
  * on another backend.
  *
- * Threads on wasm (findings, see `experimentalWasmThreads`): tfjs-backend-wasm disables its
+ * Threads on wasm (findings; see `installThreadedWasmShim`): tfjs-backend-wasm disables its
  * threaded build under Node (`WASM_HAS_MULTITHREAD_SUPPORT` is false when `IS_NODE`, tfjs#3830).
  * Forcing the flag makes Emscripten start its 8 pthread workers from a `blob:` URL, which Node's
- * `worker_threads.Worker` rejects (ERR_WORKER_PATH). With a shim (a global `Worker` that evaluates
- * the worker source with `eval: true` and points the worker at the on-disk factory script instead
- * of the Blob) the threaded SIMD build starts and runs; XNNPACK then uses
- * `min(requested, os.cpus().length / 2, 8)` threads, so on a 2-vCPU machine it still uses one
- * unless `os.cpus` is widened during init. Measured on 2 vCPUs: 2 threads halve a 512x512 matMul
- * when the machine is idle, but lose badly (4x slower) when another process competes for the
- * cores (spin-waiting workers), and one run in about eight hung. So it is opt-in only
- * (`VMM_WASM_THREADS=N`), never the default.
+ * `worker_threads.Worker` rejects (ERR_WORKER_PATH), and the backend fails to initialize. With a
+ * shim (a global `Worker` that evaluates the worker source with `eval: true` and points the
+ * worker's `load` message at the on-disk factory script instead of a Blob) the threaded SIMD
+ * build starts and computes correctly. Two more details: XNNPACK uses
+ * `min(requested, os.cpus().length / 2, 8)` threads, so on a 2-vCPU machine it stays at one unless
+ * `os.cpus` is widened during initialization; and the workers must be unref'ed after
+ * initialization or Node never exits. Measured on 2 vCPUs (bench-model nets, forward+backward,
+ * 128 rows): 2 threads 39 ms against 61-72 ms for 1 when the machine is otherwise idle, but no
+ * gain or a loss (134-147 ms against 109-130 ms) when other processes compete for the cores,
+ * since the pool's workers spin. So it is opt-in (`VMM_WASM_THREADS=N`), not the default.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -81,6 +83,9 @@ let wasmModule: typeof import('@tensorflow/tfjs-backend-wasm') | undefined;
 let wasmLoadError: string | undefined;
 let wasmThreadsRequested = 0;
 let restoreCpus: (() => void) | undefined;
+/** Workers of the experimental threaded wasm build (see installThreadedWasmShim). */
+const threadWorkers = new Set<NodeWorker>();
+let threadWorkersUnref = false;
 
 /** The backend chosen by the last `selectBackend`, if any. */
 export function currentBackend(): BackendInfo | undefined {
@@ -208,6 +213,8 @@ async function tryBackend(name: BackendName): Promise<Probe> {
       } finally {
         restoreCpus?.();
         restoreCpus = undefined;
+        threadWorkersUnref = true;
+        for (const w of threadWorkers) w.unref();
       }
     }
     case 'cpu': {
@@ -320,9 +327,16 @@ function installThreadedWasmShim(threads: number): void {
     constructor(url: string | URL, options?: WorkerOptions) {
       if (typeof url === 'string' && url.startsWith('blob:')) super(workerSource, { eval: true });
       else super(url, options);
-      // Kernels wait for the pool synchronously; the workers must not keep the process alive
-      // once the program is done (without this, Node never exits).
-      this.unref();
+      threadWorkers.add(this);
+    }
+    // Once the backend is up, kernels wait for the pool synchronously, so the workers must not
+    // keep the process alive when the program is done (else Node never exits). They stay
+    // referenced during initialization, which waits for them asynchronously. Emscripten's
+    // `worker.on('message')` re-refs a worker, so unref again after each listener it adds later.
+    override on(event: string | symbol, listener: (...args: any[]) => void): this {
+      super.on(event, listener);
+      if (threadWorkersUnref) this.unref();
+      return this;
     }
     override postMessage(msg: unknown, transfer?: readonly Transferable[]): void {
       const m = msg as { cmd?: string; urlOrBlob?: unknown } | null;

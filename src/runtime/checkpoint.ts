@@ -241,10 +241,10 @@ export function snapshotVariables(vars: VariableMap): Record<string, TensorData>
 }
 
 /**
- * Assigns checkpoint values to `vars`. Every variable must be present with the same shape
- * (checked before anything is assigned); entries the model does not have are ignored.
+ * Checks that every variable of `vars` is in `data` with the same shape (entries the model does
+ * not have are ignored); throws a CheckpointError naming the first problems.
  */
-export function restoreVariables(vars: VariableMap, data: Readonly<Record<string, TensorData>>, where = 'checkpoint'): void {
+export function checkVariables(vars: VariableMap, data: Readonly<Record<string, TensorData>>, where = 'checkpoint'): void {
   const list = entries(vars);
   const missing = list.filter(([n]) => !data[n]).map(([n]) => n);
   if (missing.length) {
@@ -256,7 +256,12 @@ export function restoreVariables(vars: VariableMap, data: Readonly<Record<string
       throw new CheckpointError(`${where}: ${name} has shape [${d.shape}], the model's is [${v.shape}]`);
     }
   }
-  for (const [name, v] of list) {
+}
+
+/** Assigns checkpoint values to `vars`, after `checkVariables` (nothing is assigned if it throws). */
+export function restoreVariables(vars: VariableMap, data: Readonly<Record<string, TensorData>>, where = 'checkpoint'): void {
+  checkVariables(vars, data, where);
+  for (const [name, v] of entries(vars)) {
     const d = data[name]!;
     tf.tidy(() => v.assign(tf.tensor(d.data, d.shape, 'float32')));
   }
@@ -288,25 +293,11 @@ export function saveCheckpoint(
  */
 export function loadCheckpoint(dir: string, variables: VariableMap, optimizer?: Optimizer): unknown {
   const ck = readCheckpoint(dir);
-  if (optimizer && !ck.optimizer) throw new CheckpointError(`the checkpoint in ${dir} has no optimizer state (it holds final weights only)`);
-  // Validate both parts before assigning either.
-  const list = entries(variables);
-  for (const [name, v] of list) {
-    const d = ck.variables[name];
-    if (d && (d.shape.length !== v.shape.length || d.shape.some((s, i) => s !== v.shape[i]))) {
-      throw new CheckpointError(`checkpoint in ${dir}: ${name} has shape [${d.shape}], the model's is [${v.shape}]`);
-    }
-  }
-  if (optimizer) {
-    // importState validates and throws before assigning; run it before the variables are touched.
-    restoreVariablesCheckOnly(list, ck.variables, `checkpoint in ${dir}`);
-    optimizer.importState(ck.optimizer!);
-  }
-  restoreVariables(variables, ck.variables, `checkpoint in ${dir}`);
+  const where = `checkpoint in ${dir}`;
+  if (optimizer && !ck.optimizer) throw new CheckpointError(`the ${where} has no optimizer state (it holds final weights only)`);
+  checkVariables(variables, ck.variables, where);
+  // importState validates the whole state before it assigns anything.
+  if (optimizer) optimizer.importState(ck.optimizer!);
+  restoreVariables(variables, ck.variables, where);
   return ck.metadata;
-}
-
-function restoreVariablesCheckOnly(list: [string, tf.Variable][], data: Readonly<Record<string, TensorData>>, where: string): void {
-  const missing = list.filter(([n]) => !data[n]).map(([n]) => n);
-  if (missing.length) throw new CheckpointError(`${where} lacks ${missing.length} variable(s) of this model: ${missing.slice(0, 5).join(', ')}`);
 }

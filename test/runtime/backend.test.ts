@@ -89,3 +89,31 @@ describe('wasm transposed matMul fix', () => {
     for (let i = 0; i < shapes.length; i++) expect(maxRelDiff(results['wasm']![i]!, results['cpu']![i]!)).toBeLessThan(1e-5);
   });
 });
+
+describe('experimental threaded wasm (VMM_WASM_THREADS)', () => {
+  it('starts with 2 threads under Node, computes, and lets the process exit', async () => {
+    const { spawn } = await import('node:child_process');
+    const { resolve } = await import('node:path');
+    const child = spawn(process.execPath, [resolve(__dirname, '../../bin/run-ts.mjs'), resolve(__dirname, 'fixtures/threaded_wasm.ts')], {
+      env: { ...process.env, VMM_WASM_THREADS: '2' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((ok) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        ok(c);
+      });
+    });
+    expect(code, `exit code (stderr: ${err.slice(0, 500)})`).toBe(0);
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { info: { name: string; threads: number }; product: number[]; finite: boolean };
+    expect(r.info.name).toBe('wasm');
+    expect(r.info.threads).toBe(2);
+    expect(r.product).toEqual([4, 5, 10, 11]);
+    expect(r.finite).toBe(true);
+  }, 40_000);
+});
