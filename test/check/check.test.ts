@@ -142,7 +142,8 @@ describe('explain', () => {
     expect(text).toContain('latent z : real[32]; continuous: reparameterized');
     expect(text).toMatch(/h\s+\[784\] -> \[128\]\s+233,856 params/);
     expect(text).toContain('guide (written in the file):');
-    expect(text).toMatch(/steps = 10000\s+\(default\)/);
+    expect(text).toMatch(/steps = 3000\n/); // written in the file
+    expect(text).toMatch(/optimizer = adam\(lr: 0\.001\)/);
   });
 
   it('prints a derived guide in .vmm syntax, marked as derived', () => {
