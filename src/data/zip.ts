@@ -1,9 +1,13 @@
 /**
- * A minimal reader for ZIP archives (PKWARE APPNOTE): reads the central directory and
- * inflates entries stored (method 0) or deflated (method 8) with Node's zlib. Enough for the
- * original Omniglot distribution; no ZIP64, no encryption (both are reported as DataError).
+ * Reading ZIP archives held in memory: a thin typed adapter over fflate's `unzipSync`
+ * (stored and deflated entries, ZIP64). Every failure of the library (not a ZIP, truncated or
+ * corrupt data, an unsupported compression method) is reported as a DataError naming the archive
+ * and, where known, the entry.
+ *
+ * fflate does not check CRC-32s; each entry's decompressed length is checked against the size
+ * recorded in the central directory.
  */
-import { inflateRawSync } from 'node:zlib';
+import { unzipSync, type UnzipFileInfo } from 'fflate';
 import { DataError } from './paths.ts';
 
 export interface ZipEntry {
@@ -12,59 +16,36 @@ export interface ZipEntry {
   readonly isDirectory: boolean;
   readonly compressedSize: number;
   readonly size: number;
-  /** Decompresses the entry (checks the size). */
+  /** The entry's contents (decompressed when the archive was read). */
   read(): Uint8Array;
 }
 
-const EOCD_SIG = 0x06054b50;
-const CEN_SIG = 0x02014b50;
-const LOC_SIG = 0x04034b50;
-
-/** Lists the entries of a ZIP archive held in memory. `label` names it in errors. */
+/**
+ * Lists and decompresses the entries of a ZIP archive held in memory, in central-directory
+ * order. `label` (usually the file path) names the archive in errors.
+ * @throws DataError if the archive cannot be read.
+ */
 export function readZip(buf: Uint8Array, label = 'zip'): ZipEntry[] {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  // The end-of-central-directory record is in the last 22 + 65535 bytes.
-  let eocd = -1;
-  for (let p = buf.length - 22; p >= Math.max(0, buf.length - 22 - 65535); p--) {
-    if (view.getUint32(p, true) === EOCD_SIG) {
-      eocd = p;
-      break;
-    }
+  const infos: UnzipFileInfo[] = [];
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(buf, {
+      filter: (info) => {
+        infos.push(info);
+        return true;
+      },
+    });
+  } catch (e) {
+    // fflate reads and decompresses entry by entry: the failure is at or just after the last one seen.
+    const at = infos.length > 0 ? ` near entry ${infos[infos.length - 1]!.name}` : '';
+    throw new DataError(`${label}: not a readable ZIP archive${at} (${(e as Error).message})`);
   }
-  if (eocd < 0) throw new DataError(`${label}: not a ZIP archive (no end-of-central-directory record)`);
-  const total = view.getUint16(eocd + 10, true);
-  const cdOffset = view.getUint32(eocd + 16, true);
-  if (total === 0xffff || cdOffset === 0xffffffff) throw new DataError(`${label}: ZIP64 archives are not supported`);
-  const decoder = new TextDecoder('utf-8');
-  const entries: ZipEntry[] = [];
-  let p = cdOffset;
-  for (let n = 0; n < total; n++) {
-    if (p + 46 > buf.length || view.getUint32(p, true) !== CEN_SIG) {
-      throw new DataError(`${label}: corrupt central directory at entry ${n}`);
-    }
-    const flags = view.getUint16(p + 8, true);
-    const method = view.getUint16(p + 10, true);
-    const compressedSize = view.getUint32(p + 20, true);
-    const size = view.getUint32(p + 24, true);
-    const nameLen = view.getUint16(p + 28, true);
-    const extraLen = view.getUint16(p + 30, true);
-    const commentLen = view.getUint16(p + 32, true);
-    const localOffset = view.getUint32(p + 42, true);
-    const name = decoder.decode(buf.subarray(p + 46, p + 46 + nameLen));
-    p += 46 + nameLen + extraLen + commentLen;
-    const read = (): Uint8Array => {
-      if (flags & 1) throw new DataError(`${label}: ${name} is encrypted`);
-      if (view.getUint32(localOffset, true) !== LOC_SIG) throw new DataError(`${label}: ${name}: bad local header`);
-      const start = localOffset + 30 + view.getUint16(localOffset + 26, true) + view.getUint16(localOffset + 28, true);
-      const raw = buf.subarray(start, start + compressedSize);
-      let data: Uint8Array;
-      if (method === 0) data = raw;
-      else if (method === 8) data = inflateRawSync(raw);
-      else throw new DataError(`${label}: ${name} uses unsupported compression method ${method}`);
-      if (data.length !== size) throw new DataError(`${label}: ${name}: expected ${size} bytes, got ${data.length}`);
-      return data;
-    };
-    entries.push({ name, isDirectory: name.endsWith('/'), compressedSize, size, read });
-  }
-  return entries;
+  // A name that occurs twice (unusual) is listed once, with the contents of its last occurrence.
+  const last = new Map(infos.map((info) => [info.name, info]));
+  return [...last.values()].map(({ name, size: compressedSize, originalSize: size }) => {
+    const data = files[name];
+    if (data === undefined) throw new DataError(`${label}: ${name}: entry missing after decompression`);
+    if (data.length !== size) throw new DataError(`${label}: ${name}: expected ${size} bytes, got ${data.length}`);
+    return { name, isDirectory: name.endsWith('/'), compressedSize, size, read: () => data };
+  });
 }

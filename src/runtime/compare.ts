@@ -92,12 +92,12 @@ export function compareTable(results: VariantResult[]): string {
       nll ? `${nll.nll.toFixed(2)} ± ${nll.se.toFixed(2)}` : '',
       cell ? String(cell.memory) : '',
       way ? `${(100 * way.accuracy).toFixed(1)}% (${way.ways}-way)` : '',
-      cell?.kl !== undefined ? `${cell.kl.toFixed(3)} / ${Math.log(cell.memory).toFixed(3)}` : '',
+      cell?.kl !== undefined ? `${cell.kl.toFixed(3)} / ${cell.logM!.toFixed(3)}` : '',
       r.train.msPerStep.toFixed(1),
       r.train.wallSeconds.toFixed(0),
     ];
   });
-  return markdownTable(['variant', 'test NLL (nats)', 'at M', 'accuracy argmax q(a|x)', 'KL / log M', 'ms / step', 'wall s'], rows);
+  return markdownTable(['variant', 'test NLL (nats)', 'at M', 'accuracy argmax q(a|x)', 'KL / ceiling', 'ms / step', 'wall s'], rows);
 }
 
 function writeCompareReport(out: string, modelPath: string, results: VariantResult[], f: CompareFlags): void {
@@ -132,7 +132,7 @@ function writeCompareReport(out: string, modelPath: string, results: VariantResu
       yLabel: 'nats',
       series: [
         ...series((c) => c.kl),
-        { name: 'log M', dashed: true, points: [...new Set(withMemory[0]!.eval.nll.map((c) => c.memory))].map((m) => [m, Math.log(m)] as [number, number]) },
+        { name: 'ceiling: log(entries)', dashed: true, points: withMemory[0]!.eval.nll.filter((c) => c.classes === C).map((c) => [c.memory, c.logM!] as [number, number]) },
       ],
     }),
   );

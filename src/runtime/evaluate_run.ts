@@ -106,7 +106,7 @@ function evalBatch(
   samples: number,
   rng: Rng,
   soft: boolean,
-): { nll: Float32Array; kl?: Float32Array; hit?: Uint8Array } {
+): { nll: Float32Array; kl?: Float32Array; hit?: Uint8Array; entries?: number } {
   const inputs = () => model.inputs(raw);
   const bound = tf.tidy(() =>
     importanceBound(ir, inputs(), model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, addressing: soft ? 'soft' : 'sample' }),
@@ -132,7 +132,7 @@ function evalBatch(
     // Entries beyond the episode's memory (learned dummy entries) never count as a hit.
     hit[b] = best < ep.memorySize && ep.matchMask[b * ep.memorySize + best] === 1 ? 1 : 0;
   }
-  return { nll, kl, hit };
+  return { nll, kl, hit, entries: p[0]?.length ?? 0 };
 }
 
 export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResult> {
@@ -167,19 +167,23 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
         const nll: number[] = [];
         const kl: number[] = [];
         const hits: number[] = [];
+        let entries = M;
         for (let done = 0; done < o.episodes; done += batch) {
           const raw = episodeInputs(b, sampler.next(Math.min(batch, o.episodes - done)));
           const r = evalBatch(ir, model, raw, o.samples, rng, soft);
           nll.push(...r.nll);
           if (r.kl) kl.push(...r.kl);
           if (r.hit) hits.push(...r.hit);
+          if (r.entries) entries = r.entries;
         }
         const s = meanSe(nll);
-        const cell: NllCell = { classes: C, memory: M, nll: s.mean, se: s.se, episodes: nll.length, logM: Math.log(M + (ir.params.length ? 0 : 0)) };
+        // The ceiling of KL(q || uniform) is the log of the number of addressable entries
+        // (the memory plus any learned entries stacked onto it).
+        const cell: NllCell = { classes: C, memory: M, nll: s.mean, se: s.se, episodes: nll.length, logM: Math.log(entries) };
         if (kl.length) cell.kl = meanSe(kl).mean;
         if (hits.length) cell.accuracy = meanSe(hits).mean;
         result.nll.push(cell);
-        log(`C=${C} M=${M}: NLL ${s.mean.toFixed(2)} ± ${s.se.toFixed(2)}${cell.kl !== undefined ? `  KL ${cell.kl.toFixed(3)} (log M ${Math.log(M).toFixed(2)})` : ''}`);
+        log(`C=${C} M=${M}: NLL ${s.mean.toFixed(2)} ± ${s.se.toFixed(2)}${cell.kl !== undefined ? `  KL ${cell.kl.toFixed(3)} (ceiling log ${entries} = ${cell.logM!.toFixed(2)})` : ''}`);
       }
     }
     for (const n of parseList(o.ways, '--ways')) {
@@ -214,8 +218,9 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
       const r = evalBatch(ir, model, raw, 1, rng, soft);
       const acc = r.hit ? meanSe([...r.hit]).mean : NaN;
       const kl = r.kl ? meanSe([...r.kl]).mean : NaN;
-      result.large.push({ memory: n, accuracy: acc, kl, logM: Math.log(n), episodes: targets });
-      log(`shared memory of ${n} unseen classes: ${n}-way accuracy ${(100 * acc).toFixed(1)}%, KL ${kl.toFixed(2)} (log M ${Math.log(n).toFixed(2)})`);
+      const logM = Math.log(r.entries || n);
+      result.large.push({ memory: n, accuracy: acc, kl, logM, episodes: targets });
+      log(`shared memory of ${n} unseen classes: ${n}-way accuracy ${(100 * acc).toFixed(1)}%, KL ${kl.toFixed(2)} (ceiling ${logM.toFixed(2)})`);
     }
   }
   model.dispose();
@@ -246,9 +251,9 @@ export function evalTable(result: EvalResult): string {
   const withKl = result.nll.filter((c) => c.kl !== undefined);
   if (withKl.length) {
     lines.push('');
-    lines.push('KL(q(a|x) || p(a)) in nats, against its ceiling log M, and the share of targets whose argmax q(a|x) entry has their class:');
+    lines.push('KL(q(a|x) || p(a)) in nats, against its ceiling log(addressable entries) (memory plus learned entries), and the share of targets whose argmax q(a|x) entry has their class:');
     lines.push('');
-    lines.push(markdownTable(['C', 'M', 'KL', 'log M', 'argmax hits'], withKl.map((c) => [String(c.classes), String(c.memory), c.kl!.toFixed(3), Math.log(c.memory).toFixed(3), c.accuracy !== undefined ? `${(100 * c.accuracy).toFixed(1)}%` : ''])));
+    lines.push(markdownTable(['C', 'M', 'KL', 'ceiling', 'argmax hits'], withKl.map((c) => [String(c.classes), String(c.memory), c.kl!.toFixed(3), c.logM!.toFixed(3), c.accuracy !== undefined ? `${(100 * c.accuracy).toFixed(1)}%` : ''])));
   }
   if (result.ways.length) {
     lines.push('');
@@ -258,7 +263,7 @@ export function evalTable(result: EvalResult): string {
     lines.push('');
     lines.push('Large shared memories of unseen classes (one entry per class):');
     lines.push('');
-    lines.push(markdownTable(['M', 'accuracy', 'chance', 'KL', 'log M'], result.large.map((l) => [String(l.memory), `${(100 * l.accuracy).toFixed(1)}%`, `${(100 / l.memory).toFixed(2)}%`, l.kl.toFixed(2), l.logM.toFixed(2)])));
+    lines.push(markdownTable(['M', 'accuracy', 'chance', 'KL', 'ceiling'], result.large.map((l) => [String(l.memory), `${(100 * l.accuracy).toFixed(1)}%`, `${(100 / l.memory).toFixed(2)}%`, l.kl.toFixed(2), l.logM.toFixed(2)])));
   }
   return lines.join('\n');
 }
@@ -293,7 +298,7 @@ function writeEvalReport(dir: RunDir, result: EvalResult): void {
         yLabel: 'nats',
         series: [
           ...Cs.map((C) => ({ name: `KL, C = ${C}`, points: kl.filter((c) => c.classes === C).map((c) => [c.memory, c.kl!] as [number, number]) })),
-          { name: 'log M (ceiling)', dashed: true, points: [...new Set(kl.map((c) => c.memory))].sort((a, b) => a - b).map((m) => [m, Math.log(m)] as [number, number]) },
+          { name: 'ceiling: log(entries)', dashed: true, points: kl.filter((c) => c.classes === Cs[0]).map((c) => [c.memory, c.logM!] as [number, number]) },
         ],
       }),
     );
