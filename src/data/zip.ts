@@ -4,11 +4,17 @@
  * corrupt data, an unsupported compression method) is reported as a DataError naming the archive
  * and, where known, the entry.
  *
- * fflate does not check CRC-32s; each entry's decompressed length is checked against the size
- * recorded in the central directory.
+ * fflate checks neither CRC-32s nor header signatures. Truncated archives, corrupt deflate streams
+ * and short entries are still caught (the latter by comparing each entry's length with the size in
+ * the central directory), and corrupted PNG data fails the zlib checksum of the PNG decoder.
  */
 import { unzipSync, type UnzipFileInfo } from 'fflate';
 import { DataError } from './paths.ts';
+
+/** An entry name for an error message: quoted, and shortened if long (it may be garbage). */
+function show(name: string): string {
+  return JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}...` : name);
+}
 
 export interface ZipEntry {
   /** The path inside the archive, '/'-separated; directories end with '/'. */
@@ -37,15 +43,19 @@ export function readZip(buf: Uint8Array, label = 'zip'): ZipEntry[] {
     });
   } catch (e) {
     // fflate reads and decompresses entry by entry: the failure is at or just after the last one seen.
-    const at = infos.length > 0 ? ` near entry ${infos[infos.length - 1]!.name}` : '';
+    const at = infos.length > 0 ? ` near entry ${show(infos[infos.length - 1]!.name)}` : '';
     throw new DataError(`${label}: not a readable ZIP archive${at} (${(e as Error).message})`);
   }
   // A name that occurs twice (unusual) is listed once, with the contents of its last occurrence.
   const last = new Map(infos.map((info) => [info.name, info]));
   return [...last.values()].map(({ name, size: compressedSize, originalSize: size }) => {
     const data = files[name];
-    if (data === undefined) throw new DataError(`${label}: ${name}: entry missing after decompression`);
-    if (data.length !== size) throw new DataError(`${label}: ${name}: expected ${size} bytes, got ${data.length}`);
+    // An empty name is what fflate yields when the central directory offset points to garbage.
+    if (name === '') throw new DataError(`${label}: corrupt central directory (an entry without a name)`);
+    if (data === undefined) throw new DataError(`${label}: ${show(name)}: entry missing after decompression`);
+    if (data.length !== size) {
+      throw new DataError(`${label}: ${show(name)}: expected ${size} bytes, got ${data.length}`);
+    }
     return { name, isDirectory: name.endsWith('/'), compressedSize, size, read: () => data };
   });
 }

@@ -53,6 +53,20 @@ describe('training', () => {
     trainer.dispose();
   });
 
+  it('a loss that becomes NaN or inf stops the run with a clear message and keeps the last good checkpoint', async () => {
+    const ir0 = irOfFile(join(MODELS, 'gmm.vmm'));
+    const config = { ...configOf(ir0, 50, 16), checkpointEvery: 1 };
+    // A learning rate of 1e30 sends the mixture means to ~1e30 after one step: the next loss is not finite.
+    config.train = { ...config.train, estimator: { ...config.train.estimator, kind: 'vimco' as const, k: 2 }, optimizer: { kind: 'sgd' as const, lr: 1e30 } };
+    const ir = { ...ir0, train: config.train };
+    const dir = RunDir.create(join(tmp, 'nan'), config);
+    await expect(trainLoop(dir, config, ir, false, { progress: false, log: () => {} })).rejects.toThrow(/became (NaN|-?Infinity).*last good checkpoint/s);
+    const meta = loadCheckpoint(dir.checkpointPath, new CompiledModel(ir, 1).variables) as { trainer: { step: number } };
+    expect(meta.trainer.step).toBeGreaterThanOrEqual(1);
+    const bad = dir.readMetrics().find((m) => m.kind === 'error') as { step: number };
+    expect(meta.trainer.step).toBe(bad.step - 1);
+  });
+
   it('resume is exact: 3 + 3 steps give bitwise the weights of 6 steps', async () => {
     const ir0 = irOfFile(join(MODELS, 'vma_mnist.vmm'));
     const config = configOf(ir0, 6, 4);
