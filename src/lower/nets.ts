@@ -15,7 +15,15 @@
  * order, `flatten(reshape(C, H, W)(v)) == v`, and flattened features line up with PyTorch's.
  *
  * Leading axes. `applyNet` maps over any leading axes: `x [...lead, ...inShape]` gives
- * `[...lead, ...outShape]` (the leading axes are flattened into one batch axis for the layers).
+ * `[...lead, ...outShape]` (the leading axes are flattened into one batch axis for the layers; a
+ * net of linear layers and activations on vectors, an MLP, works on `[...lead, in]` directly).
+ *
+ * Dense layers as one op. `linear` (with the relu that follows it, if any) runs as one kernel,
+ * `VmmDense` / `VmmDenseRelu`, registered here for the wasm and cpu backends on top of their
+ * `_FusedMatMul` kernel, with its gradient registered beside it (see `dense`). tfjs's own
+ * `tf.fused.matMul` falls back to three unfused kernels (matMul, add, relu) whenever a gradient
+ * is being recorded, and each saves copies of its inputs for the backward pass; its bias
+ * gradient is a column sum, which wasm computes by transposing first.
  *
  * Gradients on every backend. The wasm backend has no `Conv2DBackpropFilter` kernel, so the
  * filter gradient of conv2d and deconv2d would fail there; where that kernel is missing, both layers
@@ -26,6 +34,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Activation, IrLayer, IrNet } from '../ir/types.ts';
 import { tfSeed, type SeedSource } from '../runtime/rng.ts';
+import { reshape } from './plates.ts';
 
 /** Parameters by name: a `Map` (CompiledModel.variables) or a plain record. */
 export type ParamLookup = ReadonlyMap<string, tf.Tensor> | Readonly<Record<string, tf.Tensor>>;
@@ -195,8 +204,9 @@ export function applyNet(
   const lead = x.shape.slice(0, x.rank - evRank);
   const n = prod(lead);
   const fused = opts.fused ?? true;
+  if (fused && isMlp(net)) return applyMlp(net, params, x);
   return tf.tidy(() => {
-    let c = fromUser(tf.reshape(x, [n, ...inShape]), [...inShape]);
+    let c = fromUser(reshape(x, [n, ...inShape]), [...inShape]);
     const layers = net.layers;
     for (let i = 0; i < layers.length; i++) {
       const layer = layers[i]!;
@@ -205,17 +215,17 @@ export function applyNet(
         case 'linear': {
           const w = lookup(params, paramName(net.name, i, 'w')) as tf.Tensor2D;
           const b = lookup(params, paramName(net.name, i, 'b'));
-          const flat = tf.reshape(toUser(c), [-1, layer.in]) as tf.Tensor2D;
+          const flat = reshape(toUser(c), [-1, layer.in]) as tf.Tensor2D;
           let y: tf.Tensor;
           if (fused) {
             const next = nextActivation(layers, i);
             const act = next === 'relu' ? 'relu' : 'linear';
-            y = tf.fused.matMul({ a: flat, b: w, bias: b, activation: act });
+            y = dense(flat, w, b, act === 'relu');
             if (act === 'relu') i++; // the relu is done
           } else {
             y = tf.add(tf.matMul(flat, w), b);
           }
-          c = { t: tf.reshape(y, [n, ...shape]), shape, img: false };
+          c = { t: reshape(y, [n, ...shape]), shape, img: false };
           break;
         }
         case 'act':
@@ -253,8 +263,132 @@ export function applyNet(
     if (!sameShape(c.shape, net.outShape)) {
       throw new Error(`applyNet(${net.name}): layers produce [${c.shape}], but the net declares [${net.outShape}]`);
     }
-    return tf.reshape(toUser(c), [...lead, ...net.outShape]);
+    return reshape(toUser(c), [...lead, ...net.outShape]);
   });
+}
+
+/** A net of linear layers and activations from a vector to a vector (an MLP). */
+function isMlp(net: IrNet): boolean {
+  return net.inShape.length === 1 && net.outShape.length === 1 && net.layers.every((l) => l.kind === 'linear' || l.kind === 'act');
+}
+
+/**
+ * An MLP on `x [...lead, in]` without flattening the leading axes: each linear layer (with its
+ * relu) is one `dense` op, so no reshape kernel runs (under a gradient tape each reshape would
+ * save a copy of its input, which for a net applied to a whole memory is the memory itself).
+ */
+function applyMlp(net: IrNet, params: ParamLookup, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    let t = x;
+    let width = net.inShape[0]!;
+    const layers = net.layers;
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i]!;
+      if (layer.kind === 'act') {
+        t = activate(layer.fn, t);
+        continue;
+      }
+      if (layer.kind !== 'linear') throw new Error(`applyNet(${net.name}): ${layer.kind} in an MLP`);
+      if (layer.in !== width) throw new Error(`applyNet: layer linear expects last axis ${layer.in}, got ${width}`);
+      const w = lookup(params, paramName(net.name, i, 'w')) as tf.Tensor2D;
+      const b = lookup(params, paramName(net.name, i, 'b'));
+      const relu = nextActivation(layers, i) === 'relu';
+      t = dense(t, w, b, relu);
+      if (relu) i++;
+      width = layer.out;
+    }
+    if (width !== net.outShape[0]) {
+      throw new Error(`applyNet(${net.name}): layers produce [${width}], but the net declares [${net.outShape}]`);
+    }
+    return t;
+  });
+}
+
+const DENSE = 'VmmDense';
+const DENSE_RELU = 'VmmDenseRelu';
+/** Backends whose `_FusedMatMul` the dense kernels were written against (and tested on). */
+const DENSE_BACKENDS = new Set(['wasm', 'cpu']);
+let denseGradRegistered = false;
+
+type Info = tf.TensorInfo;
+type FusedKernel = (args: { inputs: Record<string, Info>; backend: unknown; attrs: Record<string, unknown> }) => Info;
+
+/**
+ * Registers the dense kernels for the active backend (once per backend) and their gradient
+ * (once). False where the backend is not one they were written for: callers then use the
+ * ordinary ops.
+ */
+function denseAvailable(): boolean {
+  const backend = tf.getBackend();
+  if (tf.getKernel(DENSE, backend)) return true;
+  if (!DENSE_BACKENDS.has(backend)) return false;
+  const fused = tf.getKernel('_FusedMatMul', backend);
+  if (!fused) return false;
+  const fusedFn = fused.kernelFunc as unknown as FusedKernel;
+  for (const [name, activation] of [
+    [DENSE, 'linear'],
+    [DENSE_RELU, 'relu'],
+  ] as const) {
+    const kernelFunc = (args: { inputs: Record<string, Info>; backend: unknown }): Info => {
+      const { x, w, b } = args.inputs as { x: Info; w: Info; b: Info };
+      const k = x.shape[x.shape.length - 1]!;
+      const m = w.shape[1]!;
+      const n = x.shape.length === 1 ? 1 : x.shape.slice(0, -1).reduce((p, d) => p * d, 1);
+      // The same buffers seen as [1, n, k] and [1, k, m] (what _FusedMatMul takes): a relabelling, as the
+      // backends' own Reshape kernels do, with no copy.
+      const out = fusedFn({
+        inputs: { a: { ...x, shape: [1, n, k] }, b: { ...w, shape: [1, k, m] }, bias: b },
+        backend: args.backend,
+        attrs: { transposeA: false, transposeB: false, activation, leakyreluAlpha: 0 },
+      });
+      return { dataId: out.dataId, shape: [...x.shape.slice(0, -1), m], dtype: out.dtype };
+    };
+    tf.registerKernel({ kernelName: name, backendName: backend, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+  if (!denseGradRegistered) {
+    for (const name of [DENSE, DENSE_RELU]) {
+      tf.registerGradient({
+        kernelName: name,
+        inputsToSave: ['x', 'w'],
+        outputsToSave: name === DENSE_RELU ? [true] : [],
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => denseGrad(dy as tf.Tensor, saved),
+      });
+    }
+    denseGradRegistered = true;
+  }
+  return true;
+}
+
+/**
+ * The gradient of `y = act(x w + b)` for `x [..., in]`, each input's part computed only when the
+ * engine asks for it (not for data fed to a first layer): `dx = g w^T`, `dw = x^T g`, and
+ * `db = 1^T g` as a matrix product (a column sum, which on wasm would transpose g first), where
+ * `g = dy * (y > 0)` after a relu and `dy` otherwise.
+ */
+function denseGrad(dy: tf.Tensor, saved: tf.Tensor[]): Record<string, () => tf.Tensor> {
+  const [x, w, y] = saved as [tf.Tensor, tf.Tensor2D, tf.Tensor | undefined];
+  const [k, m] = w.shape;
+  const n = dy.size / m;
+  const g2 = reshape(y ? tf.mul(dy, tf.step(y)) : dy, [n, m]) as tf.Tensor2D;
+  return {
+    x: () => reshape(tf.matMul(g2, w, false, true), x.shape),
+    w: () => tf.matMul(reshape(x, [n, k]) as tf.Tensor2D, g2, true, false),
+    b: () => reshape(tf.matMul(tf.ones([1, n]), g2), [m]),
+  };
+}
+
+/**
+ * `act(x w + b)` for `x [..., in]`, `w [in, out]`, `b [out]`, act = relu or identity: one
+ * `VmmDense(Relu)` kernel where available (see the module comment), else tfjs's fused matMul.
+ */
+export function dense(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor, relu: boolean): tf.Tensor {
+  if (x.shape[x.rank - 1] !== w.shape[0]) throw new Error(`dense: input [${x.shape}] does not end with ${w.shape[0]}`);
+  if (denseAvailable() && x.dtype === 'float32') {
+    return tf.engine().runKernel(relu ? DENSE_RELU : DENSE, { x, w, b }, {}) as tf.Tensor;
+  }
+  const flat = reshape(x, [-1, w.shape[0]]) as tf.Tensor2D;
+  const y = tf.fused.matMul({ a: flat, b: w, bias: b, activation: relu ? 'relu' : 'linear' });
+  return reshape(y, [...x.shape.slice(0, -1), w.shape[1]]);
 }
 
 function activate(fn: Activation, t: tf.Tensor): tf.Tensor {

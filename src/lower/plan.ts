@@ -95,6 +95,12 @@ export function validateEstimatorFor(ir: IrProgram): string | undefined {
       }
       return undefined;
     }
+    case 'iwae':
+      if (discrete.length) return `iwae differentiates reparameterized latents only; ${discrete.map((s) => s.name).join(', ')} would get no gradient in the guide (use vimco, reinforce or enumerate)`;
+      return undefined;
+    case 'relaxed':
+      // src/estimators/relaxed.ts has the objective; reads of relaxed one-hot addresses are not lowered yet.
+      return 'the relaxed (Gumbel-softmax) estimator is not lowered to models yet; use vimco, reinforce, enumerate or soft';
     default:
       return undefined;
   }

@@ -23,6 +23,36 @@ export interface Value {
   plates: Plate[];
 }
 
+/**
+ * `tf.reshape`, or `t` itself when it already has that shape. Under a gradient tape every Reshape
+ * kernel saves its input for the backward pass, which on wasm is a full copy of the tensor (its
+ * Identity kernel copies); the plate bookkeeping asks for many reshapes that change nothing.
+ */
+export function reshape(t: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  const infer = shape.indexOf(-1);
+  if (infer >= 0) {
+    const known = shape.reduce((a, n, i) => (i === infer ? a : a * n), 1);
+    const full = [...shape];
+    full[infer] = known === 0 ? 0 : t.size / known;
+    shape = full;
+  }
+  if (sameShape(t.shape, shape)) return t;
+  return tf.reshape(t, shape as number[]);
+}
+
+/** `tf.broadcastTo`, or `t` itself when it already has that shape. */
+export function broadcastTo(t: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  if (sameShape(t.shape, shape)) return t;
+  return tf.broadcastTo(t, shape as number[]);
+}
+
+/** Same rank and sizes (sizes only, no -1 inference). */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function value(t: tf.Tensor, plates: Plate[]): Value {
   return { t, plates: sortPlates(plates) };
 }
@@ -79,7 +109,7 @@ export function alignTo(v: Value, target: readonly Plate[], eventRankTo?: number
     if (!target.includes(p)) throw new InternalError('lower', `alignTo: value has plate '${p}' not in target`);
   }
   const pad = eventRankTo === undefined ? 0 : Math.max(0, eventRankTo - ev.length);
-  const reshaped = tf.reshape(v.t, [...shape, ...new Array<number>(pad).fill(1), ...ev]);
+  const reshaped = reshape(v.t, [...shape, ...new Array<number>(pad).fill(1), ...ev]);
   if (!sizes) return reshaped;
   const full = target.map((p, i) => (shape[i] === 1 ? (sizes[p] ?? 1) : shape[i]!));
   if (full.every((n, i) => n === shape[i])) return reshaped;
@@ -101,9 +131,9 @@ export function broadcastValues(vals: Value[], materialize = false): { tensors: 
 export function mapEvents(v: Value, fn: (flat: tf.Tensor) => tf.Tensor): Value {
   const lead = v.t.shape.slice(0, v.plates.length);
   const n = lead.reduce((a, b) => a * b, 1);
-  const flat = tf.reshape(v.t, [n, ...eventShape(v)]);
+  const flat = reshape(v.t, [n, ...eventShape(v)]);
   const out = fn(flat);
-  return { t: tf.reshape(out, [...lead, ...out.shape.slice(1)]), plates: v.plates };
+  return { t: reshape(out, [...lead, ...out.shape.slice(1)]), plates: v.plates };
 }
 
 /** Inserts a new plate axis of size n (materialized) into a value that does not have it. */
