@@ -18,11 +18,10 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { PNG } from 'pngjs';
+import { convertIndexedToRgb, decode as decodePng, hasPngSignature, type DecodedPng, type PngDataArray } from 'fast-png';
 import { writeFileAtomic } from '../report/atomic.ts';
 import { OMNIGLOT_IMAGES_FILE, OMNIGLOT_INDEX_FILE, type OmniglotAlphabet, type OmniglotIndex, type OmniglotSetName } from './omniglot.ts';
 import { DataError } from './paths.ts';
-import { decodeGrayPng } from './png_gray.ts';
 import { readZip } from './zip.ts';
 
 export const OMNIGLOT_SOURCE_SIZE = 105;
@@ -123,33 +122,61 @@ export function areaDownsample(
 }
 
 /**
- * Decodes an Omniglot PNG to a 0/1 ink mask (ink = dark pixels; the originals are 1-bit gray
- * with ink black = 0). Uses the fast grayscale decoder, falling back to pngjs for other
- * formats (colour, alpha, interlaced: transparent pixels count as background).
+ * Decodes an Omniglot PNG to a 0/1 ink mask: a pixel is ink if it is dark (gray, or the mean of
+ * R, G, B, in the lower half of the sample range: < 128 of 256) and opaque (alpha in the upper
+ * half, and not the tRNS colour).
+ * The originals are 1-bit gray with ink black = 0; other PNG formats are accepted too, except
+ * interlaced ones with samples smaller than a byte (a DataError; see below).
+ * Decoding is by fast-png with chunk CRCs checked (the zip reader does not check its CRC-32s,
+ * so this is what catches corrupted image data).
  */
 export function decodeOmniglotPng(bytes: Uint8Array, label = 'png'): { ink: Uint8Array; height: number; width: number } {
-  try {
-    const g = decodeGrayPng(bytes);
-    if (g) {
-      const ink = new Uint8Array(g.gray.length);
-      for (let k = 0; k < ink.length; k++) ink[k] = g.gray[k]! < 128 ? 1 : 0;
-      return { ink, height: g.height, width: g.width };
-    }
-  } catch (e) {
-    throw new DataError(`${label}: cannot decode PNG (${(e as Error).message})`);
+  // fast-png 8 cannot de-interlace samples smaller than a byte (it fails or returns garbage):
+  // IHDR, the first chunk, has the bit depth at byte 24 of the file and the interlace method at 28.
+  if (bytes.length > 28 && hasPngSignature(bytes) && bytes[28] === 1 && bytes[24]! < 8) {
+    throw new DataError(`${label}: interlaced PNGs with ${bytes[24]}-bit samples are not supported`);
   }
-  let png: PNG;
+  let png: DecodedPng;
+  let data: PngDataArray;
   try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    png = decodePng(bytes, { checkCrc: true });
+    data = png.palette ? convertIndexedToRgb(png) : png.data;
   } catch (e) {
-    throw new DataError(`${label}: cannot decode PNG (${(e as Error).message})`);
+    // fast-png wraps inflate errors: 'Error while decompressing the data:' with the reason as cause.
+    const { message, cause } = e as Error;
+    const reason = cause instanceof Error ? `${message.replace(/:$/, '')}: ${cause.message}` : message;
+    throw new DataError(`${label}: cannot decode PNG (${reason})`);
   }
-  const { width, height, data } = png;
+  const { width, height } = png;
   const ink = new Uint8Array(width * height);
+  if (png.depth < 8 && !png.palette) {
+    // Gray, 1/2/4 bits per sample, rows padded to whole bytes (the original Omniglot format).
+    const bits = png.depth;
+    const max = (1 << bits) - 1;
+    const rowBytes = Math.ceil((width * bits) / 8);
+    const clear = png.transparency?.length === 1 ? png.transparency[0]! : -1;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const bit = x * bits;
+        const v = (data[y * rowBytes + (bit >> 3)]! >> (8 - bits - (bit & 7))) & max;
+        ink[y * width + x] = 2 * v <= max && v !== clear ? 1 : 0;
+      }
+    }
+    return { ink, height, width };
+  }
+  // 8 or 16 bits per sample (palette images expanded to RGB or RGBA above).
+  const channels = png.palette ? png.palette[0]!.length : png.channels;
+  const max = png.palette || png.depth === 8 ? 255 : 65535;
+  const colour = channels >= 3;
+  const alpha = channels === 2 || channels === 4;
+  const clear = !png.palette && png.transparency ? png.transparency : null;
   for (let k = 0; k < ink.length; k++) {
-    const a = data[4 * k + 3]!;
-    const gray = (data[4 * k]! + data[4 * k + 1]! + data[4 * k + 2]!) / 3;
-    ink[k] = a >= 128 && gray < 128 ? 1 : 0;
+    const o = k * channels;
+    const dark = colour ? 2 * (data[o]! + data[o + 1]! + data[o + 2]!) < 3 * (max + 1) : 2 * data[o]! <= max;
+    const opaque = alpha
+      ? 2 * data[o + channels - 1]! > max
+      : !(clear && clear.every((c, i) => data[o + i] === c));
+    ink[k] = dark && opaque ? 1 : 0;
   }
   return { ink, height, width };
 }

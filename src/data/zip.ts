@@ -6,14 +6,15 @@
  *
  * fflate checks neither CRC-32s nor header signatures. Truncated archives, corrupt deflate streams
  * and short entries are still caught (the latter by comparing each entry's length with the size in
- * the central directory), and corrupted PNG data fails the zlib checksum of the PNG decoder.
+ * the central directory); the Omniglot converter checks the PNG chunk CRCs of what it reads.
  */
 import { unzipSync, type UnzipFileInfo } from 'fflate';
 import { DataError } from './paths.ts';
 
-/** An entry name for an error message: quoted, and shortened if long (it may be garbage). */
+/** An entry name for an error message: quoted, control characters as '?', shortened if long (it may be garbage). */
 function show(name: string): string {
-  return JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}...` : name);
+  const clean = name.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return `"${clean.length > 60 ? `${clean.slice(0, 60)}...` : clean}"`;
 }
 
 export interface ZipEntry {

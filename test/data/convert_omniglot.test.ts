@@ -1,12 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import { encode as encodePng } from 'fast-png';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { areaDownsample, convertOmniglotZips, decodeOmniglotPng, type ConvertResult } from '../../src/data/convert_omniglot.ts';
 import { clearOmniglotCache, loadOmniglot, type Omniglot } from '../../src/data/omniglot.ts';
 import { DataError, resolveDataFile } from '../../src/data/paths.ts';
-import { decodeGrayPng } from '../../src/data/png_gray.ts';
 import { readZip } from '../../src/data/zip.ts';
 
 const small1 = resolveDataFile('raw/images_background_small1.zip');
@@ -34,29 +35,145 @@ describe('areaDownsample (exact area average)', () => {
   });
 });
 
-describe('Omniglot PNG decoding', () => {
-  it('the fast grayscale decoder agrees with pngjs on the original 1-bit PNGs', () => {
-    const entries = readZip(new Uint8Array(readFileSync(small1)), small1).filter((e) => e.name.endsWith('.png'));
+/** The ink mask pngjs gives (RGBA, 8 bits): opaque (alpha >= 128) and dark (mean of R, G, B < 128). */
+function pngjsInk(bytes: Uint8Array): number[] {
+  const { width, height, data } = PNG.sync.read(Buffer.from(bytes));
+  return Array.from({ length: width * height }, (_, k) =>
+    data[4 * k + 3]! >= 128 && (data[4 * k]! + data[4 * k + 1]! + data[4 * k + 2]!) / 3 < 128 ? 1 : 0,
+  );
+}
+
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+/** A gray, Adam7-interlaced PNG with `depth`-bit samples s(x, y) (no encoder at hand writes these). */
+function interlacedGrayPng(w: number, h: number, depth: number, s: (x: number, y: number) => number): Uint8Array {
+  const raw: number[] = [];
+  for (const [x0, y0, dx, dy] of ADAM7) {
+    const pw = Math.ceil((w - x0) / dx);
+    const ph = Math.ceil((h - y0) / dy);
+    if (pw <= 0 || ph <= 0) continue;
+    for (let j = 0; j < ph; j++) {
+      const row = new Uint8Array(Math.ceil((pw * depth) / 8));
+      for (let i = 0; i < pw; i++) {
+        const bit = i * depth;
+        row[bit >> 3]! |= s(x0 + i * dx, y0 + j * dy) << (8 - depth - (bit & 7));
+      }
+      raw.push(0, ...row);
+    }
+  }
+  const chunk = (type: string, data: Uint8Array): Buffer => {
+    const b = Buffer.alloc(12 + data.length);
+    b.writeUInt32BE(data.length, 0);
+    b.write(type, 4, 'latin1');
+    b.set(data, 8);
+    b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
+    return b;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = depth;
+  ihdr[12] = 1; // Adam7
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.from(raw))),
+    chunk('IEND', new Uint8Array(0)),
+  ]);
+}
+
+describe('Omniglot PNG decoding (fast-png)', () => {
+  const entries = readZip(new Uint8Array(readFileSync(small1)), small1).filter((e) => e.name.endsWith('.png'));
+
+  it('agrees with pngjs on the original 1-bit PNGs', () => {
     expect(entries.length).toBe(2720);
-    for (const e of entries.slice(0, 2720).filter((_, i) => i % 97 === 0)) {
+    const sample = entries.filter((_, i) => i % 40 === 0);
+    for (const e of sample) {
       const bytes = e.read();
-      const ref = PNG.sync.read(Buffer.from(bytes));
-      const g = decodeGrayPng(bytes)!;
-      expect([g.width, g.height]).toEqual([105, 105]);
-      const refGray = Uint8Array.from({ length: 105 * 105 }, (_, k) => ref.data[4 * k]!);
-      expect(Buffer.from(g.gray).equals(Buffer.from(refGray))).toBe(true);
-      const { ink } = decodeOmniglotPng(bytes);
-      expect(ink.every((v, k) => v === (refGray[k]! < 128 ? 1 : 0))).toBe(true);
+      const { ink, width, height } = decodeOmniglotPng(bytes, e.name);
+      expect([width, height]).toEqual([105, 105]);
+      expect(Array.from(ink)).toEqual(pngjsInk(bytes));
     }
   });
 
-  it('falls back to pngjs for colour PNGs, and reports garbage as a DataError', () => {
-    const png = new PNG({ width: 2, height: 1 });
-    png.data = Buffer.from([0, 0, 0, 255, 255, 255, 255, 255]);
-    const bytes = PNG.sync.write(png); // RGBA
-    expect(decodeGrayPng(bytes)).toBeNull();
-    expect(Array.from(decodeOmniglotPng(bytes).ink)).toEqual([1, 0]);
-    expect(() => decodeOmniglotPng(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]))).toThrow(DataError);
+  it('agrees with pngjs on other formats: gray, RGB, gray+alpha and RGBA at 8 and 16 bits', () => {
+    const w = 7;
+    const h = 5;
+    const levels = [0, 40, 100, 127, 128, 160, 255];
+    const png = new PNG({ width: w, height: h });
+    for (let k = 0; k < w * h; k++) {
+      png.data[4 * k] = levels[k % 7]!;
+      png.data[4 * k + 1] = levels[(3 * k) % 7]!;
+      png.data[4 * k + 2] = levels[(5 * k + 1) % 7]!;
+      png.data[4 * k + 3] = levels[(2 * k + 3) % 7]!;
+    }
+    for (const colorType of [0, 2, 4, 6] as const) {
+      for (const bitDepth of [8, 16] as const) {
+        const bytes = PNG.sync.write(png, { colorType, bitDepth, inputHasAlpha: true });
+        const { ink, width, height } = decodeOmniglotPng(bytes);
+        expect([width, height]).toEqual([w, h]);
+        expect(Array.from(ink), `colour type ${colorType}, ${bitDepth} bits`).toEqual(pngjsInk(bytes));
+      }
+    }
+    // A dark transparent pixel is background; a dark opaque one is ink.
+    const two = new PNG({ width: 2, height: 1 });
+    two.data = Buffer.from([0, 0, 0, 0, 0, 0, 0, 255]);
+    expect(Array.from(decodeOmniglotPng(PNG.sync.write(two)).ink)).toEqual([0, 1]);
+  });
+
+  it('reads 2- and 4-bit gray and palette images (with and without transparency)', () => {
+    const w = 6;
+    const h = 3;
+    for (const depth of [2, 4] as const) {
+      const max = (1 << depth) - 1;
+      const values = Array.from({ length: w * h }, (_, k) => (k * 5) % (max + 1));
+      const data = new Uint8Array(Math.ceil((w * depth) / 8) * h);
+      values.forEach((v, k) => {
+        const [x, y] = [k % w, Math.floor(k / w)];
+        const bit = x * depth;
+        data[y * Math.ceil((w * depth) / 8) + (bit >> 3)]! |= v << (8 - depth - (bit & 7));
+      });
+      const bytes = encodePng({ width: w, height: h, data, depth, channels: 1 });
+      expect(Array.from(decodeOmniglotPng(bytes).ink)).toEqual(values.map((v) => (v * 255 < 128 * max ? 1 : 0)));
+      expect(Array.from(decodeOmniglotPng(bytes).ink)).toEqual(pngjsInk(bytes));
+    }
+    const palette = [[0, 0, 0], [255, 255, 255], [250, 200, 100], [10, 10, 200]]; // means 0, 255, 183, 73
+    const indices = Uint8Array.from({ length: w * h }, (_, k) => k % 4);
+    const pal = encodePng({ width: w, height: h, data: indices, depth: 8, channels: 1, palette });
+    expect(Array.from(decodeOmniglotPng(pal).ink)).toEqual(Array.from(indices, (i) => (i === 0 || i === 3 ? 1 : 0)));
+    expect(Array.from(decodeOmniglotPng(pal).ink)).toEqual(pngjsInk(pal));
+    // Black made transparent by tRNS is background.
+    const alphaPalette = [[0, 0, 0, 0], [255, 255, 255, 255], [250, 200, 100, 255], [10, 10, 200, 255]];
+    const palA = encodePng({ width: w, height: h, data: indices, depth: 8, channels: 1, palette: alphaPalette });
+    expect(Array.from(decodeOmniglotPng(palA).ink)).toEqual(Array.from(indices, (i) => (i === 3 ? 1 : 0)));
+    expect(Array.from(decodeOmniglotPng(palA).ink)).toEqual(pngjsInk(palA));
+  });
+
+  it('reads interlaced 8-bit PNGs and rejects interlaced 1-bit ones with a clear DataError', () => {
+    const f = (x: number, y: number): number => ((x * 7 + y * 3) % 5 === 0 ? 0 : 1);
+    const gray8 = interlacedGrayPng(13, 11, 8, (x, y) => 255 * f(x, y));
+    const expected = Array.from({ length: 13 * 11 }, (_, k) => 1 - f(k % 13, Math.floor(k / 13)));
+    expect(pngjsInk(gray8)).toEqual(expected);
+    expect(Array.from(decodeOmniglotPng(gray8).ink)).toEqual(expected);
+    const gray1 = interlacedGrayPng(13, 11, 1, f);
+    expect(pngjsInk(gray1)).toEqual(expected);
+    expect(() => decodeOmniglotPng(gray1, 'x.zip:a.png')).toThrow(DataError);
+    expect(() => decodeOmniglotPng(gray1, 'x.zip:a.png')).toThrow(/x\.zip:a\.png: interlaced PNGs with 1-bit samples/);
+  });
+
+  it('reports garbage, truncated and corrupted PNGs as DataErrors naming the image', () => {
+    expect(() => decodeOmniglotPng(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]), 'g.png')).toThrow(DataError);
+    const bytes = entries[0]!.read();
+    expect(() => decodeOmniglotPng(bytes.subarray(0, 100), 't.png')).toThrow(/t\.png: cannot decode PNG/);
+    // A corrupted byte in the compressed image data, and one in the chunk's CRC.
+    const idat = Buffer.from(bytes).indexOf('IDAT');
+    const length = Buffer.from(bytes).readUInt32BE(idat - 4);
+    const flipped = bytes.slice();
+    flipped[idat + 20]! ^= 0x10;
+    expect(() => decodeOmniglotPng(flipped, 'c.png')).toThrow(/c\.png: cannot decode PNG/);
+    const badCrc = bytes.slice();
+    badCrc[idat + 4 + length]! ^= 0x01;
+    expect(() => decodeOmniglotPng(badCrc, 'crc.png')).toThrow(/crc\.png: cannot decode PNG.*CRC/i);
   });
 });
 
