@@ -1,12 +1,16 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DATA_ENV_VAR, DataError, PACKAGE_ROOT, dataDirCandidates, resolveDataDir, resolveDataFile } from '../../src/data/paths.ts';
 
 const shared = resolve(PACKAGE_ROOT, '..', 'shared', 'data');
-const tmp = mkdtempSync(join(tmpdir(), 'vmm-paths-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// A nested directory, so that `<cwd>/../shared/data` is inside the temporary tree and can never be
+// the package's own fallback (e.g. when the checkout itself sits directly in the temp directory).
+const tmpRoot = mkdtempSync(join(tmpdir(), 'vmm-paths-'));
+const tmp = join(tmpRoot, 'cwd');
+mkdirSync(tmp);
+afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
 
 describe('data paths', () => {
   it('the package root holds package.json', () => {
