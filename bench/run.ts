@@ -12,7 +12,7 @@
  *   npm run bench -- --M 32,512 --steps 20 --backend wasm
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,6 +28,8 @@ const { values: a } = parseArgs({
     backend: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'no-reference': { type: 'boolean', default: false },
+    /** Re-render the tables from a saved bench/results/latest.json instead of measuring. */
+    'from-json': { type: 'string' },
   },
 });
 
@@ -57,14 +59,15 @@ function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Row 
   return JSON.parse(line) as Row;
 }
 
+const saved = a['from-json'] ? (JSON.parse(readFileSync(a['from-json'], 'utf8')) as { settings: string; train: typeof train; addressing: typeof addressing }) : undefined;
 const vmmArgs = (extra: string[]) => ['bin/run-ts.mjs', 'bench/vmm_config.ts', ...extra, ...(a.backend ? ['--backend', a.backend] : [])];
 const refEnv = { OPENBLAS_NUM_THREADS: '2' };
-const python = findPython();
+const python = saved ? undefined : findPython();
 const torchVersion = python ? spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim() : undefined;
-process.stderr.write(python ? `reference: PyTorch ${torchVersion} (${python}), torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2\n` : 'reference: skipped (no python3 with torch; apt-get install python3-torch)\n');
+if (!saved) process.stderr.write(python ? `reference: PyTorch ${torchVersion} (${python}), torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2\n` : 'reference: skipped (no python3 with torch; apt-get install python3-torch)\n');
 
-const train: { vmm?: Row; ref?: Row; variant: string; M: number }[] = [];
-for (const M of Ms) {
+const train: { vmm?: Row; ref?: Row; variant: string; M: number }[] = saved?.train ?? [];
+for (const M of saved ? [] : Ms) {
   for (const variant of variants) {
     const args = ['--variant', variant, '--M', String(M), '--steps', steps, '--warmup', a.warmup];
     process.stderr.write(`M=${M} ${variant}: vmm...`);
@@ -76,17 +79,19 @@ for (const M of Ms) {
   }
 }
 
-const addressing: { vmm?: Row; ref?: Row; N: number }[] = [];
-for (const N of a.quick ? [10000] : a.memories.split(',').map(Number)) {
+const addressing: { vmm?: Row; ref?: Row; N: number }[] = saved?.addressing ?? [];
+for (const N of saved ? [] : a.quick ? [10000] : a.memories.split(',').map(Number)) {
   const args = ['--addressing-only', '--memory', String(N), '--queries', '32'];
   const vmm = runJson(process.execPath, vmmArgs(args));
   const ref = python ? runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv) : undefined;
   addressing.push({ vmm, ref, N });
 }
 
+/** The reference prints `results: {top1_precomputed_embedding: {queries_per_s}, ...}`. */
+const refQps = (r: Row | undefined, key: string): unknown => (r?.results as unknown as Record<string, { queries_per_s: number }> | undefined)?.[key]?.queries_per_s;
 const f = (x: unknown, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
 const backend = train.find((t) => t.vmm)?.vmm;
-const settings =
+const settings = saved?.settings ??
   `vmm backend: ${backend?.backend ?? '?'} (threads ${backend?.threads ?? '?'}, SIMD ${backend?.simd ?? '?'}); ` +
   (python ? `reference: PyTorch ${torchVersion}, torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2` : 'reference: not run (no torch)') +
   `; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${steps} steps after ${a.warmup} warm-up; ${new Date().toISOString().slice(0, 10)}`;
@@ -103,19 +108,19 @@ const trainMd = markdownTable(
     f(t.vmm?.peak_rss_mb, 0),
     f(t.ref?.peak_rss_mb, 0),
     f(t.vmm?.bound, 1),
-    f(t.ref?.bound, 1),
+    f(t.ref?.bound_last_step, 1),
   ]),
 );
 const addrMd = markdownTable(
-  ['memory entries', 'vmm q/s top-1', 'vmm q/s sample', 'vmm q/s incl. embedding', 'ref q/s top-1', 'ref q/s sample', 'ref q/s incl. embedding'],
+  ['memory entries', 'vmm q/s top-1', 'vmm q/s sample (1 draw)', 'vmm q/s top-1 incl. embedding', 'ref q/s top-1', 'ref q/s sample (4 draws)', 'ref q/s top-1 incl. embedding'],
   addressing.map((r) => [
     String(r.N),
     f(r.vmm?.qps_top1, 0),
     f(r.vmm?.qps_sample, 0),
     f(r.vmm?.qps_top1_with_embedding, 0),
-    f(r.ref?.qps_top1, 0),
-    f(r.ref?.qps_sample, 0),
-    f(r.ref?.qps_top1_with_embedding, 0),
+    f(refQps(r.ref, 'top1_precomputed_embedding'), 0),
+    f(refQps(r.ref, 'sample_precomputed_embedding'), 0),
+    f(refQps(r.ref, 'top1_incl_embedding'), 0),
   ]),
 );
 const out = join(root, 'bench', 'results');
