@@ -27,3 +27,28 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
   }
   return stopGradientOp(x) as T;
 }
+
+/**
+ * `f(...xs)` computed outside the gradient tape, with a zero gradient for every input: for a
+ * value that only ever enters an objective as `stop(.)` (a learning signal, a baseline). The same
+ * value as `f(...xs.map(stopGradient))`, but tfjs records every op downstream of a stopped tensor
+ * and its backward pass walks back through all of them just to multiply by zero at the stop (and,
+ * on wasm, each recorded op saves copies of its inputs); here the whole of `f` is one op of the
+ * tape whose gradient is zero. `xs` must be float32 (the tape's rule); `f` may not return an input.
+ */
+export function withoutGradient(f: (...xs: tf.Tensor[]) => tf.Tensor, ...xs: tf.Tensor[]): tf.Tensor {
+  for (const x of xs) {
+    if (!(x instanceof tf.Tensor) || x.dtype !== 'float32') throw new Error('withoutGradient: inputs must be float32 tensors');
+  }
+  const shapes = xs.map((x) => x.shape);
+  const op = tf.customGrad(((...args: unknown[]) => {
+    const inputs = args.slice(0, xs.length) as tf.Tensor[];
+    const value = f(...inputs);
+    return {
+      value: inputs.includes(value) ? tf.clone(value) : value,
+      // Shapes, not the inputs: those are disposed when the forward pass ends.
+      gradFunc: () => shapes.map((s) => tf.zeros(s)),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(...xs);
+}

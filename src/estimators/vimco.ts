@@ -24,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, checkSampled, checkState, fail, initialState, logMeanExp, nextState } from './common.ts';
-import { stopGradient } from './stop_gradient.ts';
+import { withoutGradient } from './stop_gradient.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
 
 export type VimcoBaseline = 'geometric' | 'arithmetic';
@@ -37,10 +37,17 @@ export function vimcoSignals(l: tf.Tensor, baseline: VimcoBaseline): tf.Tensor {
   if (l.rank !== 2) fail('vimcoSignals', `log-weights must be [K, B], got [${l.shape.join(', ')}]`);
   const [k, b] = l.shape as [number, number];
   if (k < 2) fail('vimcoSignals', `VIMCO needs K >= 2 samples per example, got K = ${k}`);
+  if (baseline !== 'geometric' && baseline !== 'arithmetic') {
+    fail('vimcoSignals', `unknown baseline '${String(baseline)}' (geometric | arithmetic)`);
+  }
+  // Computed off the gradient tape (the signals are stopped; see withoutGradient).
+  return withoutGradient((raw) => signalsOf(raw, k, b, baseline), l);
+}
+
+function signalsOf(raw: tf.Tensor, k: number, b: number, baseline: VimcoBaseline): tf.Tensor {
   return tf.tidy(() => {
     // Signals are invariant to adding a constant per example to every l_k: centre on the per-example
     // max first, so float32 sums stay accurate for large |l| (log-likelihoods of images are ~ -100s).
-    const raw = stopGradient(l);
     const ls = tf.sub(raw, tf.max(raw, 0, true));
     const full = logMeanExp(ls, 0); // [B]
     const diag = tf.broadcastTo(tf.reshape(tf.cast(tf.eye(k), 'bool'), [k, k, 1]), [k, k, b]);
@@ -50,11 +57,9 @@ export function vimcoSignals(l: tf.Tensor, baseline: VimcoBaseline): tf.Tensor {
       const meanOthers = tf.div(tf.sub(tf.sum(ls, 0, true), ls), k - 1); // [K, B]
       const replaced = tf.where(diag, tf.broadcastTo(tf.reshape(meanOthers, [k, 1, b]), [k, k, b]), copies);
       loo = logMeanExp(replaced, 1);
-    } else if (baseline === 'arithmetic') {
+    } else {
       const dropped = tf.where(diag, tf.fill([k, k, b], -Infinity), copies);
       loo = tf.sub(tf.logSumExp(dropped, 1), Math.log(k - 1));
-    } else {
-      return fail('vimcoSignals', `unknown baseline '${String(baseline)}' (geometric | arithmetic)`);
     }
     return tf.sub(tf.reshape(full, [1, b]), loo);
   });

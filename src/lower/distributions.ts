@@ -26,13 +26,14 @@
  * Maddison et al., i.e. the density of the LOG of the relaxed one-hot, which is the numerically
  * stable form).
  *
- * Numerics: Categorical log-probabilities via `logSoftmax`; Bernoulli via the `-softplus` form
- * `log p(x) = -(x softplus(-l) + (1-x) softplus(l))`, which never forms `sigmoid(l)` and is finite
- * for any finite logit.
+ * Numerics: Categorical log-probabilities via `logSoftmax`; Bernoulli via the softplus form
+ * `log p(x) = x l - softplus(l)` (equal to `-(x softplus(-l) + (1-x) softplus(l))`, since
+ * `softplus(-l) = softplus(l) - l`, with one softplus instead of two), which never forms
+ * `sigmoid(l)` and is finite for any finite logit.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../estimators/rng.ts';
-import { stopGradient } from '../estimators/stop_gradient.ts';
+import { stopGradient, withoutGradient } from '../estimators/stop_gradient.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -154,13 +155,14 @@ export class Categorical implements Distribution {
     });
   }
 
-  /** Gumbel-max draw: `argmax(logits + g)`, int32 of shape `[...sampleShape, ...batch]`. */
+  /**
+   * Gumbel-max draw: `argmax(logits + g)`, int32 of shape `[...sampleShape, ...batch]`. Runs off
+   * the gradient tape (`withoutGradient`): nothing of the [..., N] noise is recorded or saved.
+   */
   sample(rng: Rng, sampleShape: number[] = []): tf.Tensor {
     checkSampleShape('Categorical.sample', sampleShape);
-    return tf.tidy(() => {
-      const shape = [...sampleShape, ...this.batchShape, this.n];
-      return tf.argMax(tf.add(stopGradient(this.logits), gumbelNoise(rng, shape)), -1);
-    });
+    const shape = [...sampleShape, ...this.batchShape, this.n];
+    return withoutGradient((l) => tf.tidy(() => tf.argMax(tf.add(l, gumbelNoise(rng, shape)), -1)), this.logits);
   }
 
   /**
@@ -266,16 +268,17 @@ export class Bernoulli implements Distribution {
   }
 
   /**
-   * `sum_d -(x_d softplus(-l_d) + (1 - x_d) softplus(l_d))` (the `-softplus` form; exact for x in
-   * {0,1}, and the negative binary cross-entropy for x in [0,1]).
+   * `sum_d x_d l_d - softplus(l_d)`, which is `sum_d -(x_d softplus(-l_d) + (1 - x_d) softplus(l_d))`
+   * (exact for x in {0,1}, and the negative binary cross-entropy for x in [0,1]) with one softplus.
+   * For a large logit the difference `l - softplus(l)` loses the tiny `-softplus(-l)` to rounding
+   * (an absolute error below 1e-7 |l|), never more.
    */
   logProb(value: tf.Tensor): tf.Tensor {
     if (value.dtype !== 'float32') fail('Bernoulli.logProb', `values must be float32 0/1, got ${value.dtype}`);
     broadcastShapes('Bernoulli.logProb', value.shape, this.logits.shape);
     return tf.tidy(() => {
       const l = this.logits;
-      const nll = tf.add(tf.mul(value, tf.softplus(tf.neg(l))), tf.mul(tf.sub(1, value), tf.softplus(l)));
-      return tf.neg(sumEvent(nll));
+      return sumEvent(tf.sub(tf.mul(value, l), tf.softplus(l)));
     });
   }
 
@@ -343,6 +346,22 @@ export class Normal implements Distribution {
     return tf.tidy(() => {
       const eps = tf.randomNormal([...sampleShape, ...this.shape], 0, 1, 'float32', rng.nextSeed());
       return tf.add(this.loc, tf.mul(this.scale, eps));
+    });
+  }
+
+  /**
+   * `rsample` together with the log density of the draw: for `x = loc + scale * eps` the
+   * standardized value is `eps` itself, so `logProb(x) = sum_d -eps^2 / 2 - log σ - log(2π)/2`
+   * without forming `(x - loc) / scale` again (same value and gradient, fewer ops forward and
+   * backward). Draws the same noise as `rsample` from the same `rng` state.
+   */
+  rsampleScored(rng: Rng, sampleShape: number[] = []): { value: tf.Tensor; logProb: tf.Tensor } {
+    checkSampleShape('Normal.rsampleScored', sampleShape);
+    return tf.tidy(() => {
+      const eps = tf.randomNormal([...sampleShape, ...this.shape], 0, 1, 'float32', rng.nextSeed());
+      const value = tf.add(this.loc, tf.mul(this.scale, eps));
+      const logProb = tf.sub(sumEvent(tf.mul(tf.square(eps), -0.5)), sumEvent(tf.add(tf.log(this.scale), 0.5 * LOG_2PI)));
+      return { value, logProb };
     });
   }
 

@@ -19,6 +19,7 @@ import {
   eventShape,
   mapEvents,
   plateSizesOf,
+  reshape,
   sortPlates,
   unionPlates,
   type Value,
@@ -38,7 +39,7 @@ export function isSoft(b: Binding | undefined): b is SoftAddress {
 export interface EvalContext {
   /** Names in scope: data, memories, params, site values, lets. */
   env: Map<string, Binding>;
-  /** Applies a net to a tensor [N, ...inShape] and returns [N, ...outShape]. */
+  /** Applies a net to a tensor [...lead, ...inShape] and returns [...lead, ...outShape]. */
   applyNet(name: string, flat: tf.Tensor): tf.Tensor;
   /**
    * Results of net applications keyed by the printed expression, shared between the guide and
@@ -75,7 +76,7 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
       return { t: tf.concat(tensors, axis), plates };
     }
     case 'matmul':
-      return matmul(evaluate(e.left, ctx), evaluate(e.right, ctx));
+      return matmul(evaluate(e.left, ctx), evaluate(e.right, ctx), { left: isConstant(e.left), right: isConstant(e.right) });
     case 'dot': {
       const { tensors, plates } = broadcastValues([evaluate(e.left, ctx), evaluate(e.right, ctx)]);
       return { t: tf.sum(tf.mul(tensors[0]!, tensors[1]!), -1), plates };
@@ -113,6 +114,34 @@ function cached(e: IrExpr, ctx: EvalContext, compute: () => Value): Value {
   const v = compute();
   ctx.cache.set(key, v);
   return v;
+}
+
+/**
+ * True when the value of `e` cannot depend on a trainable parameter (data, memories, constants,
+ * and expressions of them only): no gradient is ever needed w.r.t. it. Conservative: sites and
+ * `let`s count as non-constant.
+ */
+export function isConstant(e: IrExpr): boolean {
+  switch (e.op) {
+    case 'const':
+      return true;
+    case 'ref':
+      return e.ref === 'data' || e.ref === 'memory';
+    case 'net':
+      return false;
+    case 'index':
+      return isConstant(e.target) && isConstant(e.index);
+    case 'concat':
+      return e.args.every(isConstant);
+    case 'matmul':
+    case 'dot':
+    case 'binary':
+      return isConstant(e.left) && isConstant(e.right);
+    case 'unary':
+    case 'slice':
+    case 'reduce':
+      return isConstant(e.arg);
+  }
 }
 
 /** A structural key, or undefined when the expression mentions a `let` of unknown key. */
@@ -159,12 +188,13 @@ export function cacheKey(e: IrExpr, lets?: ReadonlyMap<string, string>): string 
   }
 }
 
+/**
+ * A net on the event part of `v` (its last `inRank` axes); the net maps over the leading (plate
+ * and outer event) axes itself, so nothing is flattened here.
+ */
 function applyNetTo(name: string, v: Value, ctx: EvalContext, inRank: number): Value {
-  const lead = v.t.shape.slice(0, v.t.rank - inRank);
-  const ev = v.t.shape.slice(v.t.rank - inRank);
-  const n = lead.reduce((a, b) => a * b, 1);
-  const out = ctx.applyNet(name, tf.reshape(v.t, [n, ...ev]));
-  return { t: tf.reshape(out, [...lead, ...out.shape.slice(1)]), plates: v.plates };
+  if (v.t.rank < inRank) throw new InternalError('lower', `net ${name} applied to a value of rank ${v.t.rank}`);
+  return { t: ctx.applyNet(name, v.t), plates: v.plates };
 }
 
 function evalNet(net: string, arg: IrExpr, ctx: EvalContext): Value {
@@ -190,7 +220,7 @@ function evalIndex(target: IrExpr, index: IrExpr, ctx: EvalContext): Value {
   const table = evaluate(target, ctx);
   if (index.op === 'ref') {
     const addr = ctx.env.get(index.name);
-    if (isSoft(addr)) return blend(addr.soft, table);
+    if (isSoft(addr)) return blend(addr.soft, table, isConstant(target));
   }
   return gatherValue(table, evaluate(index, ctx));
 }
@@ -198,14 +228,15 @@ function evalIndex(target: IrExpr, index: IrExpr, ctx: EvalContext): Value {
 /**
  * `sum_i w_i e_i`: w has event [M] (attention weights), e has event [M, ...rest].
  * When the entries carry no plates (a memory shared by the batch) this is one matMul.
+ * `entriesConstant`: the entries need no gradient (a memory read as is, `mem[a]`).
  */
-export function blend(w: Value, entries: Value): Value {
+export function blend(w: Value, entries: Value, entriesConstant = false): Value {
   const rest = eventShape(entries).slice(1);
   if (entries.plates.length === 0) {
     const m = entries.t.shape[0]!;
-    const flatEntries = tf.reshape(entries.t, [m, -1]);
+    const flatEntries = reshape(entries.t, [m, -1]);
     const out = mapEvents(w, (flatW) => tf.matMul(flatW, flatEntries));
-    return { t: tf.reshape(out.t, [...out.t.shape.slice(0, w.plates.length), ...rest]), plates: w.plates };
+    return { t: reshape(out.t, [...out.t.shape.slice(0, w.plates.length), ...rest]), plates: w.plates };
   }
   const plates = unionPlates(w.plates, entries.plates);
   const sizes = plateSizesOf(w, entries);
@@ -214,8 +245,8 @@ export function blend(w: Value, entries: Value): Value {
   const lead = wt.shape.slice(0, plates.length);
   const n = lead.reduce((a, b) => a * b, 1);
   const m = wt.shape[plates.length]!;
-  const out = tf.matMul(tf.reshape(wt, [n, 1, m]), tf.reshape(et, [n, m, -1]));
-  return { t: tf.reshape(out, [...lead, ...rest]), plates };
+  const out = weightedRows(reshape(wt, [n, m]), reshape(et, [n, m, -1]), { e: entriesConstant });
+  return { t: reshape(out, [...lead, ...rest]), plates };
 }
 
 /**
@@ -230,24 +261,28 @@ export function gatherValue(table: Value, index: Value): Value {
   const m = eventShape(table)[0]!;
   const idxInt = index.t.dtype === 'int32' ? index.t : tf.cast(index.t, 'int32');
   if (table.plates.length === 0) {
-    const flatTable = tf.reshape(table.t, [m, -1]);
+    const flatTable = reshape(table.t, [m, -1]);
     const out = gatherRows(flatTable, idxInt);
-    return { t: tf.reshape(out, [...idxInt.shape, ...rest]), plates: index.plates };
+    return { t: reshape(out, [...idxInt.shape, ...rest]), plates: index.plates };
   }
   // Per-episode memory [B, M, ...]: the index needs the batch plate too (as its last plate).
   const plates = sortPlates([...index.plates, 'batch']);
   const sizes = plateSizesOf(index, table);
   const idx = alignTo({ t: idxInt, plates: index.plates }, plates, undefined, sizes);
   const b = table.t.shape[0]!;
-  const out = gatherRows(tf.reshape(table.t, [b, m, -1]), idx);
-  return { t: tf.reshape(out, [...idx.shape, ...rest]), plates };
+  const out = gatherRows(reshape(table.t, [b, m, -1]), idx);
+  return { t: reshape(out, [...idx.shape, ...rest]), plates };
 }
 
 /**
- * `left @ right`: contracts the last axis of left with the first of right (event ranks <= 2).
- * A side without plates (a shared memory's embeddings, a param) becomes one 2-D matMul.
+ * `left @ right`: contracts the last axis of left with the first of right (event ranks <= 2);
+ * `constant` marks operands that need no gradient (see `isConstant`).
+ * A side without plates (a shared memory's embeddings, a param) becomes one 2-D matMul. With
+ * plates on both sides, a matrix-vector product (the address logits `h(mem) @ h(x)` of one
+ * memory per episode) runs as `rowDot` / `weightedRows` rather than as a batched matMul, which
+ * wasm computes with a scalar loop (and, for the gradient, transposes first).
  */
-export function matmul(left: Value, right: Value): Value {
+export function matmul(left: Value, right: Value, constant: { left?: boolean; right?: boolean } = {}): Value {
   const lr = eventRank(left);
   const rr = eventRank(right);
   if (lr === 0 || rr === 0 || lr > 2 || rr > 2) throw new InternalError('lower', `matmul of event ranks ${lr} and ${rr}`);
@@ -255,12 +290,12 @@ export function matmul(left: Value, right: Value): Value {
   const rEv = eventShape(right);
   if (left.plates.length === 0 && rr === 1) {
     // right [..., k] @ left^T where left is [m, k] (or [k]): one 2-D product for all plates.
-    const l2 = lr === 1 ? tf.reshape(left.t, [1, lEv[0]!]) : left.t;
+    const l2 = lr === 1 ? reshape(left.t, [1, lEv[0]!]) : left.t;
     const out = mapEvents(right, (flat) => tf.matMul(flat, l2, false, true));
     return lr === 1 ? { t: tf.squeeze(out.t, [out.t.rank - 1]), plates: out.plates } : out;
   }
   if (right.plates.length === 0 && lr === 1) {
-    const r2 = rr === 1 ? tf.reshape(right.t, [rEv[0]!, 1]) : right.t;
+    const r2 = rr === 1 ? reshape(right.t, [rEv[0]!, 1]) : right.t;
     const out = mapEvents(left, (flat) => tf.matMul(flat, r2));
     return rr === 1 ? { t: tf.squeeze(out.t, [out.t.rank - 1]), plates: out.plates } : out;
   }
@@ -273,9 +308,93 @@ export function matmul(left: Value, right: Value): Value {
   const m = lr === 2 ? lEv[0]! : 1;
   const k = lEv[lr - 1]!;
   const nn = rr === 2 ? rEv[1]! : 1;
-  const out = tf.matMul(tf.reshape(lt, [n, m, k]), tf.reshape(rt, [n, k, nn]));
   const ev = [...(lr === 2 ? [m] : []), ...(rr === 2 ? [nn] : [])];
-  return { t: tf.reshape(out, [...lead, ...ev]), plates };
+  let out: tf.Tensor;
+  if (rr === 1) {
+    // [n, m, k] . [n, k] -> [n, m] (m = 1 for a vector on the left).
+    out = rowDot(reshape(lt, [n, m, k]), reshape(rt, [n, k]), { e: constant.left, v: constant.right });
+  } else if (lr === 1) {
+    // [n, k] weights over the k rows of [n, k, nn] -> [n, nn].
+    out = weightedRows(reshape(lt, [n, k]), reshape(rt, [n, k, nn]), { w: constant.left, e: constant.right });
+  } else {
+    out = tf.matMul(reshape(lt, [n, m, k]), reshape(rt, [n, k, nn]));
+  }
+  return { t: reshape(out, [...lead, ...ev]), plates };
+}
+
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
+/**
+ * A product of two tensors with a hand-written gradient for each operand, computed only for the
+ * operands that are not `constant` (a custom gradient computes every input's part, so a constant
+ * operand is saved for the backward pass but is not an input).
+ */
+function product(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  constA: boolean,
+  constB: boolean,
+  value: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor,
+  gradA: (dy: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.Tensor,
+  gradB: (dy: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.Tensor,
+): tf.Tensor {
+  if (constA && constB) return value(a, b);
+  const inputs = [...(constA ? [] : [a]), ...(constB ? [] : [b])];
+  const f = tf.customGrad(((...args: unknown[]) => {
+    const save = args[inputs.length] as tf.GradSaveFunc;
+    save([a, b]);
+    return {
+      value: value(a, b),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
+        return [...(constA ? [] : [gradA(dy, sa, sb)]), ...(constB ? [] : [gradB(dy, sa, sb)])];
+      },
+    };
+  }) as unknown as CustomGradFn);
+  return f(...inputs) as tf.Tensor;
+}
+
+/**
+ * `out[i, j] = sum_c e[i, j, c] v[i, c]` for `e [n, m, c]`, `v [n, c]`: one broadcast multiply
+ * and a sum over the last axis. Gradients: `de = dy[:, :, None] v[:, None, :]` (a broadcast
+ * multiply) and `dv = weightedRows(dy, e)`.
+ */
+export function rowDot(e: tf.Tensor, v: tf.Tensor, constant: { e?: boolean | undefined; v?: boolean | undefined } = {}): tf.Tensor {
+  const [n, m, c] = e.shape as [number, number, number];
+  if (e.rank !== 3 || v.rank !== 2 || v.shape[0] !== n || v.shape[1] !== c) {
+    throw new InternalError('lower', `rowDot of [${e.shape}] and [${v.shape}]`);
+  }
+  return product(
+    e,
+    v,
+    constant.e === true,
+    constant.v === true,
+    (et, vt) => tf.sum(tf.mul(et, tf.reshape(vt, [n, 1, c])), -1),
+    (dy, _et, vt) => tf.mul(tf.reshape(dy, [n, m, 1]), tf.reshape(vt, [n, 1, c])),
+    (dy, et) => weightedRows(dy, et),
+  );
+}
+
+/**
+ * `out[i, :] = sum_j w[i, j] e[i, j, :]` for `w [n, m]`, `e [n, m, c]` (a soft read of one memory
+ * per example): an untransposed batched matMul. Gradients: `dw = rowDot(e, dy)` and
+ * `de = w[:, :, None] dy[:, None, :]`, a broadcast multiply (tfjs's matMul gradient would run
+ * two transposed batched products, each transposing a whole [n, m, c] operand on wasm first).
+ */
+export function weightedRows(w: tf.Tensor, e: tf.Tensor, constant: { w?: boolean | undefined; e?: boolean | undefined } = {}): tf.Tensor {
+  const [n, m, c] = e.shape as [number, number, number];
+  if (e.rank !== 3 || w.rank !== 2 || w.shape[0] !== n || w.shape[1] !== m) {
+    throw new InternalError('lower', `weightedRows of [${w.shape}] and [${e.shape}]`);
+  }
+  return product(
+    w,
+    e,
+    constant.w === true,
+    constant.e === true,
+    (wt, et) => tf.reshape(tf.matMul(tf.reshape(wt, [n, 1, m]), et), [n, c]),
+    (dy, _wt, et) => rowDot(et, dy),
+    (dy, wt) => tf.mul(tf.reshape(wt, [n, m, 1]), tf.reshape(dy, [n, 1, c])),
+  );
 }
 
 function unary(fn: string, v: Value): Value {

@@ -8,8 +8,11 @@
  * `tf.customGrad`, and the backward pass scatter-adds the output gradient into a zero table with
  * the first of these the active backend has: `UnsortedSegmentSum` (cpu, tensorflow), `ScatterNd`
  * (wasm; it sums duplicate indices), or a one-hot matMul (any backend; O(rows * table rows) memory).
+ * The forward copy uses `GatherNd` where the backend has it (see `takeRows`), and the table is
+ * flattened inside the custom op, off the tape, so reading K rows never copies the whole table.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { reshape } from './plates.ts';
 
 export type ScatterStrategy = 'auto' | 'segment' | 'scatter' | 'onehot';
 
@@ -30,35 +33,51 @@ export function gatherRows(table: tf.Tensor, indices: tf.Tensor, opts: GatherOpt
   if (table.rank !== 2 && table.rank !== 3) throw new Error(`gatherRows: table must be [M, D] or [B, M, D], got [${table.shape}]`);
   if (table.dtype !== 'float32') throw new Error(`gatherRows: table must be float32, got ${table.dtype}`);
   const strategy = opts.backward ?? 'auto';
+  const tableShape = table.shape;
+  const d = tableShape[table.rank - 1]!;
+  let rows: number;
+  if (table.rank === 2) {
+    rows = tableShape[0]!;
+  } else {
+    const [b, m] = tableShape as [number, number, number];
+    if (indices.rank < 1 || indices.shape[indices.rank - 1] !== b) {
+      throw new Error(`gatherRows: a per-batch table [${tableShape}] needs indices [..., ${b}], got [${indices.shape}]`);
+    }
+    rows = b * m;
+  }
+  const outShape = [...indices.shape, d];
   return tf.tidy(() => {
     let flatIdx: tf.Tensor1D;
-    let rows: number;
-    const d = table.shape[table.rank - 1]!;
     if (table.rank === 2) {
-      rows = table.shape[0]!;
-      flatIdx = tf.reshape(indices, [-1]) as tf.Tensor1D;
+      flatIdx = reshape(indices, [-1]) as tf.Tensor1D;
     } else {
-      const [b, m] = table.shape as [number, number, number];
-      if (indices.rank < 1 || indices.shape[indices.rank - 1] !== b) {
-        throw new Error(`gatherRows: a per-batch table [${table.shape}] needs indices [..., ${b}], got [${indices.shape}]`);
-      }
-      rows = b * m;
-      const offsets = tf.mul(tf.range(0, b, 1, 'int32'), tf.scalar(m, 'int32'));
-      flatIdx = tf.reshape(tf.add(indices, offsets), [-1]) as tf.Tensor1D;
+      const [b, m] = tableShape as [number, number, number];
+      flatIdx = reshape(tf.add(indices, tf.range(0, b * m, m, 'int32')), [-1]) as tf.Tensor1D;
     }
-    const flatTable = tf.reshape(table, [rows, d]) as tf.Tensor2D;
+    // The table is flattened to [rows, D] inside the custom op, where no gradient is recorded: a
+    // recorded reshape would save a copy of the whole table (on wasm) for its backward pass.
     // The indices reach the backward pass through `save` (the engine keeps saved tensors alive
     // until then); a closure would see them disposed by this tidy.
-    const gather = tf.customGrad(((t: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const gather = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
       save([flatIdx]);
       return {
-        value: tf.gather(t, flatIdx),
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => scatterAddRows(dy as tf.Tensor2D, saved[0] as tf.Tensor1D, rows, strategy),
+        value: reshape(takeRows(reshape(t, [rows, d]) as tf.Tensor2D, flatIdx), outShape),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          reshape(scatterAddRows(reshape(dy, [-1, d]) as tf.Tensor2D, saved[0] as tf.Tensor1D, rows, strategy), tableShape),
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]);
-    const out = gather(flatTable);
-    return tf.reshape(out, [...indices.shape, d]);
+    return gather(table);
   });
+}
+
+/**
+ * `table[idx]` row by row. `GatherNd` where the backend has it: wasm's `GatherV2` computes the
+ * source of every output element separately (an index vector per element; ~20 ms for 128 rows
+ * of 784), its `GatherNd` copies each row in one loop.
+ */
+function takeRows(table: tf.Tensor2D, idx: tf.Tensor1D): tf.Tensor2D {
+  if (tf.getKernel('GatherNd', tf.getBackend())) return tf.gatherND(table, tf.reshape(idx, [-1, 1])) as tf.Tensor2D;
+  return tf.gather(table, idx);
 }
 
 /** `out[idx[i], :] += updates[i, :]` into a zero `[rows, D]` table. */

@@ -11,7 +11,7 @@ import type { Estimator, EstimatorResult, EstimatorState } from '../estimators/t
 import type { Rng } from '../estimators/rng.ts';
 import type { IrProgram } from '../ir/types.ts';
 import type { EvalContext } from './evaluate.ts';
-import { alignTo, type Value } from './plates.ts';
+import { alignTo, broadcastTo, type Value } from './plates.ts';
 import { runTrace, toSampleBatch, type AddressMode, type Inputs, type Trace } from './trace.ts';
 
 export interface ObjectiveInput {
@@ -57,7 +57,7 @@ export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace:
     const e = trace.logQEnum!.t.shape[0]!;
     const logJoint = tf.sub(toSampleBatch(trace.logP, k, b, e), toSampleBatch(trace.logQ, k, b, e));
     const logQAddress = alignTo(trace.logQEnum!, ['enum', 'batch']);
-    const r = o.estimator.estimate({ kind: 'enumerated', logJoint, logQAddress: tf.broadcastTo(logQAddress, [e, b]) }, o.state);
+    const r = o.estimator.estimate({ kind: 'enumerated', logJoint, logQAddress: broadcastTo(logQAddress, [e, b]) }, o.state);
     return { ...r, trace };
   }
   const logWeights = tf.sub(toSampleBatch(trace.logP, k, b), toSampleBatch(trace.logQ, k, b));

@@ -9,11 +9,15 @@ import type { IrDist } from '../ir/types.ts';
 import type { Rng } from '../estimators/rng.ts';
 import { Bernoulli, Categorical, Normal } from './distributions.ts';
 import { evaluate, type EvalContext } from './evaluate.ts';
-import { alignTo, broadcastValues, eventShape, plateSizesOf, sortPlates, unionPlates, type Plate, type Value } from './plates.ts';
+import { gatherRows } from './gather.ts';
+import { alignTo, broadcastValues, eventShape, plateSizesOf, reshape, sortPlates, unionPlates, type Plate, type Value } from './plates.ts';
 
-/** A distribution with its parameters evaluated. Categorical always has (log-normalized) logits. */
+/**
+ * A distribution with its parameters evaluated. Categorical always has (log-normalized) logits;
+ * `uniform` marks the uniform one (every log-probability is -log n).
+ */
 export type BoundDist =
-  | { kind: 'Categorical'; logits: Value; n: number }
+  | { kind: 'Categorical'; logits: Value; n: number; uniform?: boolean }
   | { kind: 'Bernoulli'; logits: Value }
   | { kind: 'Normal'; loc: Value; scale: Value };
 
@@ -26,7 +30,7 @@ export function bindDist(d: IrDist, ctx: EvalContext, n: (d: IrDist & { kind: 'C
         return { kind: 'Categorical', logits: { t: tf.logSoftmax(l.t), plates: l.plates }, n: l.t.shape[l.t.rank - 1]! };
       }
       const size = n(d);
-      return { kind: 'Categorical', logits: { t: tf.fill([size], -Math.log(size)), plates: [] }, n: size };
+      return { kind: 'Categorical', logits: { t: tf.fill([size], -Math.log(size)), plates: [] }, n: size, uniform: true };
     }
     case 'Bernoulli':
       return { kind: 'Bernoulli', logits: evaluate(d.logits, ctx) };
@@ -39,19 +43,15 @@ export function bindDist(d: IrDist, ctx: EvalContext, n: (d: IrDist & { kind: 'C
 function oneEventAxis(t: tf.Tensor, nPlates: number): tf.Tensor {
   const ev = t.shape.slice(nPlates);
   if (ev.length === 1) return t;
-  return tf.reshape(t, [...t.shape.slice(0, nPlates), ev.reduce((a, b) => a * b, 1)]);
+  // (A scalar site gets a trailing axis of size 1.)
+  return reshape(t, [...t.shape.slice(0, nPlates), ev.reduce((a, b) => a * b, 1)]);
 }
 
 /** log density of `x` under `d`, summed over the event axes; plates are the union of both. */
 export function logProb(d: BoundDist, x: Value): Value {
   switch (d.kind) {
-    case 'Categorical': {
-      const plates = unionPlates(d.logits.plates, x.plates);
-      const logits = alignTo(d.logits, plates);
-      const idx = x.t.dtype === 'int32' ? x.t : tf.cast(x.t, 'int32');
-      const value = alignTo({ t: idx, plates: x.plates }, plates);
-      return { t: new Categorical(logits).logProb(value), plates };
-    }
+    case 'Categorical':
+      return categoricalLogProb(d, x);
     case 'Bernoulli': {
       const { tensors, plates } = broadcastValues([d.logits, x]);
       const n = plates.length;
@@ -64,6 +64,28 @@ export function logProb(d: BoundDist, x: Value): Value {
       return { t: new Normal(loc, scale).logProb(v), plates };
     }
   }
+}
+
+/**
+ * `log p(x)` for int indices `x` under normalized logits: the logit at each index, read with one
+ * gather (`gatherRows`, whose gradient scatters back into the logits). Not
+ * `Categorical.logProb`, which normalizes again and builds a one-hot [..., n] per value. A uniform
+ * Categorical gives the constant -log n.
+ */
+function categoricalLogProb(d: BoundDist & { kind: 'Categorical' }, x: Value): Value {
+  if (d.uniform) return { t: tf.fill(x.t.shape, -Math.log(d.n)), plates: x.plates };
+  const plates = unionPlates(d.logits.plates, x.plates);
+  const sizes = plateSizesOf(d.logits, x);
+  const idx = x.t.dtype === 'int32' ? x.t : tf.cast(x.t, 'int32');
+  const n = d.n;
+  // Row of the logits for each element of the output: the logits' own plates, flattened.
+  const logitPlateShape = d.logits.t.shape.slice(0, d.logits.plates.length);
+  const rows = logitPlateShape.reduce((a, b) => a * b, 1);
+  const offsets: Value = { t: reshape(tf.range(0, rows * n, n, 'int32'), logitPlateShape), plates: d.logits.plates };
+  const flat = tf.add(alignTo({ t: idx, plates: x.plates }, plates), alignTo(offsets, plates)); // [...plates]
+  const full = plates.map((p) => sizes[p] ?? 1);
+  const table = reshape(d.logits.t, [rows * n, 1]);
+  return { t: reshape(gatherRows(table, reshape(flat, full)), full), plates };
 }
 
 /** Moves a freshly prepended sample axis [K, ...plates] to its canonical place (after enum). */
@@ -101,6 +123,28 @@ export function sample(d: BoundDist, k: number, rng: Rng): Value {
       return placeSampleAxis(dist.sample(rng, [k]), d.logits.plates);
     }
   }
+}
+
+/**
+ * `sample`, and the log density of the draw under `d` (what `logProb(d, sample(d, k, rng))`
+ * gives, from the same random draws). A reparameterized Normal scores its draw from the noise
+ * it was made from (`Normal.rsampleScored`).
+ */
+export function sampleScored(d: BoundDist, k: number, rng: Rng): { value: Value; logProb: Value } {
+  if (d.kind !== 'Normal') {
+    const value = sample(d, k, rng);
+    return { value, logProb: logProb(d, value) };
+  }
+  const { tensors, plates } = broadcastValues([d.loc, d.scale], true);
+  const n = plates.length;
+  const shape = tensors[0]!.shape;
+  const fresh = !plates.includes('sample');
+  // One event axis for the Normal (it sums its log density over the last axis only).
+  const r = new Normal(oneEventAxis(tensors[0]!, n), oneEventAxis(tensors[1]!, n)).rsampleScored(rng, fresh ? [k] : []);
+  const t = reshape(r.value, [...(fresh ? [k] : []), ...shape]);
+  return fresh
+    ? { value: placeSampleAxis(t, plates), logProb: placeSampleAxis(r.logProb, plates) }
+    : { value: { t, plates }, logProb: { t: r.logProb, plates } };
 }
 
 /** Every value of a Categorical on the `enum` plate: [0, 1, ..., n-1]. */

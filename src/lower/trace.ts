@@ -10,9 +10,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { IrDist, IrExpr, IrProgram, IrSite, Size } from '../ir/types.ts';
 import { cacheKey, evaluate, type Binding, type EvalContext } from './evaluate.ts';
-import { broadcastValues, type Value } from './plates.ts';
+import { broadcastTo, broadcastValues, reshape, type Value } from './plates.ts';
 import type { Rng } from '../estimators/rng.ts';
-import { bindDist, categoricalProbs, enumerateValues, logProb, sample, type BoundDist } from './sites.ts';
+import { bindDist, categoricalProbs, enumerateValues, logProb, sample, sampleScored, type BoundDist } from './sites.ts';
 
 /**
  * How addresses are read in this pass (the estimator decides; see evaluate.ts). 'enumerate'
@@ -52,6 +52,11 @@ const zero = (): Value => ({ t: tf.scalar(0), plates: [] });
 export function addValues(a: Value, b: Value): Value {
   const { tensors, plates } = broadcastValues([a, b]);
   return { t: tf.add(tensors[0]!, tensors[1]!), plates };
+}
+
+/** `a + b` where `a` may be nothing yet (a running sum of log-densities starts at its first term). */
+function accumulate(a: Value | undefined, b: Value): Value {
+  return a === undefined ? b : addValues(a, b);
 }
 
 /** Binds size symbols from the shapes of the memories actually supplied (e.g. M = 32). */
@@ -94,8 +99,8 @@ export function runTrace(
   const modelSites = new Map<string, IrSite>();
   for (const s of ir.model) if (s.stmt === 'site') modelSites.set(s.name, s);
 
-  let logQ = zero();
-  let logQDiscrete = zero();
+  let logQ: Value | undefined;
+  let logQDiscrete: Value | undefined;
   let logQEnum: Value | undefined;
 
   // ---- guide: draw every latent.
@@ -118,10 +123,11 @@ export function runTrace(
       v = enumerateValues(d);
       logQEnum = logProb(d, v);
     } else {
-      v = sample(d, opts.k, opts.rng);
-      const lq = logProb(d, v);
-      logQ = addValues(logQ, lq);
-      if (site.discrete) logQDiscrete = addValues(logQDiscrete, lq);
+      const drawn = sampleScored(d, opts.k, opts.rng);
+      v = drawn.value;
+      const lq = drawn.logProb;
+      logQ = accumulate(logQ, lq);
+      if (site.discrete) logQDiscrete = accumulate(logQDiscrete, lq);
     }
     genv.set(st.name, v);
     values.set(st.name, v);
@@ -131,7 +137,7 @@ export function runTrace(
   const menv = new Map<string, Binding>(inputs);
   for (const [name, v] of values) menv.set(name, v);
   const mctx: EvalContext = { env: menv, applyNet, cache, letKeys: new Map() };
-  let logP = zero();
+  let logP: Value | undefined;
   for (const st of ir.model) {
     if (st.stmt === 'let') {
       bindLet(st.name, st.value, mctx);
@@ -142,9 +148,17 @@ export function runTrace(
     modelDists.set(st.name, d);
     const x = st.role === 'observe' ? inputs.get(st.name) : menv.get(st.name);
     if (!x || 'soft' in x) throw new InternalError('lower', `no value for site ${st.name}`);
-    logP = addValues(logP, logProb(d, x));
+    logP = accumulate(logP, logProb(d, x));
   }
-  return { logP, logQ, logQDiscrete, logQEnum, values, guideDists, modelDists };
+  return {
+    logP: logP ?? zero(),
+    logQ: logQ ?? zero(),
+    logQDiscrete: logQDiscrete ?? zero(),
+    logQEnum,
+    values,
+    guideDists,
+    modelDists,
+  };
 }
 
 /** Binds a `let` and records its cache key so later expressions that use it can be shared. */
@@ -208,5 +222,5 @@ export function toSampleBatch(v: Value, k: number, b: number, e?: number): tf.Te
   }
   const full = hasEnum ? [e, k, b] : [k, b];
   if (v.t.rank !== v.plates.length) throw new InternalError('lower', 'toSampleBatch expects a per-example scalar');
-  return tf.broadcastTo(tf.reshape(v.t, shape), full as number[]);
+  return broadcastTo(reshape(v.t, shape), full as number[]);
 }
