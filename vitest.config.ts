@@ -8,5 +8,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // tfjs keeps global engine state; one fork per file keeps backends from leaking between files.
     pool: 'forks',
+    // Two test files run at once on two cores: one OpenBLAS thread each (when the optional
+    // native products are built), not two fighting for a core.
+    env: { OPENBLAS_NUM_THREADS: '1' },
   },
 });

@@ -35,6 +35,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
+import { blasInUse, blasUnavailableReason, patchWasmMatMulWithBlas } from './blas.ts';
 import { ensureGradients } from './gradients.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -48,6 +49,12 @@ export interface BackendInfo {
   threads: number;
   /** Why this backend: what was tried before it and why that did not work, or "forced". */
   reason: string;
+  /**
+   * wasm only: matrix products run through the optional OpenBLAS module (blas.ts) on this many
+   * threads; undefined when they run in wasm, with `blasWhyNot` saying why.
+   */
+  blasThreads?: number;
+  blasWhyNot?: string;
 }
 
 export interface SelectOptions {
@@ -154,6 +161,7 @@ export function formatInfo(info: BackendInfo): string {
   const parts: string[] = [];
   if (info.name === 'wasm') parts.push(info.simd ? 'SIMD' : 'no SIMD');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
+  if (info.blasThreads !== undefined) parts.push(`matrix products: OpenBLAS, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}`);
   return `backend: ${info.name} (${parts.join(', ')}); ${info.reason}`;
 }
 
@@ -174,7 +182,9 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
         threads = 1;
       }
       const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
-      return { name, simd, threads: Math.max(1, threads), reason };
+      const blas = blasInUse();
+      const why = blasUnavailableReason();
+      return { name, simd, threads: Math.max(1, threads), reason, ...(blas ? { blasThreads: blas.threads } : {}), ...(why ? { blasWhyNot: why } : {}) };
     }
     case 'cpu':
       return { name, simd: false, threads: 1, reason };
@@ -208,7 +218,8 @@ async function tryBackend(name: BackendName): Promise<Probe> {
       if (!wasmModule) return { ok: false, why: `@tensorflow/tfjs-backend-wasm could not be loaded (${wasmLoadError})` };
       try {
         const p = await activate('wasm');
-        if (p.ok) patchWasmTransposedMatMul();
+        // Native products where the optional OpenBLAS module is built, else the transposition fix.
+        if (p.ok && !patchWasmMatMulWithBlas()) patchWasmTransposedMatMul();
         return p;
       } finally {
         restoreCpus?.();

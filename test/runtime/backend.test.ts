@@ -6,8 +6,11 @@ import {
   currentBackend,
   formatInfo,
   selectBackend,
+  type BackendInfo,
 } from '../../src/runtime/backend.ts';
-import { maxRelDiff, values } from './backends.ts';
+import { loadBlas } from '../../src/runtime/blas.ts';
+import { maxRelDiff } from './backends.ts';
+import { productCases } from './fixtures/product_cases.ts';
 
 describe('selectBackend', () => {
   it('picks a backend by itself, logs it once, and is idempotent', async () => {
@@ -24,7 +27,7 @@ describe('selectBackend', () => {
     if (a.name === 'wasm') {
       expect(a.simd).toBe(true);
       expect(a.threads).toBeGreaterThanOrEqual(1);
-      expect(lines[0]).toMatch(/^backend: wasm \(SIMD, 1 thread\); native TensorFlow (not installed|unusable).*see README for GPU/);
+      expect(lines[0]).toMatch(/^backend: wasm \(SIMD, 1 thread(, matrix products: OpenBLAS, \d+ threads?)?\); native TensorFlow (not installed|unusable).*see README for GPU/);
     }
   });
 
@@ -65,28 +68,39 @@ describe('selectBackend', () => {
   });
 });
 
-describe('wasm transposed matMul fix', () => {
-  it('matches cpu for every transpose combination, with batch broadcasting, and leaks no data', async () => {
-    const shapes: [number[], number[], boolean, boolean][] = [
-      [[5, 7], [7, 3], false, false],
-      [[7, 5], [7, 3], true, false],
-      [[5, 7], [3, 7], false, true],
-      [[7, 5], [3, 7], true, true],
-      [[2, 7, 5], [3, 7], true, true],
-      [[2, 5, 7], [2, 3, 7], false, true],
-      [[1, 7], [3, 7], false, true],
-    ];
-    const results: Record<string, number[][]> = {};
-    for (const b of ['cpu', 'wasm'] as const) {
-      await selectBackend({ force: b });
-      const backend = tf.backend() as unknown as { numDataIds(): number };
-      const ids0 = backend.numDataIds();
-      results[b] = shapes.map(([sa, sb, ta, tb], i) =>
-        tf.tidy(() => values(tf.matMul(tf.randomNormal(sa, 0, 1, 'float32', i + 1), tf.randomNormal(sb, 0, 1, 'float32', 100 + i), ta, tb))),
-      );
-      expect(backend.numDataIds()).toBe(ids0);
-    }
-    for (let i = 0; i < shapes.length; i++) expect(maxRelDiff(results['wasm']![i]!, results['cpu']![i]!)).toBeLessThan(1e-5);
+describe('wasm matrix products (OpenBLAS where built, else the transposition fix)', () => {
+  const cpuResults = async (all = false) => {
+    await selectBackend({ force: 'cpu' });
+    return productCases(all);
+  };
+
+  it('match cpu for every transpose, batch broadcast, bias and activation, and leak no data', async () => {
+    const blas = loadBlas() !== undefined;
+    const cpu = await cpuResults(blas);
+    const info = await selectBackend({ force: 'wasm' });
+    // Which path ran: the banner says OpenBLAS exactly when the native module loaded.
+    expect(info.blasThreads !== undefined).toBe(blas);
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const ids0 = backend.numDataIds();
+    const wasm = productCases(blas);
+    expect(backend.numDataIds()).toBe(ids0);
+    for (let i = 0; i < cpu.length; i++) expect(maxRelDiff(wasm[i]!, cpu[i]!), `case ${i}`).toBeLessThan(1e-4); // float32 sums over k <= 300
+  });
+
+  it('the pure-wasm path (VMM_BLAS=0) matches cpu too', async () => {
+    const cpu = await cpuResults();
+    const { spawnSync } = await import('node:child_process');
+    const { resolve } = await import('node:path');
+    const r = spawnSync(process.execPath, [resolve(__dirname, '../../bin/run-ts.mjs'), resolve(__dirname, 'fixtures/matmul_products.ts'), 'wasm'], {
+      env: { ...process.env, VMM_BLAS: '0' },
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr.slice(0, 500)).toBe(0);
+    const { info, results } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { info: BackendInfo; results: number[][] };
+    expect(info.name).toBe('wasm');
+    expect(info.blasThreads).toBeUndefined();
+    expect(info.blasWhyNot).toMatch(/VMM_BLAS=0/);
+    for (let i = 0; i < cpu.length; i++) expect(maxRelDiff(results[i]!, cpu[i]!), `case ${i}`).toBeLessThan(1e-4);
   });
 });
 

@@ -1,0 +1,141 @@
+/**
+ * Matrix products of the wasm backend through the system's OpenBLAS, when the optional native
+ * module (src/runtime/blas/vmm_blas.c, built by `npm run build:blas`) is present.
+ *
+ * Why: on the benchmark model most of a training step is matrix products, and the wasm ones are
+ * slow in two ways that no rearrangement of tfjs ops removes (measured on 2 vCPUs, tfjs 4.22,
+ * bench/README): XNNPACK's 128-bit SIMD GEMM reaches ~18 GFLOP/s on one thread (~40 on two)
+ * where OpenBLAS reaches ~105-120 on two; and tfjs-wasm repacks the right-hand operand of every
+ * product whose operand is a new tensor (every weight after an update, every gradient), single-
+ * threaded at ~10-18 ns per float, which for the 128-row products of the model costs more than
+ * the product itself. CBLAS `sgemm` reads both operands where they lie in the wasm heap (its own
+ * packing is fast and threaded), transposes for free, and writes the result in place: no copies
+ * between JS, wasm and native memory.
+ *
+ * Only `BatchMatMul` and `_FusedMatMul` (bias and relu applied in the same pass) are replaced;
+ * every other kernel stays wasm. Cases the native product does not cover (non-float32, batch
+ * broadcasting other than 1-against-n, prelu and other activations, a bias not of the output's
+ * last size) go to the kernel that was registered before. `VMM_BLAS=0` turns it off.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+
+export interface BlasModule {
+  gemm(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    bias: Float32Array | null,
+    relu: boolean,
+  ): void;
+  /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores). */
+  threads(): number;
+}
+
+let loaded: BlasModule | undefined;
+let loadError: string | undefined;
+
+/** The native module, or undefined with `blasUnavailableReason()` saying why. */
+export function loadBlas(): BlasModule | undefined {
+  if (loaded || loadError) return loaded;
+  if (process.env['VMM_BLAS'] === '0') {
+    loadError = 'turned off (VMM_BLAS=0)';
+    return undefined;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    loaded = require('./blas/build/Release/vmm_blas.node') as BlasModule;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+    loadError = /Cannot find module/.test(msg) ? 'not built (npm run build:blas; needs libopenblas-dev)' : `failed to load: ${msg.slice(0, 200)}`;
+  }
+  return loaded;
+}
+
+export function blasUnavailableReason(): string | undefined {
+  return loadError;
+}
+
+type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  typedArrayFromHeap(t: Info): Float32Array;
+}
+interface MatMulArgs {
+  inputs: { a: Info; b: Info; bias?: Info; preluActivationWeights?: Info };
+  backend: WasmBackendLike;
+  attrs: { transposeA?: boolean; transposeB?: boolean; activation?: string };
+}
+
+const product = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
+
+/**
+ * `a @ b` (+ bias, relu) by the native gemm, or undefined when this case is not covered.
+ * Shapes follow tfjs's BatchMatMul: leading axes are batch axes, broadcast only as 1 against n.
+ */
+function blasMatMul(blas: BlasModule, { inputs, backend, attrs }: MatMulArgs): Info | undefined {
+  const { a, b, bias, preluActivationWeights } = inputs;
+  const activation = attrs.activation ?? 'linear';
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || preluActivationWeights) return undefined;
+  if (activation !== 'linear' && activation !== 'relu') return undefined;
+  if (a.shape.length < 2 || b.shape.length < 2) return undefined;
+  const ta = Boolean(attrs.transposeA);
+  const tb = Boolean(attrs.transposeB);
+  const ar = a.shape.length;
+  const br = b.shape.length;
+  const m = ta ? a.shape[ar - 1]! : a.shape[ar - 2]!;
+  const k = ta ? a.shape[ar - 2]! : a.shape[ar - 1]!;
+  const kb = tb ? b.shape[br - 1]! : b.shape[br - 2]!;
+  const n = tb ? b.shape[br - 2]! : b.shape[br - 1]!;
+  if (k !== kb) return undefined; // let the original kernel report the mismatch
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const batchA = product(outerA);
+  const batchB = product(outerB);
+  let outer: number[];
+  try {
+    outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+  } catch {
+    return undefined; // the original kernel reports it
+  }
+  const batch = product(outer);
+  if ((batchA !== 1 && batchA !== batch) || (batchB !== 1 && batchB !== batch)) return undefined;
+  if (bias && (bias.dtype !== 'float32' || product(bias.shape) !== n || (bias.shape.length > 0 && bias.shape[bias.shape.length - 1] !== n))) return undefined;
+  const out = backend.makeOutput([...outer, m, n], 'float32');
+  // Views only after the allocation: growing the heap detaches earlier views.
+  const view = (t: Info) => backend.typedArrayFromHeap(t);
+  blas.gemm(view(a), view(b), view(out), batch, m, n, k, ta, tb, bias ? view(bias) : null, activation === 'relu');
+  return out;
+}
+
+let patched = false;
+
+/**
+ * Replaces the wasm `BatchMatMul` and `_FusedMatMul` kernels by native products (once, after
+ * the wasm backend initialized). Returns whether they are in place.
+ */
+export function patchWasmMatMulWithBlas(): boolean {
+  if (patched) return true;
+  const blas = loadBlas();
+  if (!blas) return false;
+  for (const kernelName of ['BatchMatMul', '_FusedMatMul']) {
+    const prev = tf.getKernel(kernelName, 'wasm');
+    if (!prev) return false;
+    const kernelFunc = ((args: MatMulArgs) => blasMatMul(blas, args) ?? (prev.kernelFunc as (x: unknown) => Info)(args)) as unknown as tf.KernelFunc;
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel({ ...prev, kernelFunc });
+  }
+  patched = true;
+  return true;
+}
+
+/** Whether the wasm backend's products run through OpenBLAS, and on how many threads. */
+export function blasInUse(): { threads: number } | undefined {
+  return patched && loaded ? { threads: loaded.threads() } : undefined;
+}

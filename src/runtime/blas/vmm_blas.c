@@ -1,0 +1,117 @@
+/*
+ * vmm_blas: single-precision matrix products through the system's CBLAS (OpenBLAS), writing
+ * straight into Float32Arrays that view the tfjs wasm heap (no copies). Optional: built by
+ * scripts/build_blas.mjs when a CBLAS is installed; src/runtime/blas.ts falls back to the wasm
+ * kernels when this module is missing.
+ *
+ * gemm(a, b, out, batch, m, n, k, transA, transB, bias, relu)
+ *   a    Float32Array holding batchA matrices, each [m, k] (or [k, m] when transA), batchA = 1 or batch
+ *   b    Float32Array holding batchB matrices, each [k, n] (or [n, k] when transB), batchB = 1 or batch
+ *   out  Float32Array of batch * m * n, row-major [batch, m, n]
+ *   bias Float32Array of n added to every row, or null
+ *   relu true: out = max(out, 0) after the bias
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <cblas.h>
+#include <stdint.h>
+
+#define CHECK(call)                                                                 \
+  do {                                                                              \
+    if ((call) != napi_ok) {                                                        \
+      napi_throw_error(env, NULL, "vmm_blas: N-API call failed: " #call);           \
+      return NULL;                                                                  \
+    }                                                                               \
+  } while (0)
+
+static int float_array(napi_env env, napi_value v, float **data, size_t *length) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
+  napi_typedarray_type type;
+  void *ptr = NULL;
+  if (napi_get_typedarray_info(env, v, &type, length, &ptr, NULL, NULL) != napi_ok) return 0;
+  if (type != napi_float32_array) return 0;
+  *data = (float *)ptr;
+  return 1;
+}
+
+static napi_value gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value args[11];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc != 11) {
+    napi_throw_type_error(env, NULL, "vmm_blas.gemm: expected 11 arguments");
+    return NULL;
+  }
+  float *a, *b, *c, *bias = NULL;
+  size_t la, lb, lc, lbias = 0;
+  if (!float_array(env, args[0], &a, &la) || !float_array(env, args[1], &b, &lb) || !float_array(env, args[2], &c, &lc)) {
+    napi_throw_type_error(env, NULL, "vmm_blas.gemm: a, b and out must be Float32Arrays");
+    return NULL;
+  }
+  int32_t batch, m, n, k;
+  bool ta, tb, relu;
+  CHECK(napi_get_value_int32(env, args[3], &batch));
+  CHECK(napi_get_value_int32(env, args[4], &m));
+  CHECK(napi_get_value_int32(env, args[5], &n));
+  CHECK(napi_get_value_int32(env, args[6], &k));
+  CHECK(napi_get_value_bool(env, args[7], &ta));
+  CHECK(napi_get_value_bool(env, args[8], &tb));
+  napi_valuetype bias_type;
+  CHECK(napi_typeof(env, args[9], &bias_type));
+  if (bias_type != napi_null && !float_array(env, args[9], &bias, &lbias)) {
+    napi_throw_type_error(env, NULL, "vmm_blas.gemm: bias must be a Float32Array or null");
+    return NULL;
+  }
+  CHECK(napi_get_value_bool(env, args[10], &relu));
+  if (batch < 1 || m < 0 || n < 0 || k < 0) {
+    napi_throw_range_error(env, NULL, "vmm_blas.gemm: bad sizes");
+    return NULL;
+  }
+  const size_t sa = (size_t)m * k, sb = (size_t)k * n, sc = (size_t)m * n;
+  const int batch_a = la == sa ? 1 : (int)(sa ? la / sa : 1);
+  const int batch_b = lb == sb ? 1 : (int)(sb ? lb / sb : 1);
+  if (la != (size_t)batch_a * sa || lb != (size_t)batch_b * sb || (batch_a != 1 && batch_a != batch) ||
+      (batch_b != 1 && batch_b != batch) || lc != (size_t)batch * sc || (bias && lbias != (size_t)n)) {
+    napi_throw_range_error(env, NULL, "vmm_blas.gemm: array lengths do not match the sizes");
+    return NULL;
+  }
+  for (int32_t i = 0; i < batch; i++) {
+    const float *ai = a + (batch_a == 1 ? 0 : (size_t)i * sa);
+    const float *bi = b + (batch_b == 1 ? 0 : (size_t)i * sb);
+    float *ci = c + (size_t)i * sc;
+    if (k == 0) {
+      for (size_t j = 0; j < sc; j++) ci[j] = 0.0f;
+    } else {
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, ai,
+                  ta ? m : k, bi, tb ? k : n, 0.0f, ci, n);
+    }
+    if (bias || relu) {
+      for (int32_t r = 0; r < m; r++) {
+        float *row = ci + (size_t)r * n;
+        for (int32_t j = 0; j < n; j++) {
+          float v = bias ? row[j] + bias[j] : row[j];
+          row[j] = relu && v < 0.0f ? 0.0f : v;
+        }
+      }
+    }
+  }
+  return NULL;
+}
+
+static napi_value threads(napi_env env, napi_callback_info info) {
+  napi_value out;
+  CHECK(napi_create_int32(env, openblas_get_num_threads(), &out));
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"gemm", NULL, gemm, NULL, NULL, NULL, napi_default, NULL},
+      {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, 2, props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
