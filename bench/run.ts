@@ -66,7 +66,11 @@ const python = saved ? undefined : findPython();
 const torchVersion = python ? spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim() : undefined;
 if (!saved) process.stderr.write(python ? `reference: PyTorch ${torchVersion} (${python}), torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2\n` : 'reference: skipped (no python3 with torch; apt-get install python3-torch)\n');
 
-const train: { vmm?: Row; ref?: Row; variant: string; M: number }[] = saved?.train ?? [];
+/**
+ * Where the optional OpenBLAS products are in use, every configuration also runs with them off
+ * (VMM_BLAS=0), so the table shows what a machine without libopenblas-dev gets.
+ */
+const train: { vmm?: Row; vmmWasm?: Row; ref?: Row; variant: string; M: number }[] = saved?.train ?? [];
 for (const M of saved ? [] : Ms) {
   for (const variant of variants) {
     const args = ['--variant', variant, '--M', String(M), '--steps', steps, '--warmup', a.warmup];
@@ -74,8 +78,10 @@ for (const M of saved ? [] : Ms) {
     const vmm = runJson(process.execPath, vmmArgs(args));
     process.stderr.write(python ? ' reference...' : '');
     const ref = python ? runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv) : undefined;
-    process.stderr.write(` ${vmm ? Number(vmm.steps_per_s).toFixed(2) : '-'} vs ${ref ? Number(ref.steps_per_s).toFixed(2) : '-'} steps/s\n`);
-    train.push({ vmm, ref, variant, M });
+    const vmmWasm = vmm?.blas_threads ? (process.stderr.write(' vmm wasm-only...'), runJson(process.execPath, vmmArgs(args), { VMM_BLAS: '0' })) : undefined;
+    const sps = (r: Row | undefined) => (r ? Number(r.steps_per_s).toFixed(2) : '-');
+    process.stderr.write(` ${sps(vmm)}${vmmWasm ? ` (wasm-only ${sps(vmmWasm)})` : ''} vs ${sps(ref)} steps/s\n`);
+    train.push({ vmm, ...(vmmWasm ? { vmmWasm } : {}), ref, variant, M });
   }
 }
 
@@ -92,18 +98,22 @@ const refQps = (r: Row | undefined, key: string): unknown => (r?.results as unkn
 const f = (x: unknown, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
 const backend = train.find((t) => t.vmm)?.vmm;
 const settings = saved?.settings ??
-  `vmm backend: ${backend?.backend ?? '?'} (threads ${backend?.threads ?? '?'}, SIMD ${backend?.simd ?? '?'}); ` +
+  `vmm backend: ${backend?.backend ?? '?'} (threads ${backend?.threads ?? '?'}, SIMD ${backend?.simd ?? '?'}, matrix products: ${
+    backend?.blas_threads ? `OpenBLAS sgemm, ${backend.blas_threads} threads` : `wasm (${backend?.blas_why_not ?? 'no OpenBLAS module'})`
+  }); ` +
   (python ? `reference: PyTorch ${torchVersion}, torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2` : 'reference: not run (no torch)') +
   `; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${steps} steps after ${a.warmup} warm-up; ${new Date().toISOString().slice(0, 10)}`;
 
 const trainMd = markdownTable(
-  ['M', 'variant', 'vmm steps/s', 'ref steps/s', 'vmm / ref', 'vmm ex/s', 'vmm peak MB', 'ref peak MB', 'vmm bound', 'ref bound'],
+  ['M', 'variant', 'vmm steps/s', 'ref steps/s', 'vmm / ref', 'vmm wasm-only steps/s', 'wasm-only / ref', 'vmm ex/s', 'vmm peak MB', 'ref peak MB', 'vmm bound', 'ref bound'],
   train.map((t) => [
     String(t.M),
     t.variant,
     f(t.vmm?.steps_per_s),
     f(t.ref?.steps_per_s),
     t.vmm && t.ref ? f(Number(t.vmm.steps_per_s) / Number(t.ref.steps_per_s)) : '-',
+    f(t.vmmWasm?.steps_per_s),
+    t.vmmWasm && t.ref ? f(Number(t.vmmWasm.steps_per_s) / Number(t.ref.steps_per_s)) : '-',
     f(t.vmm?.examples_per_s, 0),
     f(t.vmm?.peak_rss_mb, 0),
     f(t.ref?.peak_rss_mb, 0),

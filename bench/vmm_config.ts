@@ -62,7 +62,8 @@ if (a['addressing-only']) {
   const x = tf.tensor2d(randomBinary(Q * D, 2), [Q, D]);
   const rng = new Rng(3);
   // q(a | x) = softmax(h(x) . h(m_i)) against one memory shared by all queries.
-  const embedded = tf.tidy(() => model.applyNet('h', mem)); // [N, H], computed once and reused
+  // The memory's embeddings, computed once and kept as [H, N] (the layout q(a|x) multiplies by).
+  const embeddedT = tf.tidy(() => tf.transpose(model.applyNet('h', mem)));
   const time = (f: () => tf.Tensor): number => {
     const out = f();
     out.dataSync();
@@ -77,10 +78,10 @@ if (a['addressing-only']) {
     }
     return median(ts);
   };
-  const logits = (hm: tf.Tensor) => tf.matMul(model.applyNet('h', x), hm, false, true); // [Q, N]
-  const top1 = time(() => tf.tidy(() => tf.argMax(logits(embedded), -1)));
-  const sample = time(() => tf.tidy(() => new Categorical(logits(embedded)).sample(rng)));
-  const top1WithEmbed = time(() => tf.tidy(() => tf.argMax(logits(model.applyNet('h', mem)), -1)));
+  const logits = (hmT: tf.Tensor) => tf.matMul(model.applyNet('h', x), hmT); // [Q, N]
+  const top1 = time(() => tf.tidy(() => tf.argMax(logits(embeddedT), -1)));
+  const sample = time(() => tf.tidy(() => new Categorical(logits(embeddedT)).sample(rng)));
+  const top1WithEmbed = time(() => tf.tidy(() => tf.argMax(tf.matMul(model.applyNet('h', x), model.applyNet('h', mem), false, true), -1)));
   process.stdout.write(
     JSON.stringify({
       system: 'vmm',
@@ -91,6 +92,8 @@ if (a['addressing-only']) {
       qps_top1_with_embedding: (Q * 1000) / top1WithEmbed,
       backend: backend.name,
       threads: backend.threads,
+      blas_threads: backend.blasThreads ?? null,
+      blas_why_not: backend.blasWhyNot ?? null,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     }) + '\n',
   );
@@ -131,6 +134,8 @@ if (a['addressing-only']) {
       backend: backend.name,
       threads: backend.threads,
       simd: backend.simd,
+      blas_threads: backend.blasThreads ?? null,
+      blas_why_not: backend.blasWhyNot ?? null,
     }) + '\n',
   );
   trainer.dispose();

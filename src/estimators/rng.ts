@@ -56,6 +56,20 @@ export class Rng {
     return this.nextUint32() / 4294967296;
   }
 
+  /**
+   * `n` uniforms in (0, 1) as float32, from a child stream seeded by one step of this one (so a
+   * tensor of noise costs this generator one step, like a tfjs seed). Drawn here rather than by
+   * `tf.randomUniform`, whose seeded generator (seedrandom's alea) costs ~50 ns per number in
+   * JS: the Gumbel noise of sampling one address among 100k memory entries took longer than
+   * scoring them. Values that round to 1 in float32 are left to the caller's clipping.
+   */
+  uniforms(n: number): Float32Array {
+    const child = new Rng(this.nextUint32());
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = (child.nextUint32() + 0.5) / 4294967296;
+    return out;
+  }
+
   /** An independent child generator (advances this one by one step). */
   fork(): Rng {
     return new Rng(this.nextUint32());

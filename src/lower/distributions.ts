@@ -15,7 +15,7 @@
  *
  * Randomness. Every sampler takes an explicit `Rng` (src/estimators/rng.ts) and a `sampleShape`
  * that is PREPENDED: `sample(rng, [K])` on a `[B, D]` Normal gives `[K, B, D]`. Noise comes from
- * `tf.randomUniform` / `tf.randomNormal` with a seed taken from the `Rng`, so draws are
+ * `Rng.uniforms` and `tf.randomNormal` with a seed taken from the `Rng`, so draws are
  * reproducible and identical on every backend (no backend `Multinomial` kernel is used: the
  * Categorical is sampled with the Gumbel-max trick).
  *
@@ -86,10 +86,15 @@ export function broadcastShapes(where: string, a: number[], b: number[]): number
   return out;
 }
 
+/** Uniforms in (0, 1) of the given shape from `rng` (see `Rng.uniforms`). */
+function uniformTensor(rng: Rng, shape: number[]): tf.Tensor {
+  return tf.tensor(rng.uniforms(shape.reduce((p, d) => p * d, 1)), shape, 'float32');
+}
+
 /** Standard Gumbel noise `-log(-log u)` of the given shape, from a seeded uniform. */
 export function gumbelNoise(rng: Rng, shape: number[]): tf.Tensor {
   return tf.tidy(() => {
-    const u = tf.clipByValue(tf.randomUniform(shape, 0, 1, 'float32', rng.nextSeed()), U_MIN, U_MAX);
+    const u = tf.clipByValue(uniformTensor(rng, shape), U_MIN, U_MAX);
     return tf.neg(tf.log(tf.neg(tf.log(u))));
   });
 }
@@ -290,7 +295,7 @@ export class Bernoulli implements Distribution {
   sample(rng: Rng, sampleShape: number[] = []): tf.Tensor {
     checkSampleShape('Bernoulli.sample', sampleShape);
     return tf.tidy(() => {
-      const u = tf.randomUniform([...sampleShape, ...this.logits.shape], 0, 1, 'float32', rng.nextSeed());
+      const u = uniformTensor(rng, [...sampleShape, ...this.logits.shape]);
       return tf.step(tf.sub(tf.sigmoid(stopGradient(this.logits)), u));
     });
   }
