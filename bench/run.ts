@@ -22,7 +22,8 @@ const { values: a } = parseArgs({
   options: {
     M: { type: 'string', default: '8,32,128,512,2048' },
     variants: { type: 'string', default: 'hard,soft' },
-    steps: { type: 'string', default: '10' },
+    /** Timed steps per configuration; `auto`: 30 for M <= 128 (fast steps, noisy machine), 10 above. */
+    steps: { type: 'string', default: 'auto' },
     warmup: { type: 'string', default: '3' },
     memories: { type: 'string', default: '10000,100000' },
     backend: { type: 'string' },
@@ -35,7 +36,7 @@ const { values: a } = parseArgs({
 
 const root = join(import.meta.dirname, '..');
 const Ms = (a.quick ? '8,128' : a.M).split(',').map(Number);
-const steps = a.quick ? '5' : a.steps;
+const stepsFor = (M: number): string => (a.quick ? '5' : a.steps === 'auto' ? (M <= 128 ? '30' : '10') : a.steps);
 const variants = a.variants.split(',');
 
 function findPython(): string | undefined {
@@ -73,7 +74,7 @@ if (!saved) process.stderr.write(python ? `reference: PyTorch ${torchVersion} ($
 const train: { vmm?: Row; vmmWasm?: Row; ref?: Row; variant: string; M: number }[] = saved?.train ?? [];
 for (const M of saved ? [] : Ms) {
   for (const variant of variants) {
-    const args = ['--variant', variant, '--M', String(M), '--steps', steps, '--warmup', a.warmup];
+    const args = ['--variant', variant, '--M', String(M), '--steps', stepsFor(M), '--warmup', a.warmup];
     process.stderr.write(`M=${M} ${variant}: vmm...`);
     const vmm = runJson(process.execPath, vmmArgs(args));
     process.stderr.write(python ? ' reference...' : '');
@@ -102,7 +103,7 @@ const settings = saved?.settings ??
     backend?.blas_threads ? `OpenBLAS sgemm, ${backend.blas_threads} threads` : `wasm (${backend?.blas_why_not ?? 'no OpenBLAS module'})`
   }); ` +
   (python ? `reference: PyTorch ${torchVersion}, torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2` : 'reference: not run (no torch)') +
-  `; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${steps} steps after ${a.warmup} warm-up; ${new Date().toISOString().slice(0, 10)}`;
+  `; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${a.steps === 'auto' && !a.quick ? '30 (M <= 128) or 10' : stepsFor(0)} steps after ${a.warmup} warm-up; ${new Date().toISOString().slice(0, 10)}`;
 
 const trainMd = markdownTable(
   ['M', 'variant', 'vmm steps/s', 'ref steps/s', 'vmm / ref', 'vmm wasm-only steps/s', 'wasm-only / ref', 'vmm ex/s', 'vmm peak MB', 'ref peak MB', 'vmm bound', 'ref bound'],

@@ -139,6 +139,45 @@ describeBackends('optimizers', () => {
     opt.dispose();
     w.dispose();
   });
+  it('the fused Adam update (native, where built) agrees with the op-by-op one, with and without clipping', () => {
+    for (const clipNorm of [undefined, 0.5]) {
+      const init = tf.randomNormal([37, 29], 0, 1, 'float32', 1);
+      const wf = tf.variable(init);
+      const wu = tf.variable(init);
+      const config = { kind: 'adam' as const, lr: 0.01, ...(clipNorm ? { clipNorm } : {}) };
+      const fused = makeOptimizer(config, { w: wf });
+      const unfused = makeOptimizer(config, { w: wu }, { fused: false });
+      const before = tf.memory().numTensors;
+      for (let t = 0; t < 6; t++) {
+        // Gradients over five orders of magnitude, a tenth of them zero (v = 0 in the denominator).
+        const g = tf.tidy(() => {
+          const raw = tf.mul(tf.randomNormal([37, 29], 0, 1, 'float32', 10 + t), tf.pow(10, tf.randomUniform([37, 29], -4, 1, 'float32', 20 + t)));
+          return tf.mul(raw, tf.cast(tf.greater(tf.randomUniform([37, 29], 0, 1, 'float32', 30 + t), 0.1), 'float32'));
+        });
+        fused.apply({ w: g });
+        unfused.apply({ w: g });
+        g.dispose();
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      const a = values(wf);
+      const b = values(wu);
+      expect(Math.max(...values(init).map((x, i) => Math.abs(a[i]! - x)))).toBeGreaterThan(0.01); // they moved
+      // Float32 either way; the two round in different places: a few ulps apart.
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b[i]!)));
+      const sf = fused.exportState().slots;
+      const su = unfused.exportState().slots;
+      for (const slot of ['m', 'v']) {
+        const x = sf[slot]!['w']!.data;
+        const y = su[slot]!['w']!.data;
+        // m = b1 m + (1 - b1) g cancels where signs differ: compare on the slot's own scale.
+        const scale = Math.max(...Array.from(y, Math.abs));
+        for (let i = 0; i < x.length; i++) expect(Math.abs(x[i]! - y[i]!)).toBeLessThanOrEqual(1e-5 * scale);
+      }
+      tf.dispose([init, wf, wu]);
+      fused.dispose();
+      unfused.dispose();
+    }
+  });
 });
 
 describe('optimizer configuration', () => {

@@ -4,7 +4,7 @@
       "target_name": "vmm_blas",
       "sources": ["vmm_blas.c"],
       "cflags": ["-O2"],
-      "libraries": ["-lopenblas"]
+      "libraries": ["-lopenblas", "-lm"]
     }
   ]
 }
