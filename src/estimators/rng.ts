@@ -12,6 +12,15 @@
  * Sampling with these seeds is backend-independent: `tf.randomUniform`/`tf.randomNormal` draw in JS
  * (seedrandom alea) before uploading, so cpu and wasm see identical noise for identical seeds.
  */
+/** mulberry32's state increment and output mix. */
+const STEP = 0x6d2b79f5;
+function mix(state: number): number {
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return (t ^ (t >>> 14)) >>> 0;
+}
+
 export class Rng {
   private s: number;
 
@@ -39,11 +48,8 @@ export class Rng {
 
   /** Next uniform 32-bit unsigned integer. */
   nextUint32(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    this.s = (this.s + STEP) >>> 0;
+    return mix(this.s);
   }
 
   /** A seed for one tfjs random op. */
@@ -66,14 +72,12 @@ export class Rng {
   uniforms(n: number): Float32Array {
     const child = new Rng(this.nextUint32());
     const out = new Float32Array(n);
-    // `nextUint32` inlined on a local state: ~4x faster than calling it n times.
+    // The stream on a local state rather than through `nextUint32` (a field write per number):
+    // ~2x faster for millions of numbers.
     let s = child.s;
     for (let i = 0; i < n; i++) {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = s;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      out[i] = (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+      s = (s + STEP) >>> 0;
+      out[i] = (mix(s) + 0.5) / 4294967296;
     }
     return out;
   }

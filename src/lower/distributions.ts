@@ -88,7 +88,7 @@ export function broadcastShapes(where: string, a: number[], b: number[]): number
 
 /** Uniforms in (0, 1) of the given shape from `rng` (see `Rng.uniforms`). */
 function uniformTensor(rng: Rng, shape: number[]): tf.Tensor {
-  return tf.tensor(rng.uniforms(shape.reduce((p, d) => p * d, 1)), shape, 'float32');
+  return tf.tensor(rng.uniforms(tf.util.sizeFromShape(shape)), shape, 'float32');
 }
 
 /** Standard Gumbel noise `-log(-log u)` of the given shape, from a seeded uniform. */

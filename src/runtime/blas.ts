@@ -88,8 +88,6 @@ interface MatMulArgs {
   attrs: { transposeA?: boolean; transposeB?: boolean; activation?: string };
 }
 
-const product = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
-
 /**
  * `a @ b` (+ bias, relu) by the native gemm, or undefined when this case is not covered.
  * Shapes follow tfjs's BatchMatMul: leading axes are batch axes, broadcast only as 1 against n.
@@ -111,17 +109,17 @@ function blasMatMul(blas: BlasModule, { inputs, backend, attrs }: MatMulArgs): I
   if (k !== kb) return undefined; // let the original kernel report the mismatch
   const outerA = a.shape.slice(0, -2);
   const outerB = b.shape.slice(0, -2);
-  const batchA = product(outerA);
-  const batchB = product(outerB);
+  const batchA = tf.util.sizeFromShape(outerA);
+  const batchB = tf.util.sizeFromShape(outerB);
   let outer: number[];
   try {
     outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
   } catch {
     return undefined; // the original kernel reports it
   }
-  const batch = product(outer);
+  const batch = tf.util.sizeFromShape(outer);
   if ((batchA !== 1 && batchA !== batch) || (batchB !== 1 && batchB !== batch)) return undefined;
-  if (bias && (bias.dtype !== 'float32' || product(bias.shape) !== n || (bias.shape.length > 0 && bias.shape[bias.shape.length - 1] !== n))) return undefined;
+  if (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== n || (bias.shape.length > 0 && bias.shape[bias.shape.length - 1] !== n))) return undefined;
   const out = backend.makeOutput([...outer, m, n], 'float32');
   // Views only after the allocation: growing the heap detaches earlier views.
   const view = (t: Info) => backend.typedArrayFromHeap(t);

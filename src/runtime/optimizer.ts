@@ -178,33 +178,15 @@ class SlotOptimizer implements Optimizer {
           sqrtBc2: Math.sqrt(1 - Math.pow(c.beta2, t)),
           eps: c.eps,
         };
-        if (this.fused && nativeAdamAvailable()) {
-          for (const [name, v, g0] of present) {
-            const g = scale ? tf.mul(g0, scale) : g0;
-            const [w1, m1, v1] = nativeAdam(v, g, this.slots.get('m')!.get(name)!, this.slots.get('v')!.get(name)!, step);
-            v.assign(w1);
-            this.slots.get('m')!.get(name)!.assign(m1);
-            this.slots.get('v')!.get(name)!.assign(v1);
-          }
-          return;
-        }
-        const b1 = tf.scalar(c.beta1);
-        const b2 = tf.scalar(c.beta2);
-        const ob1 = tf.scalar(1 - c.beta1);
-        const ob2 = tf.scalar(1 - c.beta2);
-        const stepSize = tf.scalar(step.stepSize);
-        const sqrtBc2 = tf.scalar(step.sqrtBc2);
-        const eps = tf.scalar(step.eps);
-        for (const [name, v, g0] of present) {
+        const update = this.fused && nativeAdamAvailable() ? (w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor) => nativeAdam(w, g, m, v, step) : adamOps(step);
+        for (const [name, w, g0] of present) {
           const g = scale ? tf.mul(g0, scale) : g0;
           const m = this.slots.get('m')!.get(name)!;
-          const s = this.slots.get('v')!.get(name)!;
-          const m1 = tf.add(tf.mul(b1, m), tf.mul(ob1, g));
-          const v1 = tf.add(tf.mul(b2, s), tf.mul(ob2, tf.square(g)));
-          const denom = tf.add(tf.div(tf.sqrt(v1), sqrtBc2), eps);
-          v.assign(tf.sub(v, tf.mul(stepSize, tf.div(m1, denom))));
+          const v = this.slots.get('v')!.get(name)!;
+          const [w1, m1, v1] = update(w, g, m, v);
+          w.assign(w1);
           m.assign(m1);
-          s.assign(v1);
+          v.assign(v1);
         }
       } else {
         const lr = tf.scalar(c.lr);
@@ -270,6 +252,23 @@ class SlotOptimizer implements Optimizer {
     for (const m of this.slots.values()) for (const v of m.values()) v.dispose();
     this.slots.clear();
   }
+}
+
+/** The Adam update of `SlotOptimizer.apply` as tfjs ops (13 kernels per variable): `[w', m', v']`. */
+function adamOps(step: AdamStep): (w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor) => [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const b1 = tf.scalar(step.beta1);
+  const b2 = tf.scalar(step.beta2);
+  const ob1 = tf.scalar(1 - step.beta1);
+  const ob2 = tf.scalar(1 - step.beta2);
+  const stepSize = tf.scalar(step.stepSize);
+  const sqrtBc2 = tf.scalar(step.sqrtBc2);
+  const eps = tf.scalar(step.eps);
+  return (w, g, m, v) => {
+    const m1 = tf.add(tf.mul(b1, m), tf.mul(ob1, g));
+    const v1 = tf.add(tf.mul(b2, v), tf.mul(ob2, tf.square(g)));
+    const denom = tf.add(tf.div(tf.sqrt(v1), sqrtBc2), eps);
+    return [tf.sub(w, tf.mul(stepSize, tf.div(m1, denom))), m1, v1];
+  };
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

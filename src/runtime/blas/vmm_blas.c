@@ -36,14 +36,19 @@ static int float_array(napi_env env, napi_value v, float **data, size_t *length)
   return 1;
 }
 
-static napi_value gemm(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value args[11];
-  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  if (argc != 11) {
-    napi_throw_type_error(env, NULL, "vmm_blas.gemm: expected 11 arguments");
-    return NULL;
+/* Exactly `n` arguments into `args`; else a TypeError with `usage` and 0. */
+static int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *args, const char *usage) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != n) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
   }
+  return 1;
+}
+
+static napi_value gemm(napi_env env, napi_callback_info info) {
+  napi_value args[11];
+  if (!get_args(env, info, 11, args, "vmm_blas.gemm: expected 11 arguments")) return NULL;
   float *a, *b, *c, *bias = NULL;
   size_t la, lb, lc, lbias = 0;
   if (!float_array(env, args[0], &a, &la) || !float_array(env, args[1], &b, &lb) || !float_array(env, args[2], &c, &lc)) {
@@ -109,13 +114,8 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
  * it lives here because this is vmm's one native module.
  */
 static napi_value adam(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
   napi_value args[12];
-  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  if (argc != 12) {
-    napi_throw_type_error(env, NULL, "vmm_blas.adam: expected 12 arguments");
-    return NULL;
-  }
+  if (!get_args(env, info, 12, args, "vmm_blas.adam: expected 12 arguments")) return NULL;
   float *p[7];
   size_t len[7];
   for (int i = 0; i < 7; i++) {
