@@ -109,7 +109,7 @@ function evalBatch(
 ): { nll: Float32Array; kl?: Float32Array; hit?: Uint8Array; entries?: number } {
   const inputs = () => model.inputs(raw);
   const bound = tf.tidy(() =>
-    importanceBound(ir, inputs(), model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, addressing: soft ? 'soft' : 'sample' }),
+    importanceBound(ir, inputs(), model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, reads: soft ? 'soft' : 'sample' }),
   );
   const nll = bound.map((v) => -v);
   if (!raw.episode || !ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return { nll };

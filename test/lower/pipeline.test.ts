@@ -18,10 +18,11 @@ import { describe, expect, it } from 'vitest';
 import { describeBackends } from '../estimators/backends.ts';
 import { irOf, irOfFile, fakeBatch } from './helpers.ts';
 import type { EstimatorKind, IrProgram } from '../../src/ir/types.ts';
-import { validateEstimatorFor } from '../../src/lower/plan.ts';
+import { estimatorKinds, estimatorProblem } from '../../src/estimators/registry.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
 import { runTrace, toSampleBatch } from '../../src/lower/trace.ts';
+import { enumerate } from '../../src/lower/handlers.ts';
 import { estimateObjective } from '../../src/lower/objective.ts';
 import { makeEstimator } from '../../src/estimators/index.ts';
 import { Rng } from '../../src/estimators/rng.ts';
@@ -56,12 +57,12 @@ describeBackends('every model compiles and trains', (backend) => {
       // run one step of their own estimator only.
       const conv = base.nets.some((n) => n.layers.some((l) => l.kind === 'conv2d'));
       const slow = backend === 'cpu' && conv;
-      const kinds: EstimatorKind[] = slow ? [base.train.estimator.kind] : ['vimco', 'reinforce', 'enumerate', 'soft', 'iwae'];
+      const kinds: EstimatorKind[] = slow ? [base.train.estimator.kind] : estimatorKinds();
       let ran = 0;
       for (const kind of kinds) {
         const ir = withEstimator(base, kind, kind === 'vimco' ? 2 : 1);
         if (slow) ir.train.batch = 1;
-        if (validateEstimatorFor(ir)) continue;
+        if (estimatorProblem(ir)) continue;
         const hasDiscrete = ir.model.some((s) => s.stmt === 'site' && s.discrete);
         if (kind === 'iwae' && hasDiscrete) continue;
         const trainer = new Trainer(ir, 3);
@@ -84,7 +85,7 @@ describeBackends('every model compiles and trains', (backend) => {
  */
 function exactObjective(model: CompiledModel, ir: IrProgram, batch: ReturnType<typeof fakeBatch>, k: number): tf.Scalar {
   const inputs = model.inputs(batch);
-  const trace = runTrace(ir, inputs, model.applyNet, { k: 1, addressing: 'enumerate', rng: new Rng(0) });
+  const trace = runTrace(ir, inputs, model.applyNet, { k: 1, rng: new Rng(0), handlers: [enumerate()] });
   const b = batch.inputs[0]!.shape[0]!;
   const e = trace.logQEnum!.t.shape[0]!;
   const lp = tf.squeeze(toSampleBatch(trace.logP, 1, b, e), [1]); // [M, B]: log p(x, a = i)
@@ -181,7 +182,7 @@ describeBackends('estimators through the compiled model match exact gradients', 
     const model = new CompiledModel(ir, 5);
     const values = tf.tidy(() => {
       const inputs = model.inputs(one);
-      const trace = runTrace(ir, inputs, model.applyNet, { k: 1, addressing: 'enumerate', rng: new Rng(0) });
+      const trace = runTrace(ir, inputs, model.applyNet, { k: 1, rng: new Rng(0), handlers: [enumerate()] });
       const logPx = tf.logSumExp(toSampleBatch(trace.logP, 1, 1, M), [0, 1]).dataSync()[0]!;
       const est = makeEstimator(ir.train.estimator);
       const r = estimateObjective({ ir, inputs, applyNet: model.applyNet, estimator: est, state: est.initState(), rng: new Rng(1) });

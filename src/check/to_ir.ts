@@ -6,9 +6,9 @@
  * each net gets its parameter count, and the guide (written or derived) and the training settings
  * (defaults filled in by the checker) are attached. The result shares nothing with its input.
  */
-import type { CheckedDist, CheckedProgram, CheckedStmt } from '../check/types.ts';
-import { netParamCount } from '../check/nets.ts';
-import type { IrDist, IrExpr, IrProgram, IrStmt, ValueType } from './types.ts';
+import type { CheckedDist, CheckedProgram, CheckedStmt } from './types.ts';
+import { netParamCount } from './nets.ts';
+import type { IrDist, IrExpr, IrProgram, IrStmt, ValueType } from '../ir/types.ts';
 
 /** The smallest scale of a `Normal(e)` short form: `softplus(.) + 1e-4`. */
 export const MIN_SCALE = 1e-4;
@@ -47,6 +47,8 @@ const scalar = (value: number): IrExpr => ({ op: 'const', value, type: { elem: '
 
 function dist(d: CheckedDist): IrDist {
   switch (d.kind) {
+    case 'family':
+      return { kind: 'family', family: d.family, params: d.params };
     case 'Categorical':
       if (d.form === 'logits') return { kind: 'Categorical', logits: d.logits, n: d.n };
       return d.memory ? { kind: 'Categorical', n: d.n, memory: d.memory } : { kind: 'Categorical', n: d.n };
