@@ -86,7 +86,7 @@ function printDist(d: IrDist): [string, string[]] {
   switch (d.kind) {
     case 'Categorical':
       if (d.logits) return [`Categorical(n: ${formatSize(d.n)})`, [param('logits', d.logits)]];
-      return [`Categorical(n: ${formatSize(d.n)}, uniform${d.memory ? `, memory: ${d.memory}` : ''})`, []];
+      return [`Categorical(n: ${formatSize(d.n)}, uniform${d.memory ? `, memory: ${d.memory}` : ''}${d.offset && formatSize(d.offset) !== '0' ? ` from row ${formatSize(d.offset)}` : ''})`, []];
     case 'Bernoulli':
       return ['Bernoulli', [param('logits', d.logits)]];
     case 'Normal':

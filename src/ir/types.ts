@@ -62,7 +62,8 @@ export type IrExpr =
  *   `loc = e[:n]`, `scale = softplus(e[n:]) + 1e-4`).
  */
 export type IrDist =
-  | { kind: 'Categorical'; logits?: IrExpr; n: Size; memory?: string }
+  /** `offset`: where the memory's own rows start in the addressed table (`stack(dummies, mem)` has 2). */
+  | { kind: 'Categorical'; logits?: IrExpr; n: Size; memory?: string; offset?: Size }
   | { kind: 'Bernoulli'; logits: IrExpr }
   | { kind: 'Normal'; loc: IrExpr; scale: IrExpr }
   /** Any other family of the registry (src/families/registry.ts), parameters in its order. */
