@@ -57,6 +57,8 @@ export interface BlasModule {
    * (a = x, b = dy). dims: [N, H, W, Cin, Ho, Wo, Cout, kh, kw, strideH, strideW, padTop, padLeft].
    */
   conv2d(mode: 0 | 1 | 2, a: Float32Array, b: Float32Array, out: Float32Array, dims: Int32Array): void;
+  /** out[c] = sum_r x[r, c] over a row-major [rows, cols] array (double accumulators). */
+  colsum(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores). */
   threads(): number;
 }
@@ -227,14 +229,35 @@ function blasConv(blas: BlasModule, kernel: 'Conv2D' | 'Conv2DBackpropInput' | '
 let convPatched = false;
 
 /**
+ * `Sum` over leading axes (`[0, .., j-1]` of a rank > j array) by one native pass: the gradient
+ * of the bias added after every convolution, `[N, H, W, C] -> [C]`. wasm's own Sum transposes
+ * the reduced axes innermost first; on the conv model's [1088, 14, 14, 32] that pair cost more
+ * than the convolution (bench/profile.ts). Other reductions go to wasm's kernel.
+ */
+function blasLeadingSum(blas: BlasModule, { inputs, backend, attrs }: { inputs: { x: Info }; backend: WasmBackendLike; attrs: { axis: number | number[]; keepDims?: boolean } }): Info | undefined {
+  const { x } = inputs;
+  if (x.dtype !== 'float32' || x.shape.length < 2) return undefined;
+  const axes = tf.util.parseAxisParam(attrs.axis, x.shape).sort((p, q) => p - q);
+  if (axes.length === 0 || axes.length >= x.shape.length || axes.some((v, i) => v !== i)) return undefined;
+  const rows = tf.util.sizeFromShape(x.shape.slice(0, axes.length));
+  const rest = x.shape.slice(axes.length);
+  const out = backend.makeOutput(attrs.keepDims ? [...axes.map(() => 1), ...rest] : rest, 'float32');
+  blas.colsum(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), rows, tf.util.sizeFromShape(rest));
+  return out;
+}
+
+/**
  * Registers native `Conv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter` kernels for the wasm
  * backend (once, after it initialized; needs the native module). The first two fall back to
  * wasm's own kernel for cases the native one does not cover; wasm has no `Conv2DBackpropFilter`,
  * so there an uncovered case (NCHW) is an error. With `Conv2DBackpropFilter` registered,
  * `src/lower/nets.ts` takes tfjs's own conv gradients instead of its `customGrad` fallback.
+ * Also `Sum` over leading axes (the bias gradient). `VMM_BLAS_CONV=0` leaves all four to wasm
+ * (for before/after timings; the matrix products stay native).
  */
 export function patchWasmConvWithBlas(): boolean {
   if (convPatched) return true;
+  if (process.env['VMM_BLAS_CONV'] === '0') return false; // A/B switch: wasm convolutions with OpenBLAS products
   const blas = loadBlas();
   if (!blas || !tf.getKernel('Conv2D', 'wasm')) return false;
   for (const kernelName of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const) {
@@ -247,6 +270,12 @@ export function patchWasmConvWithBlas(): boolean {
     }) as unknown as tf.KernelFunc;
     if (prev) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ ...(prev ?? {}), kernelName, backendName: 'wasm', kernelFunc });
+  }
+  const sum = tf.getKernel('Sum', 'wasm');
+  if (sum) {
+    const kernelFunc = ((args: Parameters<typeof blasLeadingSum>[1]) => blasLeadingSum(blas, args) ?? (sum.kernelFunc as (x: unknown) => Info)(args)) as unknown as tf.KernelFunc;
+    tf.unregisterKernel('Sum', 'wasm');
+    tf.registerKernel({ ...sum, kernelFunc });
   }
   convPatched = true;
   return true;

@@ -1,7 +1,8 @@
 /**
  * Convolutions on wasm (native im2col/col2im + OpenBLAS kernels where the module is built, else
  * wasm's own kernels with the customGrad filter gradient of nets.ts) against the cpu backend:
- * forward values and both gradients of conv2d and deconv2d (conv2dTranspose).
+ * forward values and both gradients of conv2d and deconv2d (conv2dTranspose); sums over leading
+ * axes (the bias gradient, native with OpenBLAS) and other sums.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectBackend, type BackendInfo } from '../../src/runtime/backend.ts';
 import { loadBlas } from '../../src/runtime/blas.ts';
-import { CONV_CASES, convCases, DECONV_CASES, normDiff } from './fixtures/conv_cases.ts';
+import { CONV_CASES, convCases, DECONV_CASES, normDiff, SUM_CASES, sumCases } from './fixtures/conv_cases.ts';
 
 const label = (i: number) => (i < CONV_CASES.length ? `conv2d ${JSON.stringify(CONV_CASES[i])}` : `deconv2d ${JSON.stringify(DECONV_CASES[i - CONV_CASES.length])}`);
 const parts = ['y', 'dx', 'dw'];
@@ -23,10 +24,18 @@ function expectClose(got: number[][][], want: number[][][]): void {
 
 describe('wasm convolutions (OpenBLAS where built, else wasm kernels) match cpu', () => {
   let cpu: number[][][];
+  let cpuSums: number[][];
+  const expectSums = (got: number[][]) => {
+    for (let i = 0; i < SUM_CASES.length; i++) {
+      expect(got[i]!.length, `sum ${JSON.stringify(SUM_CASES[i])}`).toBe(cpuSums[i]!.length);
+      expect(normDiff(got[i]!, cpuSums[i]!), `sum ${JSON.stringify(SUM_CASES[i])}`).toBeLessThan(1e-5);
+    }
+  };
 
   it('forward and both gradients, every case, without leaking tensor data', async () => {
     await selectBackend({ force: 'cpu' });
     cpu = convCases();
+    cpuSums = sumCases();
     const info = await selectBackend({ force: 'wasm' });
     const blas = loadBlas() !== undefined;
     expect(info.blasThreads !== undefined).toBe(blas);
@@ -38,6 +47,8 @@ describe('wasm convolutions (OpenBLAS where built, else wasm kernels) match cpu'
     const wasm = convCases();
     expect(backend.numDataIds()).toBe(ids0);
     expectClose(wasm, cpu);
+    expectSums(sumCases());
+    expect(backend.numDataIds()).toBe(ids0);
   }, 120_000);
 
   it('the pure-wasm path (VMM_BLAS=0) matches cpu too', () => {
@@ -47,10 +58,11 @@ describe('wasm convolutions (OpenBLAS where built, else wasm kernels) match cpu'
       maxBuffer: 1 << 28,
     });
     expect(r.status, r.stderr.slice(0, 500)).toBe(0);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { info: BackendInfo; nativeFilterGrad: boolean; results: number[][][] };
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { info: BackendInfo; nativeFilterGrad: boolean; results: number[][][]; sums: number[][] };
     expect(out.info.name).toBe('wasm');
     expect(out.info.blasThreads).toBeUndefined();
     expect(out.nativeFilterGrad).toBe(false);
     expectClose(out.results, cpu);
+    expectSums(out.sums);
   }, 120_000);
 });

@@ -296,6 +296,41 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * colsum(x, out, rows, cols): out[c] = sum_r x[r, c] (double accumulators), the sum over the
+ * leading axes of a row-major array: the gradient of a bias added to an [N, H, W, C] image
+ * (wasm's Sum transposes the reduced axes last first, which costs more than the sum).
+ */
+static napi_value colsum(napi_env env, napi_callback_info info) {
+  napi_value args[4];
+  if (!get_args(env, info, 4, args, "vmm_blas.colsum: expected 4 arguments (x, out, rows, cols)")) return NULL;
+  float *x, *out;
+  size_t lx, lo;
+  if (!float_array(env, args[0], &x, &lx) || !float_array(env, args[1], &out, &lo)) {
+    napi_throw_type_error(env, NULL, "vmm_blas.colsum: x and out must be Float32Arrays");
+    return NULL;
+  }
+  int32_t rows, cols;
+  CHECK(napi_get_value_int32(env, args[2], &rows));
+  CHECK(napi_get_value_int32(env, args[3], &cols));
+  if (rows < 0 || cols < 1 || lx != (size_t)rows * cols || lo != (size_t)cols) {
+    napi_throw_range_error(env, NULL, "vmm_blas.colsum: array lengths do not match the sizes");
+    return NULL;
+  }
+  double *acc = (double *)calloc((size_t)cols, sizeof(double));
+  if (!acc) {
+    napi_throw_error(env, NULL, "vmm_blas.colsum: out of memory");
+    return NULL;
+  }
+  for (int32_t r = 0; r < rows; r++) {
+    const float *row = x + (size_t)r * cols;
+    for (int32_t c = 0; c < cols; c++) acc[c] += row[c];
+  }
+  for (int32_t c = 0; c < cols; c++) out[c] = (float)acc[c];
+  free(acc);
+  return NULL;
+}
+
 static napi_value threads(napi_env env, napi_callback_info info) {
   napi_value out;
   CHECK(napi_create_int32(env, openblas_get_num_threads(), &out));
@@ -307,9 +342,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"gemm", NULL, gemm, NULL, NULL, NULL, napi_default, NULL},
       {"adam", NULL, adam, NULL, NULL, NULL, napi_default, NULL},
       {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
+      {"colsum", NULL, colsum, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 4, props));
+  CHECK(napi_define_properties(env, exports, 5, props));
   return exports;
 }
 
