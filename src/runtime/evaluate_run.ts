@@ -32,7 +32,7 @@ import { markdownTable } from '../report/markdown.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { irOfRun } from '../cli/run_commands.ts';
 import { RunError } from '../cli/errors.ts';
-import { bindInputs, episodeInputs, loadImageSet, validationBatches, type RawBatch } from './data_source.ts';
+import { bindInputs, episodeInputs, loadImageSet, testBatches, type RawBatch } from './data_source.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { RunDir } from './run_dir.ts';
 import type { IrProgram } from '../ir/types.ts';
@@ -215,7 +215,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const batch = 20;
 
   if (!b.memory) {
-    const batches = validationBatches(ir, dataOpts, o.episodes, batch);
+    const batches = testBatches(ir, dataOpts, o.episodes, batch);
     const all: number[] = [];
     for (const raw of batches) all.push(...evalBatch(ir, model, raw, o.samples, rng, soft).nll);
     const { mean, se } = meanSe(all);
