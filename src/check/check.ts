@@ -51,6 +51,15 @@ function ownSym(ctx: Ctx, name: Ident, kind: SymKind) {
 }
 
 export function check(program: Program): { checked?: CheckedProgram; diagnostics: Diagnostic[] } {
+  const { checked, diagnostics } = checkWithContext(program);
+  return checked ? { checked, diagnostics } : { diagnostics };
+}
+
+/**
+ * `check`, also returning the checker's state: the symbols with their types and the type of every
+ * checked expression. Editor tooling (src/check/positions.ts) indexes them by source position.
+ */
+export function checkWithContext(program: Program): { checked?: CheckedProgram; diagnostics: Diagnostic[]; ctx: Ctx } {
   const ctx = new Ctx(program);
   let modelName: string | undefined;
   let guideBlock: GuideBlock | undefined;
@@ -136,7 +145,7 @@ export function check(program: Program): { checked?: CheckedProgram; diagnostics
     model.filter((s) => s.stmt === 'site').length === program.items.filter((it) => it.kind === 'Site').length,
   );
   if (ctx.errorCount() === 0) warnUnused(ctx, guide.symbols);
-  if (ctx.errorCount() > 0) return { diagnostics: ctx.diags };
+  if (ctx.errorCount() > 0) return { diagnostics: ctx.diags, ctx };
 
   const sym = (name: string) => ctx.symbols.get(name)!;
   const byKind = (k: SymKind) => [...ctx.symbols.values()].filter((s) => s.kind === k);
@@ -160,7 +169,7 @@ export function check(program: Program): { checked?: CheckedProgram; diagnostics
     train: train.train,
     trainExplicit: train.explicit,
   };
-  return { checked, diagnostics: ctx.diags };
+  return { checked, diagnostics: ctx.diags, ctx };
 }
 
 /** The span of a block's leading keyword (a block's span covers all its lines). */
