@@ -40,8 +40,10 @@ export interface Analysis {
   index: PositionIndex;
 }
 
-export function analyze(doc: TextDocument): Analysis {
-  const text = doc.getText();
+/** Analyses a document's current version (a snapshot: the server's documents change in place). */
+export function analyze(current: TextDocument): Analysis {
+  const text = current.getText();
+  const doc = TextDocument.create(current.uri, current.languageId, current.version, text);
   let diagnostics: Diagnostic[];
   try {
     diagnostics = frontEnd(text).diagnostics;
