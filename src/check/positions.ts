@@ -135,14 +135,20 @@ class Indexer {
         }
         return best;
       },
-      visibleAt: (offset) =>
-        names.filter((n) => {
+      visibleAt: (offset) => {
+        const guide = guideOf(p, offset);
+        const inTrain = p.items.some((i) => i.kind === 'Train' && within(i.span, offset));
+        return names.filter((n) => {
           if (n.kind === 'model') return false;
-          if (n.scope === 'guide') return n.item.end <= offset && guideOf(p, offset)?.span === guideOf(p, n.item.start)?.span;
-          const inGuide = guideOf(p, offset) !== undefined;
-          if (inGuide && (n.kind === 'let' || n.kind === 'site')) return n.kind === 'site';
-          return n.item.end <= offset || inGuide || trainOf(p, offset) !== undefined;
-        }),
+          // The guide's own lets: in the same guide, defined before the offset.
+          if (n.scope === 'guide') return guide !== undefined && within(guide.span, n.item.start) && n.item.end <= offset;
+          // The guide sees the declarations and the model's latents (which it samples), not the model's lets.
+          if (guide) return n.kind !== 'let';
+          if (inTrain) return n.kind === 'const';
+          // Elsewhere, names declared before the statement being written.
+          return n.item.end <= offset;
+        });
+      },
     };
   }
 
@@ -370,8 +376,4 @@ class Indexer {
 
 function guideOf(p: Program, offset: number): GuideBlock | undefined {
   return p.items.find((i): i is GuideBlock => i.kind === 'Guide' && within(i.span, offset));
-}
-
-function trainOf(p: Program, offset: number): Item | undefined {
-  return p.items.find((i) => i.kind === 'Train' && within(i.span, offset));
 }

@@ -212,8 +212,15 @@ export function hover(a: Analysis, offset: number): Hover | undefined {
       parts.push(code(`${printExpr(e.expr)} : ${formatType(e.type)}`));
     }
   }
-  if (!parts.length || !span) return undefined;
-  return { contents: { kind: 'markdown', value: parts.join('\n\n') }, range: toRange(doc, span) };
+  // What the codes of the diagnostics here mean (the editor shows their messages itself).
+  const codes = [...new Set(a.diagnostics.filter((d) => d.span.start <= offset && offset <= d.span.end).map((d) => d.code))];
+  const explained = codes.filter((c) => CODES[c]).map((c) => `**${c}**: ${CODES[c]!.summary}`);
+  if (explained.length) {
+    if (parts.length) parts.push('---');
+    parts.push(...explained);
+  }
+  if (!parts.length) return undefined;
+  return { contents: { kind: 'markdown', value: parts.join('\n\n') }, ...(span ? { range: toRange(doc, span) } : {}) };
 }
 
 function identHover(a: Analysis, id: IdentAt): string[] {
@@ -251,11 +258,15 @@ function identHover(a: Analysis, id: IdentAt): string[] {
   return out;
 }
 
+/** A diagnostic code (`VMM2022`) in a comment at `offset`. */
 function errorCodeAt(text: string, offset: number): { code: string; span: Span } | undefined {
   const re = /VMM\d{4}/g;
   const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
   const lineEnd = text.indexOf('\n', offset);
   const line = text.slice(lineStart, lineEnd === -1 ? text.length : lineEnd);
+  const comment = line.indexOf('//');
+  if (comment < 0) return undefined;
+  re.lastIndex = comment;
   for (let m = re.exec(line); m; m = re.exec(line)) {
     const start = lineStart + m.index;
     if (start <= offset && offset <= start + m[0].length) return { code: m[0], span: { start, end: start + m[0].length } };
