@@ -27,7 +27,7 @@ function activate(context) {
     'vmm',
     'vmm language server',
     { run, debug: run },
-    { documentSelector: [{ language: 'vmm' }], synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/*.vmm') } },
+    { documentSelector: [{ language: 'vmm' }] },
   );
   context.subscriptions.push({ dispose: () => client && client.stop() });
   return client.start();

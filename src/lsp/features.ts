@@ -30,6 +30,7 @@ import { netParamCount } from '../check/nets.ts';
 import { frontEnd } from '../check/pipeline.ts';
 import { indexProgram, type IdentAt, type NameInfo, type PositionIndex } from '../check/positions.ts';
 import { formatType } from '../check/size.ts';
+import { ESTIMATORS, TRAIN_KEYS } from '../check/train.ts';
 import { CODES } from '../diagnostics/codes.ts';
 import { hasErrors, InternalError, type Diagnostic } from '../diagnostics/diagnostic.ts';
 
@@ -369,14 +370,26 @@ const COMPLETION_KIND: Record<NameInfo['kind'], CompletionItemKind> = {
 export const KEYWORDS: string[] = T.statementKeywords.map((t) => t.PATTERN as string);
 export const ELEM_TYPES: string[] = [T.BinaryType, T.RealType, T.IntType, T.CatType].map((t) => t.PATTERN as string);
 
-type Place = 'dist' | 'net' | 'type' | 'statement' | 'expr';
+type Place = 'dist' | 'net' | 'type' | 'statement' | 'expr' | 'trainKey' | 'estimator';
+
+/** Whether `offset` is inside a `train { ... }` block (by the text: the block may not parse yet). */
+function insideTrain(text: string, offset: number): boolean {
+  const before = text.slice(0, offset).replace(/\/\/[^\n]*/g, '');
+  const open = before.search(/\btrain\s*\{[^}]*$/);
+  return open >= 0;
+}
 
 /** What may come at `offset`: after `~` a distribution, in a net a layer, after `:` a type, at a line start a statement. */
 function placeAt(text: string, offset: number): Place {
   const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
   const before = text.slice(lineStart, offset).replace(/\/\/.*$/, '');
   const head = before.replace(/[A-Za-z_][A-Za-z0-9_]*$/, '').trimEnd();
-  if (head === '' ) return 'statement';
+  if (insideTrain(text, lineStart)) {
+    if (head === '') return 'trainKey';
+    if (/^\s*estimator\s*=$/.test(head)) return 'estimator';
+    return 'expr';
+  }
+  if (head === '') return 'statement';
   if (head.endsWith('~')) return 'dist';
   if (/^\s*net\b/.test(before) && (head.endsWith('=') || head.endsWith('>>'))) return 'net';
   if (/^\s*(data|memory|param)\b[^=]*:$/.test(head) || /^\s*(latent|discrete|address)\b[^~]*:$/.test(head)) return 'type';
@@ -389,6 +402,12 @@ export function completion(a: Analysis, offset: number): CompletionItem[] {
   const rank = (p: number, label: string) => `${p}${label}`;
   const items: CompletionItem[] = [];
   const first = (want: Place[], p = 0) => (want.includes(place) ? p : 5);
+  if (place === 'trainKey' || place === 'estimator') {
+    const words = place === 'trainKey' ? TRAIN_KEYS : ESTIMATORS;
+    const kind = place === 'trainKey' ? CompletionItemKind.Property : CompletionItemKind.EnumMember;
+    for (const w of words) items.push({ label: w, kind, detail: place === 'trainKey' ? 'training setting' : 'estimator', sortText: rank(0, w) });
+    if (place === 'trainKey') return items;
+  }
   for (const k of KEYWORDS) items.push({ label: k, kind: CompletionItemKind.Keyword, sortText: rank(first(['statement']), k) });
   for (const k of ELEM_TYPES) items.push({ label: k, kind: CompletionItemKind.TypeParameter, detail: 'element type', sortText: rank(first(['type']), k) });
   for (const n of a.index.visibleAt(offset)) {

@@ -85,6 +85,13 @@ describe('completion offers the names visible where the cursor is', () => {
     expect(at).not.toContain('r');
     expect(labels(a, text.indexOf('f(mem)'))).not.toContain('e');
   });
+  it('in train: the setting keys at a line start, estimators after `estimator =`', () => {
+    const t = 'const K = 4\ntrain {\n  \n  estimator = \n}\n';
+    const b = of(t);
+    expect(labels(b, t.indexOf('  \n') + 2)).toEqual(['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset']);
+    expect(labels(b, t.indexOf('estimator = ') + 12)).toEqual(expect.arrayContaining(['vimco', 'reinforce', 'enumerate', 'soft', 'iwae', 'K']));
+    expect(labels(b, 0)).not.toContain('estimator');
+  });
   it('in train: consts', () => {
     const at = labels(a, text.indexOf('batch = D') + 8);
     expect(at).toContain('D');
