@@ -149,7 +149,8 @@ function nameHover(a: Analysis, info: NameInfo): string[] {
   }
 }
 
-const BUILTIN_DOCS: Record<string, string> = {
+/** One line per builtin, layer and distribution of src/check/context.ts (test/lsp/features.test.ts checks they agree). */
+export const BUILTIN_DOCS: Record<string, string> = {
   concat: 'concat(a, b, ...): joins along the last axis',
   stack: 'stack(a, b, ...): joins along the first axis (a stack of tables is a table)',
   dot: 'dot(a, b): contracts the last axis',

@@ -8,13 +8,17 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { vmmLexer } from '../../grammar/tokens.ts';
+import { BUILTINS, DISTRIBUTIONS, LAYERS } from '../../src/check/context.ts';
 import {
   analyze,
+  BUILTIN_DOCS,
   completion,
   definition,
+  DISTRIBUTION_FORMS,
   documentSymbols,
   format,
   hover,
+  LAYER_FORMS,
   lspDiagnostics,
   references,
   semanticTokens,
@@ -49,6 +53,12 @@ train {
 `;
 
 describe('hover', () => {
+  it("documents exactly the checker's builtins, layers and distributions", () => {
+    expect(Object.keys(BUILTIN_DOCS).sort()).toEqual([...BUILTINS].sort());
+    expect(Object.keys(LAYER_FORMS).sort()).toEqual([...LAYERS].sort());
+    expect(Object.keys(DISTRIBUTION_FORMS).sort()).toEqual([...DISTRIBUTIONS].sort());
+  });
+
   it('explains a diagnostic code written in a comment', () => {
     const a = of('// see VMM2022 and VMM2003\nconst D = 4\n');
     expect(hoverAt(a, 'VMM2022', 3)).toContain("a net applied to a value whose trailing shape is not the net's input shape");
