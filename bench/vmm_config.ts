@@ -16,7 +16,7 @@ import { frontEnd } from '../src/check/pipeline.ts';
 import { selectBackend } from '../src/runtime/backend.ts';
 import { Trainer } from '../src/runtime/trainer.ts';
 import { CompiledModel } from '../src/lower/compile.ts';
-import { Categorical } from '../src/lower/distributions.ts';
+import { Categorical } from '../src/families/distributions.ts';
 import { Rng } from '../src/estimators/rng.ts';
 import type { RawBatch } from '../src/runtime/data_source.ts';
 

@@ -5,7 +5,6 @@
 import { parse } from '../ast/parse.ts';
 import type { Program } from '../ast/types.ts';
 import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.ts';
-import { toIr } from '../ir/build.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { check } from './check.ts';
 import type { CheckedProgram } from './types.ts';
@@ -23,5 +22,5 @@ export function frontEnd(source: string): FrontEndResult {
   const c = check(parsed.program);
   const diagnostics = [...parsed.diagnostics, ...c.diagnostics];
   if (!c.checked || hasErrors(c.diagnostics)) return { program: parsed.program, diagnostics };
-  return { program: parsed.program, checked: c.checked, ir: toIr(c.checked), diagnostics };
+  return { program: parsed.program, checked: c.checked, ...(c.ir ? { ir: c.ir } : {}), diagnostics };
 }

@@ -29,10 +29,11 @@ import { formatGuideSite, formatLet, formatNet, formatSite } from '../check/form
 import { netParamCount } from '../check/nets.ts';
 import { frontEnd } from '../check/pipeline.ts';
 import { indexProgram, type IdentAt, type NameInfo, type PositionIndex } from '../check/positions.ts';
-import { formatType } from '../check/size.ts';
 import { ESTIMATORS, TRAIN_KEYS } from '../check/train.ts';
 import { CODES } from '../diagnostics/codes.ts';
 import { hasErrors, InternalError, type Diagnostic } from '../diagnostics/diagnostic.ts';
+import { families } from '../families/registry.ts';
+import { formatType } from '../ir/size.ts';
 
 /** One analysed version of a document: its diagnostics and its position index. */
 export interface Analysis {
@@ -164,14 +165,21 @@ export const BUILTIN_DOCS: Record<string, string> = {
   log: 'log(e): elementwise',
 };
 
-export const DISTRIBUTION_FORMS: Record<string, { forms: string[]; snippet: string }> = {
-  Categorical: {
-    forms: ['Categorical(logits: E)', 'Categorical(mem)  // uniform over the entries of a memory or param', 'Categorical(N)  // uniform over N values'],
-    snippet: 'Categorical(${1:logits: })',
-  },
-  Bernoulli: { forms: ['Bernoulli(logits: E)', 'Bernoulli(probs: E)'], snippet: 'Bernoulli(${1:logits: })' },
-  Normal: { forms: ['Normal(E)  // one argument of size 2n: mean, softplus scale', 'Normal(loc: E, scale: E)'], snippet: 'Normal(${1})' },
-};
+/** How each distribution family is written (src/families/registry.ts): its forms for hover and completion, and a snippet. */
+export const DISTRIBUTION_FORMS: Record<string, { forms: string[]; snippet: string }> = Object.fromEntries(
+  families().map((f) => {
+    const params = f.params.map((p) => `${p.name}: ${p.constraint}`).join(', ');
+    const forms = [`${f.name}(${params})`, `// ${f.usage.replace(/`/g, '')}`, ...(f.reference ? [`// ${f.reference}`] : [])];
+    // The builtin families have several forms: the snippet starts the first parameter by name when there is one.
+    const snippet =
+      f.typing === 'builtin'
+        ? f.params.length === 1
+          ? `${f.name}(\${1:${f.params[0]!.name}: })`
+          : `${f.name}(\${1})`
+        : `${f.name}(${f.params.map((p, i) => `${p.name}: \${${i + 1}}`).join(', ')})`;
+    return [f.name, { forms, snippet }];
+  }),
+);
 
 export const LAYER_FORMS: Record<string, { form: string; snippet: string }> = {
   linear: { form: 'linear(IN, OUT)', snippet: 'linear(${1:IN}, ${2:OUT})' },

@@ -26,7 +26,8 @@ import { RunError } from '../cli/errors.ts';
 import { bindInputs, episodeInputs, loadImageSet, validationBatches, type RawBatch } from './data_source.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { RunDir } from './run_dir.ts';
-import type { IrProgram } from '../ir/types.ts';
+import type { IrProgram, IrSite } from '../ir/types.ts';
+import { resolveSize } from '../lower/trace.ts';
 
 export interface EvalOptions {
   data?: string;
@@ -109,7 +110,7 @@ function evalBatch(
 ): { nll: Float32Array; kl?: Float32Array; hit?: Uint8Array; entries?: number } {
   const inputs = () => model.inputs(raw);
   const bound = tf.tidy(() =>
-    importanceBound(ir, inputs(), model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, addressing: soft ? 'soft' : 'sample' }),
+    importanceBound(ir, inputs(), model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, reads: soft ? 'soft' : 'sample' }),
   );
   const nll = bound.map((v) => -v);
   if (!raw.episode || !ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return { nll };
@@ -117,6 +118,7 @@ function evalBatch(
   const p = probs.arraySync() as number[][];
   probs.dispose();
   const ep = raw.episode;
+  const offset = memoryRowOffset(ir, ep.memorySize);
   const kl = new Float32Array(ep.batch);
   const hit = new Uint8Array(ep.batch);
   for (let b = 0; b < ep.batch; b++) {
@@ -129,8 +131,10 @@ function evalBatch(
       if (row[i]! > 0) h -= row[i]! * Math.log(row[i]!);
     }
     kl[b] = Math.log(m) - h; // KL(q || uniform)
-    // Entries beyond the episode's memory (learned dummy entries) never count as a hit.
-    hit[b] = best < ep.memorySize && ep.matchMask[b * ep.memorySize + best] === 1 ? 1 : 0;
+    // Rows of the table that are not the episode's memory (learned dummy entries, before or after
+    // it) never count as a hit; the lowering says where the memory's rows start.
+    const row_ = best - offset;
+    hit[b] = row_ >= 0 && row_ < ep.memorySize && ep.matchMask[b * ep.memorySize + row_] === 1 ? 1 : 0;
   }
   return { nll, kl, hit, entries: p[0]?.length ?? 0 };
 }
@@ -323,4 +327,16 @@ function writeEvalReport(dir: RunDir, result: EvalResult): void {
       }),
     );
   }
+}
+
+/** Where the memory's rows start in the first address's table, with the memory size bound. */
+export function memoryRowOffset(ir: IrProgram, memorySize: number): number {
+  const addr = ir.model.find((s): s is IrSite => s.stmt === 'site' && s.role === 'address');
+  const d = addr?.dist;
+  if (!d || d.kind !== 'Categorical' || !d.offset) return 0;
+  const bindings = new Map<string, number>();
+  const mem = ir.memories.find((m) => m.name === d.memory);
+  const first = mem?.type.shape[0];
+  if (first) for (const [sym, c] of Object.entries(first.terms)) if (c === 1) bindings.set(sym, memorySize - first.c);
+  return resolveSize(d.offset, bindings);
 }

@@ -59,6 +59,13 @@ describe('hover', () => {
     expect(Object.keys(DISTRIBUTION_FORMS).sort()).toEqual([...DISTRIBUTIONS].sort());
   });
 
+  it('shows a distribution family with its parameters, and completes them by name', () => {
+    const a = of('data x : real[2]\nobserve x ~ Laplace(loc: 0, scale: 1)\n');
+    expect(hoverAt(a, 'Laplace')).toContain('Laplace(loc: real, scale: positive)');
+    expect(DISTRIBUTION_FORMS['Laplace']!.snippet).toBe('Laplace(loc: ${1}, scale: ${2})');
+    expect(DISTRIBUTION_FORMS['Categorical']!.snippet).toBe('Categorical(${1:logits: })');
+  });
+
   it('explains a diagnostic code written in a comment', () => {
     const a = of('// see VMM2022 and VMM2003\nconst D = 4\n');
     expect(hoverAt(a, 'VMM2022', 3)).toContain("a net applied to a value whose trailing shape is not the net's input shape");

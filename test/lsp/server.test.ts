@@ -40,6 +40,7 @@ import {
 } from 'vscode-languageserver-protocol/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { frontEnd } from '../../src/check/pipeline.ts';
+import { familyNames } from '../../src/families/registry.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'vmm.mjs');
@@ -188,7 +189,9 @@ describe('vmm lsp --stdio', () => {
     const dec = await hoverText(vae.uri, vae.doc, 'dec(z)');
     expect(dec).toContain('net dec : [32] -> [784]');
     expect(dec).toContain('dec(z) : real[784]');
-    expect(await hoverText(vae.uri, vae.doc, 'Normal(loc', 0)).toContain('Normal(loc: E, scale: E)');
+    const normal = await hoverText(vae.uri, vae.doc, 'Normal(loc', 0);
+    expect(normal).toContain('Normal(loc: real, scale: positive)');
+    expect(normal).toContain('Normal(loc: E1, scale: E2)');
   });
 
   it('shows the derived guide on a site of a model without a guide block', async () => {
@@ -224,8 +227,13 @@ describe('vmm lsp --stdio', () => {
       (await conn.sendRequest(CompletionRequest.type, { textDocument: { uri }, position: p })) as CompletionItem[];
     const sorted = (items: CompletionItem[]) => [...items].sort((x, y) => (x.sortText ?? x.label).localeCompare(y.sortText ?? y.label)).map((i) => i.label);
     const afterTilde = await list(pos(doc, 'latent z ~ ', 11));
-    expect(sorted(afterTilde).slice(0, 3).sort()).toEqual(['Bernoulli', 'Categorical', 'Normal']);
+    // Every distribution family of the registry first, with its parameters.
+    const dists = familyNames();
+    expect(dists).toEqual(expect.arrayContaining(['Categorical', 'Bernoulli', 'Normal']));
+    expect(sorted(afterTilde).slice(0, dists.length).sort()).toEqual([...dists].sort());
     expect(afterTilde.find((i) => i.label === 'Categorical')?.documentation).toMatchObject({ value: expect.stringContaining('Categorical(logits: E)') });
+    const normal = afterTilde.find((i) => i.label === 'Normal');
+    expect(normal?.documentation).toMatchObject({ value: expect.stringContaining('Normal(loc: real, scale: positive)') });
     const x = afterTilde.find((i) => i.label === 'x');
     expect(x?.detail).toBe('real[4]');
     const inNet = await list(pos(doc, 'net f = ', 8));
