@@ -17,7 +17,7 @@ import { runPrior, runTrace } from '../lower/trace.ts';
 import { mean } from '../lower/sites.ts';
 import { alignTo, addPlate } from '../lower/plates.ts';
 import { writeImageGrid } from '../report/png.ts';
-import { validationBatches, bindInputs, type RawBatch } from './data_source.ts';
+import { testBatches, bindInputs, type RawBatch } from './data_source.ts';
 import { loadTrained } from './evaluate_run.ts';
 
 export interface SampleOptions {
@@ -36,7 +36,7 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   const out = o.out ?? join(dir.path, 'samples');
   mkdirSync(out, { recursive: true });
   const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}), seed: o.seed };
-  const batches = validationBatches(ir, dataOpts, o.rows, o.rows);
+  const batches = testBatches(ir, dataOpts, o.rows, o.rows); // unseen test characters, as the paper shows generations
   const raw = batches[0]!;
   const rng = new Rng(o.seed);
   const soft = ir.train.estimator.kind === 'soft';
