@@ -19,6 +19,7 @@ import { checkLet, checkSite } from './sites.ts';
 import { concreteShape } from '../ir/size.ts';
 import { estimatorMisfits } from '../estimators/registry.ts';
 import type { IrProgram } from '../ir/types.ts';
+import { bindingProblems } from './inputs.ts';
 import { toIr } from './to_ir.ts';
 import { checkTrain } from './train.ts';
 import type { CheckedNet, CheckedProgram, CheckedStmt } from './types.ts';
@@ -173,6 +174,7 @@ export function checkWithContext(program: Program): { checked?: CheckedProgram; 
     trainExplicit: train.explicit,
   };
   const ir = toIr(checked);
+  for (const d of bindingProblems(ir, (name) => ctx.symbols.get(name)?.span, trainBlock?.span ?? program.span, 'warning')) ctx.warn(d.code, d.message, d.span, d.notes);
   reportMisfits(ctx, ir, model, train.estimatorSpan ?? trainBlock?.span ?? program.span, train.kSpan);
   if (ctx.errorCount() > 0) return { diagnostics: ctx.diags, ctx };
   return { checked, ir, diagnostics: ctx.diags, ctx };

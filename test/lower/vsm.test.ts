@@ -86,7 +86,7 @@ describeBackends('latent slots', () => {
     const ir = irOf(EXACT);
     const model = new CompiledModel(ir, 3);
     const xs = [-1.3, 0.2, 2.1];
-    const batch = { inputs: [{ name: 'x', data: Float32Array.from(xs), shape: [3, 1], plates: ['batch'] }] };
+    const batch = { inputs: [{ name: 'x', data: Float32Array.from(xs), shape: [3, 1], plates: ['batch' as const] }] };
     const exact = xs.map((x) => -0.5 * Math.log(2 * Math.PI * 1.25) - (x * x) / (2 * 1.25));
     const bound = (k: number, reps: number) => {
       const out = xs.map(() => [] as number[]);
