@@ -6,7 +6,7 @@
  *   2. the environment variable `VMM_DATA`,
  *   3. the download cache of `vmm data get` (`$XDG_CACHE_HOME/vmm/data`, else `~/.cache/vmm/data`),
  *   4. `../shared/data` relative to the current working directory,
- *   5. `../shared/data` relative to the package root (two levels above `src/data/`).
+ *   5. `../shared/data` relative to the package root.
  *
  * An explicit path or `VMM_DATA` is authoritative: if the file is not there, that is an error
  * (we do not silently read some other copy). The fallbacks are tried in turn.
@@ -51,8 +51,17 @@ export function downloadDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return fromEnv !== undefined && fromEnv !== '' ? resolve(fromEnv) : cacheDataDir(env);
 }
 
-/** The package root: two levels above this file (`<pkg>/src/data/paths.ts`). */
-export const PACKAGE_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The package root: the nearest directory above this file holding a package.json
+ * (`<pkg>/src/data/paths.ts` in a checkout, `<pkg>/dist/src/data/paths.js` when built).
+ */
+export const PACKAGE_ROOT: string = (() => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (let d = here; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json'))) return d;
+    if (dirname(d) === d) return resolve(here, '..', '..');
+  }
+})();
 
 function describe(c: DataDirCandidate): string {
   switch (c.source) {
