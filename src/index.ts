@@ -21,6 +21,8 @@ export { describePlan } from './lower/plan.ts';
 export type { IrProgram } from './ir/types.ts';
 export type { Diagnostic } from './diagnostics/diagnostic.ts';
 export type { RawBatch } from './runtime/data_source.ts';
+// load, train, evaluate, saveWeights/loadWeights (safetensors), sample, data sets: src/library.ts.
+export * from './library.ts';
 
 export interface CompileOptions {
   /** Overrides the file's `train { estimator = ... }`. */

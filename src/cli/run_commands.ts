@@ -1,7 +1,7 @@
 /**
  * Commands that run models: `train`, `eval`, `sample`, `classify`, `compare`, and `convert-omniglot`.
  */
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { IrProgram } from '../ir/types.ts';
 import { selectBackend, type BackendName } from '../runtime/backend.ts';
@@ -16,8 +16,7 @@ import { runSample } from '../runtime/sample_run.ts';
 import { formatResult, runClassify, type ClassifyOptions } from '../runtime/classify_run.ts';
 import { runCompare } from '../runtime/compare.ts';
 import { convertOmniglotZips } from '../data/convert_omniglot.ts';
-
-const DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic'] as const;
+import { BUILTIN_DATASETS as DATASETS, isBuiltinDataset } from '../data/user_data.ts';
 
 function backendOption(): Option {
   return new Option('--backend <name>', 'force a tfjs backend (default: native tensorflow if installed, else wasm, else cpu)').choices([
@@ -30,6 +29,7 @@ function backendOption(): Option {
 export interface TrainFlags {
   data?: string;
   dataset?: string;
+  validData?: string;
   estimator?: string;
   k?: number;
   addressing?: string;
@@ -52,8 +52,11 @@ export interface TrainFlags {
 
 /** Resolves a model file and flags into a run configuration (the file's train block, overridden by flags). */
 export function configFor(modelPath: string, ir: IrProgram, source: string, f: TrainFlags): RunConfig {
-  if (f.dataset !== undefined && !DATASETS.includes(f.dataset as (typeof DATASETS)[number])) {
-    throw new UsageError(`unknown dataset '${f.dataset}' (expected ${DATASETS.join(', ')})`);
+  // Anything that is not a built-in name is a path to the user's data (checked when it is read);
+  // it is stored absolute so that `--resume` works from another directory.
+  const dataset = f.dataset === undefined ? undefined : isBuiltinDataset(f.dataset) ? f.dataset : resolve(f.dataset);
+  if (f.validData !== undefined && (dataset === undefined || isBuiltinDataset(dataset))) {
+    throw new UsageError(`--valid-data goes with --dataset PATH (a user's data set); the built-in data sets have their own validation split`);
   }
   const tuned = applyOverrides(ir, f);
   const ep = tuned.train.episodes;
@@ -64,8 +67,9 @@ export function configFor(modelPath: string, ir: IrProgram, source: string, f: T
     source,
     train: tuned.train,
     data: {
-      dataset: (f.dataset as RunConfig['data']['dataset']) ?? tuned.train.dataset,
+      dataset: dataset ?? tuned.train.dataset,
       ...(f.data ? { dataDir: f.data } : {}),
+      ...(f.validData !== undefined ? { valid: resolve(f.validData) } : {}),
       seed: f.seed,
       classes: f.classes ?? ep.classes,
       shots: f.shots ?? ep.shots,
@@ -88,8 +92,12 @@ export function irOfRun(config: RunConfig): IrProgram {
 
 function addTrainFlags(cmd: Command): Command {
   return cmd
-    .option('--data <dir>', 'data directory (default: $VMM_DATA, else ../shared/data)')
-    .option('--dataset <name>', `data set: ${DATASETS.join(', ')} (default: the model's train block, else mnist)`)
+    .option('--data <dir>', 'data directory of the built-in sets (default: $VMM_DATA, else the `vmm data get` cache, else ../shared/data)')
+    .option(
+      '--dataset <name|path>',
+      `data set: ${DATASETS.join(', ')}, or your own: a .npy/.npz file or a folder of PNGs with one sub-folder per class (default: the model's train block, else mnist)`,
+    )
+    .option('--valid-data <path>', 'with --dataset PATH: a second file or folder of validation images (default: a held-out part)')
     .option('--estimator <name>', 'vimco | reinforce | enumerate | soft | iwae')
     .option('--k <n>', 'samples per example (K of the K-sample bound)', (v) => parsePositiveInt(v, '--k'))
     .option('--addressing <mode>', 'hard | soft: the same model with sampled or soft-attention memory reads')

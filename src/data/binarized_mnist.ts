@@ -92,12 +92,14 @@ export function loadBinarizedMnist(split: BinarizedMnistSplit, opts: ResolveOpti
   } catch (e) {
     throw new DataError(`${path}: cannot gunzip (${(e as Error).message})`);
   }
-  const expected = BINARIZED_MNIST_SIZES[split];
-  if (packed.length !== expected * BYTES_PER_IMAGE) {
+  // The standard files hold BINARIZED_MNIST_SIZES[split] images; any whole number of images is
+  // accepted so that subsets (test fixtures, a user's cut) load the same way.
+  if (packed.length === 0 || packed.length % BYTES_PER_IMAGE !== 0) {
     throw new DataError(
-      `${path}: decoded ${packed.length} bytes, expected ${expected} images x ${BYTES_PER_IMAGE} bytes = ${expected * BYTES_PER_IMAGE}`,
+      `${path}: decoded ${packed.length} bytes, expected a non-zero multiple of ${BYTES_PER_IMAGE} bytes (one 28x28 image per ${BYTES_PER_IMAGE} bytes; the full ${split} split is ${BINARIZED_MNIST_SIZES[split]} images)`,
     );
   }
+  const expected = packed.length / BYTES_PER_IMAGE;
   const images = unpackBits(new Uint8Array(packed.buffer, packed.byteOffset, packed.length));
   const set: ImageSet = {
     name: `binarized-mnist-${split}`,

@@ -29,6 +29,7 @@
  * gain or a loss (134-147 ms against 109-130 ms) when other processes compete for the cores,
  * since the pool's workers spin. So it is opt-in (`VMM_WASM_THREADS=N`), not the default.
  */
+import { tfjsVersionProblem } from './tfjs_version.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import os from 'node:os';
@@ -205,6 +206,8 @@ export async function availableBackends(): Promise<BackendName[]> {
   return out;
 }
 
+let versionWarned = false;
+
 /** Makes `name` the active backend if it can start; says why not otherwise. */
 async function tryBackend(name: BackendName): Promise<Probe> {
   switch (name) {
@@ -218,9 +221,16 @@ async function tryBackend(name: BackendName): Promise<Probe> {
       if (!wasmModule) return { ok: false, why: `@tensorflow/tfjs-backend-wasm could not be loaded (${wasmLoadError})` };
       try {
         const p = await activate('wasm');
-        // Native products where the optional OpenBLAS module is built, else the transposition fix.
-        if (p.ok && !patchWasmMatMulWithBlas()) patchWasmTransposedMatMul();
-        if (p.ok) patchWasmConvWithBlas(); // convolutions too (blas.ts); no-op without the module
+        // Native products where the optional OpenBLAS module is built, else the transposition fix;
+        // neither when tfjs is not the pinned version whose kernel internals they rely on.
+        const versionProblem = p.ok ? tfjsVersionProblem() : undefined;
+        if (versionProblem) {
+          if (!versionWarned) process.stderr.write(`vmm: ${versionProblem}\n`);
+          versionWarned = true;
+        } else if (p.ok) {
+          if (!patchWasmMatMulWithBlas()) patchWasmTransposedMatMul();
+          patchWasmConvWithBlas(); // convolutions too (blas.ts); no-op without the module
+        }
         return p;
       } finally {
         restoreCpus?.();

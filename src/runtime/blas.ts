@@ -75,7 +75,14 @@ export function loadBlas(): BlasModule | undefined {
   }
   try {
     const require = createRequire(import.meta.url);
-    loaded = require('./blas/build/Release/vmm_blas.node') as BlasModule;
+    // Beside this module in a checkout; from the built package (dist/src/runtime/), where the
+    // install script builds it: src/runtime/blas/build.
+    try {
+      loaded = require('./blas/build/Release/vmm_blas.node') as BlasModule;
+    } catch (e) {
+      if (!/Cannot find module/.test(String(e))) throw e;
+      loaded = require('../../../src/runtime/blas/build/Release/vmm_blas.node') as BlasModule;
+    }
   } catch (e) {
     const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
     loadError = /Cannot find module/.test(msg) ? 'not built (npm run build:blas; needs libopenblas-dev)' : `failed to load: ${msg.slice(0, 200)}`;

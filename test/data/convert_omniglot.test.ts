@@ -7,10 +7,11 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { areaDownsample, convertOmniglotZips, decodeOmniglotPng, type ConvertResult } from '../../src/data/convert_omniglot.ts';
 import { clearOmniglotCache, loadOmniglot, type Omniglot } from '../../src/data/omniglot.ts';
-import { DataError, resolveDataFile } from '../../src/data/paths.ts';
+import { DataError } from '../../src/data/paths.ts';
 import { readZip } from '../../src/data/zip.ts';
+import { FIXTURE_DATA, fixtureData } from '../fixtures/data.ts';
 
-const small1 = resolveDataFile('raw/images_background_small1.zip');
+const small1 = join(FIXTURE_DATA, 'raw', 'images_background_small1.zip');
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-convert-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -86,8 +87,8 @@ describe('Omniglot PNG decoding (fast-png)', () => {
   const entries = readZip(new Uint8Array(readFileSync(small1)), small1).filter((e) => e.name.endsWith('.png'));
 
   it('agrees with pngjs on the original 1-bit PNGs', () => {
-    expect(entries.length).toBe(2720);
-    const sample = entries.filter((_, i) => i % 40 === 0);
+    expect(entries.length).toBe(200);
+    const sample = entries.filter((_, i) => i % 4 === 0);
     for (const e of sample) {
       const bytes = e.read();
       const { ink, width, height } = decodeOmniglotPng(bytes, e.name);
@@ -177,29 +178,29 @@ describe('Omniglot PNG decoding (fast-png)', () => {
   });
 });
 
-describe('convertOmniglotZips on images_background_small1.zip', () => {
+describe('convertOmniglotZips on the fixture zips (test/fixtures/data/raw)', () => {
   let result: ConvertResult;
   let shared: Omniglot;
   let converted: Omniglot;
 
   beforeAll(async () => {
     result = await convertOmniglotZips([small1], tmp, { gzipLevel: 1 });
-    shared = loadOmniglot();
+    shared = loadOmniglot(fixtureData);
     converted = loadOmniglot({ dataDir: tmp });
   });
 
   it('writes a compact file set that loadOmniglot reads', () => {
-    expect(result.numImages).toBe(2720);
-    expect(result.numCharacters).toBe(136);
+    expect(result.numImages).toBe(200);
+    expect(result.numCharacters).toBe(10);
     expect(result.drawersPerCharacter).toBe(20);
-    expect(result.alphabets.map((a) => a.name)).toEqual(['Balinese', 'Early_Aramaic', 'Greek', 'Korean', 'Latin']);
-    expect(converted.count).toBe(2720);
-    expect(converted.splits.background.length).toBe(2720);
+    expect(result.alphabets.map((a) => a.name)).toEqual(['Greek', 'Latin']);
+    expect(converted.count).toBe(200);
+    expect(converted.splits.background.length).toBe(200);
     expect(converted.splits.evaluation.length).toBe(0);
     expect(Buffer.from(converted.images).equals(Buffer.from(result.images))).toBe(true);
   });
 
-  it('equals omniglot28_u8.bin.gz pixel for pixel (alphabets by name, characters and drawers by order)', () => {
+  it('equals the fixture omniglot28_u8.bin.gz pixel for pixel (alphabets by name, characters and drawers by order)', () => {
     let maxDiff = 0;
     let compared = 0;
     for (const a of converted.alphabets) {
@@ -218,31 +219,31 @@ describe('convertOmniglotZips on images_background_small1.zip', () => {
         }
       }
     }
-    expect(compared).toBe(2720);
+    expect(compared).toBe(200);
     expect(maxDiff).toBe(0);
   });
 
-  it('keeps the original character ids, which agree with the shared index', () => {
+  it('keeps the original character ids, which agree with the ids recorded in the fixture index', () => {
     const ids = result.index['sourceCharacterIds'] as number[];
-    expect(ids.length).toBe(136);
+    const refIds = shared.index['sourceCharacterIds'] as number[];
+    expect(ids.length).toBe(10);
+    expect(ids[0]).toBeGreaterThan(1); // Greek is not the first alphabet of the full set
     for (const a of converted.alphabets) {
       const ref = shared.alphabets.find((r) => r.name === a.name)!;
-      for (let k = 0; k < a.count; k++) expect(ids[a.first - 1 + k]).toBe(ref.first + k);
+      for (let k = 0; k < a.count; k++) expect(ids[a.first - 1 + k]).toBe(refIds[ref.first - 1 + k]);
     }
   });
 
   it('takes files present in two overlapping zips once', async () => {
-    const small2 = resolveDataFile('raw/images_background_small2.zip');
+    const small2 = join(FIXTURE_DATA, 'raw', 'images_background_small2.zip');
     const out = join(tmp, 'both');
     const r = await convertOmniglotZips([small1, small2], out, { gzipLevel: 1 });
-    // small1: 136 characters, small2: 156, Greek (24) and Latin (26) in both.
-    expect(r.numCharacters).toBe(136 + 156 - 24 - 26);
-    expect(r.alphabets.map((a) => a.name)).toEqual([
-      'Balinese', 'Early_Aramaic', 'Greek', 'Japanese_(katakana)', 'Korean', 'Latin', 'Sanskrit', 'Tagalog',
-    ]);
+    // small1: Greek and Latin 1-5; small2: Latin 1-5 and Tagalog 1-3.
+    expect(r.numCharacters).toBe(5 + 5 + 3);
+    expect(r.alphabets.map((a) => a.name)).toEqual(['Greek', 'Latin', 'Tagalog']);
     clearOmniglotCache();
     const both = loadOmniglot({ dataDir: out });
-    const ref = loadOmniglot();
+    const ref = loadOmniglot(fixtureData);
     const tag = both.alphabets.find((a) => a.name === 'Tagalog')!;
     const refTag = ref.alphabets.find((a) => a.name === 'Tagalog')!;
     const n = tag.count * 20 * 784;

@@ -12,8 +12,10 @@ import { loadMnistPackage } from '../../src/data/mnist_package.ts';
 import { loadOmniglot } from '../../src/data/omniglot.ts';
 import { DataError } from '../../src/data/paths.ts';
 import { gatherImages } from '../../src/data/types.ts';
+import { fixtureData } from '../fixtures/data.ts';
 
-const o = loadOmniglot();
+// The fixture subset: background = 13 characters (images 0..259), evaluation = 7 (260..399).
+const o = loadOmniglot(fixtureData);
 const D = 784;
 
 /** Checks the invariants of a batch of episodes of C classes x S shots + distractors. */
@@ -54,15 +56,15 @@ function checkEpisodes(e: EpisodeBatch, C: number, S: number, distractors: numbe
 
 describe('EpisodeSampler on Omniglot', () => {
   it('builds episodes of C classes x S shots + distractors around a held-out target', () => {
-    const s = new EpisodeSampler({ set: o, classes: 4, shots: 3, distractors: 6, split: 'background', seed: 1 });
-    expect(s.availableClasses).toBe(964);
+    const s = new EpisodeSampler({ set: o, classes: 4, shots: 3, distractors: 3, split: 'background', seed: 1 });
+    expect(s.availableClasses).toBe(13);
     const e = s.next(32);
-    checkEpisodes(e, 4, 3, 6, (i) => i < 19280);
-    // Distractors are from classes outside the episode's C classes: with 963 other characters and
-    // 6 distractors, no class can reach S + 1 = 4 entries unless a distractor joined an episode class.
+    checkEpisodes(e, 4, 3, 3, (i) => i < 260);
+    // Distractors are from classes outside the episode's C classes: with 3 distractors no other
+    // class can reach S + 1 = 4 entries, so a 4 means a distractor joined an episode class.
     for (let b = 0; b < e.batch; b++) {
       const counts = new Map<number, number>();
-      for (const c of e.memoryClass.subarray(b * 18, (b + 1) * 18)) counts.set(c, (counts.get(c) ?? 0) + 1);
+      for (const c of e.memoryClass.subarray(b * 15, (b + 1) * 15)) counts.set(c, (counts.get(c) ?? 0) + 1);
       expect(Math.max(...counts.values())).toBe(3);
       expect([...counts.values()].filter((n) => n === 3).length).toBe(4);
     }
@@ -70,7 +72,7 @@ describe('EpisodeSampler on Omniglot', () => {
 
   it('evaluation episodes use only evaluation characters', () => {
     const s = new EpisodeSampler({ set: o, classes: 5, shots: 19, split: 'evaluation', seed: 2 });
-    checkEpisodes(s.next(8), 5, 19, 0, (i) => i >= 19280);
+    checkEpisodes(s.next(8), 5, 19, 0, (i) => i >= 260);
   });
 
   it('is reproducible from the seed, and different seeds differ', () => {
@@ -106,42 +108,42 @@ describe('EpisodeSampler on Omniglot', () => {
 
   it('rejects impossible configurations with a clear error', () => {
     expect(() => new EpisodeSampler({ set: o, classes: 2, shots: 20, split: 'background' })).toThrow(DataError);
-    expect(() => new EpisodeSampler({ set: o, classes: 965, shots: 1, split: 'background' })).toThrow(/964/);
+    expect(() => new EpisodeSampler({ set: o, classes: 14, shots: 1, split: 'background' })).toThrow(/13/);
     expect(() => new EpisodeSampler({ set: o, classes: 1, shots: 1, split: 'nope' })).toThrow(/background, evaluation/);
     expect(() => new EpisodeSampler({ set: o, classes: 0, shots: 1 })).toThrow(RangeError);
   });
 });
 
 describe('sharedMemoryEpisode', () => {
-  it('one memory of 2,500 unseen-character entries for a batch of targets', () => {
+  it('one memory of 85 unseen-character entries for a batch of targets', () => {
     const e = sharedMemoryEpisode({
       set: o,
-      classes: 125,
-      shots: 19,
-      distractors: 125,
-      targets: 100,
+      classes: 5,
+      shots: 15,
+      distractors: 10,
+      targets: 20,
       split: 'evaluation',
       seed: 5,
       pixels: { fixed: 1 },
     });
-    expect(e.memorySize).toBe(2500);
-    expect(e.memory.length).toBe(2500 * D);
-    expect(e.targets.length).toBe(100 * D);
-    expect(new Set(e.memoryIndex).size).toBe(2500);
-    expect(e.memoryIndex.every((i) => i >= 19280)).toBe(true);
+    expect(e.memorySize).toBe(85);
+    expect(e.memory.length).toBe(85 * D);
+    expect(e.targets.length).toBe(20 * D);
+    expect(new Set(e.memoryIndex).size).toBe(85);
+    expect(e.memoryIndex.every((i) => i >= 260)).toBe(true);
     const counts = new Map<number, number>();
     for (const c of e.memoryClass) counts.set(c, (counts.get(c) ?? 0) + 1);
     const mem = new Set(e.memoryIndex);
-    expect(new Set(e.targetIndex).size).toBe(100);
-    for (let b = 0; b < 100; b++) {
+    expect(new Set(e.targetIndex).size).toBe(20);
+    for (let b = 0; b < 20; b++) {
       const t = e.targetClass[b]!;
-      expect(counts.get(t)).toBe(19);
+      expect(counts.get(t)).toBe(15);
       expect(mem.has(e.targetIndex[b]!)).toBe(false);
-      const slots = Array.from(e.matches.subarray(b * 19, (b + 1) * 19));
+      const slots = Array.from(e.matches.subarray(b * 15, (b + 1) * 15));
       expect(slots.every((m) => e.memoryClass[m] === t)).toBe(true);
-      expect(e.matchMask.subarray(b * 2500, (b + 1) * 2500).reduce((s, v) => s + v, 0)).toBe(19);
+      expect(e.matchMask.subarray(b * 85, (b + 1) * 85).reduce((s, v) => s + v, 0)).toBe(15);
     }
-    const again = sharedMemoryEpisode({ set: o, classes: 125, shots: 19, distractors: 125, targets: 100, split: 'evaluation', seed: 5 });
+    const again = sharedMemoryEpisode({ set: o, classes: 5, shots: 15, distractors: 10, targets: 20, split: 'evaluation', seed: 5 });
     expect(again.memoryIndex).toEqual(e.memoryIndex);
     expect(again.targetIndex).toEqual(e.targetIndex);
   });
@@ -209,10 +211,10 @@ describe('BatchSampler and orderedBatches', () => {
   });
 
   it('orderedBatches walks the split in order with the fixed binarization', () => {
-    const batches = [...orderedBatches(o, { split: 'evaluation', batch: 5000, pixels: { fixed: 2 } })];
-    expect(batches.map((b) => b.batch)).toEqual([5000, 5000, 3180]);
-    expect(batches[0]!.indices[0]).toBe(19280);
-    const again = orderedBatches(o, { split: 'evaluation', batch: 5000, pixels: { fixed: 2 } }).next().value!;
+    const batches = [...orderedBatches(o, { split: 'evaluation', batch: 50, pixels: { fixed: 2 } })];
+    expect(batches.map((b) => b.batch)).toEqual([50, 50, 40]);
+    expect(batches[0]!.indices[0]).toBe(260);
+    const again = orderedBatches(o, { split: 'evaluation', batch: 50, pixels: { fixed: 2 } }).next().value!;
     expect(Buffer.from(again.images.buffer).equals(Buffer.from(batches[0]!.images.buffer))).toBe(true);
   });
 });

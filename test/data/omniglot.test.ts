@@ -1,43 +1,46 @@
 import { describe, expect, it } from 'vitest';
 import { loadOmniglot, parseOmniglotIndex } from '../../src/data/omniglot.ts';
 import { DataError } from '../../src/data/paths.ts';
+import { fixtureData } from '../fixtures/data.ts';
 
-describe('Omniglot 28x28', () => {
-  const o = loadOmniglot();
+// The fixture subset (test/fixtures/data): 20 characters x 20 drawers. The full set's counts are
+// checked by test/full_data/omniglot.test.ts (npm run test:data).
+describe('Omniglot 28x28 (fixture subset)', () => {
+  const o = loadOmniglot(fixtureData);
 
-  it('has 32,460 images of 28x28 in 1,623 classes of 20 drawers', () => {
-    expect(o.count).toBe(32460);
-    expect(o.images.length).toBe(32460 * 784);
+  it('has 400 images of 28x28 in 20 classes of 20 drawers', () => {
+    expect(o.count).toBe(400);
+    expect(o.images.length).toBe(400 * 784);
     expect([o.height, o.width, o.maxValue]).toEqual([28, 28, 255]);
-    expect(o.numClasses).toBe(1623);
+    expect(o.numClasses).toBe(20);
     expect(o.labels[0]).toBe(0);
     expect(o.labels[19]).toBe(0);
     expect(o.labels[20]).toBe(1);
-    expect(o.labels[32459]).toBe(1622);
+    expect(o.labels[399]).toBe(19);
     expect(o.characterId(20)).toBe(2);
     expect(o.drawer(21)).toBe(2);
   });
 
-  it('has the background (30 alphabets, 964 characters) and evaluation (20, 659) splits', () => {
-    expect(o.splits.background.length).toBe(19280);
-    expect(o.splits.evaluation.length).toBe(13180);
+  it('has background (3 alphabets, 13 characters) and evaluation (2, 7) splits', () => {
+    expect(o.splits.background.length).toBe(260);
+    expect(o.splits.evaluation.length).toBe(140);
     expect(o.splits.background[0]).toBe(0);
-    expect(o.splits.evaluation[0]).toBe(19280);
+    expect(o.splits.evaluation[0]).toBe(260);
     const bg = o.alphabets.filter((a) => a.set === 'images_background');
     const ev = o.alphabets.filter((a) => a.set === 'images_evaluation');
-    expect([bg.length, ev.length]).toEqual([30, 20]);
-    expect(bg.reduce((s, a) => s + a.count, 0)).toBe(964);
-    expect(ev.reduce((s, a) => s + a.count, 0)).toBe(659);
-    expect(o.alphabetOf(0).name).toBe('Arcadian');
-    expect(o.alphabetOf(19280).name).toBe('Angelic');
-    expect(o.alphabetOf(32459).name).toBe('ULOG');
+    expect([bg.length, ev.length]).toEqual([3, 2]);
+    expect(bg.reduce((s, a) => s + a.count, 0)).toBe(13);
+    expect(ev.reduce((s, a) => s + a.count, 0)).toBe(7);
+    expect(o.alphabetOf(0).name).toBe('Greek');
+    expect(o.alphabetOf(260).name).toBe('Angelic');
+    expect(o.alphabetOf(399).name).toBe('ULOG');
     for (const c of o.alphabetOfClass) expect(c).toBeGreaterThanOrEqual(0);
   });
 
   it('holds stroke intensities with 255 = ink on a 0 background', () => {
     let sum = 0;
     let max = 0;
-    const n = 2000 * 784;
+    const n = o.images.length;
     for (let j = 0; j < n; j++) {
       sum += o.images[j]!;
       if (o.images[j]! > max) max = o.images[j]!;
@@ -50,7 +53,7 @@ describe('Omniglot 28x28', () => {
   });
 
   it('decodes once per process', () => {
-    expect(loadOmniglot()).toBe(o);
+    expect(loadOmniglot(fixtureData)).toBe(o);
   });
 
   it('rejects a malformed index with a DataError', () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOmniglot } from '../../src/data/omniglot.ts';
+import { fixtureData } from '../fixtures/data.ts';
 import { encodeImageGrid, imageGridLayout, writeImageGrid } from '../../src/report/png.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-png-'));
@@ -11,7 +12,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('writeImageGrid', () => {
   it('writes a grayscale PNG of the right size with each image at its cell, scaled', () => {
-    const o = loadOmniglot();
+    const o = loadOmniglot(fixtureData);
     const n = 6;
     const imgs = o.images.subarray(0, n * 784);
     const path = join(tmp, 'grid.png');

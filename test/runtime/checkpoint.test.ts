@@ -119,7 +119,7 @@ describe('checkpoint file', () => {
     }
     // Killed writers may leave temporary files behind; the next write removes them.
     writeCheckpoint(dir, { variables: {}, step: 0 });
-    expect(readdirSync(dir)).toEqual(['checkpoint.vmmc']);
+    expect(readdirSync(dir)).toEqual(['checkpoint.safetensors']);
   }, 30_000);
 });
 
