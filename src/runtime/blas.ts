@@ -259,7 +259,8 @@ export function patchWasmConvWithBlas(): boolean {
   if (convPatched) return true;
   if (process.env['VMM_BLAS_CONV'] === '0') return false; // A/B switch: wasm convolutions with OpenBLAS products
   const blas = loadBlas();
-  if (!blas || !tf.getKernel('Conv2D', 'wasm')) return false;
+  // A module built before the convolutions existed (run `npm run build:blas`) has products only.
+  if (!blas || typeof blas.conv2d !== 'function' || typeof blas.colsum !== 'function' || !tf.getKernel('Conv2D', 'wasm')) return false;
   for (const kernelName of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const) {
     const prev = tf.getKernel(kernelName, 'wasm');
     const kernelFunc = ((args: ConvArgs) => {
