@@ -241,6 +241,7 @@ function blasLeadingSum(blas: BlasModule, { inputs, backend, attrs }: { inputs: 
   if (axes.length === 0 || axes.length >= x.shape.length || axes.some((v, i) => v !== i)) return undefined;
   const rows = tf.util.sizeFromShape(x.shape.slice(0, axes.length));
   const rest = x.shape.slice(axes.length);
+  if (rows === 0 || tf.util.sizeFromShape(rest) === 0) return undefined; // empty: wasm's kernel
   const out = backend.makeOutput(attrs.keepDims ? [...axes.map(() => 1), ...rest] : rest, 'float32');
   blas.colsum(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), rows, tf.util.sizeFromShape(rest));
   return out;
