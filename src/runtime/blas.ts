@@ -248,6 +248,7 @@ function blasLeadingSum(blas: BlasModule, { inputs, backend, attrs }: { inputs: 
   if (axes.length === 0 || axes.length >= x.shape.length || axes.some((v, i) => v !== i)) return undefined;
   const rows = tf.util.sizeFromShape(x.shape.slice(0, axes.length));
   const rest = x.shape.slice(axes.length);
+  if (rows === 0 || tf.util.sizeFromShape(rest) === 0) return undefined; // empty: wasm's kernel
   const out = backend.makeOutput(attrs.keepDims ? [...axes.map(() => 1), ...rest] : rest, 'float32');
   blas.colsum(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), rows, tf.util.sizeFromShape(rest));
   return out;
@@ -266,7 +267,8 @@ export function patchWasmConvWithBlas(): boolean {
   if (convPatched) return true;
   if (process.env['VMM_BLAS_CONV'] === '0') return false; // A/B switch: wasm convolutions with OpenBLAS products
   const blas = loadBlas();
-  if (!blas || !tf.getKernel('Conv2D', 'wasm')) return false;
+  // A module built before the convolutions existed (run `npm run build:blas`) has products only.
+  if (!blas || typeof blas.conv2d !== 'function' || typeof blas.colsum !== 'function' || !tf.getKernel('Conv2D', 'wasm')) return false;
   for (const kernelName of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const) {
     const prev = tf.getKernel(kernelName, 'wasm');
     const kernelFunc = ((args: ConvArgs) => {
