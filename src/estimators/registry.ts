@@ -137,7 +137,8 @@ function guideSitesIn(ir: IrProgram, name: string): IrSite[] {
   return latents(ir).filter((s) => found.has(s.name) && s.name !== name);
 }
 
-function childrenOf(e: IrExpr): IrExpr[] {
+/** The direct subexpressions of an expression. */
+export function childrenOf(e: IrExpr): IrExpr[] {
   switch (e.op) {
     case 'const':
     case 'ref':

@@ -14,11 +14,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { Rng } from '../estimators/rng.ts';
 import { stopGradient } from '../estimators/stop_gradient.ts';
-import { estimatorSpec, type HandlerName } from '../estimators/registry.ts';
-import type { EstimatorSettings, IrSite } from '../ir/types.ts';
+import { childrenOf, estimatorSpec, exprsOf, type HandlerName } from '../estimators/registry.ts';
+import type { EstimatorSettings, IrExpr, IrProgram, IrSite } from '../ir/types.ts';
 import type { Binding } from './evaluate.ts';
 import type { Value } from './plates.ts';
-import { categoricalProbs, enumerateValues, mean, relaxedLogProb, relaxedSample, sample, type BoundDist } from './sites.ts';
+import { categoricalProbs, enumerateValues, logProb, mean, relaxedLogProb, relaxedSample, sample, type BoundDist } from './sites.ts';
 
 export type Phase = 'guide' | 'model';
 
@@ -42,6 +42,8 @@ export interface SiteMessage {
   readonly dist: BoundDist;
   /** Binds the model's own distribution of the site in the guide's scope (soft generation reads p(a)). */
   readonly modelDist: () => BoundDist;
+  /** Guide phase: this site's distribution again, with the named params seen through stopGradient. */
+  readonly rebind: (stopped: ReadonlySet<string>) => BoundDist;
   value?: Binding;
   /** The density of `value` under `dist`, when the handler that drew it computed it already. */
   logProb?: Value;
@@ -55,6 +57,7 @@ export interface TraceContext {
   /** Samples per example. */
   k: number;
   rng: Rng;
+  ir: IrProgram;
 }
 
 export interface Handler {
@@ -67,17 +70,40 @@ export interface Handler {
 
 const isAddress = (msg: SiteMessage) => msg.site.role === 'address';
 
-/** Exact summation: the one discrete Categorical site takes every value on the `enum` plate. */
+/**
+ * Exact summation: the one discrete Categorical site takes every value on the `enum` plate, and
+ * log q(a = i | x) goes into TERM.logQEnum, where the estimator trains the guide towards the exact
+ * posterior. That term must move the guide only: params the model also reads (learned entries in
+ * `stack(mem, dummies)`) are seen through stopGradient in it, so that they follow the exact
+ * gradient of the bound alone.
+ */
 export function enumerate(): Handler {
   return {
     name: 'enumerate',
-    process(msg) {
+    process(msg, ctx) {
       if (msg.phase !== 'guide' || msg.value || !msg.site.discrete || msg.dist.kind !== 'Categorical') return;
-      msg.value = enumerateValues(msg.dist);
+      const shared = modelParams(ctx.ir);
+      const d = shared.size ? msg.rebind(shared) : msg.dist;
+      msg.value = enumerateValues(d);
+      msg.logProb = logProb(d, msg.value);
       msg.term = TERM.logQEnum;
       msg.score = false;
     },
   };
+}
+
+/** The params the model's statements read (directly or through its lets). */
+export function modelParams(ir: IrProgram): Set<string> {
+  const out = new Set<string>();
+  const visit = (e: IrExpr): void => {
+    if (e.op === 'ref') {
+      if (e.ref === 'param') out.add(e.name);
+      return;
+    }
+    for (const c of childrenOf(e)) visit(c);
+  };
+  for (const e of exprsOf(ir.model)) visit(e);
+  return out;
 }
 
 /**

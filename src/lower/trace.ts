@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
+import { stopGradient } from '../estimators/stop_gradient.ts';
 import type { IrDist, IrExpr, IrProgram, IrSite, Size } from '../ir/types.ts';
 import { cacheKey, evaluate, type Binding, type EvalContext } from './evaluate.ts';
 import { broadcastTo, broadcastValues, reshape, type Value } from './plates.ts';
@@ -93,7 +94,7 @@ export function runTrace(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['a
   const terms = new Map<string, Value>();
   const modelSites = new Map<string, IrSite>();
   for (const s of ir.model) if (s.stmt === 'site') modelSites.set(s.name, s);
-  const ctx: TraceContext = { k: opts.k, rng: opts.rng };
+  const ctx: TraceContext = { k: opts.k, rng: opts.rng, ir };
   const add = (term: string, v: Value) => {
     const prev = terms.get(term);
     terms.set(term, prev === undefined ? v : addValues(prev, v));
@@ -134,7 +135,19 @@ export function runTrace(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['a
       if (!site) throw new InternalError('lower', `guide site ${st.name} has no model site`);
       const d = expandToEvent(bindDist(st.dist, gctx, uniformSize), site.type.shape.map((x) => resolveSize(x, sizes)));
       guideDists.set(st.name, d);
-      const msg: SiteMessage = { site, phase: 'guide', dist: d, modelDist: () => bindDist(site.dist, gctx, uniformSize), term: TERM.logQ, score: false };
+      const upTo = ir.guide.stmts.indexOf(st);
+      /** This site's guide distribution with the named inputs (params) seen through stopGradient. */
+      const rebind = (stopped: ReadonlySet<string>): BoundDist => {
+        const env = new Map<string, Binding>(genv);
+        for (const name of stopped) {
+          const v = inputs.get(name);
+          if (v) env.set(name, { t: stopGradient(v.t), plates: v.plates });
+        }
+        const ctx2: EvalContext = { env, applyNet, cache: new Map(), letKeys: new Map() };
+        for (const prev of ir.guide.stmts.slice(0, upTo)) if (prev.stmt === 'let') bindLet(prev.name, prev.value, ctx2);
+        return bindDist(st.dist, ctx2, uniformSize);
+      };
+      const msg: SiteMessage = { site, phase: 'guide', dist: d, modelDist: () => bindDist(site.dist, gctx, uniformSize), rebind, term: TERM.logQ, score: false };
       handle(msg);
       genv.set(st.name, msg.value!);
       values.set(st.name, msg.value!);
@@ -152,7 +165,7 @@ export function runTrace(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['a
     }
     const d = expandToEvent(bindDist(st.dist, mctx, uniformSize), st.type.shape.map((x) => resolveSize(x, sizes)));
     modelDists.set(st.name, d);
-    const msg: SiteMessage = { site: st, phase: 'model', dist: d, modelDist: () => d, term: TERM.logP, score: false };
+    const msg: SiteMessage = { site: st, phase: 'model', dist: d, modelDist: () => d, rebind: () => d, term: TERM.logP, score: false };
     const given = values.get(st.name);
     if (given) msg.value = given;
     handle(msg);
