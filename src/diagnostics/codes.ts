@@ -72,6 +72,7 @@ const SEMANTIC_CODES = {
   VMM3013: 'an address does not range over the entries of a memory or param',
   VMM3014: 'warning: an estimator for discrete latents on a model without any',
   VMM3015: '`iwae` on a model with discrete latents (their guide would get no gradient)',
+  VMM3020: 'the model cannot fit in memory at its training settings (a tensor too long for a backend, or too many bytes in all)',
 } as const satisfies Record<string, string>;
 
 export const CODES: Record<string, { summary: string }> = Object.fromEntries(
