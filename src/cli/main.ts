@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { InternalError } from '../diagnostics/diagnostic.ts';
-import { UsageError } from './errors.ts';
+import { fileSystemMessage, isUserError, UsageError, userMessage } from './errors.ts';
 import { registerFrontEndCommands } from './front_end.ts';
 import { registerRunCommands } from './run_commands.ts';
 
@@ -65,8 +65,13 @@ function reportFailure(e: unknown): number {
     );
     return 1;
   }
-  if (e instanceof Error && e.name === 'RunError') {
-    process.stderr.write(`vmm: ${e.message}\n`);
+  if (isUserError(e)) {
+    process.stderr.write(`vmm: ${userMessage(e)}\n`);
+    return 1;
+  }
+  const fs = fileSystemMessage(e);
+  if (fs) {
+    process.stderr.write(`vmm: ${fs}\n`);
     return 1;
   }
   const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
