@@ -109,10 +109,10 @@ export class RunDir {
       raw = JSON.parse(readFileSync(file, 'utf8'));
     } catch (e) {
       if (!(e instanceof SyntaxError)) throw e;
-      throw new RunError(`${file} is damaged (not valid JSON: ${e.message}); the run cannot be continued: start a new one with --out`);
+      throw new RunError(`${file} is damaged (not valid JSON: ${e.message}); this run folder cannot be used: train a new run with --out`);
     }
     const problem = configProblem(raw);
-    if (problem) throw new RunError(`${file} is not a valid vmm run configuration (${problem}); the run cannot be continued: start a new one with --out`);
+    if (problem) throw new RunError(`${file} is not a valid vmm run configuration (${problem}); this run folder cannot be used: train a new run with --out`);
     return { dir: new RunDir(path), config: raw as RunConfig };
   }
 

@@ -68,7 +68,7 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
       trainer.dispose();
       throw new RunError(
         at === config.train.steps
-          ? `${dir.path} is already complete (${at} steps); to train it further, pass --steps with more than ${at}`
+          ? `${dir.path} is already complete (${at} step${at === 1 ? '' : 's'}); to train it further, pass --steps with more than ${at}`
           : `${dir.path} is at step ${at} already, past --steps ${config.train.steps}; to train it further, pass --steps with more than ${at}`,
       );
     }
