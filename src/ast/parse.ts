@@ -193,10 +193,14 @@ function strayName(tokens: readonly IToken[], e: IRecognitionException): Diagnos
 /** Tokens a statement can end with. */
 const endsStatement = new Set([Identifier, NumberLit, RParen, RBracket]);
 
-/** 0-based line of each offset, by binary search over line starts. */
+/** 0-based line of each offset, by binary search over line starts (LF, CRLF or CR). */
 function lineIndex(source: string): (offset: number) => number {
   const starts = [0];
-  for (let i = source.indexOf('\n'); i !== -1; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
+  // LF, CRLF and a lone CR end a line, as in the renderer (src/diagnostics/render.ts).
+  for (let i = 0; i < source.length; i++) {
+    const c = source.charCodeAt(i);
+    if (c === 10 || (c === 13 && source.charCodeAt(i + 1) !== 10)) starts.push(i + 1);
+  }
   return (offset) => {
     let lo = 0;
     let hi = starts.length - 1;

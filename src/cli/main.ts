@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { InternalError } from '../diagnostics/diagnostic.ts';
+import { safeText } from '../diagnostics/render.ts';
 import { fileSystemMessage, isUserError, UsageError, userMessage } from './errors.ts';
 import { registerFrontEndCommands } from './front_end.ts';
 import { registerRunCommands } from './run_commands.ts';
@@ -56,7 +57,7 @@ function reportFailure(e: unknown): number {
     return e.exitCode === 0 ? 0 : 2;
   }
   if (e instanceof UsageError) {
-    process.stderr.write(`vmm: ${e.message}\n`);
+    process.stderr.write(`vmm: ${safeText(e.message)}\n`);
     return 2;
   }
   if (e instanceof InternalError) {
@@ -66,12 +67,12 @@ function reportFailure(e: unknown): number {
     return 1;
   }
   if (isUserError(e)) {
-    process.stderr.write(`vmm: ${userMessage(e)}\n`);
+    process.stderr.write(`vmm: ${safeText(userMessage(e))}\n`);
     return 1;
   }
   const fs = fileSystemMessage(e);
   if (fs) {
-    process.stderr.write(`vmm: ${fs}\n`);
+    process.stderr.write(`vmm: ${safeText(fs)}\n`);
     return 1;
   }
   const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);

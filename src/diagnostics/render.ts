@@ -172,8 +172,8 @@ function excerpt(src: SourceFile, span: Span): string[] {
   return [`${pad} |`, `${line} | ${text}`, `${pad} | ${' '.repeat(caretAt)}${'^'.repeat(carets)}`];
 }
 
-/** A message or note made safe for a terminal (it may quote the user's text). */
-function safeText(s: string): string {
+/** Text made safe for a terminal, line by line (a message may quote the user's text, a path may hold anything). */
+export function safeText(s: string): string {
   return s
     .split('\n')
     .map((l) => displayLine(l).text)

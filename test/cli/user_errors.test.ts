@@ -219,4 +219,22 @@ describe('run folders', () => {
     expect(range.code).toBe(1);
     expect(oneLine(range.err)).toContain("'train.steps' must be a whole number from 1 to 2^53 - 1");
   });
+
+  it('a NaN stop before any checkpoint does not claim one, and the same command may start the folder again', async () => {
+    const model = join(tmp, 'blowup.vmm');
+    writeFileSync(
+      model,
+      'model blowup\ndata x : binary[784]\nnet dec = mlp(4, 8, 784)\nlatent z : real[4] ~ Normal(loc: 0, scale: 1)\n' +
+        'observe x ~ Bernoulli(logits: dec(exp(exp(exp(z * 100)))))\ntrain { estimator = iwae(k: 1) }\n',
+    );
+    const out = join(tmp, 'nan');
+    for (let i = 0; i < 2; i++) {
+      const r = await run('train', model, '--out', out, ...tiny);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain('training stopped');
+      expect(r.err).toContain('No checkpoint was written before it');
+      expect(r.err).not.toContain('last good checkpoint');
+      expect(existsSync(join(out, 'checkpoint'))).toBe(false);
+    }
+  });
 });
