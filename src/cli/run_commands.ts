@@ -267,7 +267,10 @@ export function registerRunCommands(program: Command): void {
       .option('--memory-sizes <list>', 'memory sizes for the evaluation', '1,2,4,8,16')
       .option('--json', 'print the results as JSON on stdout instead of the table'),
   ).action(async (model: string, f: TrainFlags & { variants: string; evalEpisodes: number; evalSamples: number; memorySizes: string; json?: boolean }) => {
-    await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
+    const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
+    // The memory budget at the flags' settings, before any variant's folder is made (runCompare reports the model's diagnostics).
+    const checked = frontEnd(readSource(model).text);
+    if (checked.ir) checkBudget(applyOverrides(checked.ir, f), backend.name);
     const results = await runCompare(model, f);
     if (f.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   });
