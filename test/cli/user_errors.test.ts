@@ -2,7 +2,7 @@
  * A user's mistake is one line and exit 1 (or 2 for misuse of the command), never a stack; run
  * folders never lie (issue #13); `-` and `--json` (issue #11).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -235,6 +235,27 @@ describe('run folders', () => {
       expect(r.err).toContain('No checkpoint was written before it');
       expect(r.err).not.toContain('last good checkpoint');
       expect(existsSync(join(out, 'checkpoint'))).toBe(false);
+    }
+  });
+
+  it('a damaged checkpoint on --resume is one line naming the file (CheckpointError)', async () => {
+    const copy = join(tmp, 'damaged');
+    cpSync(runDir, copy, { recursive: true });
+    const blob = join(copy, 'checkpoint', readdirSync(join(copy, 'checkpoint'))[0]!);
+    writeFileSync(blob, readFileSync(blob).subarray(0, 1000));
+    const r = await run('train', '--resume', copy, '--steps', '3', '--quiet', '--backend', 'wasm');
+    expect(r.code).toBe(1);
+    expect(oneLine(r.err)).toContain(blob);
+  });
+
+  it('a backend that is not installed is one line (BackendError), before any folder is made', async () => {
+    const out = join(tmp, 'no-backend');
+    const r = await run('train', VAE, '--out', out, '--backend', 'tensorflow', '--quiet', '--batch', '2', '--steps', '1', '--valid-size', '2');
+    // Where native TensorFlow is installed this trains; elsewhere it is refused cleanly.
+    if (r.code !== 0) {
+      expect(r.code).toBe(1);
+      expect(oneLine(r.err)).toContain('--backend tensorflow');
+      expect(existsSync(out)).toBe(false);
     }
   });
 });
