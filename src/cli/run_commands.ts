@@ -90,6 +90,13 @@ export function ignoredDataDir(dataset: string, dataDir: string | undefined): st
   return `--data ${dataDir} is ignored: ${EMBEDDED[dataset]}; it reads no files`;
 }
 
+/** The note for `eval` / `sample` of a run whose data set reads no files, given `--data`. */
+function noteIgnoredDataDir(run: string, dataDir: string | undefined): void {
+  if (dataDir === undefined) return;
+  const ignored = ignoredDataDir(RunDir.open(run).config.data.dataset, dataDir);
+  if (ignored) process.stderr.write(`vmm: note: ${ignored}\n`);
+}
+
 /** Flags given with --resume that differ from the run's own settings, as "--lr 0.01 (the run has 0.001)". */
 export function resumeConflicts(config: RunConfig, f: TrainFlags, given: (key: string) => boolean): string[] {
   const est = config.train.estimator;
@@ -234,6 +241,7 @@ export function registerRunCommands(program: Command): void {
     .addOption(backendOption())
     .option('--json', 'print the results as JSON on stdout')
     .action(async (run: string, f: EvalOptions & { backend?: BackendName; json?: boolean }) => {
+      noteIgnoredDataDir(run, f.data);
       await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
       const result = await runEval(run, f);
       if (f.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
@@ -251,8 +259,11 @@ export function registerRunCommands(program: Command): void {
     .option('--seed <n>', 'seed', limitedFlag('seed', '--seed'), 7)
     .addOption(backendOption())
     .action(async (run: string, f: { data?: string; rows: number; samples: number; out?: string; seed: number; backend?: BackendName }) => {
+      noteIgnoredDataDir(run, f.data);
       await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
-      await runSample(run, f);
+      const { files } = await runSample(run, f);
+      // The results (the files written) on stdout; progress went to stderr.
+      for (const file of files) process.stdout.write(file + '\n');
     });
 
   addTrainFlags(
@@ -270,7 +281,11 @@ export function registerRunCommands(program: Command): void {
     const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
     // The memory budget at the flags' settings, before any variant's folder is made (runCompare reports the model's diagnostics).
     const checked = frontEnd(readSource(model).text);
-    if (checked.ir) checkBudget(applyOverrides(checked.ir, f), backend.name);
+    if (checked.ir) {
+      checkBudget(applyOverrides(checked.ir, f), backend.name);
+      const ignored = ignoredDataDir(f.dataset ?? checked.ir.train.dataset, f.data);
+      if (ignored) process.stderr.write(`vmm: note: ${ignored}\n`);
+    }
     const results = await runCompare(model, f);
     if (f.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   });

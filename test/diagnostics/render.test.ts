@@ -3,6 +3,7 @@
  * named, tabs expanded and wide characters counted so that carets line up, CR-only line endings,
  * a cap on the number of diagnostics, long lines shown as a window.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { error, type Diagnostic } from '../../src/diagnostics/diagnostic.ts';
 import { displayLine, MAX_RENDERED, renderDiagnostic, renderDiagnostics, SourceFile } from '../../src/diagnostics/render.ts';
@@ -88,5 +89,19 @@ describe('renderDiagnostics', () => {
     expect(out.match(/error\[VMM2001\]/g)).toHaveLength(MAX_RENDERED);
     expect(out).toContain(`t.vmm: ${120 - MAX_RENDERED} more diagnostics not shown`);
     expect(out.endsWith('t.vmm: 120 errors')).toBe(true);
+  });
+});
+
+describe('property: whatever the file holds, the rendered text holds no control character but line breaks', () => {
+  it('for any text and any span in it', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 80 }), fc.nat(), fc.nat(), (text, a, b) => {
+        const start = text.length ? a % (text.length + 1) : 0;
+        const end = Math.min(text.length, start + (b % 8));
+        const out = renderDiagnostics(new SourceFile('t.vmm', text), [error('VMM2001', `about \`${text.slice(start, end)}\``, { start, end })]);
+        expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
