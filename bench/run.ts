@@ -10,6 +10,13 @@
  *   npm run bench                         full sweep (M = 8..2048, hard and soft)
  *   npm run bench -- --quick              M = 8, 128 only, fewer steps
  *   npm run bench -- --M 32,512 --steps 20 --backend wasm
+ *   npm run bench -- --conv-only           only the convolutional model (models/vma_omniglot.vmm)
+ *
+ * The convolutional VMA model (models/vma_omniglot.vmm, hard/VIMCO, memory M + 2 dummies) is timed
+ * beside its PyTorch twin (bench/reference/bench_vma_conv.py) for each `--conv-M`, and, where the
+ * OpenBLAS module is in use, also with wasm's own convolutions (VMM_BLAS_CONV=0: the products
+ * stay native; what main had before the native convolutions) and without OpenBLAS (VMM_BLAS=0).
+ * Writes bench/results/conv.md.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,6 +36,10 @@ const { values: a } = parseArgs({
     backend: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'no-reference': { type: 'boolean', default: false },
+    /** Memory sizes for the convolutional model ('' to skip it). */
+    'conv-M': { type: 'string', default: '32' },
+    'conv-steps': { type: 'string', default: '10' },
+    'conv-only': { type: 'boolean', default: false },
     /** Re-render the tables from a saved bench/results/latest.json instead of measuring. */
     'from-json': { type: 'string' },
   },
@@ -72,7 +83,7 @@ if (!saved) process.stderr.write(python ? `reference: PyTorch ${torchVersion} ($
  * (VMM_BLAS=0), so the table shows what a machine without libopenblas-dev gets.
  */
 const train: { vmm?: Row; vmmWasm?: Row; ref?: Row; variant: string; M: number }[] = saved?.train ?? [];
-for (const M of saved ? [] : Ms) {
+for (const M of saved || a['conv-only'] ? [] : Ms) {
   for (const variant of variants) {
     const args = ['--variant', variant, '--M', String(M), '--steps', stepsFor(M), '--warmup', a.warmup];
     process.stderr.write(`M=${M} ${variant}: vmm...`);
@@ -87,17 +98,35 @@ for (const M of saved ? [] : Ms) {
 }
 
 const addressing: { vmm?: Row; ref?: Row; N: number }[] = saved?.addressing ?? [];
-for (const N of saved ? [] : a.quick ? [10000] : a.memories.split(',').map(Number)) {
+for (const N of saved || a['conv-only'] ? [] : a.quick ? [10000] : a.memories.split(',').map(Number)) {
   const args = ['--addressing-only', '--memory', String(N), '--queries', '32'];
   const vmm = runJson(process.execPath, vmmArgs(args));
   const ref = python ? runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv) : undefined;
   addressing.push({ vmm, ref, N });
 }
 
+/** The convolutional model: vmm (native convolutions), its PyTorch twin, vmm with wasm convolutions, vmm without OpenBLAS. */
+const conv: { vmm?: Row; ref?: Row; vmmWasmConv?: Row; vmmWasm?: Row; M: number }[] = (saved as { conv?: typeof conv } | undefined)?.conv ?? [];
+for (const M of saved || !a['conv-M'] ? [] : a['conv-M'].split(',').map(Number)) {
+  const args = ['--variant', 'hard', '--M', String(M), '--steps', a.quick ? '3' : a['conv-steps'], '--warmup', a.warmup];
+  process.stderr.write(`conv M=${M}: vmm...`);
+  const vmm = runJson(process.execPath, vmmArgs(['--model', 'conv', ...args]));
+  process.stderr.write(python ? ' reference...' : '');
+  const ref = python ? runJson(python, ['bench/reference/bench_vma_conv.py', ...args, '--json'], refEnv) : undefined;
+  const native = Boolean(vmm?.blas_threads);
+  process.stderr.write(native ? ' vmm wasm convolutions...' : '');
+  const vmmWasmConv = native ? runJson(process.execPath, vmmArgs(['--model', 'conv', ...args]), { VMM_BLAS_CONV: '0' }) : undefined;
+  process.stderr.write(native ? ' vmm wasm-only...' : '');
+  const vmmWasm = native ? runJson(process.execPath, vmmArgs(['--model', 'conv', ...args]), { VMM_BLAS: '0' }) : undefined;
+  const sps = (r: Row | undefined) => (r ? Number(r.steps_per_s).toFixed(3) : '-');
+  process.stderr.write(` ${sps(vmm)} vs ${sps(ref)} steps/s (wasm convolutions ${sps(vmmWasmConv)}, wasm-only ${sps(vmmWasm)})\n`);
+  conv.push({ vmm, ref, ...(vmmWasmConv ? { vmmWasmConv } : {}), ...(vmmWasm ? { vmmWasm } : {}), M });
+}
+
 /** The reference prints `results: {top1_precomputed_embedding: {queries_per_s}, ...}`. */
 const refQps = (r: Row | undefined, key: string): unknown => (r?.results as unknown as Record<string, { queries_per_s: number }> | undefined)?.[key]?.queries_per_s;
 const f = (x: unknown, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
-const backend = train.find((t) => t.vmm)?.vmm;
+const backend = train.find((t) => t.vmm)?.vmm ?? conv.find((t) => t.vmm)?.vmm;
 const settings = saved?.settings ??
   `vmm backend: ${backend?.backend ?? '?'} (threads ${backend?.threads ?? '?'}, SIMD ${backend?.simd ?? '?'}, matrix products: ${
     backend?.blas_threads ? `OpenBLAS sgemm, ${backend.blas_threads} threads` : `wasm (${backend?.blas_why_not ?? 'no OpenBLAS module'})`
@@ -134,9 +163,28 @@ const addrMd = markdownTable(
     f(refQps(r.ref, 'top1_incl_embedding'), 0),
   ]),
 );
+const ratio = (x: Row | undefined, y: Row | undefined) => (x && y ? f(Number(x.steps_per_s) / Number(y.steps_per_s)) : '-');
+const convMd = markdownTable(
+  ['M (+2 dummies)', 'vmm steps/s', 'ref steps/s', 'vmm / ref', 'vmm, wasm convolutions', 'native / wasm convolutions', 'vmm wasm-only', 'vmm peak MB', 'ref peak MB', 'vmm bound', 'ref bound'],
+  conv.map((t) => [
+    String(t.M),
+    f(t.vmm?.steps_per_s, 3),
+    f(t.ref?.steps_per_s, 3),
+    ratio(t.vmm, t.ref),
+    f(t.vmmWasmConv?.steps_per_s, 3),
+    ratio(t.vmm, t.vmmWasmConv),
+    f(t.vmmWasm?.steps_per_s, 3),
+    f(t.vmm?.peak_rss_mb, 0),
+    f(t.ref?.peak_rss_mb, 0),
+    f(t.vmm?.bound, 1),
+    f(t.ref?.bound_last_step, 1),
+  ]),
+);
 const out = join(root, 'bench', 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'train.md'), `Training steps (bench-model.md), ${settings}\n\n${trainMd}\n`);
-writeFileSync(join(out, 'addressing.md'), `Test-time addressing q(a|x) of 32 queries against one shared memory; ${settings}\n\n${addrMd}\n`);
-writeFileSync(join(out, 'latest.json'), JSON.stringify({ settings, train, addressing }, null, 2) + '\n');
-process.stdout.write(`${settings}\n\n${trainMd}\n\n${addrMd}\n`);
+if (train.length) writeFileSync(join(out, 'train.md'), `Training steps (bench-model.md), ${settings}\n\n${trainMd}\n`);
+if (addressing.length) writeFileSync(join(out, 'addressing.md'), `Test-time addressing q(a|x) of 32 queries against one shared memory; ${settings}\n\n${addrMd}\n`);
+if (conv.length) writeFileSync(join(out, 'conv.md'), `Convolutional VMA model (models/vma_omniglot.vmm, hard, VIMCO) against its PyTorch twin (bench/reference/bench_vma_conv.py); ${settings}\n\n${convMd}\n`);
+const latest = a['conv-only'] ? 'latest_conv.json' : 'latest.json';
+writeFileSync(join(out, latest), JSON.stringify({ settings, train, addressing, conv }, null, 2) + '\n');
+process.stdout.write(`${settings}\n\n${train.length ? `${trainMd}\n\n${addrMd}\n\n` : ''}${conv.length ? convMd : ''}\n`);

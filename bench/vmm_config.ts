@@ -3,6 +3,7 @@
  * peak memory (max RSS) belongs to this configuration alone. Prints one JSON line.
  *
  *   node bin/run-ts.mjs bench/vmm_config.ts --variant hard|soft --M 32 [--B 32 --K 4 --steps 10 --warmup 3 --backend wasm]
+ *   node bin/run-ts.mjs bench/vmm_config.ts --model conv --variant hard --M 32   (models/vma_omniglot.vmm)
  *   node bin/run-ts.mjs bench/vmm_config.ts --addressing-only --memory 10000 [--queries 32]
  *
  * The model is models/bench_vma.vmm (../shared/docs/bench-model.md): memory [B, M, D], one per
@@ -16,7 +17,7 @@ import { frontEnd } from '../src/check/pipeline.ts';
 import { selectBackend } from '../src/runtime/backend.ts';
 import { Trainer } from '../src/runtime/trainer.ts';
 import { CompiledModel } from '../src/lower/compile.ts';
-import { Categorical } from '../src/lower/distributions.ts';
+import { Categorical } from '../src/families/distributions.ts';
 import { Rng } from '../src/estimators/rng.ts';
 import type { RawBatch } from '../src/runtime/data_source.ts';
 
@@ -33,6 +34,8 @@ const { values: a } = parseArgs({
     memory: { type: 'string', default: '10000' },
     queries: { type: 'string', default: '32' },
     repeats: { type: 'string', default: '10' },
+    /** `bench` (models/bench_vma.vmm, MLPs) or `conv` (models/vma_omniglot.vmm, the convolutional VMA model). */
+    model: { type: 'string', default: 'bench' },
   },
 });
 
@@ -48,9 +51,10 @@ function randomBinary(n: number, seed: number): Float32Array {
 }
 
 const backend = await selectBackend({ ...(a.backend ? { force: a.backend as 'wasm' | 'cpu' | 'tensorflow' } : {}), log: () => {} });
-const source = readFileSync(join(import.meta.dirname, '..', 'models', 'bench_vma.vmm'), 'utf8');
+const modelFile = a.model === 'conv' ? 'vma_omniglot.vmm' : 'bench_vma.vmm';
+const source = readFileSync(join(import.meta.dirname, '..', 'models', modelFile), 'utf8');
 const fe = frontEnd(source);
-if (!fe.ir) throw new Error('models/bench_vma.vmm does not compile');
+if (!fe.ir) throw new Error(`models/${modelFile} does not compile`);
 const D = 784;
 
 if (a['addressing-only']) {
@@ -122,6 +126,7 @@ if (a['addressing-only']) {
   process.stdout.write(
     JSON.stringify({
       system: 'vmm',
+      model: a.model,
       variant: a.variant,
       M,
       B,

@@ -11,7 +11,7 @@ import { frontEnd } from './check/pipeline.ts';
 import type { Diagnostic } from './diagnostics/diagnostic.ts';
 import { renderDiagnostics, SourceFile } from './diagnostics/render.ts';
 import type { EstimatorKind, IrProgram } from './ir/types.ts';
-import { validateEstimatorFor } from './lower/plan.ts';
+import { estimatorProblem } from './estimators/registry.ts';
 import { Trainer } from './runtime/trainer.ts';
 
 export { selectBackend, type BackendInfo, type BackendName } from './runtime/backend.ts';
@@ -64,7 +64,7 @@ export function compile(source: string, options: CompileOptions = {}): Trainer {
   const errors = r.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length || !r.ir) throw new CompileError(errors, renderDiagnostics(src, errors));
   const ir = withOptions(r.ir, options);
-  const problem = validateEstimatorFor(ir);
+  const problem = estimatorProblem(ir);
   if (problem) throw new CompileError([], problem);
   return new Trainer(ir, options.seed ?? 1);
 }

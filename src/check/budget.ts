@@ -148,6 +148,7 @@ function stmtExprs(s: IrStmt): IrExpr[] {
   if (s.stmt === 'let') return [s.value];
   const d = s.dist;
   if (d.kind === 'Normal') return [d.loc, d.scale];
+  if (d.kind === 'family') return d.params;
   return d.logits ? [d.logits] : [];
 }
 

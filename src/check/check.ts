@@ -16,7 +16,10 @@ import { formatExpr } from './format.ts';
 import { checkGuide, type GuideResult } from './guide.ts';
 import { checkNet } from './nets.ts';
 import { checkLet, checkSite } from './sites.ts';
-import { concreteShape } from './size.ts';
+import { concreteShape } from '../ir/size.ts';
+import { estimatorMisfits } from '../estimators/registry.ts';
+import type { IrProgram } from '../ir/types.ts';
+import { toIr } from './to_ir.ts';
 import { checkTrain } from './train.ts';
 import type { CheckedNet, CheckedProgram, CheckedStmt } from './types.ts';
 import { warnUnused } from './unused.ts';
@@ -50,7 +53,7 @@ function ownSym(ctx: Ctx, name: Ident, kind: SymKind) {
   return s && s.span === name.span && s.kind === kind ? s : undefined;
 }
 
-export function check(program: Program): { checked?: CheckedProgram; diagnostics: Diagnostic[] } {
+export function check(program: Program): { checked?: CheckedProgram; ir?: IrProgram; diagnostics: Diagnostic[] } {
   const ctx = new Ctx(program);
   let modelName: string | undefined;
   let guideBlock: GuideBlock | undefined;
@@ -160,7 +163,10 @@ export function check(program: Program): { checked?: CheckedProgram; diagnostics
     train: train.train,
     trainExplicit: train.explicit,
   };
-  return { checked, diagnostics: ctx.diags };
+  const ir = toIr(checked);
+  reportMisfits(ctx, ir, model, train.estimatorSpan ?? trainBlock?.span ?? program.span, train.kSpan);
+  if (ctx.errorCount() > 0) return { diagnostics: ctx.diags };
+  return { checked, ir, diagnostics: ctx.diags };
 }
 
 /** The span of a block's leading keyword (a block's span covers all its lines). */
@@ -262,4 +268,22 @@ function paramInit(ctx: Ctx, e: Expr, scope: Scope): IrParam['init'] | undefined
   }
   ctx.error('VMM2070', `unknown initializer \`${formatExpr(e)}\`: a param starts as \`normal(0.01)\` (random, with that standard deviation) or \`zeros\``, e.span);
   return undefined;
+}
+
+/**
+ * The estimator's fit to the model (src/estimators/registry.ts, the one rule the CLI and the
+ * library also apply to their overrides), reported at the estimator in `train { }` with notes
+ * at the sites it names.
+ */
+function reportMisfits(ctx: Ctx, ir: IrProgram, model: CheckedStmt[], estimatorAt: Span, kAt: Span | undefined): void {
+  const siteSpan = (name: string) => model.find((s) => s.stmt === 'site' && s.name === name)?.ast.name.span;
+  for (const m of estimatorMisfits(ir)) {
+    const at = m.atK && kAt ? kAt : estimatorAt;
+    const notes = m.notes.map((n) => {
+      const span = n.site ? siteSpan(n.site) : undefined;
+      return span ? { message: n.message, span } : { message: n.message };
+    });
+    if (m.severity === 'error') ctx.error(m.code, m.message, at, notes);
+    else ctx.warn(m.code, m.message, at, notes);
+  }
 }

@@ -7,7 +7,7 @@ import type { Expr, TypeExpr } from '../ast/types.ts';
 import type { Size, ValueType } from '../ir/types.ts';
 import { KIND_WORD, type Ctx, type Scope } from './context.ts';
 import { formatExpr } from './format.ts';
-import { addSize, constSize, formatSize, isConcrete, scaleSize, symSize } from './size.ts';
+import { addSize, constSize, formatSize, isConcrete, scaleSize, symSize } from '../ir/size.ts';
 
 export interface SizeOpts {
   /** May the expression mention size symbols (`M`)? */

@@ -8,6 +8,7 @@ import { error, warning, type Diagnostic, type DiagnosticNote } from '../diagnos
 import type { SiteRole, ValueType } from '../ir/types.ts';
 import { didYouMean } from './suggest.ts';
 import type { CheckedNet } from './types.ts';
+import { familyNames, type Support } from '../families/registry.ts';
 
 export type SymKind = 'const' | 'size' | 'data' | 'memory' | 'param' | 'net' | 'let' | 'site';
 
@@ -28,6 +29,8 @@ export interface Sym {
   /** For memories, params and lets bound to them (or to a `stack` of them): the memory whose entries they are. */
   table?: string;
   role?: SiteRole;
+  /** For sites: where the model's distribution puts its values (a guide must agree). */
+  support?: Support;
 }
 
 export const KIND_WORD: Record<SymKind, string> = {
@@ -58,7 +61,8 @@ export interface GuideScope {
 }
 
 export const BUILTINS = ['concat', 'stack', 'dot', 'sum', 'mean', 'softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log'] as const;
-export const DISTRIBUTIONS = ['Categorical', 'Bernoulli', 'Normal'] as const;
+/** Distribution family names, from the registry (src/families/registry.ts). */
+export const DISTRIBUTIONS: readonly string[] = familyNames();
 export const LAYERS = ['linear', 'mlp', 'reshape', 'flatten', 'conv2d', 'deconv2d', 'relu', 'tanh', 'sigmoid', 'elu', 'softplus'] as const;
 
 export class Ctx {

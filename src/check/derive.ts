@@ -11,9 +11,10 @@
  */
 import type { Arg, Call, Expr, GuideBlock, GuideSite, Ident, NetDecl, NumberLit, Span } from '../ast/types.ts';
 import type { ValueType } from '../ir/types.ts';
+import { family } from '../families/registry.ts';
 import type { Ctx } from './context.ts';
 import { formatExpr } from './format.ts';
-import { concreteShape, formatType } from './size.ts';
+import { concreteShape, formatType } from '../ir/size.ts';
 import type { CheckedSite, CheckedStmt, DerivedSiteNote } from './types.ts';
 
 const HIDDEN = 256;
@@ -175,6 +176,22 @@ export function deriveGuide(ctx: Ctx, model: CheckedStmt[], blockSpan: Span): De
         }
       }
       addresses.push({ site, table, read, readSize, readText });
+    } else if (d.kind === 'family' && family(d.family)!.support !== 'real') {
+      // A latent of a constrained family (Beta on (0, 1)): a guide of the same family, one MLP per
+      // parameter, each mapped into its parameter's domain (softplus + 1e-4 for positive ones).
+      const spec = family(d.family)!;
+      const dims = concreteShape(site.type.shape);
+      if (!dims || dims.length > 1) return fail(site, `its type ${formatType(site.type)} is not a vector of constant size`);
+      const out = dims[0] ?? 1;
+      const params: Arg[] = spec.params.map((p) => {
+        const q = mlp([dataSize, HIDDEN, out], span, `q_${site.name}_${p.name}`);
+        let e: Expr = dims.length ? apply(q, dataExpr(span)) : call('sum', [arg(apply(q, dataExpr(span)))], span);
+        if (p.constraint === 'positive') e = { kind: 'Binary', op: '+', left: call('softplus', [arg(e)], span), right: num(1e-4, span, '1e-4'), span };
+        else if (p.constraint === 'unit') e = call('sigmoid', [arg(e)], span);
+        return arg(e, p.name);
+      });
+      dist = call(spec.name, params, span);
+      notes.push({ site: site.name, reason: `${spec.name} latent: a ${spec.name} guide whose ${spec.params.map((p) => p.name).join(' and ')} come from MLPs (${dataSize}-${HIDDEN}-${out}) of the observed ${dataText}` });
     } else if (site.type.elem === 'real') {
       const dims = concreteShape(site.type.shape);
       if (!dims || dims.length > 1) return fail(site, `its type ${formatType(site.type)} is not a vector of constant size`);

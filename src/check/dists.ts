@@ -7,11 +7,12 @@
 import type { Call, Expr, Span } from '../ast/types.ts';
 import type { DiagnosticNote } from '../diagnostics/diagnostic.ts';
 import type { ValueType } from '../ir/types.ts';
+import { family, type Constraint, type FamilySpec, type Support } from '../families/registry.ts';
 import { DISTRIBUTIONS, type Ctx, type Scope } from './context.ts';
 import { evalSize } from './consts.ts';
 import { checkExpr, describe, isNumeric, type Typed } from './exprs.ts';
 import { formatCall, formatExpr } from './format.ts';
-import { formatSize, formatType, halveSize, isConcrete, scaleSize, shapeEq, typeEq } from './size.ts';
+import { formatSize, formatType, halveSize, isConcrete, scaleSize, shapeEq, typeEq } from '../ir/size.ts';
 import { didYouMean } from './suggest.ts';
 import type { CheckedDist } from './types.ts';
 
@@ -27,13 +28,15 @@ export interface DistResult {
   table?: string;
 }
 
-const USAGE: Record<string, string> = {
-  Categorical: '`Categorical(mem)`, `Categorical(N)` or `Categorical(logits: E)`',
-  Bernoulli: '`Bernoulli(logits: E)` or `Bernoulli(probs: E)`',
-  Normal: '`Normal(E)` (E holds mean and scale halves), `Normal(loc, scale)` or `Normal(loc: E1, scale: E2)`',
-};
+const usage = (name: string): string => family(name)?.usage ?? `\`${name}(...)\``;
 
 export function checkDist(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined {
+  const r = checkForm(ctx, call, scope);
+  if (r) checkConstantParams(ctx, call, r);
+  return r;
+}
+
+function checkForm(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined {
   const name = call.callee.name;
   switch (name) {
     case 'Categorical':
@@ -43,13 +46,15 @@ export function checkDist(ctx: Ctx, call: Call, scope: Scope): DistResult | unde
     case 'Normal':
       return normal(ctx, call, scope);
   }
+  const spec = family(name);
+  if (spec && spec.typing === 'elementwise') return elementwise(ctx, call, scope, spec);
   ctx.error('VMM2040', `unknown distribution \`${name}\`${didYouMean(name, DISTRIBUTIONS)} (the distributions are ${DISTRIBUTIONS.join(', ')})`, call.callee.span);
   for (const a of call.args) checkExpr(ctx, a.value, scope);
   return undefined;
 }
 
 function argError(ctx: Ctx, call: Call, problem: string, span: Span = call.span): undefined {
-  ctx.error('VMM2041', `${problem}; \`${call.callee.name}\` is written ${USAGE[call.callee.name]}`, span);
+  ctx.error('VMM2041', `${problem}; \`${call.callee.name}\` is written ${usage(call.callee.name)}`, span);
   return undefined;
 }
 
@@ -243,6 +248,103 @@ function normal(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined {
   };
 }
 
+/**
+ * A family whose parameters are all real and broadcast against each other (`Laplace(loc, scale)`,
+ * `Beta(alpha, beta)`): arguments positional or named after the registry's parameters; the values
+ * have the shape of the largest parameter.
+ */
+function elementwise(ctx: Ctx, call: Call, scope: Scope, spec: FamilySpec): DistResult | undefined {
+  const names = spec.params.map((p) => p.name);
+  const slots = new Map<string, { expr: Expr; typed?: Typed }>();
+  let ok = true;
+  if (call.args.length !== names.length) {
+    for (const a of call.args) checkExpr(ctx, a.value, scope);
+    return argError(ctx, call, `\`${spec.name}\` takes ${names.length} argument${names.length === 1 ? '' : 's'} (${names.join(', ')}), found ${call.args.length}`);
+  }
+  for (const [i, a] of call.args.entries()) {
+    const slot = a.name ? a.name.name : names[i]!;
+    if (!names.includes(slot)) {
+      argError(ctx, call, `\`${spec.name}\` has no parameter \`${slot}\`${didYouMean(slot, names)}`, a.name!.span);
+      ok = false;
+    } else if (slots.has(slot)) {
+      argError(ctx, call, `\`${slot}\` is given twice`, a.span);
+      ok = false;
+    } else slots.set(slot, { expr: a.value });
+  }
+  for (const v of slots.values()) {
+    const t = checkExpr(ctx, v.expr, scope);
+    if (!t) ok = false;
+    else v.typed = t;
+  }
+  if (!ok) return undefined;
+  const params = names.map((n) => ({ name: n, ...slots.get(n)! }));
+  for (const p of params) if (!numericParam(ctx, call, p.expr, p.typed!, p.name)) return undefined;
+  const main = params.reduce((a, b) => (b.typed!.type.shape.length > a.typed!.type.shape.length ? b : a));
+  for (const p of params) {
+    const sh = p.typed!.type.shape;
+    if (sh.length !== 0 && !shapeEq(sh, main.typed!.type.shape)) {
+      ctx.error(
+        'VMM2042',
+        `\`${spec.name}\` needs parameters of the same shape (or scalars), but ${describe(main.expr, main.typed!.type)} and ${describe(p.expr, p.typed!.type)} differ`,
+        call.span,
+      );
+      return undefined;
+    }
+  }
+  const shape = main.typed!.type.shape;
+  return {
+    dist: { kind: 'family', family: spec.name, params: params.map((p) => p.typed!.ir) },
+    support: { elem: spec.support === 'binary' ? 'binary' : 'real', shape },
+    discrete: spec.discrete,
+    param: { expr: main.expr, type: main.typed!.type, name: main.name },
+    broadcast: shape.length === 0,
+  };
+}
+
+const CONSTRAINT_TEXT: Record<Constraint, string> = { real: 'a finite number', positive: 'positive', unit: 'in (0, 1)' };
+
+function violates(c: Constraint | 'probability', v: number): boolean {
+  if (!Number.isFinite(v)) return true;
+  if (c === 'positive') return !(v > 0);
+  if (c === 'unit') return !(v > 0 && v < 1);
+  if (c === 'probability') return !(v >= 0 && v <= 1);
+  return false;
+}
+
+/** The value of an argument written as a number (`1e-3`, `-2`), else undefined. */
+function literal(e: Expr): number | undefined {
+  if (e.kind === 'Number') return e.value;
+  if (e.kind === 'Unary' && e.op === '-' && e.operand.kind === 'Number') return -e.operand.value;
+  return undefined;
+}
+
+/**
+ * A parameter written as a constant that is outside its family's domain (`Normal(0, 0)`,
+ * `Bernoulli(probs: 2)`, `Beta(-1, 1)`) would make every log-density NaN at the first step:
+ * reported here, at the argument.
+ */
+function checkConstantParams(ctx: Ctx, call: Call, r: DistResult): void {
+  const d = r.dist;
+  const named = (i: number, names: string[]) => {
+    const a = call.args.find((x) => x.name?.name === names[i]) ?? call.args.find((x, j) => !x.name && j === i);
+    return a?.value;
+  };
+  const check = (e: Expr | undefined, c: Constraint | 'probability', what: string) => {
+    const v = e && literal(e);
+    if (e && v !== undefined && violates(c, v)) {
+      const want = c === 'probability' ? 'in [0, 1]' : CONSTRAINT_TEXT[c];
+      ctx.error('VMM2045', `\`${what}\` of \`${call.callee.name}\` must be ${want}, found ${formatExpr(e)}`, e.span);
+    }
+  };
+  if (d.kind === 'Normal' && d.form === 'locScale') check(named(1, ['loc', 'scale']), 'positive', 'scale');
+  else if (d.kind === 'Bernoulli' && d.form === 'probs') check(call.args[0]?.value, 'probability', 'probs');
+  else if (d.kind === 'family') {
+    const spec = family(d.family)!;
+    const names = spec.params.map((p) => p.name);
+    spec.params.forEach((p, i) => check(named(i, names), p.constraint, p.name));
+  }
+}
+
 const FOR_ELEM: Record<string, string> = {
   binary: '`Bernoulli(logits: ...)`',
   real: '`Normal(...)`',
@@ -286,5 +388,37 @@ export function matchSupport(
   }
   const found = p.name === 'size' ? `\`${formatCall(call)}\` with ${formatSize(s.card!)} categories` : describe(p.expr, p.type);
   ctx.error(code, `${what} needs ${want}, found ${found}`, p.expr.span, notes);
+  return false;
+}
+
+/** Where a checked distribution puts its values. */
+export function supportOf(d: CheckedDist): Support {
+  switch (d.kind) {
+    case 'Categorical':
+      return 'category';
+    case 'Bernoulli':
+      return 'binary';
+    case 'Normal':
+      return 'real';
+    case 'family':
+      return family(d.family)!.support;
+  }
+}
+
+const SUPPORT_TEXT: Record<Support, string> = { real: 'any real number', positive: 'positive numbers', unit: 'numbers in (0, 1)', binary: '0 or 1', category: 'categories' };
+
+/**
+ * The guide's distribution must put its values where the model's does: a Normal guide for a Beta
+ * latent would draw values the model gives density zero (log-weights of -Infinity).
+ */
+export function matchGuideSupport(ctx: Ctx, guide: CheckedDist, model: Support | undefined, call: Call, name: string, modelSpan: Span): boolean {
+  if (model === undefined) return true;
+  const g = supportOf(guide);
+  // A narrower guide support is fine (positive inside real, unit inside positive and real).
+  const inside: Record<Support, Support[]> = { real: ['real'], positive: ['positive', 'real'], unit: ['unit', 'positive', 'real'], binary: ['binary'], category: ['category'] };
+  if (inside[g].includes(model)) return true;
+  ctx.error('VMM2046', `the guide's \`${name}\` draws ${SUPPORT_TEXT[g]} (\`${call.callee.name}\`), but the model's \`${name}\` takes ${SUPPORT_TEXT[model]}: use a family with that support`, call.callee.span, [
+    { message: `the model's \`${name}\` is here`, span: modelSpan },
+  ]);
   return false;
 }

@@ -4,10 +4,11 @@
  * parameter counts; the guide the compiler will use (derived sites marked, in .vmm syntax); and
  * the training settings with the defaults filled in.
  */
+import { family } from '../families/registry.ts';
 import { printExpr, printTrain } from '../ir/print.ts';
 import { formatGuide, formatLet, formatNet, formatSite } from './format.ts';
 import { netParamCount } from './nets.ts';
-import { formatSize, formatType } from './size.ts';
+import { formatSize, formatType } from '../ir/size.ts';
 import type { CheckedProgram, CheckedSite } from './types.ts';
 
 const group = (n: number) => n.toLocaleString('en-US');
@@ -21,13 +22,16 @@ function pad(rows: string[][]): string[] {
 /** How the gradient reaches a site's guide under the chosen estimator. */
 function handling(p: CheckedProgram, s: CheckedSite): string {
   if (s.role === 'observe') return `likelihood of the data \`${s.name}\``;
-  if (!s.discrete) return 'continuous: reparameterized (gradients flow through the sample)';
-  const e = p.train.estimator;
   const d = s.dist;
+  const unreparameterized = d.kind === 'family' && family(d.family)?.reparameterized === false;
+  if (!s.discrete && !unreparameterized) return 'continuous: reparameterized (gradients flow through the sample)';
+  const e = p.train.estimator;
   const what =
     s.role === 'address' && d.kind === 'Categorical' && d.form === 'uniform' && d.table
       ? `one of the ${formatSize(d.n)} entries of \`${printExpr(d.table)}\``
-      : `discrete ${d.kind}`;
+      : d.kind === 'family'
+        ? `continuous ${d.family}, drawn without a pathwise gradient`
+        : `discrete ${d.kind}`;
   switch (e.kind) {
     case 'vimco':
       return `${what}; not reparameterizable: score function with the VIMCO leave-one-out baseline (k = ${e.k}, ${e.vimcoBaseline})`;
@@ -41,6 +45,8 @@ function handling(p: CheckedProgram, s: CheckedSite): string {
       return `${what}; Gumbel-softmax relaxation (temperature ${e.temperature}), biased`;
     case 'iwae':
       return `${what}; not reparameterizable`;
+    case 'rws':
+      return `${what}; drawn without gradient; the guide follows the self-normalized weights (reweighted wake-sleep, k = ${e.k})`;
   }
 }
 

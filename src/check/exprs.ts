@@ -7,7 +7,7 @@ import type { Call, Expr, Ident, IndexExpr, Span } from '../ast/types.ts';
 import type { IrExpr, Size, ValueType } from '../ir/types.ts';
 import { BUILTINS, DISTRIBUTIONS, KIND_WORD, LAYERS, type Ctx, type Scope } from './context.ts';
 import { formatExpr } from './format.ts';
-import { addSize, formatShape, formatSize, formatType, shapeEq, sizeEq } from './size.ts';
+import { addSize, formatShape, formatSize, formatType, shapeEq, sizeEq } from '../ir/size.ts';
 
 export interface Typed {
   type: ValueType;

@@ -6,9 +6,9 @@
 import type { GuideBlock, GuideSite, Span } from '../ast/types.ts';
 import type { ValueType } from '../ir/types.ts';
 import type { Ctx, GuideScope, Scope, Sym } from './context.ts';
-import { checkDist, matchSupport } from './dists.ts';
+import { checkDist, matchGuideSupport, matchSupport } from './dists.ts';
 import { checkLet } from './sites.ts';
-import { formatType } from './size.ts';
+import { formatType } from '../ir/size.ts';
 import { didYouMean } from './suggest.ts';
 import type { CheckedSite, CheckedStmt } from './types.ts';
 
@@ -114,5 +114,6 @@ function checkGuideSite(ctx: Ctx, st: GuideSite, scope: Scope, sampled: Map<stri
   if (!matchSupport(ctx, r, st.dist, modelType, `the guide's \`${name}\` (the model's \`${name}\` is ${formatType(modelType)})`, 'VMM2063', [
     { message: `the model's \`${name}\` is here, with type ${formatType(modelType)}`, span: top.span },
   ])) return undefined;
+  if (!matchGuideSupport(ctx, r.dist, top.support, st.dist, name, top.span)) return undefined;
   return { stmt: 'site', name, role: top.role, keywords: [], discrete: r.discrete, dist: r.dist, type: modelType, ast: st };
 }

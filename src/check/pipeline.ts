@@ -7,7 +7,6 @@
 import { parse } from '../ast/parse.ts';
 import type { Program } from '../ast/types.ts';
 import { error, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.ts';
-import { toIr } from '../ir/build.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { budgetProblem, sizesOf } from './budget.ts';
 import { check } from './check.ts';
@@ -26,7 +25,8 @@ export function frontEnd(source: string): FrontEndResult {
   const c = check(parsed.program);
   const diagnostics = [...parsed.diagnostics, ...c.diagnostics];
   if (!c.checked || hasErrors(c.diagnostics)) return { program: parsed.program, diagnostics };
-  const ir = toIr(c.checked);
+  const ir = c.ir;
+  if (!ir) return { program: parsed.program, checked: c.checked, diagnostics };
   const tooBig = budgetDiagnostic(parsed.program, ir);
   if (tooBig) return { program: parsed.program, checked: c.checked, diagnostics: [...diagnostics, tooBig] };
   return { program: parsed.program, checked: c.checked, ir, diagnostics };

@@ -7,10 +7,10 @@ import type { LetStmt, SiteStmt } from '../ast/types.ts';
 import type { SiteRole, ValueType } from '../ir/types.ts';
 import { KIND_WORD, type Ctx, type Scope, type Sym } from './context.ts';
 import { evalType } from './consts.ts';
-import { checkDist, matchSupport } from './dists.ts';
+import { checkDist, matchSupport, supportOf } from './dists.ts';
 import { checkExpr } from './exprs.ts';
 import { formatCall } from './format.ts';
-import { formatType } from './size.ts';
+import { formatType } from '../ir/size.ts';
 import type { CheckedLet, CheckedSite } from './types.ts';
 
 export function checkLet(ctx: Ctx, s: LetStmt, scope: Scope, sym: Sym | undefined): CheckedLet | undefined {
@@ -118,6 +118,7 @@ export function checkSite(ctx: Ctx, s: SiteStmt, scope: Scope, sym: Sym | undefi
   if (sym) {
     sym.type = type;
     sym.role = role;
+    sym.support = supportOf(r.dist);
   }
   return { stmt: 'site', name, role, keywords: kw, discrete: r.discrete, dist: r.dist, type, ast: s };
 }

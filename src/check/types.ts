@@ -2,7 +2,7 @@
  * The output of `check`: the program with every name resolved, every expression typed (as IR
  * expressions, which carry their types), nets resolved to layers with concrete sizes, the guide
  * the compiler will use (written or derived) and the training settings with defaults filled in.
- * `toIr` (src/ir/build.ts) turns it into the IR; `explain` (explain.ts) describes it.
+ * `toIr` (src/check/to_ir.ts) turns it into the IR; `explain` (explain.ts) describes it.
  */
 import type { GuideBlock, LetStmt, NetDecl, Program, SiteKeyword, SiteStmt, GuideSite } from '../ast/types.ts';
 import type { IrExpr, IrLayer, IrParam, SiteRole, Size, TrainSettings, ValueType } from '../ir/types.ts';
@@ -26,7 +26,9 @@ export type CheckedDist =
   | { kind: 'Categorical'; form: 'uniform'; n: Size; memory?: string; table?: IrExpr }
   | { kind: 'Bernoulli'; form: 'logits' | 'probs'; param: IrExpr }
   | { kind: 'Normal'; form: 'short'; params: IrExpr; n: number }
-  | { kind: 'Normal'; form: 'locScale'; loc: IrExpr; scale: IrExpr };
+  | { kind: 'Normal'; form: 'locScale'; loc: IrExpr; scale: IrExpr }
+  /** Any other family of the registry (src/families/registry.ts), parameters in its order. */
+  | { kind: 'family'; family: string; params: IrExpr[] };
 
 export interface CheckedSite {
   stmt: 'site';

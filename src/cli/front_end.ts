@@ -214,7 +214,7 @@ export function limitedFlag(name: LimitName, flag: string): (v: string) => numbe
 }
 
 import type { EstimatorKind, IrProgram } from '../ir/types.ts';
-import { validateEstimatorFor } from '../lower/plan.ts';
+import { estimatorProblem } from '../estimators/registry.ts';
 
 const ESTIMATORS: EstimatorKind[] = ['vimco', 'reinforce', 'enumerate', 'soft', 'iwae'];
 
@@ -251,7 +251,7 @@ export function applyOverrides(
   if (opts.batch !== undefined) train.batch = opts.batch;
   if (opts.steps !== undefined) train.steps = opts.steps;
   const out = { ...ir, train };
-  const problem = validateEstimatorFor(out);
+  const problem = estimatorProblem(out);
   if (problem) throw new UsageError(problem);
   return out;
 }

@@ -1,5 +1,5 @@
 /**
- * Commands that run models: `train`, `eval`, `sample`, `compare`, and `convert-omniglot`.
+ * Commands that run models: `train`, `eval`, `sample`, `classify`, `compare`, and `convert-omniglot`.
  */
 import { basename, join } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -13,6 +13,7 @@ import { frontEnd } from '../check/pipeline.ts';
 import { RunError } from './errors.ts';
 import { runEval, type EvalOptions } from '../runtime/evaluate_run.ts';
 import { runSample } from '../runtime/sample_run.ts';
+import { formatResult, runClassify, type ClassifyOptions } from '../runtime/classify_run.ts';
 import { runCompare } from '../runtime/compare.ts';
 import { convertOmniglotZips } from '../data/convert_omniglot.ts';
 
@@ -264,6 +265,22 @@ export function registerRunCommands(program: Command): void {
       const { files } = await runSample(run, f);
       // The results (the files written) on stdout; progress went to stderr.
       for (const file of files) process.stdout.write(file + '\n');
+    });
+
+  program
+    .command('classify')
+    .description('few-shot classification of your own images: for each query the memory entry argmax q(a|x), its probability and the top few')
+    .argument('<run>', 'run directory')
+    .requiredOption('--memory <file>', 'memory images, .npy or .npz ([N, H, W], [N, H*W], ...; an .npz may add "labels"), e.g. one support image per class')
+    .requiredOption('--queries <file>', 'query images, .npy or .npz')
+    .option('--top <n>', 'entries listed per query', limitedFlag('top', '--top'), 3)
+    .option('--json', 'one JSON object per query (JSON lines)')
+    .addOption(new Option('--binarize <mode>', 'sample: seeded Bernoulli draw with p = intensity (as in evaluation); threshold: ink where intensity >= 1/2').choices(['sample', 'threshold']).default('sample'))
+    .option('--seed <n>', 'binarization seed', limitedFlag('seed', '--seed'), 12345)
+    .addOption(backendOption())
+    .action(async (run: string, f: ClassifyOptions & { backend?: BackendName }) => {
+      await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
+      runClassify(run, f, (r) => process.stdout.write((f.json ? JSON.stringify(r) : formatResult(r)) + '\n'));
     });
 
   addTrainFlags(

@@ -39,6 +39,8 @@ const SEMANTIC_CODES = {
   VMM2042: 'a distribution parameter has the wrong type or shape (logits rank, odd Normal size, loc/scale shapes)',
   VMM2043: '`Categorical(E)` over something that is not a memory, param or size',
   VMM2044: "a site's declared type differs from its distribution's support",
+  VMM2045: 'a distribution parameter written as a constant is outside its domain (a scale <= 0, a probability > 1)',
+  VMM2046: "a guide site's distribution gives values outside the model site's support (a Normal guide for a Beta latent)",
   // sites
   VMM2050: 'an invalid combination of site keywords',
   VMM2051: '`discrete` on a continuous distribution',

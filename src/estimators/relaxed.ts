@@ -3,7 +3,7 @@
  * Jang, Gu & Poole 2016, arXiv:1611.01144; Maddison, Mnih & Teh 2016, arXiv:1611.00712.
  *
  * The lowering draws each address as a relaxed one-hot `exp(y)`, `y ~ ExpConcrete(logits, τ)`
- * (`RelaxedCategorical.rsample` in src/lower/distributions.ts, τ = `estimator.temperature`), reads
+ * (`RelaxedCategorical.rsample` in src/families/distributions.ts, τ = `estimator.temperature`), reads
  * memory with the soft one-hot, and scores `y` with ExpConcrete densities in both the prior and the
  * guide. `logWeights [K, B]` are then fully reparameterized and this is plain IWAE on them.
  *

@@ -13,7 +13,7 @@
  *    - `'enumerate'` (enumerate): evaluate the model once per value of the (single) address.
  *    - `'soft'`    (soft): replace each read by its expectation under q(a|x) (soft attention).
  *    - `'relaxed'` (relaxed): draw Gumbel-softmax relaxed one-hots at `est.temperature` and score
- *                  them with ExpConcrete densities (src/lower/distributions.ts, RelaxedCategorical)
+ *                  them with ExpConcrete densities (src/families/distributions.ts, RelaxedCategorical)
  *                  in both model and guide.
  *    If `est.needsBaselineNet` (reinforce with 'nvil'), also evaluate a learned input-dependent
  *    baseline net b(x) -> [B] and pass it as `baseline`.
@@ -62,7 +62,7 @@ export interface EnumeratedTerms {
 export type EstimatorTerms = SampledTerms | EnumeratedTerms;
 
 /** How the lowering must evaluate discrete guide sites for this estimator (see the protocol above). */
-export type DiscreteMode = 'none' | 'score' | 'enumerate' | 'soft' | 'relaxed';
+export type DiscreteMode = 'none' | 'score' | 'enumerate' | 'soft' | 'relaxed' | 'wake';
 
 /**
  * Estimator state, threaded through training steps. Plain numbers (serializable, no tensors to

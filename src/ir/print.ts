@@ -3,8 +3,9 @@
  * Expressions are printed infix (`h(mem) @ h(x)`, `prior(r)[0:32]`); every statement and every
  * distribution parameter is printed with its type.
  */
-import { formatSize, formatType } from '../check/size.ts';
+import { formatSize, formatType } from './size.ts';
 import type { IrDist, IrExpr, IrLayer, IrNet, IrProgram, IrStmt, TrainSettings } from './types.ts';
+import { family } from '../families/registry.ts';
 
 const BIN: Record<string, [string, number]> = { add: ['+', 1], sub: ['-', 1], mul: ['*', 2], div: ['/', 2] };
 
@@ -85,11 +86,15 @@ function printDist(d: IrDist): [string, string[]] {
   switch (d.kind) {
     case 'Categorical':
       if (d.logits) return [`Categorical(n: ${formatSize(d.n)})`, [param('logits', d.logits)]];
-      return [`Categorical(n: ${formatSize(d.n)}, uniform${d.memory ? `, memory: ${d.memory}` : ''})`, []];
+      return [`Categorical(n: ${formatSize(d.n)}, uniform${d.memory ? `, memory: ${d.memory}` : ''}${d.offset && formatSize(d.offset) !== '0' ? ` from row ${formatSize(d.offset)}` : ''})`, []];
     case 'Bernoulli':
       return ['Bernoulli', [param('logits', d.logits)]];
     case 'Normal':
       return ['Normal', [param('loc', d.loc), param('scale', d.scale)]];
+    case 'family': {
+      const spec = family(d.family);
+      return [d.family, d.params.map((e, i) => param(spec?.params[i]?.name ?? `p${i}`, e))];
+    }
   }
 }
 

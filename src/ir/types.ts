@@ -1,6 +1,6 @@
 /**
  * The IR: a checked model as a sequence of typed sites over declared inputs, nets and params.
- * Produced by `toIr` (src/ir/build.ts) from a checked program; consumed by `lower` (src/lower/).
+ * Produced by `toIr` (src/check/to_ir.ts) from a checked program; consumed by `lower` (src/lower/).
  *
  * Everything here is resolved: consts are folded to numbers, nets are expanded to layers with
  * concrete sizes, every expression carries its per-example type (event shape), guide defaults are
@@ -62,9 +62,12 @@ export type IrExpr =
  *   `loc = e[:n]`, `scale = softplus(e[n:]) + 1e-4`).
  */
 export type IrDist =
-  | { kind: 'Categorical'; logits?: IrExpr; n: Size; memory?: string }
+  /** `offset`: where the memory's own rows start in the addressed table (`stack(dummies, mem)` has 2). */
+  | { kind: 'Categorical'; logits?: IrExpr; n: Size; memory?: string; offset?: Size }
   | { kind: 'Bernoulli'; logits: IrExpr }
-  | { kind: 'Normal'; loc: IrExpr; scale: IrExpr };
+  | { kind: 'Normal'; loc: IrExpr; scale: IrExpr }
+  /** Any other family of the registry (src/families/registry.ts), parameters in its order. */
+  | { kind: 'family'; family: string; params: IrExpr[] };
 
 export type SiteRole = 'address' | 'latent' | 'observe';
 
@@ -121,7 +124,7 @@ export interface IrParam {
   init: { kind: 'normal'; std: number } | { kind: 'zeros' };
 }
 
-export type EstimatorKind = 'vimco' | 'reinforce' | 'enumerate' | 'soft' | 'relaxed' | 'iwae';
+export type EstimatorKind = 'vimco' | 'reinforce' | 'enumerate' | 'soft' | 'relaxed' | 'iwae' | 'rws';
 
 export interface EstimatorSettings {
   kind: EstimatorKind;

@@ -28,6 +28,8 @@ import {
 /** A soft address: attention weights over the entries (event shape [M]). */
 export interface SoftAddress {
   soft: Value;
+  /** A relaxed draw (Gumbel-softmax): the log of the weights, which its densities score. */
+  logY?: Value;
 }
 
 export type Binding = Value | SoftAddress;

@@ -12,7 +12,9 @@ import type { Rng } from '../estimators/rng.ts';
 import type { IrProgram } from '../ir/types.ts';
 import type { EvalContext } from './evaluate.ts';
 import { alignTo, broadcastTo, type Value } from './plates.ts';
-import { runTrace, toSampleBatch, type AddressMode, type Inputs, type Trace } from './trace.ts';
+import { estimatorSpec } from '../estimators/registry.ts';
+import { handlersFor, readHandlers, softRead } from './handlers.ts';
+import { runTrace, toSampleBatch, type Inputs, type Trace } from './trace.ts';
 
 export interface ObjectiveInput {
   ir: IrProgram;
@@ -25,20 +27,6 @@ export interface ObjectiveInput {
   baseline?: tf.Tensor;
 }
 
-export function addressModeOf(est: Estimator): AddressMode {
-  switch (est.discrete) {
-    case 'enumerate':
-      return 'enumerate';
-    case 'soft':
-      return 'soft';
-    case 'none':
-    case 'score':
-      return 'sample';
-    case 'relaxed':
-      throw new InternalError('lower', 'the relaxed estimator is not lowered yet');
-  }
-}
-
 export function batchSize(inputs: Inputs): number {
   for (const v of inputs.values()) {
     const i = v.plates.indexOf('batch');
@@ -49,11 +37,13 @@ export function batchSize(inputs: Inputs): number {
 
 /** Runs the model for the estimator and returns its result (call inside tf.tidy / a gradient fn). */
 export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace: Trace } {
-  const mode = addressModeOf(o.estimator);
+  const settings = o.ir.train.estimator;
+  const spec = estimatorSpec(settings.kind);
+  if (!spec) throw new InternalError('lower', `unknown estimator ${settings.kind}`);
   const k = o.estimator.k;
   const b = batchSize(o.inputs);
-  const trace = runTrace(o.ir, o.inputs, o.applyNet, { k, addressing: mode, rng: o.rng });
-  if (mode === 'enumerate') {
+  const trace = runTrace(o.ir, o.inputs, o.applyNet, { k, rng: o.rng, handlers: handlersFor(settings) });
+  if (spec.terms === 'enumerated') {
     const e = trace.logQEnum!.t.shape[0]!;
     const logJoint = tf.sub(toSampleBatch(trace.logP, k, b, e), toSampleBatch(trace.logQ, k, b, e));
     const logQAddress = alignTo(trace.logQEnum!, ['enum', 'batch']);
@@ -61,7 +51,7 @@ export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace:
     return { ...r, trace };
   }
   const logWeights = tf.sub(toSampleBatch(trace.logP, k, b), toSampleBatch(trace.logQ, k, b));
-  const discrete = o.estimator.discrete === 'score';
+  const discrete = o.estimator.discrete === 'score' || o.estimator.discrete === 'wake';
   const r = o.estimator.estimate(
     {
       kind: 'sampled',
@@ -77,14 +67,14 @@ export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace:
 /**
  * The K-sample importance-weighted bound log (1/K) sum_k w_k per example, with K up to
  * thousands, in chunks of `chunk` samples combined by logsumexp (Burda et al. 2015). With
- * `addressing: 'sample'` it is a stochastic lower bound on log p(x | memory) whatever estimator
+ * `reads: 'sample'` it is a stochastic lower bound on log p(x | memory) whatever estimator
  * trained the model; with 'soft' it is the bound of the soft-attention model.
  */
 export function importanceBound(
   ir: IrProgram,
   inputs: Inputs,
   applyNet: EvalContext['applyNet'],
-  opts: { k: number; chunk: number; rng: Rng; addressing: AddressMode },
+  opts: { k: number; chunk: number; rng: Rng; reads: 'sample' | 'soft' },
 ): Float32Array {
   const b = batchSize(inputs);
   const partial: Float32Array[] = [];
@@ -92,7 +82,7 @@ export function importanceBound(
   while (done < opts.k) {
     const k = Math.min(opts.chunk, opts.k - done);
     const lse = tf.tidy(() => {
-      const trace = runTrace(ir, inputs, applyNet, { k, addressing: opts.addressing, rng: opts.rng });
+      const trace = runTrace(ir, inputs, applyNet, { k, rng: opts.rng, handlers: readHandlers(opts.reads) });
       const lw = tf.sub(toSampleBatch(trace.logP, k, b), toSampleBatch(trace.logQ, k, b));
       return tf.logSumExp(lw, 0);
     });
@@ -116,7 +106,7 @@ export function addressPosterior(ir: IrProgram, inputs: Inputs, applyNet: EvalCo
   const addr = ir.model.find((s) => s.stmt === 'site' && s.role === 'address');
   if (!addr) throw new InternalError('lower', `${ir.name} has no address site`);
   return tf.tidy(() => {
-    const trace = runTrace(ir, inputs, applyNet, { k: 1, addressing: 'soft', rng });
+    const trace = runTrace(ir, inputs, applyNet, { k: 1, rng, handlers: [softRead()] });
     const w = trace.values.get(addr.name);
     if (!w || !('soft' in w)) throw new InternalError('lower', 'address posterior not computed');
     const v: Value = w.soft;

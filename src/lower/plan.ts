@@ -1,9 +1,9 @@
 /**
  * The lowered plan in words: for each site how it is drawn (sampled, reparameterized,
- * enumerated, soft), which estimator handles its gradient, and the objective. `vmm compile`
- * prints it; `validateEstimatorFor` is the one place that decides whether an estimator applies
- * to a model.
+ * enumerated, soft, relaxed), which estimator handles its gradient, and the objective. `vmm compile`
+ * prints it; whether an estimator applies to a model is decided by its spec (src/estimators/registry.ts).
  */
+import { estimatorSpec, exprsOf } from '../estimators/registry.ts';
 import type { IrExpr, IrProgram, IrSite, IrStmt, Size } from '../ir/types.ts';
 
 export function formatSize(s: Size): string {
@@ -26,105 +26,11 @@ function sites(stmts: IrStmt[]): IrSite[] {
   return stmts.filter((s): s is IrSite => s.stmt === 'site');
 }
 
-/** Visits every expression of a statement list. */
-function* exprsOf(stmts: IrStmt[]): Generator<IrExpr> {
-  for (const s of stmts) {
-    if (s.stmt === 'let') yield s.value;
-    else {
-      const d = s.dist;
-      if (d.kind === 'Categorical') {
-        if (d.logits) yield d.logits;
-      } else if (d.kind === 'Bernoulli') yield d.logits;
-      else {
-        yield d.loc;
-        yield d.scale;
-      }
-    }
-  }
-}
-
-/** True if `name` appears other than as the index of a memory read `t[name]`. */
-function usedOutsideReads(e: IrExpr, name: string): boolean {
-  switch (e.op) {
-    case 'ref':
-      return e.name === name;
-    case 'index':
-      return usedOutsideReads(e.target, name) || (e.index.op === 'ref' && e.index.name === name ? false : usedOutsideReads(e.index, name));
-    case 'const':
-      return false;
-    case 'net':
-    case 'unary':
-    case 'slice':
-    case 'reduce':
-      return usedOutsideReads(e.arg, name);
-    case 'concat':
-      return e.args.some((a) => usedOutsideReads(a, name));
-    case 'matmul':
-    case 'dot':
-    case 'binary':
-      return usedOutsideReads(e.left, name) || usedOutsideReads(e.right, name);
-  }
-}
-
-/** Undefined if the estimator applies to the model, else the reason it does not. */
-export function validateEstimatorFor(ir: IrProgram): string | undefined {
-  const est = ir.train.estimator;
-  const latent = sites(ir.model).filter((s) => s.role !== 'observe');
-  const discrete = latent.filter((s) => s.discrete);
-  const addresses = latent.filter((s) => s.role === 'address');
-  switch (est.kind) {
-    case 'vimco':
-      if (est.k < 2) return `vimco needs k >= 2 samples (its baseline leaves one sample out), got k = ${est.k}`;
-      return undefined;
-    case 'enumerate': {
-      if (discrete.length !== 1 || discrete[0]!.dist.kind !== 'Categorical') {
-        return `enumerate sums exactly over one Categorical site; ${ir.name} has ${discrete.length} discrete latent site(s)${
-          discrete.length ? ` (${discrete.map((s) => s.name).join(', ')})` : ''
-        }`;
-      }
-      return undefined;
-    }
-    case 'soft': {
-      if (addresses.length === 0) return `soft attention needs an address site (discrete address a ~ Categorical(mem)); ${ir.name} has none`;
-      const others = discrete.filter((s) => s.role !== 'address');
-      if (others.length) return `soft attention replaces addresses only; ${others.map((s) => s.name).join(', ')} would still need a score-function estimator`;
-      for (const a of addresses) {
-        for (const e of exprsOf([...ir.model, ...ir.guide.stmts])) {
-          if (usedOutsideReads(e, a.name)) return `soft attention needs address '${a.name}' to be used only to read memory (as mem[${a.name}])`;
-        }
-      }
-      return undefined;
-    }
-    case 'iwae':
-      if (discrete.length) return `iwae differentiates reparameterized latents only; ${discrete.map((s) => s.name).join(', ')} would get no gradient in the guide (use vimco, reinforce or enumerate)`;
-      return undefined;
-    case 'relaxed':
-      // src/estimators/relaxed.ts has the objective; reads of relaxed one-hot addresses are not lowered yet.
-      return 'the relaxed (Gumbel-softmax) estimator is not lowered to models yet; use vimco, reinforce, enumerate or soft';
-    default:
-      return undefined;
-  }
-}
-
-function estimatorLabel(ir: IrProgram): string {
-  const e = ir.train.estimator;
-  switch (e.kind) {
-    case 'vimco':
-      return `vimco(k: ${e.k}, baseline: ${e.vimcoBaseline})`;
-    case 'reinforce':
-      return `reinforce(k: ${e.k}, baseline: ${e.reinforceBaseline})`;
-    case 'relaxed':
-      return `relaxed(k: ${e.k}, temperature: ${e.temperature})`;
-    default:
-      return `${e.kind}(k: ${e.k})`;
-  }
-}
-
 export function describePlan(ir: IrProgram): string {
   const est = ir.train.estimator;
   const K = est.k;
   const lines: string[] = [];
-  lines.push(`${ir.name}: lowered for ${estimatorLabel(ir)}, optimizer ${ir.train.optimizer.kind}(lr: ${ir.train.optimizer.lr}), batch ${ir.train.batch}`);
+  lines.push(`${ir.name}: lowered for ${estimatorSpec(est.kind)?.label(est) ?? est.kind}, optimizer ${ir.train.optimizer.kind}(lr: ${ir.train.optimizer.lr}), batch ${ir.train.batch}`);
   lines.push('');
   lines.push('inputs (plates: batch = examples of a minibatch, sample = the K draws):');
   for (const d of ir.data) lines.push(`  ${d.name.padEnd(10)} data    ${formatType(d).padEnd(22)} [batch]`);

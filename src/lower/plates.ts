@@ -15,8 +15,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 
-export type Plate = 'enum' | 'sample' | 'batch';
-export const PLATE_ORDER: readonly Plate[] = ['enum', 'sample', 'batch'];
+/** A named axis; 'enum', 'sample' and 'batch' are built in, handlers may register more. */
+export type Plate = string;
+const ORDER: Plate[] = ['enum', 'sample', 'batch'];
+/** The canonical order of the plates, outermost first. */
+export const PLATE_ORDER: readonly Plate[] = ORDER;
+
+/**
+ * Adds a plate to the canonical order (e.g. the `steps` of an episode, written one after another),
+ * before an existing one (default: before `batch`, so per-example axes stay innermost).
+ * Registering a known plate again is a no-op.
+ */
+export function registerPlate(name: Plate, opts: { before?: Plate } = {}): void {
+  if (ORDER.includes(name)) return;
+  const at = ORDER.indexOf(opts.before ?? 'batch');
+  if (at < 0) throw new InternalError('lower', `registerPlate: unknown plate '${opts.before}'`);
+  ORDER.splice(at, 0, name);
+}
 
 export interface Value {
   t: tf.Tensor;

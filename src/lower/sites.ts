@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { IrDist } from '../ir/types.ts';
 import type { Rng } from '../estimators/rng.ts';
-import { Bernoulli, Categorical, Normal } from './distributions.ts';
+import { Bernoulli, Categorical, Normal, RelaxedCategorical } from '../families/distributions.ts';
+import { family, type FamilyDist, type FamilySpec } from '../families/registry.ts';
 import { evaluate, type EvalContext } from './evaluate.ts';
 import { gatherRows } from './gather.ts';
 import { alignTo, broadcastValues, eventShape, plateSizesOf, reshape, sortPlates, unionPlates, type Plate, type Value } from './plates.ts';
@@ -19,7 +20,14 @@ import { alignTo, broadcastValues, eventShape, plateSizesOf, reshape, sortPlates
 export type BoundDist =
   | { kind: 'Categorical'; logits: Value; n: number; uniform?: boolean }
   | { kind: 'Bernoulli'; logits: Value }
-  | { kind: 'Normal'; loc: Value; scale: Value };
+  | { kind: 'Normal'; loc: Value; scale: Value }
+  /** Any other family of the registry, parameters in its order. */
+  | { kind: 'family'; spec: FamilySpec; params: Value[] };
+
+/** True when draws from `d` carry no gradient: the guide site needs a score-function estimator. */
+export function needsScoreFunction(d: BoundDist): boolean {
+  return d.kind === 'Categorical' || d.kind === 'Bernoulli' || (d.kind === 'family' && !d.spec.reparameterized);
+}
 
 /** Evaluates the parameters; `n` resolves the size of a uniform Categorical. */
 export function bindDist(d: IrDist, ctx: EvalContext, n: (d: IrDist & { kind: 'Categorical' }) => number): BoundDist {
@@ -36,7 +44,22 @@ export function bindDist(d: IrDist, ctx: EvalContext, n: (d: IrDist & { kind: 'C
       return { kind: 'Bernoulli', logits: evaluate(d.logits, ctx) };
     case 'Normal':
       return { kind: 'Normal', loc: evaluate(d.loc, ctx), scale: evaluate(d.scale, ctx) };
+    case 'family': {
+      const spec = family(d.family);
+      if (!spec) throw new InternalError('lower', `unknown distribution family ${d.family}`);
+      return { kind: 'family', spec, params: d.params.map((e) => evaluate(e, ctx)) };
+    }
   }
+}
+
+/** A registry family's parameters and a value broadcast together, each with one event axis. */
+function familyOf(d: BoundDist & { kind: 'family' }, x?: Value): { dist: FamilyDist; x?: tf.Tensor; plates: Plate[]; shape: number[] } {
+  const { tensors, plates } = broadcastValues(x ? [...d.params, x] : d.params, true);
+  const n = plates.length;
+  const shape = tensors[0]!.shape;
+  const flat = tensors.map((t) => oneEventAxis(t, n));
+  const params = x ? flat.slice(0, -1) : flat;
+  return { dist: d.spec.create(params), ...(x ? { x: flat[flat.length - 1]! } : {}), plates, shape };
 }
 
 /** Flattens the event axes into one trailing axis (distributions.ts keeps one event axis). */
@@ -62,6 +85,10 @@ export function logProb(d: BoundDist, x: Value): Value {
       const n = plates.length;
       const [loc, scale, v] = tensors.map((t) => oneEventAxis(t, n)) as [tf.Tensor, tf.Tensor, tf.Tensor];
       return { t: new Normal(loc, scale).logProb(v), plates };
+    }
+    case 'family': {
+      const f = familyOf(d, x);
+      return { t: f.dist.logProb(f.x!), plates: f.plates };
     }
   }
 }
@@ -122,6 +149,12 @@ export function sample(d: BoundDist, k: number, rng: Rng): Value {
       if (d.logits.plates.includes('sample')) return { t: dist.sample(rng), plates: d.logits.plates };
       return placeSampleAxis(dist.sample(rng, [k]), d.logits.plates);
     }
+    case 'family': {
+      const f = familyOf(d);
+      const draw = (s: number[]) => (f.dist.rsample ? f.dist.rsample(rng, s) : f.dist.sample(rng, s));
+      if (f.plates.includes('sample')) return { t: reshape(draw([]), f.shape), plates: f.plates };
+      return placeSampleAxis(reshape(draw([k]), [k, ...f.shape]), f.plates);
+    }
   }
 }
 
@@ -147,6 +180,22 @@ export function sampleScored(d: BoundDist, k: number, rng: Rng): { value: Value;
     : { value: { t, plates }, logProb: { t: r.logProb, plates } };
 }
 
+/** A relaxed draw y = log(relaxed one-hot) of a Categorical at `temperature`, event [N], K per example. */
+export function relaxedSample(d: BoundDist, k: number, temperature: number, rng: Rng): Value {
+  if (d.kind !== 'Categorical') throw new InternalError('lower', 'only a Categorical site can be relaxed');
+  const logits = d.uniform ? { t: tf.zeros([d.n]), plates: [] as Plate[] } : d.logits;
+  const dist = new RelaxedCategorical(logits.t, temperature);
+  if (logits.plates.includes('sample')) return { t: dist.rsample(rng), plates: logits.plates };
+  return placeSampleAxis(dist.rsample(rng, [k]), logits.plates);
+}
+
+/** ExpConcrete log-density of a relaxed draw `y` under the Categorical `d` at `temperature`. */
+export function relaxedLogProb(d: BoundDist, y: Value, temperature: number): Value {
+  if (d.kind !== 'Categorical') throw new InternalError('lower', 'only a Categorical site can be relaxed');
+  const { tensors, plates } = broadcastValues([d.logits, y]);
+  return { t: new RelaxedCategorical(tensors[0]!, temperature).logProb(tensors[1]!), plates };
+}
+
 /** Every value of a Categorical on the `enum` plate: [0, 1, ..., n-1]. */
 export function enumerateValues(d: BoundDist): Value {
   if (d.kind !== 'Categorical') throw new InternalError('lower', 'only a Categorical site can be enumerated');
@@ -168,6 +217,10 @@ export function mean(d: BoundDist): Value {
       return d.loc;
     case 'Categorical':
       return { t: tf.argMax(d.logits.t, -1), plates: d.logits.plates };
+    case 'family': {
+      const f = familyOf(d);
+      return { t: reshape(f.dist.mean(), f.shape), plates: f.plates };
+    }
   }
 }
 

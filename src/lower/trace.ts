@@ -12,35 +12,33 @@ import type { IrDist, IrExpr, IrProgram, IrSite, Size } from '../ir/types.ts';
 import { cacheKey, evaluate, type Binding, type EvalContext } from './evaluate.ts';
 import { broadcastTo, broadcastValues, reshape, type Value } from './plates.ts';
 import type { Rng } from '../estimators/rng.ts';
-import { bindDist, categoricalProbs, enumerateValues, logProb, sample, sampleScored, type BoundDist } from './sites.ts';
-
-/**
- * How addresses are read in this pass (the estimator decides; see evaluate.ts). 'enumerate'
- * sums over the model's one discrete Categorical site, address or not.
- */
-export type AddressMode = 'sample' | 'enumerate' | 'soft';
+import { ancestral, softRead, TERM, type Handler, type SiteMessage, type TraceContext } from './handlers.ts';
+import { bindDist, logProb, needsScoreFunction, sampleScored, type BoundDist } from './sites.ts';
 
 export interface TraceOptions {
   k: number;
-  addressing: AddressMode;
   rng: Rng;
-  /** Soft mode only: read with the prior p(a) instead of q(a | x) (generation without a target). */
-  softWeightsFromPrior?: boolean;
+  /** The handler stack, top first (./handlers.ts); the defaults below apply where none decides. */
+  handlers: readonly Handler[];
+  /** False: no guide phase (generation from the prior with the `ancestral` handler). */
+  guide?: boolean;
 }
 
 /** Inputs of a pass: data [B, ...], memories [B, M, ...] or shared [M, ...], params (no plates). */
 export type Inputs = Map<string, Value>;
 
 export interface Trace {
+  /** Every accumulator the handlers filled (TERM.logP, TERM.logQ, ...), by name. */
+  terms: Map<string, Value>;
   /** Sum of the model's log-densities (latents, addresses, observations). */
   logP: Value;
-  /** Sum of the guide's log-densities of the sampled sites. */
+  /** Sum of the guide's log-densities of the drawn sites. */
   logQ: Value;
-  /** The part of logQ from discrete (non-reparameterizable) sites: the score-function term. */
+  /** The part of logQ from draws without a pathwise gradient: the score-function term. */
   logQDiscrete: Value;
-  /** Enumerate mode: log q(a = i | x) on the enum plate, for training the address guide. */
+  /** Enumerate handler: log q(a = i | x) on the enum plate, for training the address guide. */
   logQEnum?: Value;
-  /** Values of every site (guide samples, enumerated values) and the soft weights. */
+  /** Values of every site (guide draws, enumerated values, soft weights). */
   values: Map<string, Binding>;
   guideDists: Map<string, BoundDist>;
   modelDists: Map<string, BoundDist>;
@@ -52,11 +50,6 @@ const zero = (): Value => ({ t: tf.scalar(0), plates: [] });
 export function addValues(a: Value, b: Value): Value {
   const { tensors, plates } = broadcastValues([a, b]);
   return { t: tf.add(tensors[0]!, tensors[1]!), plates };
-}
-
-/** `a + b` where `a` may be nothing yet (a running sum of log-densities starts at its first term). */
-function accumulate(a: Value | undefined, b: Value): Value {
-  return a === undefined ? b : addValues(a, b);
 }
 
 /** Binds size symbols from the shapes of the memories actually supplied (e.g. M = 32). */
@@ -84,77 +77,97 @@ export function resolveSize(s: Size, bindings: Map<string, number>): number {
   return n;
 }
 
-export function runTrace(
-  ir: IrProgram,
-  inputs: Inputs,
-  applyNet: EvalContext['applyNet'],
-  opts: TraceOptions,
-): Trace {
+/**
+ * One pass of guide then model through the handler stack. Defaults where no handler decided:
+ * the guide draws K values per example (reparameterized when the family allows, its density
+ * into TERM.logQ, and into TERM.logQScore when the draw has no pathwise gradient); the model
+ * scores the guide's value (or the observation) into TERM.logP.
+ */
+export function runTrace(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['applyNet'], opts: TraceOptions): Trace {
   const sizes = sizeBindings(ir, inputs);
   const uniformSize = (d: IrDist & { kind: 'Categorical' }) => resolveSize(d.n, sizes);
   const cache = new Map<string, Value>();
   const values = new Map<string, Binding>();
   const guideDists = new Map<string, BoundDist>();
   const modelDists = new Map<string, BoundDist>();
+  const terms = new Map<string, Value>();
   const modelSites = new Map<string, IrSite>();
   for (const s of ir.model) if (s.stmt === 'site') modelSites.set(s.name, s);
-
-  let logQ: Value | undefined;
-  let logQDiscrete: Value | undefined;
-  let logQEnum: Value | undefined;
+  const ctx: TraceContext = { k: opts.k, rng: opts.rng };
+  const add = (term: string, v: Value) => {
+    const prev = terms.get(term);
+    terms.set(term, prev === undefined ? v : addValues(prev, v));
+  };
+  const handle = (msg: SiteMessage): void => {
+    for (const h of opts.handlers) h.process?.(msg, ctx);
+    if (!msg.value) {
+      if (msg.phase === 'guide') {
+        const drawn = sampleScored(msg.dist, opts.k, opts.rng);
+        msg.value = drawn.value;
+        msg.logProb ??= drawn.logProb;
+        msg.score ||= needsScoreFunction(msg.dist);
+      } else {
+        msg.value = msg.site.role === 'observe' ? inputs.get(msg.site.name) : values.get(msg.site.name);
+        if (!msg.value) throw new InternalError('lower', `no value for site ${msg.site.name}`);
+      }
+    }
+    for (let i = opts.handlers.length - 1; i >= 0; i--) opts.handlers[i]!.postprocess?.(msg, ctx);
+    if (msg.term === undefined) return;
+    if (!msg.logProb) {
+      if ('soft' in msg.value) throw new InternalError('lower', `soft value of ${msg.site.name} has no density`);
+      msg.logProb = logProb(msg.dist, msg.value);
+    }
+    add(msg.term, msg.logProb);
+    if (msg.phase === 'guide' && msg.score) add(TERM.logQScore, msg.logProb);
+  };
 
   // ---- guide: draw every latent.
-  const genv = new Map<string, Binding>(inputs);
-  const gctx: EvalContext = { env: genv, applyNet, cache, letKeys: new Map() };
-  for (const st of ir.guide.stmts) {
-    if (st.stmt === 'let') {
-      bindLet(st.name, st.value, gctx);
-      continue;
+  if (opts.guide !== false) {
+    const genv = new Map<string, Binding>(inputs);
+    const gctx: EvalContext = { env: genv, applyNet, cache, letKeys: new Map() };
+    for (const st of ir.guide.stmts) {
+      if (st.stmt === 'let') {
+        bindLet(st.name, st.value, gctx);
+        continue;
+      }
+      const site = modelSites.get(st.name);
+      if (!site) throw new InternalError('lower', `guide site ${st.name} has no model site`);
+      const d = bindDist(st.dist, gctx, uniformSize);
+      guideDists.set(st.name, d);
+      const msg: SiteMessage = { site, phase: 'guide', dist: d, modelDist: () => bindDist(site.dist, gctx, uniformSize), term: TERM.logQ, score: false };
+      handle(msg);
+      genv.set(st.name, msg.value!);
+      values.set(st.name, msg.value!);
     }
-    const site = modelSites.get(st.name);
-    if (!site) throw new InternalError('lower', `guide site ${st.name} has no model site`);
-    const d = bindDist(st.dist, gctx, uniformSize);
-    guideDists.set(st.name, d);
-    let v: Binding;
-    if (site.role === 'address' && opts.addressing === 'soft') {
-      v = { soft: opts.softWeightsFromPrior ? priorWeights(site, gctx, uniformSize) : categoricalProbs(d) };
-    } else if (site.discrete && opts.addressing === 'enumerate') {
-      // validateEstimatorFor guarantees exactly one discrete site, a Categorical.
-      v = enumerateValues(d);
-      logQEnum = logProb(d, v);
-    } else {
-      const drawn = sampleScored(d, opts.k, opts.rng);
-      v = drawn.value;
-      const lq = drawn.logProb;
-      logQ = accumulate(logQ, lq);
-      if (site.discrete) logQDiscrete = accumulate(logQDiscrete, lq);
-    }
-    genv.set(st.name, v);
-    values.set(st.name, v);
   }
 
   // ---- model: score the guide's draws and the observations.
   const menv = new Map<string, Binding>(inputs);
   for (const [name, v] of values) menv.set(name, v);
   const mctx: EvalContext = { env: menv, applyNet, cache, letKeys: new Map() };
-  let logP: Value | undefined;
   for (const st of ir.model) {
     if (st.stmt === 'let') {
       bindLet(st.name, st.value, mctx);
       continue;
     }
-    if (st.role === 'address' && opts.addressing === 'soft') continue; // deterministic read: no density
     const d = bindDist(st.dist, mctx, uniformSize);
     modelDists.set(st.name, d);
-    const x = st.role === 'observe' ? inputs.get(st.name) : menv.get(st.name);
-    if (!x || 'soft' in x) throw new InternalError('lower', `no value for site ${st.name}`);
-    logP = accumulate(logP, logProb(d, x));
+    const msg: SiteMessage = { site: st, phase: 'model', dist: d, modelDist: () => d, term: TERM.logP, score: false };
+    const given = values.get(st.name);
+    if (given) msg.value = given;
+    handle(msg);
+    if (st.role !== 'observe') {
+      menv.set(st.name, msg.value!);
+      values.set(st.name, msg.value!);
+    }
   }
+  const logQEnum = terms.get(TERM.logQEnum);
   return {
-    logP: logP ?? zero(),
-    logQ: logQ ?? zero(),
-    logQDiscrete: logQDiscrete ?? zero(),
-    logQEnum,
+    terms,
+    logP: terms.get(TERM.logP) ?? zero(),
+    logQ: terms.get(TERM.logQ) ?? zero(),
+    logQDiscrete: terms.get(TERM.logQScore) ?? zero(),
+    ...(logQEnum ? { logQEnum } : {}),
     values,
     guideDists,
     modelDists,
@@ -168,47 +181,22 @@ function bindLet(name: string, value: IrExpr, ctx: EvalContext): void {
   if (key !== undefined) ctx.letKeys?.set(name, key);
 }
 
-/** p(a | M) as attention weights (uniform or the model's logits), for soft generation. */
-function priorWeights(site: IrSite, ctx: EvalContext, n: (d: IrDist & { kind: 'Categorical' }) => number): Value {
-  const d = bindDist(site.dist, ctx, n);
-  return categoricalProbs(d);
-}
-
 /**
  * Ancestral sampling from the model given memories (no target): every latent drawn from its
- * prior, addresses from p(a | M). Returns the distributions of the observed sites (their means
- * make the pictures) and the sampled addresses.
+ * prior, addresses from p(a | M) (or read softly with `readHandlers('soft')`-style handlers).
+ * Returns the distributions of the observed sites (their means make the pictures) and the values.
  */
 export function runPrior(
   ir: IrProgram,
   inputs: Inputs,
   applyNet: EvalContext['applyNet'],
-  opts: TraceOptions,
+  opts: { k: number; rng: Rng; soft?: boolean },
 ): { observed: Map<string, BoundDist>; values: Map<string, Binding> } {
-  const sizes = sizeBindings(ir, inputs);
-  const uniformSize = (d: IrDist & { kind: 'Categorical' }) => resolveSize(d.n, sizes);
-  const env = new Map<string, Binding>(inputs);
-  const ctx: EvalContext = { env, applyNet, cache: new Map() };
+  const handlers = [...(opts.soft ? [softRead({ fromPrior: true })] : []), ancestral()];
+  const t = runTrace(ir, inputs, applyNet, { k: opts.k, rng: opts.rng, handlers, guide: false });
   const observed = new Map<string, BoundDist>();
-  const values = new Map<string, Binding>();
-  for (const st of ir.model) {
-    if (st.stmt === 'let') {
-      env.set(st.name, evaluate(st.value, ctx));
-      continue;
-    }
-    const d = bindDist(st.dist, ctx, uniformSize);
-    if (st.role === 'observe') {
-      observed.set(st.name, d);
-      continue;
-    }
-    const v: Binding =
-      st.role === 'address' && opts.addressing === 'soft'
-        ? { soft: categoricalProbs(d) }
-        : sample(d, opts.k, opts.rng);
-    env.set(st.name, v);
-    values.set(st.name, v);
-  }
-  return { observed, values };
+  for (const s of ir.model) if (s.stmt === 'site' && s.role === 'observe') observed.set(s.name, t.modelDists.get(s.name)!);
+  return { observed, values: t.values };
 }
 
 /** A per-example scalar value broadcast to exactly [K, B] (or [E, K, B] with the enum plate). */

@@ -35,7 +35,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
-import { blasInUse, blasUnavailableReason, patchWasmMatMulWithBlas } from './blas.ts';
+import { blasInUse, blasUnavailableReason, patchWasmConvWithBlas, patchWasmMatMulWithBlas } from './blas.ts';
 import { ensureGradients } from './gradients.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -220,6 +220,7 @@ async function tryBackend(name: BackendName): Promise<Probe> {
         const p = await activate('wasm');
         // Native products where the optional OpenBLAS module is built, else the transposition fix.
         if (p.ok && !patchWasmMatMulWithBlas()) patchWasmTransposedMatMul();
+        if (p.ok) patchWasmConvWithBlas(); // convolutions too (blas.ts); no-op without the module
         return p;
       } finally {
         restoreCpus?.();

@@ -12,8 +12,10 @@
  * packing is fast and threaded), transposes for free, and writes the result in place: no copies
  * between JS, wasm and native memory.
  *
- * Only `BatchMatMul` and `_FusedMatMul` (bias and relu applied in the same pass) are replaced;
- * every other kernel stays wasm. Cases the native product does not cover (non-float32, batch
+ * `BatchMatMul` and `_FusedMatMul` (bias and relu applied in the same pass) are replaced, and the
+ * convolutions `Conv2D`, `Conv2DBackpropInput` (also what `conv2dTranspose` runs) and
+ * `Conv2DBackpropFilter` (which tfjs-wasm does not have) by im2col/col2im + sgemm; every other
+ * kernel stays wasm. Cases the native product does not cover (non-float32, batch
  * broadcasting other than 1-against-n, prelu and other activations, a bias not of the output's
  * last size) go to the kernel that was registered before. `VMM_BLAS=0` turns it off.
  */
@@ -49,6 +51,14 @@ export interface BlasModule {
     sqrtBc2: number,
     eps: number,
   ): void;
+  /**
+   * Convolutions, NHWC, dilation 1, by im2col/col2im + sgemm (see vmm_blas.c). mode 0: out = y =
+   * conv2d(a = x, b = filter); 1: out = dx from (a = dy, b = filter); 2: out = dfilter from
+   * (a = x, b = dy). dims: [N, H, W, Cin, Ho, Wo, Cout, kh, kw, strideH, strideW, padTop, padLeft].
+   */
+  conv2d(mode: 0 | 1 | 2, a: Float32Array, b: Float32Array, out: Float32Array, dims: Int32Array): void;
+  /** out[c] = sum_r x[r, c] over a row-major [rows, cols] array (double accumulators). */
+  colsum(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores). */
   threads(): number;
 }
@@ -145,6 +155,129 @@ export function patchWasmMatMulWithBlas(): boolean {
     tf.registerKernel({ ...prev, kernelFunc });
   }
   patched = true;
+  return true;
+}
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  inputShape?: number[];
+  filterShape?: number[];
+}
+interface ConvArgs {
+  inputs: { x?: Info; filter?: Info; dy?: Info };
+  backend: WasmBackendLike;
+  attrs: ConvAttrs;
+}
+
+/**
+ * The native convolution's sizes for input shape `xShape` and filter shape `fShape` (tfjs's
+ * `computeConv2DInfo`, so padding and output sizes are exactly tfjs's), or undefined for what it
+ * does not cover (NCHW, dilations other than 1).
+ */
+function convDims(xShape: number[], fShape: number[], attrs: ConvAttrs): { dims: Int32Array; outShape: number[] } | undefined {
+  if ((attrs.dataFormat ?? 'NHWC') !== 'NHWC' || xShape.length !== 4 || fShape.length !== 4) return undefined;
+  const dil = attrs.dilations ?? 1;
+  if (!(dil === 1 || (Array.isArray(dil) && dil[0] === 1 && dil[1] === 1))) return undefined;
+  let c: tf.backend_util.Conv2DInfo;
+  try {
+    c = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], fShape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  } catch {
+    return undefined; // the original kernel reports it
+  }
+  const dims = Int32Array.from([c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels, c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left]);
+  return { dims, outShape: [c.batchSize, c.outHeight, c.outWidth, c.outChannels] };
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** The three convolution kernels by the native module, or undefined when a case is not covered. */
+function blasConv(blas: BlasModule, kernel: 'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter', { inputs, backend, attrs }: ConvArgs): Info | undefined {
+  const view = (t: Info) => backend.typedArrayFromHeap(t);
+  if (kernel === 'Conv2D') {
+    const { x, filter } = inputs;
+    if (!x || !filter || x.dtype !== 'float32' || filter.dtype !== 'float32') return undefined;
+    const d = convDims(x.shape, filter.shape, attrs);
+    if (!d) return undefined;
+    const out = backend.makeOutput(d.outShape, 'float32');
+    blas.conv2d(0, view(x), view(filter), view(out), d.dims);
+    return out;
+  }
+  if (kernel === 'Conv2DBackpropInput') {
+    const { dy, filter } = inputs;
+    const xShape = attrs.inputShape;
+    if (!dy || !filter || !xShape || dy.dtype !== 'float32' || filter.dtype !== 'float32') return undefined;
+    const d = convDims(xShape, filter.shape, attrs);
+    if (!d || !sameShape(d.outShape, dy.shape)) return undefined;
+    const out = backend.makeOutput(xShape, 'float32');
+    blas.conv2d(1, view(dy), view(filter), view(out), d.dims);
+    return out;
+  }
+  const { x, dy } = inputs;
+  const fShape = attrs.filterShape;
+  if (!x || !dy || !fShape || x.dtype !== 'float32' || dy.dtype !== 'float32') return undefined;
+  const d = convDims(x.shape, fShape, attrs);
+  if (!d || !sameShape(d.outShape, dy.shape)) return undefined;
+  const out = backend.makeOutput(fShape, 'float32');
+  blas.conv2d(2, view(x), view(dy), view(out), d.dims);
+  return out;
+}
+
+let convPatched = false;
+
+/**
+ * `Sum` over leading axes (`[0, .., j-1]` of a rank > j array) by one native pass: the gradient
+ * of the bias added after every convolution, `[N, H, W, C] -> [C]`. wasm's own Sum transposes
+ * the reduced axes innermost first; on the conv model's [1088, 14, 14, 32] that pair cost more
+ * than the convolution (bench/profile.ts). Other reductions go to wasm's kernel.
+ */
+function blasLeadingSum(blas: BlasModule, { inputs, backend, attrs }: { inputs: { x: Info }; backend: WasmBackendLike; attrs: { axis: number | number[]; keepDims?: boolean } }): Info | undefined {
+  const { x } = inputs;
+  if (x.dtype !== 'float32' || x.shape.length < 2) return undefined;
+  const axes = tf.util.parseAxisParam(attrs.axis, x.shape).sort((p, q) => p - q);
+  if (axes.length === 0 || axes.length >= x.shape.length || axes.some((v, i) => v !== i)) return undefined;
+  const rows = tf.util.sizeFromShape(x.shape.slice(0, axes.length));
+  const rest = x.shape.slice(axes.length);
+  const out = backend.makeOutput(attrs.keepDims ? [...axes.map(() => 1), ...rest] : rest, 'float32');
+  blas.colsum(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), rows, tf.util.sizeFromShape(rest));
+  return out;
+}
+
+/**
+ * Registers native `Conv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter` kernels for the wasm
+ * backend (once, after it initialized; needs the native module). The first two fall back to
+ * wasm's own kernel for cases the native one does not cover; wasm has no `Conv2DBackpropFilter`,
+ * so there an uncovered case (NCHW) is an error. With `Conv2DBackpropFilter` registered,
+ * `src/lower/nets.ts` takes tfjs's own conv gradients instead of its `customGrad` fallback.
+ * Also `Sum` over leading axes (the bias gradient). `VMM_BLAS_CONV=0` leaves all four to wasm
+ * (for before/after timings; the matrix products stay native).
+ */
+export function patchWasmConvWithBlas(): boolean {
+  if (convPatched) return true;
+  if (process.env['VMM_BLAS_CONV'] === '0') return false; // A/B switch: wasm convolutions with OpenBLAS products
+  const blas = loadBlas();
+  if (!blas || !tf.getKernel('Conv2D', 'wasm')) return false;
+  for (const kernelName of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const) {
+    const prev = tf.getKernel(kernelName, 'wasm');
+    const kernelFunc = ((args: ConvArgs) => {
+      const out = blasConv(blas, kernelName, args);
+      if (out) return out;
+      if (prev) return (prev.kernelFunc as (x: unknown) => Info)(args);
+      throw new Error(`${kernelName} (wasm, OpenBLAS): only float32 NHWC is supported, got ${args.attrs.dataFormat ?? 'NHWC'}`);
+    }) as unknown as tf.KernelFunc;
+    if (prev) tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel({ ...(prev ?? {}), kernelName, backendName: 'wasm', kernelFunc });
+  }
+  const sum = tf.getKernel('Sum', 'wasm');
+  if (sum) {
+    const kernelFunc = ((args: Parameters<typeof blasLeadingSum>[1]) => blasLeadingSum(blas, args) ?? (sum.kernelFunc as (x: unknown) => Info)(args)) as unknown as tf.KernelFunc;
+    tf.unregisterKernel('Sum', 'wasm');
+    tf.registerKernel({ ...sum, kernelFunc });
+  }
+  convPatched = true;
   return true;
 }
 

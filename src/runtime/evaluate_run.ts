@@ -4,6 +4,15 @@
  * - Test NLL: -log p(x | memory) estimated with K importance samples (default 1000; the hard
  *   importance-sampled bound log (1/K) sum_k w_k, whatever estimator trained the model), as mean
  *   and standard error over test episodes, for a grid of classes in memory C and memory sizes M.
+ *   Paired across M: for each C every test episode is drawn once, at the largest M, and the
+ *   smaller memories are nested in it (the M = 1 memory inside the M = 2 one, ...) with the same
+ *   target, so the NLL difference between two memory sizes is a per-episode difference; the
+ *   report gives each M's mean NLL and the paired difference to the smallest M of its row (M = 1
+ *   for C = 1; M = C otherwise) with its standard error. `C` is the number of classes in memory:
+ *   the memory's entries take the C classes in turn (entry j has class j mod C in a fixed random
+ *   order of the classes, one of them the target's), so when M is not a multiple of C the first
+ *   M mod C classes have one shot more than the others (floor(M/C) or ceil(M/C) shots each, no
+ *   entries of other classes); M < C is not evaluated.
  * - Few-shot accuracy: n-way 1-shot classification by argmax_i q(a = i | x), correct when the
  *   chosen entry has the target's class.
  * - KL(q(a|x) || p(a)) against its ceiling log M: how much the model uses its memory.
@@ -13,7 +22,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { EpisodeSampler, sharedMemoryEpisode } from '../data/episodes.ts';
+import { EpisodeSampler, sharedMemoryEpisode, type EpisodeBatch } from '../data/episodes.ts';
 import type { LabelledImageSet } from '../data/types.ts';
 import { Rng } from '../estimators/rng.ts';
 import { CompiledModel } from '../lower/compile.ts';
@@ -23,10 +32,11 @@ import { markdownTable } from '../report/markdown.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { irOfRun } from '../cli/run_commands.ts';
 import { RunError } from '../cli/errors.ts';
-import { bindInputs, episodeInputs, loadImageSet, validationBatches, type RawBatch } from './data_source.ts';
+import { bindInputs, episodeInputs, loadImageSet, testBatches, type RawBatch } from './data_source.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { RunDir } from './run_dir.ts';
-import type { IrProgram } from '../ir/types.ts';
+import type { IrProgram, IrSite } from '../ir/types.ts';
+import { resolveSize } from '../lower/trace.ts';
 
 export interface EvalOptions {
   data?: string;
@@ -46,6 +56,8 @@ export interface NllCell {
   memory: number;
   nll: number;
   se: number;
+  /** Paired difference NLL(M) - NLL(`vs`) over the same targets and nested memories; `vs` = the row's smallest M. */
+  diff?: { vs: number; mean: number; se: number };
   kl?: number;
   logM?: number;
   accuracy?: number;
@@ -109,7 +121,7 @@ function evalBatch(
 ): { nll: Float32Array; kl?: Float32Array; hit?: Uint8Array; entries?: number } {
   const inputs = () => model.inputs(raw);
   const bound = tf.tidy(() =>
-    importanceBound(ir, inputs(), model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, addressing: soft ? 'soft' : 'sample' }),
+    importanceBound(ir, inputs(), model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, reads: soft ? 'soft' : 'sample' }),
   );
   const nll = bound.map((v) => -v);
   if (!raw.episode || !ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return { nll };
@@ -117,6 +129,7 @@ function evalBatch(
   const p = probs.arraySync() as number[][];
   probs.dispose();
   const ep = raw.episode;
+  const offset = memoryRowOffset(ir, ep.memorySize);
   const kl = new Float32Array(ep.batch);
   const hit = new Uint8Array(ep.batch);
   for (let b = 0; b < ep.batch; b++) {
@@ -129,10 +142,68 @@ function evalBatch(
       if (row[i]! > 0) h -= row[i]! * Math.log(row[i]!);
     }
     kl[b] = Math.log(m) - h; // KL(q || uniform)
-    // Entries beyond the episode's memory (learned dummy entries) never count as a hit.
-    hit[b] = best < ep.memorySize && ep.matchMask[b * ep.memorySize + best] === 1 ? 1 : 0;
+    // Rows of the table that are not the episode's memory (learned dummy entries, before or after
+    // it) never count as a hit; the lowering says where the memory's rows start.
+    const row_ = best - offset;
+    hit[b] = row_ >= 0 && row_ < ep.memorySize && ep.matchMask[b * ep.memorySize + row_] === 1 ? 1 : 0;
   }
   return { nll, kl, hit, entries: p[0]?.length ?? 0 };
+}
+
+/**
+ * For each episode of `e`, its memory slots in round-robin class order: the C classes in the
+ * order they first appear in the (randomly permuted) memory, then slot j of the result holds
+ * class j mod C, shot floor(j / C). A prefix of length M >= C thus holds every class, with
+ * floor(M/C) or ceil(M/C) shots each. Episodes must have no distractors. Returns [B, M] slots.
+ */
+export function roundRobinOrder(e: EpisodeBatch, C: number): Int32Array {
+  const M = e.memorySize;
+  const order = new Int32Array(e.batch * M);
+  for (let b = 0; b < e.batch; b++) {
+    const byClass = new Map<number, number[]>();
+    for (let m = 0; m < M; m++) {
+      const c = e.memoryClass[b * M + m]!;
+      if (!byClass.has(c)) byClass.set(c, []);
+      byClass.get(c)!.push(m);
+    }
+    const lists = [...byClass.values()];
+    if (lists.length !== C || lists.some((l) => l.length !== lists[0]!.length)) {
+      throw new Error(`roundRobinOrder: episode ${b} does not hold ${C} classes with equal shots`);
+    }
+    for (let j = 0; j < M; j++) order[b * M + j] = lists[j % C]![Math.floor(j / C)]!;
+  }
+  return order;
+}
+
+/** The episode batch `e` with each memory cut to the slots `order[b, 0..M)` (same targets, same pixels). */
+export function nestedEpisode(e: EpisodeBatch, order: Int32Array, M: number): EpisodeBatch {
+  const full = e.memorySize;
+  if (M > full) throw new Error(`nestedEpisode: memory of ${M} from an episode of ${full}`);
+  const D = e.pixels;
+  const memory = new Float32Array(e.batch * M * D);
+  const memoryClass = new Int32Array(e.batch * M);
+  const memoryIndex = new Int32Array(e.batch * M);
+  const matchMask = new Uint8Array(e.batch * M);
+  const matches: number[][] = [];
+  for (let b = 0; b < e.batch; b++) {
+    const mine: number[] = [];
+    for (let j = 0; j < M; j++) {
+      const src = order[b * full + j]!;
+      memory.set(e.memory.subarray((b * full + src) * D, (b * full + src + 1) * D), (b * M + j) * D);
+      memoryClass[b * M + j] = e.memoryClass[b * full + src]!;
+      memoryIndex[b * M + j] = e.memoryIndex[b * full + src]!;
+      if (memoryClass[b * M + j] === e.targetClass[b]) {
+        matchMask[b * M + j] = 1;
+        mine.push(j);
+      }
+    }
+    matches.push(mine);
+  }
+  // `matches` is [B, S] with S the fewest matching slots of any episode (ragged otherwise).
+  const S = Math.min(...matches.map((l) => l.length));
+  const flat = new Int32Array(e.batch * S);
+  matches.forEach((l, b) => flat.set(l.slice(0, S), b * S));
+  return { ...e, memorySize: M, shots: S, memory, memoryClass, memoryIndex, matchMask, matches: flat };
 }
 
 export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResult> {
@@ -148,7 +219,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const batch = 20;
 
   if (!b.memory) {
-    const batches = validationBatches(ir, dataOpts, o.episodes, batch);
+    const batches = testBatches(ir, dataOpts, o.episodes, batch);
     const all: number[] = [];
     for (const raw of batches) all.push(...evalBatch(ir, model, raw, o.samples, rng, soft).nll);
     const { mean, se } = meanSe(all);
@@ -159,32 +230,40 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
     const set = test as LabelledImageSet;
     const episodesFor = (classes: number, shots: number, distractors: number, seed: number) =>
       new EpisodeSampler({ set, classes, shots, distractors, split: testSplit, seed, pixels: { fixed: o.seed } });
+    const sizes = [...new Set(parseList(o.memorySizes, '--memory-sizes'))].sort((x, y) => x - y);
     for (const C of parseList(o.classesList, '--classes-list')) {
-      for (const M of parseList(o.memorySizes, '--memory-sizes')) {
-        if (M < C) continue;
-        const shots = Math.floor(M / C);
-        const sampler = episodesFor(C, shots, M - C * shots, o.seed + 31 * C + M);
-        const nll: number[] = [];
-        const kl: number[] = [];
-        const hits: number[] = [];
-        let entries = M;
-        for (let done = 0; done < o.episodes; done += batch) {
-          const raw = episodeInputs(b, sampler.next(Math.min(batch, o.episodes - done)));
-          const r = evalBatch(ir, model, raw, o.samples, rng, soft);
-          nll.push(...r.nll);
-          if (r.kl) kl.push(...r.kl);
-          if (r.hit) hits.push(...r.hit);
-          if (r.entries) entries = r.entries;
-        }
+      const Ms = sizes.filter((M) => M >= C);
+      if (!Ms.length) continue;
+      // One episode per target at the largest M; every smaller memory is a prefix of it.
+      const sampler = episodesFor(C, Math.ceil(Ms[Ms.length - 1]! / C), 0, o.seed + 31 * C);
+      const per = Ms.map(() => ({ nll: [] as number[], kl: [] as number[], hits: [] as number[], entries: 0 }));
+      for (let done = 0; done < o.episodes; done += batch) {
+        const e = sampler.next(Math.min(batch, o.episodes - done));
+        const order = roundRobinOrder(e, C);
+        Ms.forEach((M, j) => {
+          const r = evalBatch(ir, model, episodeInputs(b, nestedEpisode(e, order, M)), o.samples, rng, soft);
+          per[j]!.nll.push(...r.nll);
+          if (r.kl) per[j]!.kl.push(...r.kl);
+          if (r.hit) per[j]!.hits.push(...r.hit);
+          per[j]!.entries = r.entries || M;
+        });
+      }
+      Ms.forEach((M, j) => {
+        const { nll, kl, hits, entries } = per[j]!;
         const s = meanSe(nll);
         // The ceiling of KL(q || uniform) is the log of the number of addressable entries
         // (the memory plus any learned entries stacked onto it).
         const cell: NllCell = { classes: C, memory: M, nll: s.mean, se: s.se, episodes: nll.length, logM: Math.log(entries) };
+        if (j > 0) {
+          const d = meanSe(nll.map((v, i) => v - per[0]!.nll[i]!));
+          cell.diff = { vs: Ms[0]!, mean: d.mean, se: d.se };
+        }
         if (kl.length) cell.kl = meanSe(kl).mean;
         if (hits.length) cell.accuracy = meanSe(hits).mean;
         result.nll.push(cell);
-        log(`C=${C} M=${M}: NLL ${s.mean.toFixed(2)} ± ${s.se.toFixed(2)}${cell.kl !== undefined ? `  KL ${cell.kl.toFixed(3)} (ceiling log ${entries} = ${cell.logM!.toFixed(2)})` : ''}`);
-      }
+        const diff = cell.diff ? `  paired vs M=${cell.diff.vs}: ${cell.diff.mean >= 0 ? '+' : ''}${cell.diff.mean.toFixed(2)} ± ${cell.diff.se.toFixed(2)}` : '';
+        log(`C=${C} M=${M}: NLL ${s.mean.toFixed(2)} ± ${s.se.toFixed(2)}${diff}${cell.kl !== undefined ? `  KL ${cell.kl.toFixed(3)} (ceiling log ${entries} = ${cell.logM!.toFixed(2)})` : ''}`);
+      });
     }
     for (const n of parseList(o.ways, '--ways')) {
       if (n > (set.numClasses ?? 0)) continue;
@@ -259,6 +338,20 @@ export function evalTable(result: EvalResult): string {
       })]),
     ),
   );
+  const paired = result.nll.filter((c) => c.diff);
+  if (paired.length) {
+    lines.push('');
+    lines.push(
+      'Paired differences NLL(M) - NLL(smallest M of the row), same targets with nested memories (the smaller memory inside the larger), mean ± standard error of the per-episode difference (negative: the larger memory helps). C = classes in memory; entries take the C classes in turn, so when M is not a multiple of C some classes have one shot more:',
+    );
+    lines.push('');
+    lines.push(
+      markdownTable(
+        ['C', 'M', 'NLL', 'vs M', 'difference', '± se', 'episodes'],
+        paired.map((c) => [String(c.classes), String(c.memory), c.nll.toFixed(2), String(c.diff!.vs), c.diff!.mean.toFixed(2), c.diff!.se.toFixed(2), String(c.episodes)]),
+      ),
+    );
+  }
   const withKl = result.nll.filter((c) => c.kl !== undefined);
   if (withKl.length) {
     lines.push('');
@@ -323,4 +416,16 @@ function writeEvalReport(dir: RunDir, result: EvalResult): void {
       }),
     );
   }
+}
+
+/** Where the memory's rows start in the first address's table, with the memory size bound. */
+export function memoryRowOffset(ir: IrProgram, memorySize: number): number {
+  const addr = ir.model.find((s): s is IrSite => s.stmt === 'site' && s.role === 'address');
+  const d = addr?.dist;
+  if (!d || d.kind !== 'Categorical' || !d.offset) return 0;
+  const bindings = new Map<string, number>();
+  const mem = ir.memories.find((m) => m.name === d.memory);
+  const first = mem?.type.shape[0];
+  if (first) for (const [sym, c] of Object.entries(first.terms)) if (c === 1) bindings.set(sym, memorySize - first.c);
+  return resolveSize(d.offset, bindings);
 }

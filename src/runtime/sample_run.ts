@@ -12,11 +12,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../estimators/rng.ts';
+import { readHandlers } from '../lower/handlers.ts';
 import { runPrior, runTrace } from '../lower/trace.ts';
 import { mean } from '../lower/sites.ts';
 import { alignTo, addPlate } from '../lower/plates.ts';
 import { writeImageGrid } from '../report/png.ts';
-import { validationBatches, bindInputs, type RawBatch } from './data_source.ts';
+import { testBatches, bindInputs, type RawBatch } from './data_source.ts';
 import { loadTrained } from './evaluate_run.ts';
 
 export interface SampleOptions {
@@ -35,17 +36,17 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   const out = o.out ?? join(dir.path, 'samples');
   mkdirSync(out, { recursive: true });
   const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}), seed: o.seed };
-  const batches = validationBatches(ir, dataOpts, o.rows, o.rows);
+  const batches = testBatches(ir, dataOpts, o.rows, o.rows); // unseen test characters, as the paper shows generations
   const raw = batches[0]!;
   const rng = new Rng(o.seed);
-  const addressing = ir.train.estimator.kind === 'soft' ? 'soft' : 'sample';
+  const soft = ir.train.estimator.kind === 'soft';
   const files: string[] = [];
   const obsName = ir.model.find((s) => s.stmt === 'site' && s.role === 'observe')!.name;
 
   // Generations: K = samples draws per episode from the prior given the episode's memory.
   const gen = tf.tidy(() => {
     const inputs = model.inputs(raw);
-    const { observed } = runPrior(ir, inputs, model.applyNet, { k: o.samples, addressing, rng });
+    const { observed } = runPrior(ir, inputs, model.applyNet, { k: o.samples, soft, rng });
     const m = mean(observed.get(obsName)!);
     const full = addPlate(m, 'sample', o.samples);
     return alignTo(full, ['sample', 'batch'], undefined, { sample: o.samples, batch: o.rows }); // [K, B, D]
@@ -72,7 +73,7 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   // Reconstructions of the held-out targets.
   const rec = tf.tidy(() => {
     const inputs = model.inputs(raw);
-    const trace = runTrace(ir, inputs, model.applyNet, { k: 1, addressing, rng });
+    const trace = runTrace(ir, inputs, model.applyNet, { k: 1, rng, handlers: readHandlers(soft ? 'soft' : 'sample') });
     const mm = mean(trace.modelDists.get(obsName)!);
     return tf.reshape(mm.t, [o.rows, d]); // plates [sample (K = 1), batch]
   });

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { SingleBar } from 'cli-progress';
 import type { IrProgram } from '../ir/types.ts';
 import { importanceBound } from '../lower/objective.ts';
-import { addressModeOf } from '../lower/objective.ts';
+
 import { RunError } from '../cli/errors.ts';
 import { trainStream, validationBatches, type RawBatch } from './data_source.ts';
 import { RunDir, type RunConfig } from './run_dir.ts';
@@ -43,11 +43,11 @@ export function validate(trainer: Trainer, batches: RawBatch[], seed: number): n
   const rng = new Rng(seed);
   let sum = 0;
   let n = 0;
-  const mode = addressModeOf(trainer.estimator) === 'soft' ? 'soft' : 'sample';
+  const mode = trainer.estimator.discrete === 'soft' ? 'soft' : 'sample';
   for (const raw of batches) {
     const bound = tf.tidy(() => {
       const inputs = trainer.model.inputs(raw);
-      return importanceBound(trainer.ir, inputs, trainer.model.applyNet, { k: Math.max(trainer.estimator.k, 1), chunk: 16, rng, addressing: mode });
+      return importanceBound(trainer.ir, inputs, trainer.model.applyNet, { k: Math.max(trainer.estimator.k, 1), chunk: 16, rng, reads: mode });
     });
     for (const v of bound) sum += v;
     n += bound.length;

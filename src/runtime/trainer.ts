@@ -7,13 +7,13 @@
  * checkpoint, so a resumed run continues exactly where the killed one stopped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { makeEstimator } from '../estimators/index.ts';
+import { makeEstimator } from '../estimators/registry.ts';
 import { Rng } from '../estimators/rng.ts';
 import type { Estimator, EstimatorState } from '../estimators/types.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { CompiledModel } from '../lower/compile.ts';
 import { estimateObjective } from '../lower/objective.ts';
-import { validateEstimatorFor } from '../lower/plan.ts';
+import { estimatorProblem } from '../estimators/registry.ts';
 import type { RawBatch } from './data_source.ts';
 import { makeOptimizer, type Optimizer } from './optimizer.ts';
 import { RunError } from '../cli/errors.ts';
@@ -45,7 +45,7 @@ export class Trainer {
     readonly ir: IrProgram,
     readonly seed: number,
   ) {
-    const problem = validateEstimatorFor(ir);
+    const problem = estimatorProblem(ir);
     if (problem) throw new RunError(problem);
     this.estimator = makeEstimator(ir.train.estimator);
     this.model = new CompiledModel(ir, seed, { baseline: this.estimator.needsBaselineNet });

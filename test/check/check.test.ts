@@ -5,7 +5,7 @@ import { parse } from '../../src/ast/parse.ts';
 import { check } from '../../src/check/check.ts';
 import { explain } from '../../src/check/explain.ts';
 import { frontEnd } from '../../src/check/pipeline.ts';
-import { addSize, constSize, formatSize, formatType, scaleSize, sizeEq, symSize } from '../../src/check/size.ts';
+import { addSize, constSize, formatSize, formatType, scaleSize, sizeEq, symSize } from '../../src/ir/size.ts';
 import { closest, editDistance } from '../../src/check/suggest.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

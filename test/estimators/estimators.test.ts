@@ -12,7 +12,7 @@ import { stopGradient } from '../../src/estimators/stop_gradient.ts';
 import type { Estimator, EstimatorTerms } from '../../src/estimators/types.ts';
 import { VimcoEstimator, vimcoSignals, vimcoSignalsReference } from '../../src/estimators/vimco.ts';
 import type { EstimatorSettings } from '../../src/ir/types.ts';
-import { RelaxedCategorical } from '../../src/lower/distributions.ts';
+import { RelaxedCategorical } from '../../src/families/distributions.ts';
 import { describeBackends, toArray } from './backends.ts';
 
 /** Random l [K][B] from a seeded JS generator: roughly N(-3, 3^2) via Box-Muller. */

@@ -10,7 +10,7 @@
  * computed exactly by enumerating all M^K tuples; log p(x) = logsumexp_a(ell[a]) - log M.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Categorical } from '../../src/lower/distributions.ts';
+import { Categorical } from '../../src/families/distributions.ts';
 import type { Rng } from '../../src/estimators/rng.ts';
 import type { SampledTerms } from '../../src/estimators/types.ts';
 

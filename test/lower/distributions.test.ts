@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { Bernoulli, Categorical, kl, Normal, RelaxedCategorical } from '../../src/lower/distributions.ts';
+import { Bernoulli, Categorical, kl, Normal, RelaxedCategorical } from '../../src/families/distributions.ts';
 import { Rng } from '../../src/estimators/rng.ts';
 import { describeBackends, toArray } from '../estimators/backends.ts';
 
@@ -170,7 +170,7 @@ describeBackends('distributions', () => {
   });
 
   it('KL closed form matches a Monte Carlo estimate, and entropy matches -E[log p]', () => {
-    const pairs: [string, () => [import('../../src/lower/distributions.ts').Distribution, import('../../src/lower/distributions.ts').Distribution]][] = [
+    const pairs: [string, () => [import('../../src/families/distributions.ts').Distribution, import('../../src/families/distributions.ts').Distribution]][] = [
       ['Normal', () => [new Normal(tf.tensor1d([0.3, -1]), tf.tensor1d([0.7, 1.5])), new Normal(tf.tensor1d([0, 0]), tf.tensor1d([1, 1]))]],
       ['Bernoulli', () => [new Bernoulli(tf.tensor1d([1.2, -0.4, 0])), new Bernoulli(tf.tensor1d([-0.5, 0.5, 2]))]],
       ['Categorical', () => [new Categorical(tf.tensor1d([1, 0, -1, 2])), new Categorical(tf.tensor1d([0, 0.5, 0, 0]))]],

@@ -10,6 +10,8 @@
  *   out  Float32Array of batch * m * n, row-major [batch, m, n]
  *   bias Float32Array of n added to every row, or null
  *   relu true: out = max(out, 0) after the bias
+ *
+ * conv2d(mode, a, b, out, dims): convolutions by im2col/col2im + sgemm (see below).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -142,6 +144,193 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+
+/*
+ * conv2d(mode, a, b, out, dims): 2-D convolutions in NHWC through im2col / col2im and sgemm, the
+ * way Caffe and PyTorch's CPU path do them (Chellapilla, Puri & Simard 2006, "High performance
+ * convolutional neural networks for document processing"). Layouts are tfjs's:
+ *   x [N, H, W, Cin], filter [kh, kw, Cin, Cout] (read as a [kh*kw*Cin, Cout] matrix),
+ *   y [N, Ho, Wo, Cout] (read as [N*Ho*Wo, Cout]); dilation 1.
+ * dims: Int32Array [N, H, W, Cin, Ho, Wo, Cout, kh, kw, strideH, strideW, padTop, padLeft].
+ *   mode 0 (Conv2D):              a = x,  b = filter, out = y       y  = im2col(x) @ F
+ *   mode 1 (Conv2DBackpropInput): a = dy, b = filter, out = dx      dx = col2im(dy @ F^T)
+ *   mode 2 (Conv2DBackpropFilter):a = x,  b = dy,     out = dF      dF = im2col(x)^T @ dy
+ * The column matrix is built for a chunk of images at a time (at most CHUNK_FLOATS floats unless
+ * one image needs more), in a scratch buffer that is kept and grown between calls.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_FLOATS ((size_t)1 << 23) /* 32 MB */
+
+static float *scratch = NULL;
+static size_t scratch_len = 0;
+
+static float *get_scratch(size_t n) {
+  if (n > scratch_len) {
+    free(scratch);
+    scratch = (float *)malloc(n * sizeof(float));
+    scratch_len = scratch ? n : 0;
+  }
+  return scratch;
+}
+
+typedef struct {
+  int n, h, w, cin, ho, wo, cout, kh, kw, sh, sw, pt, pl;
+} conv_dims;
+
+/* cols[r, (ky*kw + kx)*cin + c] = x[img, oy*sh - pt + ky, ox*sw - pl + kx, c] (0 outside), for images [i0, i0+nb). */
+static void im2col(const float *x, float *cols, const conv_dims *d, int i0, int nb) {
+  const size_t row = (size_t)d->kh * d->kw * d->cin;
+  const size_t cb = (size_t)d->cin * sizeof(float);
+  for (int i = 0; i < nb; i++) {
+    const float *xi = x + (size_t)(i0 + i) * d->h * d->w * d->cin;
+    for (int oy = 0; oy < d->ho; oy++) {
+      for (int ox = 0; ox < d->wo; ox++) {
+        float *dst = cols + (((size_t)i * d->ho + oy) * d->wo + ox) * row;
+        for (int ky = 0; ky < d->kh; ky++) {
+          const int iy = oy * d->sh - d->pt + ky;
+          for (int kx = 0; kx < d->kw; kx++, dst += d->cin) {
+            const int ix = ox * d->sw - d->pl + kx;
+            if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w) memset(dst, 0, cb);
+            else memcpy(dst, xi + ((size_t)iy * d->w + ix) * d->cin, cb);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dx[img, iy, ix, c] += cols[r, (ky*kw + kx)*cin + c]: the adjoint of im2col (dx zeroed by the caller). */
+static void col2im(const float *cols, float *dx, const conv_dims *d, int i0, int nb) {
+  const size_t row = (size_t)d->kh * d->kw * d->cin;
+  for (int i = 0; i < nb; i++) {
+    float *xi = dx + (size_t)(i0 + i) * d->h * d->w * d->cin;
+    for (int oy = 0; oy < d->ho; oy++) {
+      for (int ox = 0; ox < d->wo; ox++) {
+        const float *src = cols + (((size_t)i * d->ho + oy) * d->wo + ox) * row;
+        for (int ky = 0; ky < d->kh; ky++) {
+          const int iy = oy * d->sh - d->pt + ky;
+          for (int kx = 0; kx < d->kw; kx++, src += d->cin) {
+            const int ix = ox * d->sw - d->pl + kx;
+            if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w) continue;
+            float *dst = xi + ((size_t)iy * d->w + ix) * d->cin;
+            for (int c = 0; c < d->cin; c++) dst[c] += src[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+static napi_value conv2d(napi_env env, napi_callback_info info) {
+  napi_value args[5];
+  if (!get_args(env, info, 5, args, "vmm_blas.conv2d: expected 5 arguments (mode, a, b, out, dims)")) return NULL;
+  int32_t mode;
+  CHECK(napi_get_value_int32(env, args[0], &mode));
+  float *a, *b, *out;
+  size_t la, lb, lo;
+  if (!float_array(env, args[1], &a, &la) || !float_array(env, args[2], &b, &lb) || !float_array(env, args[3], &out, &lo)) {
+    napi_throw_type_error(env, NULL, "vmm_blas.conv2d: a, b and out must be Float32Arrays");
+    return NULL;
+  }
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t ndims = 0;
+  void *pd = NULL;
+  CHECK(napi_is_typedarray(env, args[4], &is_typed));
+  if (!is_typed || napi_get_typedarray_info(env, args[4], &type, &ndims, &pd, NULL, NULL) != napi_ok || type != napi_int32_array || ndims != 13) {
+    napi_throw_type_error(env, NULL, "vmm_blas.conv2d: dims must be an Int32Array of 13");
+    return NULL;
+  }
+  const int32_t *v = (const int32_t *)pd;
+  conv_dims d = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
+  for (int i = 0; i < 13; i++) {
+    if (v[i] < 0 || (i < 11 && v[i] == 0 && i != 0)) {
+      napi_throw_range_error(env, NULL, "vmm_blas.conv2d: bad sizes");
+      return NULL;
+    }
+  }
+  const size_t xs = (size_t)d.n * d.h * d.w * d.cin, ys = (size_t)d.n * d.ho * d.wo * d.cout;
+  const size_t kk = (size_t)d.kh * d.kw * d.cin, fs = kk * d.cout;
+  size_t ea, eb, eo;
+  if (mode == 0) ea = xs, eb = fs, eo = ys;
+  else if (mode == 1) ea = ys, eb = fs, eo = xs;
+  else if (mode == 2) ea = xs, eb = ys, eo = fs;
+  else {
+    napi_throw_range_error(env, NULL, "vmm_blas.conv2d: mode must be 0, 1 or 2");
+    return NULL;
+  }
+  if (la != ea || lb != eb || lo != eo) {
+    napi_throw_range_error(env, NULL, "vmm_blas.conv2d: array lengths do not match the sizes");
+    return NULL;
+  }
+  if (mode == 1) memset(out, 0, eo * sizeof(float));
+  if (mode == 2 && d.n == 0) memset(out, 0, eo * sizeof(float));
+  if (d.n == 0) return NULL;
+  const size_t per_image = (size_t)d.ho * d.wo * kk;
+  int nb = per_image ? (int)(CHUNK_FLOATS / per_image) : d.n;
+  if (nb < 1) nb = 1;
+  if (nb > d.n) nb = d.n;
+  float *cols = get_scratch((size_t)nb * per_image);
+  if (!cols) {
+    napi_throw_error(env, NULL, "vmm_blas.conv2d: out of memory for the column buffer");
+    return NULL;
+  }
+  const int rows_per_image = d.ho * d.wo;
+  for (int i0 = 0; i0 < d.n; i0 += nb) {
+    const int cnt = d.n - i0 < nb ? d.n - i0 : nb;
+    const int rows = cnt * rows_per_image;
+    const size_t yoff = (size_t)i0 * rows_per_image * d.cout;
+    if (mode == 0) {
+      im2col(a, cols, &d, i0, cnt);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.cout, (int)kk, 1.0f, cols, (int)kk, b, d.cout, 0.0f, out + yoff, d.cout);
+    } else if (mode == 1) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)kk, d.cout, 1.0f, a + yoff, d.cout, b, d.cout, 0.0f, cols, (int)kk);
+      col2im(cols, out, &d, i0, cnt);
+    } else {
+      im2col(a, cols, &d, i0, cnt);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kk, d.cout, rows, 1.0f, cols, (int)kk, b + yoff, d.cout, i0 == 0 ? 0.0f : 1.0f, out, d.cout);
+    }
+  }
+  return NULL;
+}
+
+/*
+ * colsum(x, out, rows, cols): out[c] = sum_r x[r, c] (double accumulators), the sum over the
+ * leading axes of a row-major array: the gradient of a bias added to an [N, H, W, C] image
+ * (wasm's Sum transposes the reduced axes last first, which costs more than the sum).
+ */
+static napi_value colsum(napi_env env, napi_callback_info info) {
+  napi_value args[4];
+  if (!get_args(env, info, 4, args, "vmm_blas.colsum: expected 4 arguments (x, out, rows, cols)")) return NULL;
+  float *x, *out;
+  size_t lx, lo;
+  if (!float_array(env, args[0], &x, &lx) || !float_array(env, args[1], &out, &lo)) {
+    napi_throw_type_error(env, NULL, "vmm_blas.colsum: x and out must be Float32Arrays");
+    return NULL;
+  }
+  int32_t rows, cols;
+  CHECK(napi_get_value_int32(env, args[2], &rows));
+  CHECK(napi_get_value_int32(env, args[3], &cols));
+  if (rows < 0 || cols < 1 || lx != (size_t)rows * cols || lo != (size_t)cols) {
+    napi_throw_range_error(env, NULL, "vmm_blas.colsum: array lengths do not match the sizes");
+    return NULL;
+  }
+  double *acc = (double *)calloc((size_t)cols, sizeof(double));
+  if (!acc) {
+    napi_throw_error(env, NULL, "vmm_blas.colsum: out of memory");
+    return NULL;
+  }
+  for (int32_t r = 0; r < rows; r++) {
+    const float *row = x + (size_t)r * cols;
+    for (int32_t c = 0; c < cols; c++) acc[c] += row[c];
+  }
+  for (int32_t c = 0; c < cols; c++) out[c] = (float)acc[c];
+  free(acc);
+  return NULL;
+}
+
 static napi_value threads(napi_env env, napi_callback_info info) {
   napi_value out;
   CHECK(napi_create_int32(env, openblas_get_num_threads(), &out));
@@ -152,9 +341,11 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"gemm", NULL, gemm, NULL, NULL, NULL, napi_default, NULL},
       {"adam", NULL, adam, NULL, NULL, NULL, napi_default, NULL},
+      {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
+      {"colsum", NULL, colsum, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 3, props));
+  CHECK(napi_define_properties(env, exports, 5, props));
   return exports;
 }
 

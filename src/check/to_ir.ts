@@ -6,9 +6,10 @@
  * each net gets its parameter count, and the guide (written or derived) and the training settings
  * (defaults filled in by the checker) are attached. The result shares nothing with its input.
  */
-import type { CheckedDist, CheckedProgram, CheckedStmt } from '../check/types.ts';
-import { netParamCount } from '../check/nets.ts';
-import type { IrDist, IrExpr, IrProgram, IrStmt, ValueType } from './types.ts';
+import type { CheckedDist, CheckedProgram, CheckedStmt } from './types.ts';
+import { netParamCount } from './nets.ts';
+import { addSize } from '../ir/size.ts';
+import type { IrDist, IrExpr, IrProgram, IrStmt, Size, ValueType } from '../ir/types.ts';
 
 /** The smallest scale of a `Normal(e)` short form: `softplus(.) + 1e-4`. */
 export const MIN_SCALE = 1e-4;
@@ -47,9 +48,12 @@ const scalar = (value: number): IrExpr => ({ op: 'const', value, type: { elem: '
 
 function dist(d: CheckedDist): IrDist {
   switch (d.kind) {
+    case 'family':
+      return { kind: 'family', family: d.family, params: d.params };
     case 'Categorical':
       if (d.form === 'logits') return { kind: 'Categorical', logits: d.logits, n: d.n };
-      return d.memory ? { kind: 'Categorical', n: d.n, memory: d.memory } : { kind: 'Categorical', n: d.n };
+      if (!d.memory) return { kind: 'Categorical', n: d.n };
+      return { kind: 'Categorical', n: d.n, memory: d.memory, offset: (d.table && rowOffset(d.table, d.memory)) ?? { c: 0, terms: {} } };
     case 'Bernoulli': {
       if (d.form === 'logits') return { kind: 'Bernoulli', logits: d.param };
       // logits = log p - log(1 - p)
@@ -82,4 +86,21 @@ function dist(d: CheckedDist): IrDist {
       return { kind: 'Normal', loc, scale };
     }
   }
+}
+
+/**
+ * Where the rows of `memory` start in a table built from it by `stack` (entries before it, e.g.
+ * learned dummies in `stack(dummies, mem)`), so that evaluation can tell which addressed rows are
+ * the memory's own. Undefined when the table is not a stack containing the memory.
+ */
+function rowOffset(table: IrExpr, memory: string): Size | undefined {
+  if (table.op === 'ref') return table.name === memory ? { c: 0, terms: {} } : undefined;
+  if (table.op !== 'concat' || table.axis !== 'first') return undefined;
+  let before: Size = { c: 0, terms: {} };
+  for (const a of table.args) {
+    const inner = rowOffset(a, memory);
+    if (inner) return addSize(before, inner);
+    before = addSize(before, a.type.shape[0]!);
+  }
+  return undefined;
 }

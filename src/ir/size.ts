@@ -3,7 +3,7 @@
  * Products of two symbols are not representable; callers report them (VMM2012).
  * Also the printing of sizes and value types used by every diagnostic ("real[M + 2, 784]").
  */
-import type { Shape, Size, ValueType } from '../ir/types.ts';
+import type { Shape, Size, ValueType } from './types.ts';
 
 export function constSize(c: number): Size {
   return { c, terms: {} };

@@ -1,0 +1,200 @@
+/**
+ * Effect handlers for the trace (the idea of Pyro's poutine messengers and NumPyro's
+ * handlers.py): walking the IR, every site becomes a message that passes through a stack of
+ * handlers. Each may draw or fix the site's value, say which log-density accumulator ("term") its
+ * density goes into, or hide it. What is not decided by a handler gets the default in ./trace.ts:
+ * the guide draws (reparameterized where it can), the model scores the guide's value or the
+ * observation.
+ *
+ * Sampled, enumerated, soft and relaxed reads of an address are handlers here, not switches in
+ * the evaluator: an estimator names the handlers it needs (src/estimators/registry.ts), and a new
+ * way to treat a site is a new handler (docs/extending.md).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InternalError } from '../diagnostics/diagnostic.ts';
+import type { Rng } from '../estimators/rng.ts';
+import { stopGradient } from '../estimators/stop_gradient.ts';
+import { estimatorSpec, type HandlerName } from '../estimators/registry.ts';
+import type { EstimatorSettings, IrSite } from '../ir/types.ts';
+import type { Binding } from './evaluate.ts';
+import type { Value } from './plates.ts';
+import { categoricalProbs, enumerateValues, mean, relaxedLogProb, relaxedSample, sample, type BoundDist } from './sites.ts';
+
+export type Phase = 'guide' | 'model';
+
+/** Accumulators of a trace. Handlers may add their own names; estimators read the ones they know. */
+export const TERM = {
+  /** log p(x, latents): the model's densities. */
+  logP: 'logP',
+  /** log q(latents | x): the guide's densities of the drawn values. */
+  logQ: 'logQ',
+  /** The part of logQ from draws without a pathwise gradient (the score-function term). */
+  logQScore: 'logQScore',
+  /** log q(a = i | x) of an enumerated site, on the enum plate. */
+  logQEnum: 'logQEnum',
+} as const;
+
+export interface SiteMessage {
+  /** The model's site (its role, type, discreteness), also in the guide phase. */
+  readonly site: IrSite;
+  readonly phase: Phase;
+  /** The distribution of this phase's statement, with its parameters evaluated. */
+  readonly dist: BoundDist;
+  /** Binds the model's own distribution of the site in the guide's scope (soft generation reads p(a)). */
+  readonly modelDist: () => BoundDist;
+  value?: Binding;
+  /** The density of `value` under `dist`, when the handler that drew it computed it already. */
+  logProb?: Value;
+  /** The accumulator the density goes into; undefined: none (a soft read, a blocked site). */
+  term: string | undefined;
+  /** A guide draw without a pathwise gradient: its density also goes into TERM.logQScore. */
+  score: boolean;
+}
+
+export interface TraceContext {
+  /** Samples per example. */
+  k: number;
+  rng: Rng;
+}
+
+export interface Handler {
+  readonly name: string;
+  /** Top of the stack first: may set the value, the density, the term. */
+  process?(msg: SiteMessage, ctx: TraceContext): void;
+  /** After the value is fixed, bottom of the stack first. */
+  postprocess?(msg: SiteMessage, ctx: TraceContext): void;
+}
+
+const isAddress = (msg: SiteMessage) => msg.site.role === 'address';
+
+/** Exact summation: the one discrete Categorical site takes every value on the `enum` plate. */
+export function enumerate(): Handler {
+  return {
+    name: 'enumerate',
+    process(msg) {
+      if (msg.phase !== 'guide' || msg.value || !msg.site.discrete || msg.dist.kind !== 'Categorical') return;
+      msg.value = enumerateValues(msg.dist);
+      msg.term = TERM.logQEnum;
+      msg.score = false;
+    },
+  };
+}
+
+/**
+ * Soft attention (background.md §2): an address holds the weights q(a | x) (or p(a) with
+ * `fromPrior`), reads become weighted sums of entries, and the address has no density.
+ */
+export function softRead(opts: { fromPrior?: boolean } = {}): Handler {
+  return {
+    name: 'soft',
+    process(msg) {
+      if (!isAddress(msg)) return;
+      if (msg.phase === 'guide' && !msg.value) msg.value = { soft: categoricalProbs(opts.fromPrior ? msg.modelDist() : msg.dist) };
+      if (msg.phase === 'model' && !msg.value && opts.fromPrior) msg.value = { soft: categoricalProbs(msg.dist) };
+      msg.term = undefined;
+      msg.score = false;
+    },
+  };
+}
+
+/**
+ * Gumbel-softmax / Concrete relaxation (Jang et al. 2016, arXiv:1611.01144; Maddison et al. 2016,
+ * arXiv:1611.00712): the guide draws y = log of a relaxed one-hot at `temperature`, reads are
+ * weighted by exp(y), and y is scored with ExpConcrete densities in the guide and the model.
+ */
+export function relaxed(temperature: number): Handler {
+  return {
+    name: 'relaxed',
+    process(msg, ctx) {
+      if (!isAddress(msg)) return;
+      if (msg.phase === 'guide' && !msg.value) {
+        const y = relaxedSample(msg.dist, ctx.k, temperature, ctx.rng);
+        msg.value = { soft: { t: tf.exp(y.t), plates: y.plates }, logY: y };
+        msg.logProb = relaxedLogProb(msg.dist, y, temperature);
+        msg.score = false;
+      } else if (msg.phase === 'model') {
+        const v = msg.value;
+        if (!v || !('soft' in v) || !v.logY) throw new InternalError('lower', `relaxed site ${msg.site.name} has no relaxed draw`);
+        msg.logProb = relaxedLogProb(msg.dist, v.logY, temperature);
+      }
+    },
+  };
+}
+
+/**
+ * Wake-phase draws (reweighted wake-sleep, Bornschein & Bengio 2015, arXiv:1406.2751): every
+ * latent is drawn without a gradient, and its density is the guide's log q(h | x) of the fixed
+ * draw, differentiable in the guide's parameters only.
+ */
+export function wake(): Handler {
+  return {
+    name: 'wake',
+    process(msg, ctx) {
+      if (msg.phase !== 'guide' || msg.value) return;
+      const v = sample(msg.dist, ctx.k, ctx.rng);
+      msg.value = { t: stopGradient(v.t), plates: v.plates };
+      msg.score = true;
+    },
+  };
+}
+
+/** Fixes the values of the named sites (replaying a recorded trace, conditioning a latent). */
+export function condition(values: ReadonlyMap<string, Binding>): Handler {
+  return {
+    name: 'condition',
+    process(msg) {
+      const v = values.get(msg.site.name);
+      if (v && !msg.value && (msg.phase === 'guide' || msg.site.role === 'observe')) msg.value = v;
+    },
+  };
+}
+
+/** Hides the named sites' densities from every accumulator. */
+export function block(names: ReadonlySet<string>): Handler {
+  return {
+    name: 'block',
+    postprocess(msg) {
+      if (names.has(msg.site.name)) {
+        msg.term = undefined;
+        msg.score = false;
+      }
+    },
+  };
+}
+
+/**
+ * Ancestral sampling with no guide (generation): latents are drawn from the model's own
+ * distributions, observed sites are not scored (there is no data); their distributions are kept.
+ */
+export function ancestral(): Handler {
+  return {
+    name: 'ancestral',
+    process(msg, ctx) {
+      if (msg.phase !== 'model') return;
+      if (!msg.value) msg.value = msg.site.role === 'observe' ? mean(msg.dist) : sample(msg.dist, ctx.k, ctx.rng);
+      msg.term = undefined;
+    },
+  };
+}
+
+/** The handlers of each way of reading addresses in evaluation (training takes them from the estimator). */
+export function readHandlers(mode: 'sample' | 'soft' | 'enumerate'): Handler[] {
+  if (mode === 'soft') return [softRead()];
+  if (mode === 'enumerate') return [enumerate()];
+  return [];
+}
+
+/** The handler behind each name an estimator spec lists (src/estimators/registry.ts). */
+const HANDLERS: Record<HandlerName, (s: EstimatorSettings) => Handler> = {
+  enumerate: () => enumerate(),
+  soft: () => softRead(),
+  relaxed: (s) => relaxed(s.temperature),
+  wake: () => wake(),
+};
+
+/** The handler stack an estimator asks for. */
+export function handlersFor(s: EstimatorSettings): Handler[] {
+  const spec = estimatorSpec(s.kind);
+  if (!spec) throw new InternalError('lower', `unknown estimator ${s.kind}`);
+  return spec.handlers.map((h) => HANDLERS[h](s));
+}
