@@ -9,10 +9,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** A run that failed for a reason the user can act on (exit code 1): NaN loss, missing data, ... */
-export class RunError extends Error {
-  override name = 'RunError';
-}
+export { RunError } from '../diagnostics/errors.ts';
 
 /** Errors of other modules that are the user's to fix, never a bug (matched by name: the CLI must not load tfjs to test `instanceof`). */
 const USER_ERROR_NAMES = new Set(['RunError', 'DataError', 'BackendError', 'CheckpointError']);

@@ -20,7 +20,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdir
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import type { IrProgram } from '../ir/types.ts';
-import { RunError } from '../cli/errors.ts';
+import { RunError } from '../diagnostics/errors.ts';
 import { limitProblem, type LimitName } from '../check/limits.ts';
 import type { DataOptions } from './data_source.ts';
 

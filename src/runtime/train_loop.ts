@@ -9,7 +9,7 @@ import { SingleBar } from 'cli-progress';
 import type { IrProgram } from '../ir/types.ts';
 import { importanceBound } from '../lower/objective.ts';
 
-import { RunError } from '../cli/errors.ts';
+import { RunError } from '../diagnostics/errors.ts';
 import { trainStream, validationBatches, type RawBatch } from './data_source.ts';
 import { RunDir, type RunConfig } from './run_dir.ts';
 import { Trainer, type TrainerState } from './trainer.ts';
