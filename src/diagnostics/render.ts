@@ -155,7 +155,8 @@ function excerpt(src: SourceFile, span: Span): string[] {
   const raw = src.lineText(line);
   const shown = displayLine(raw);
   const from = shown.columnOf(col - 1);
-  const to = end.line === line && span.end > span.start ? shown.columnOf(end.col - 1) : shown.columnOf(raw.length);
+  // An empty span gets one caret; a span running past its first line is underlined to the line's end.
+  const to = span.end <= span.start ? from + 1 : end.line === line ? shown.columnOf(end.col - 1) : shown.columnOf(raw.length);
   const width = Math.max(1, to - from);
   const gutter = String(line).length;
   const pad = ' '.repeat(gutter);

@@ -57,6 +57,14 @@ describe('the echoed source line', () => {
     expect(src.position(d.span.start)).toEqual({ line: 1, col: 11 });
   });
 
+  it('puts one caret under an empty span, and underlines a span running past its line to the line end', () => {
+    const text = 'let a = b c\nnext line';
+    const empty = caret(renderDiagnostic(new SourceFile('t.vmm', text), error('VMM1003', 'missing', { start: 4, end: 4 })));
+    expect([empty.col, empty.width]).toEqual([4, 1]);
+    const long = caret(renderDiagnostic(new SourceFile('t.vmm', text), error('VMM2001', 'x', { start: 8, end: 15 })));
+    expect([long.col, long.width]).toEqual([8, 3]);
+  });
+
   it('treats a lone CR as a line break, like LF and CRLF', () => {
     const text = 'a\rb\r\nc\nzz';
     const src = new SourceFile('t.vmm', text);
