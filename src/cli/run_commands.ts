@@ -1,7 +1,7 @@
 /**
  * Commands that run models: `train`, `eval`, `sample`, `classify`, `compare`, and `convert-omniglot`.
  */
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { IrProgram } from '../ir/types.ts';
 import { selectBackend, type BackendName } from '../runtime/backend.ts';
@@ -167,6 +167,9 @@ export function registerRunCommands(program: Command): void {
     let config: RunConfig;
     let ir: IrProgram;
     if (f.resume) {
+      if (f.out !== undefined && resolve(f.out) !== resolve(f.resume)) {
+        throw new RunError(`--out ${f.out} and --resume ${f.resume} name different folders: a resumed run stays where it is; drop --out`);
+      }
       ({ dir, config } = RunDir.open(f.resume));
       if (model !== undefined) {
         const text = readSource(model).text;

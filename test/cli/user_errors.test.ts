@@ -182,6 +182,13 @@ describe('run folders', () => {
     expect(oneLine(r.err)).toContain('is not the model of the run');
   });
 
+  it('--resume with an --out naming another folder is refused', async () => {
+    const r = await run('train', '--resume', runDir, '--out', join(tmp, 'elsewhere'), '--quiet');
+    expect(r.code).toBe(1);
+    expect(oneLine(r.err)).toContain('name different folders');
+    expect(existsSync(join(tmp, 'elsewhere'))).toBe(false);
+  });
+
   it('--resume with flags that differ from the run is refused, listing them; equal ones are fine', async () => {
     const r = await run('train', '--resume', runDir, '--lr', '0.01', '--batch', '2', '--seed', '3', '--quiet');
     expect(r.code).toBe(1);
