@@ -19,6 +19,7 @@ module.exports = {
     forbid('runtime-below-cli', '^src/runtime/', '^src/(driver|cli)/', 'the runtime is used by the CLI and the library, never the reverse'),
     forbid('driver-below-cli', '^src/driver/', '^src/cli/', 'the driver composes the stages for the CLI and the library'),
     forbid('data-is-a-leaf', '^src/data/', '^src/(check|lower|runtime|driver|cli)/', 'data loading knows nothing of models'),
+    forbid('lsp-is-a-front-end-tool', '^src/lsp/', '^src/(lower|estimators|runtime|driver|cli|data)/', 'the language server uses the front end only: it never trains or lowers'),
     forbid('grammar-is-a-leaf', '^grammar/', '^src/', 'the grammar has no semantics'),
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
   ],

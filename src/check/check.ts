@@ -19,6 +19,7 @@ import { checkLet, checkSite } from './sites.ts';
 import { concreteShape } from '../ir/size.ts';
 import { estimatorMisfits } from '../estimators/registry.ts';
 import type { IrProgram } from '../ir/types.ts';
+import { bindingProblems } from './inputs.ts';
 import { toIr } from './to_ir.ts';
 import { checkTrain } from './train.ts';
 import type { CheckedNet, CheckedProgram, CheckedStmt } from './types.ts';
@@ -54,6 +55,15 @@ function ownSym(ctx: Ctx, name: Ident, kind: SymKind) {
 }
 
 export function check(program: Program): { checked?: CheckedProgram; ir?: IrProgram; diagnostics: Diagnostic[] } {
+  const { checked, ir, diagnostics } = checkWithContext(program);
+  return checked && ir ? { checked, ir, diagnostics } : { diagnostics };
+}
+
+/**
+ * `check`, also returning the checker's state: the symbols with their types and the type of every
+ * checked expression. Editor tooling (src/check/positions.ts) indexes them by source position.
+ */
+export function checkWithContext(program: Program): { checked?: CheckedProgram; ir?: IrProgram; diagnostics: Diagnostic[]; ctx: Ctx } {
   const ctx = new Ctx(program);
   let modelName: string | undefined;
   let guideBlock: GuideBlock | undefined;
@@ -139,7 +149,7 @@ export function check(program: Program): { checked?: CheckedProgram; ir?: IrProg
     model.filter((s) => s.stmt === 'site').length === program.items.filter((it) => it.kind === 'Site').length,
   );
   if (ctx.errorCount() === 0) warnUnused(ctx, guide.symbols);
-  if (ctx.errorCount() > 0) return { diagnostics: ctx.diags };
+  if (ctx.errorCount() > 0) return { diagnostics: ctx.diags, ctx };
 
   const sym = (name: string) => ctx.symbols.get(name)!;
   const byKind = (k: SymKind) => [...ctx.symbols.values()].filter((s) => s.kind === k);
@@ -164,9 +174,10 @@ export function check(program: Program): { checked?: CheckedProgram; ir?: IrProg
     trainExplicit: train.explicit,
   };
   const ir = toIr(checked);
+  for (const d of bindingProblems(ir, (name) => ctx.symbols.get(name)?.span, trainBlock?.span ?? program.span, 'warning')) ctx.warn(d.code, d.message, d.span, d.notes);
   reportMisfits(ctx, ir, model, train.estimatorSpan ?? trainBlock?.span ?? program.span, train.kSpan);
-  if (ctx.errorCount() > 0) return { diagnostics: ctx.diags };
-  return { checked, ir, diagnostics: ctx.diags };
+  if (ctx.errorCount() > 0) return { diagnostics: ctx.diags, ctx };
+  return { checked, ir, diagnostics: ctx.diags, ctx };
 }
 
 /** The span of a block's leading keyword (a block's span covers all its lines). */

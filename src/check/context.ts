@@ -60,7 +60,7 @@ export interface GuideScope {
   all: Map<string, Span>;
 }
 
-export const BUILTINS = ['concat', 'stack', 'dot', 'sum', 'mean', 'softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log'] as const;
+export const BUILTINS = ['concat', 'stack', 'dot', 'sum', 'mean', 'pool', 'attend', 'softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log', 'softmax'] as const;
 /** Distribution family names, from the registry (src/families/registry.ts). */
 export const DISTRIBUTIONS: readonly string[] = familyNames();
 export const LAYERS = ['linear', 'mlp', 'reshape', 'flatten', 'conv2d', 'deconv2d', 'relu', 'tanh', 'sigmoid', 'elu', 'softplus'] as const;

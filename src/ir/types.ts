@@ -28,7 +28,7 @@ export interface ValueType {
   card?: Size;
 }
 
-export type UnaryFn = 'neg' | 'softplus' | 'sigmoid' | 'tanh' | 'relu' | 'exp' | 'log';
+export type UnaryFn = 'neg' | 'softplus' | 'sigmoid' | 'tanh' | 'relu' | 'exp' | 'log' | 'softmax';
 export type BinaryFn = 'add' | 'sub' | 'mul' | 'div';
 
 export type IrExpr =
@@ -50,8 +50,14 @@ export type IrExpr =
   | { op: 'binary'; fn: BinaryFn; left: IrExpr; right: IrExpr; type: ValueType }
   /** `arg[..., from:to]` on the last axis (used to split a net's output into loc and scale). */
   | { op: 'slice'; arg: IrExpr; from: number; to: number; type: ValueType }
-  /** Sum or mean over the last axis. */
-  | { op: 'reduce'; fn: 'sum' | 'mean'; arg: IrExpr; type: ValueType };
+  /** Sum or mean over the last axis, or over the first (`pool`: the entries of a table). */
+  | { op: 'reduce'; fn: 'sum' | 'mean'; arg: IrExpr; type: ValueType; axis?: 'first' }
+  /**
+   * `attend(query, keys, values)`: for each query row, the values averaged with weights
+   * softmax_m(query · keys_m / sqrt(H)) (scaled dot-product attention, Vaswani et al. 2017):
+   * query [S, H] or [H], keys [M, H], values [M, V] -> [S, V] or [V].
+   */
+  | { op: 'attend'; query: IrExpr; keys: IrExpr; values: IrExpr; type: ValueType };
 
 /**
  * A distribution with resolved parameters.

@@ -103,9 +103,37 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
     }
     case 'reduce': {
       const v = evaluate(e.arg, ctx);
-      return { t: e.fn === 'sum' ? tf.sum(v.t, -1) : tf.mean(v.t, -1), plates: v.plates };
+      const axis = e.axis === 'first' ? v.plates.length : -1;
+      return { t: e.fn === 'sum' ? tf.sum(v.t, axis) : tf.mean(v.t, axis), plates: v.plates };
     }
+    case 'attend':
+      return attend(evaluate(e.query, ctx), evaluate(e.keys, ctx), evaluate(e.values, ctx));
   }
+}
+
+/**
+ * Scaled dot-product attention (Vaswani et al. 2017): `softmax_m(q · k_m / sqrt(H)) v_m` summed
+ * over m, for queries [S, H] or [H], keys [M, H], values [M, V], each with its own plates.
+ */
+export function attend(q: Value, k: Value, v: Value): Value {
+  const qRank = eventRank(q);
+  const h = eventShape(q)[qRank - 1]!;
+  const plates = unionPlates(q.plates, k.plates, v.plates);
+  const sizes = plateSizesOf(q, k, v);
+  const qt = alignTo(q, plates, undefined, sizes); // [...P, (S,) H]
+  const kt = alignTo(k, plates, undefined, sizes); // [...P, M, H]
+  const vt = alignTo(v, plates, undefined, sizes); // [...P, M, V]
+  const lead = qt.shape.slice(0, plates.length);
+  const n = lead.reduce((a, b) => a * b, 1);
+  const s = qRank === 2 ? eventShape(q)[0]! : 1;
+  const m = eventShape(k)[0]!;
+  const q3 = reshape(qt, [n, s, h]);
+  const k3 = reshape(kt, [n, m, h]);
+  const v3 = reshape(vt, [n, m, -1]);
+  const w = tf.softmax(tf.div(tf.matMul(q3, k3, false, true), Math.sqrt(h))); // [n, S, M]
+  const out = tf.matMul(w, v3); // [n, S, V]
+  const vdim = out.shape[2]!;
+  return { t: reshape(out, [...lead, ...(qRank === 2 ? [s] : []), vdim]), plates };
 }
 
 function cached(e: IrExpr, ctx: EvalContext, compute: () => Value): Value {
@@ -143,6 +171,8 @@ export function isConstant(e: IrExpr): boolean {
     case 'slice':
     case 'reduce':
       return isConstant(e.arg);
+    case 'attend':
+      return isConstant(e.query) && isConstant(e.keys) && isConstant(e.values);
   }
 }
 
@@ -185,7 +215,11 @@ export function cacheKey(e: IrExpr, lets?: ReadonlyMap<string, string>): string 
     }
     case 'reduce': {
       const a = key(e.arg);
-      return a === undefined ? undefined : `${e.fn}(${a})`;
+      return a === undefined ? undefined : `${e.axis === 'first' ? 'pool' : e.fn}(${a})`;
+    }
+    case 'attend': {
+      const parts = [key(e.query), key(e.keys), key(e.values)];
+      return parts.some((p) => p === undefined) ? undefined : `attend(${parts.join(',')})`;
     }
   }
 }
@@ -257,9 +291,21 @@ export function blend(w: Value, entries: Value, entriesConstant = false): Value 
  */
 export function gatherValue(table: Value, index: Value): Value {
   if (eventRank(index) !== 0) throw new InternalError('lower', 'memory index must be a scalar per example');
-  const extra = table.plates.filter((p) => p !== 'batch');
-  if (extra.length > 0) throw new InternalError('lower', `indexing a table that depends on '${extra[0]}'`);
   const rest = eventShape(table).slice(1);
+  if (table.plates.some((p) => p !== 'batch')) {
+    // A table that depends on a sampled (or enumerated) value, e.g. latent slots or a memory
+    // stacked with a latent: one table per (sample, example, ...), indexed row by row.
+    const plates = unionPlates(table.plates, index.plates);
+    const sizes = plateSizesOf(table, index);
+    const t = alignTo(table, plates, undefined, sizes);
+    const lead = t.shape.slice(0, plates.length);
+    const n = lead.reduce((a, b) => a * b, 1);
+    const m = eventShape(table)[0]!;
+    const idxInt = index.t.dtype === 'int32' ? index.t : tf.cast(index.t, 'int32');
+    const idx = reshape(alignTo({ t: idxInt, plates: index.plates }, plates, undefined, sizes), [n]);
+    const out = gatherRows(reshape(t, [n, m, -1]), idx);
+    return { t: reshape(out, [...lead, ...rest]), plates };
+  }
   const m = eventShape(table)[0]!;
   const idxInt = index.t.dtype === 'int32' ? index.t : tf.cast(index.t, 'int32');
   if (table.plates.length === 0) {
@@ -416,6 +462,8 @@ function unary(fn: string, v: Value): Value {
       return { t: tf.exp(t), plates: v.plates };
     case 'log':
       return { t: tf.log(t), plates: v.plates };
+    case 'softmax':
+      return { t: tf.softmax(t), plates: v.plates };
     default:
       throw new InternalError('lower', `unknown function ${fn}`);
   }

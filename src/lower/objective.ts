@@ -11,7 +11,7 @@ import type { Estimator, EstimatorResult, EstimatorState } from '../estimators/t
 import type { Rng } from '../estimators/rng.ts';
 import type { IrProgram } from '../ir/types.ts';
 import type { EvalContext } from './evaluate.ts';
-import { alignTo, broadcastTo, type Value } from './plates.ts';
+import { alignTo, broadcastTo, reshape, type Value } from './plates.ts';
 import { estimatorSpec } from '../estimators/registry.ts';
 import { handlersFor, readHandlers, softRead } from './handlers.ts';
 import { runTrace, toSampleBatch, type Inputs, type Trace } from './trace.ts';
@@ -110,6 +110,9 @@ export function addressPosterior(ir: IrProgram, inputs: Inputs, applyNet: EvalCo
     const w = trace.values.get(addr.name);
     if (!w || !('soft' in w)) throw new InternalError('lower', 'address posterior not computed');
     const v: Value = w.soft;
-    return alignTo(v, ['batch'], undefined, { batch: batchSize(inputs) });
+    const b = batchSize(inputs);
+    // q(a | x) of an address over latent slots depends on their (one) sampled value.
+    if (v.plates.includes('sample')) return reshape(alignTo(v, ['sample', 'batch'], undefined, { sample: 1, batch: b }), [b, -1]);
+    return alignTo(v, ['batch'], undefined, { batch: b });
   });
 }

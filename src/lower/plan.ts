@@ -129,6 +129,9 @@ function collectReads(ir: IrProgram): string[] {
       case 'concat':
         e.args.forEach((a) => visit(a));
         return;
+      case 'attend':
+        [e.query, e.keys, e.values].forEach((a) => visit(a));
+        return;
       case 'matmul':
       case 'dot':
       case 'binary':

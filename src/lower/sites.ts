@@ -52,6 +52,30 @@ export function bindDist(d: IrDist, ctx: EvalContext, n: (d: IrDist & { kind: 'C
   }
 }
 
+/**
+ * Parameters broadcast to the site's event shape: `latent z : real[32] ~ Normal(0, 1)` has scalar
+ * parameters but draws 32 values (a draw takes the shape of its parameters).
+ */
+export function expandToEvent(d: BoundDist, event: number[]): BoundDist {
+  const grow = (v: Value): Value => {
+    const ev = eventShape(v);
+    if (ev.length === event.length && ev.every((n, i) => n === event[i])) return v;
+    const lead = v.t.shape.slice(0, v.plates.length);
+    const padded = reshape(v.t, [...lead, ...new Array<number>(event.length - ev.length).fill(1), ...ev]);
+    return { t: tf.broadcastTo(padded, [...lead, ...event]), plates: v.plates };
+  };
+  switch (d.kind) {
+    case 'Normal':
+      return { ...d, loc: grow(d.loc), scale: grow(d.scale) };
+    case 'Bernoulli':
+      return { ...d, logits: grow(d.logits) };
+    case 'family':
+      return { ...d, params: d.params.map(grow) };
+    case 'Categorical':
+      return d;
+  }
+}
+
 /** A registry family's parameters and a value broadcast together, each with one event axis. */
 function familyOf(d: BoundDist & { kind: 'family' }, x?: Value): { dist: FamilyDist; x?: tf.Tensor; plates: Plate[]; shape: number[] } {
   const { tensors, plates } = broadcastValues(x ? [...d.params, x] : d.params, true);

@@ -13,7 +13,7 @@ import { cacheKey, evaluate, type Binding, type EvalContext } from './evaluate.t
 import { broadcastTo, broadcastValues, reshape, type Value } from './plates.ts';
 import type { Rng } from '../estimators/rng.ts';
 import { ancestral, softRead, TERM, type Handler, type SiteMessage, type TraceContext } from './handlers.ts';
-import { bindDist, logProb, needsScoreFunction, sampleScored, type BoundDist } from './sites.ts';
+import { bindDist, expandToEvent, logProb, needsScoreFunction, sampleScored, type BoundDist } from './sites.ts';
 
 export interface TraceOptions {
   k: number;
@@ -132,7 +132,7 @@ export function runTrace(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['a
       }
       const site = modelSites.get(st.name);
       if (!site) throw new InternalError('lower', `guide site ${st.name} has no model site`);
-      const d = bindDist(st.dist, gctx, uniformSize);
+      const d = expandToEvent(bindDist(st.dist, gctx, uniformSize), site.type.shape.map((x) => resolveSize(x, sizes)));
       guideDists.set(st.name, d);
       const msg: SiteMessage = { site, phase: 'guide', dist: d, modelDist: () => bindDist(site.dist, gctx, uniformSize), term: TERM.logQ, score: false };
       handle(msg);
@@ -150,7 +150,7 @@ export function runTrace(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['a
       bindLet(st.name, st.value, mctx);
       continue;
     }
-    const d = bindDist(st.dist, mctx, uniformSize);
+    const d = expandToEvent(bindDist(st.dist, mctx, uniformSize), st.type.shape.map((x) => resolveSize(x, sizes)));
     modelDists.set(st.name, d);
     const msg: SiteMessage = { site: st, phase: 'model', dist: d, modelDist: () => d, term: TERM.logP, score: false };
     const given = values.get(st.name);

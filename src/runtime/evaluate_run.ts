@@ -125,6 +125,7 @@ function evalBatch(
   );
   const nll = bound.map((v) => -v);
   if (!raw.episode || !ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return { nll };
+  const readsMemory = addressesMemory(ir);
   const probs = tf.tidy(() => addressPosterior(ir, inputs(), model.applyNet, rng));
   const p = probs.arraySync() as number[][];
   probs.dispose();
@@ -147,7 +148,8 @@ function evalBatch(
     const row_ = best - offset;
     hit[b] = row_ >= 0 && row_ < ep.memorySize && ep.matchMask[b * ep.memorySize + row_] === 1 ? 1 : 0;
   }
-  return { nll, kl, hit, entries: p[0]?.length ?? 0 };
+  // An address over latent slots (VSM) picks slots, not the episode's entries: no few-shot hits.
+  return { nll, kl, ...(readsMemory ? { hit } : {}), entries: p[0]?.length ?? 0 };
 }
 
 /**
@@ -266,7 +268,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
       });
     }
     for (const n of parseList(o.ways, '--ways')) {
-      if (n > (set.numClasses ?? 0)) continue;
+      if (n > (set.numClasses ?? 0) || !addressesMemory(ir)) continue;
       const sampler = episodesFor(n, 1, 0, o.seed + 1000 + n);
       const hits: number[] = [];
       for (let done = 0; done < o.episodes; done += batch) {
@@ -428,4 +430,11 @@ export function memoryRowOffset(ir: IrProgram, memorySize: number): number {
   const first = mem?.type.shape[0];
   if (first) for (const [sym, c] of Object.entries(first.terms)) if (c === 1) bindings.set(sym, memorySize - first.c);
   return resolveSize(d.offset, bindings);
+}
+
+/** True when the first address ranges over a declared memory (possibly stacked with learned entries). */
+export function addressesMemory(ir: IrProgram): boolean {
+  const addr = ir.model.find((s): s is IrSite => s.stmt === 'site' && s.role === 'address');
+  const d = addr?.dist;
+  return d?.kind === 'Categorical' && d.memory !== undefined && ir.memories.some((m) => m.name === d.memory);
 }

@@ -67,6 +67,21 @@ describeBackends('distributions', () => {
     expect(toArray(kl(d, d))[0]).toBeCloseTo(0, 5);
   });
 
+  it('Normal.rsampleScored scores its draw as logProb does, also with a scale shared by the coordinates', () => {
+    tf.tidy(() => {
+      for (const [loc, scale] of [
+        [tf.tensor2d([[0.5, -1, 2]]), tf.tensor2d([[0.3, 1.2, 2]])],
+        [tf.tensor2d([[0.5, -1, 2]]), tf.scalar(0.7)],
+        [tf.scalar(0), tf.tensor2d([[1, 2, 3]])],
+      ] as [tf.Tensor, tf.Tensor][]) {
+        const d = new Normal(loc, scale);
+        const r = d.rsampleScored(new Rng(3), [5]);
+        const direct = toArray(d.logProb(r.value));
+        toArray(r.logProb).forEach((v, i) => expect(v).toBeCloseTo(direct[i]!, 4));
+      }
+    });
+  });
+
   it('Bernoulli.logProb is exact and finite for extreme logits (-softplus form)', () => {
     const logits = [-100, -2, 0, 3, 100];
     const d = new Bernoulli(tf.tensor2d([logits]));
