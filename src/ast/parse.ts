@@ -9,8 +9,9 @@ import type { IRecognitionException, IToken } from 'chevrotain';
 import type { ProgramCstNode } from '../../grammar/cst.d.ts';
 import { MISSING_CLOSER_PREFIX, parser } from '../../grammar/parser.ts';
 import { Identifier, LBrace, LBracket, LParen, Minus, NumberLit, RBrace, RBracket, RParen, vmmLexer } from '../../grammar/tokens.ts';
-import { error, InternalError, type Diagnostic, type DiagnosticNote } from '../diagnostics/diagnostic.ts';
-import type { Program, Span } from './types.ts';
+import { error, InternalError, warning, type Diagnostic, type DiagnosticNote } from '../diagnostics/diagnostic.ts';
+import { BIDI_CONTROLS } from '../diagnostics/render.ts';
+import type { Expr, Program, Span } from './types.ts';
 import { toAst } from './visitor.ts';
 
 /** The syntax codes (1xxx) with a one-line summary each, merged into the global registry. */
@@ -19,6 +20,8 @@ export const SYNTAX_CODES = {
   VMM1002: 'syntax error: unexpected token (the message says what was expected)',
   VMM1003: "missing closing ')', ']' or '}'",
   VMM1004: "statement not allowed here (e.g. 'observe' inside guide, a setting outside train)",
+  VMM1005: 'an expression is too deep: a chain of more operations than the compiler nests (split it with `let`)',
+  VMM1006: 'warning: a comment holds a bidirectional control character that can make the code read differently than it runs ("Trojan Source")',
 } as const satisfies Record<string, string>;
 
 const UNEXPECTED_CHARACTER = 'VMM1001';
@@ -28,6 +31,13 @@ const MISSING_CLOSER = 'VMM1003';
 
 /** Deeper nesting than this is refused before parsing (the parser and printer are recursive). */
 const MAX_NESTING = 64;
+/**
+ * Expressions deeper than this (counting every operation of a chain like `x * x * ...`) are refused
+ * after parsing: the checker, the IR builder and the printers walk expressions recursively.
+ */
+export const MAX_EXPR_DEPTH = 256;
+const TOO_DEEP = 'VMM1005';
+const BIDI_IN_COMMENT = 'VMM1006';
 
 export interface ParseResult {
   program: Program;
@@ -60,8 +70,10 @@ export function parse(source: string): ParseResult {
 
   const reported = dropCascades(source, lexDiags, syntaxDiags, parser.errors);
   try {
-    const { program, diagnostics } = toAst(cst, lexed.groups['comments'] ?? [], source);
-    return { program, diagnostics: sortDiagnostics([...reported, ...diagnostics]) };
+    const comments = lexed.groups['comments'] ?? [];
+    const built = toAst(cst, comments, source);
+    const bounded = boundDepth(built.program);
+    return { program: bounded.program, diagnostics: sortDiagnostics([...reported, ...built.diagnostics, ...bounded.diagnostics, ...bidiWarnings(comments)]) };
   } catch (e) {
     // A broken CST after a syntax error must not hide that error behind a crash.
     if (reported.length > 0) return { program: emptyProgram(), diagnostics: sortDiagnostics(reported) };
@@ -181,10 +193,14 @@ function strayName(tokens: readonly IToken[], e: IRecognitionException): Diagnos
 /** Tokens a statement can end with. */
 const endsStatement = new Set([Identifier, NumberLit, RParen, RBracket]);
 
-/** 0-based line of each offset, by binary search over line starts. */
+/** 0-based line of each offset, by binary search over line starts (LF, CRLF or CR). */
 function lineIndex(source: string): (offset: number) => number {
   const starts = [0];
-  for (let i = source.indexOf('\n'); i !== -1; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
+  // LF, CRLF and a lone CR end a line, as in the renderer (src/diagnostics/render.ts).
+  for (let i = 0; i < source.length; i++) {
+    const c = source.charCodeAt(i);
+    if (c === 10 || (c === 13 && source.charCodeAt(i + 1) !== 10)) starts.push(i + 1);
+  }
   return (offset) => {
     let lo = 0;
     let hi = starts.length - 1;
@@ -258,4 +274,64 @@ function nestingError(tokens: readonly IToken[]): Diagnostic | undefined {
 
 function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
   return diags.sort((a, b) => a.span.start - b.span.start || a.code.localeCompare(b.code));
+}
+
+// ---------------------------------------------------------------- depth and comments
+
+const EXPR_KINDS = new Set(['Number', 'Ident', 'Call', 'Index', 'Binary', 'Unary']);
+
+/**
+ * Refuses top-level items whose expressions are nested deeper than MAX_EXPR_DEPTH (a
+ * left-associative chain of thousands of terms parses without recursion, but every later stage
+ * walks it recursively). The walk is iterative; an item that is too deep is dropped from the
+ * program so that no later stage sees it.
+ */
+function boundDepth(program: Program): { program: Program; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const items = program.items.filter((item) => {
+    const stack: [unknown, number, Expr | undefined][] = [[item, 0, undefined]];
+    while (stack.length) {
+      const [node, depth, root] = stack.pop()!;
+      if (Array.isArray(node)) {
+        for (const x of node) stack.push([x, depth, root]);
+        continue;
+      }
+      if (node === null || typeof node !== 'object') continue;
+      const isExpr = EXPR_KINDS.has((node as { kind?: string }).kind ?? '');
+      const d = isExpr ? depth + 1 : depth;
+      const r = isExpr && depth === 0 ? (node as Expr) : root;
+      if (d > MAX_EXPR_DEPTH) {
+        const at = r!.span.start;
+        diagnostics.push(
+          error(TOO_DEEP, `expression too deep: more than ${MAX_EXPR_DEPTH} nested operations; split it into several \`let\`s`, { start: at, end: at + 1 }),
+        );
+        return false;
+      }
+      for (const [k, v] of Object.entries(node)) if (k !== 'span' && typeof v === 'object') stack.push([v, isExpr ? d : 0, isExpr ? r : undefined]);
+    }
+    return true;
+  });
+  return { program: diagnostics.length ? { ...program, items } : program, diagnostics };
+}
+
+/** A warning for every comment holding a bidirectional control character (CVE-2021-42574). */
+function bidiWarnings(comments: readonly IToken[]): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const c of comments) {
+    for (let i = 0; i < c.image.length; i++) {
+      const cp = c.image.charCodeAt(i);
+      if (!BIDI_CONTROLS.has(cp)) continue;
+      const at = c.startOffset + i;
+      out.push(
+        warning(
+          BIDI_IN_COMMENT,
+          `this comment holds the bidirectional control character U+${cp.toString(16).toUpperCase().padStart(4, '0')}: an editor may show the code around it in another order than the compiler reads it`,
+          { start: at, end: at + 1 },
+          [{ message: 'remove it, unless the comment really is right-to-left text' }],
+        ),
+      );
+      break;
+    }
+  }
+  return out;
 }

@@ -11,6 +11,7 @@ import type { EstimatorKind, EstimatorSettings, TrainSettings } from '../ir/type
 import type { Ctx, Scope } from './context.ts';
 import { evalConst } from './consts.ts';
 import { formatExpr } from './format.ts';
+import { LIMITS, limitProblem, type LimitName } from './limits.ts';
 import { didYouMean } from './suggest.ts';
 import type { CheckedSite, CheckedStmt } from './types.ts';
 
@@ -83,21 +84,15 @@ function namedArgs(ctx: Ctx, c: Call, allowed: string[]): Map<string, Arg> | und
   return ok ? out : undefined;
 }
 
-function intValue(ctx: Ctx, e: Expr, what: string, min: number): number | undefined {
+/** A numeric setting checked against the limits shared with the command line (./limits.ts). */
+function limitedValue(ctx: Ctx, e: Expr, name: LimitName): number | undefined {
+  const what = LIMITS[name].what;
   const v = evalConst(ctx, e, SCOPE, what);
   if (v === undefined) return undefined;
-  if (!Number.isInteger(v) || v < min) {
-    ctx.error('VMM3005', `${what} must be a whole number >= ${min}, found ${formatExpr(e)}${formatExpr(e) === String(v) ? '' : ` = ${v}`}`, e.span);
-    return undefined;
-  }
-  return v;
-}
-
-function positiveValue(ctx: Ctx, e: Expr, what: string): number | undefined {
-  const v = evalConst(ctx, e, SCOPE, what);
-  if (v === undefined) return undefined;
-  if (!(v > 0)) {
-    ctx.error('VMM3005', `${what} must be positive, found ${formatExpr(e)}`, e.span);
+  const problem = limitProblem(name, v);
+  if (problem) {
+    const text = formatExpr(e);
+    ctx.error('VMM3005', `${what} ${problem}, found ${text}${text === String(v) ? '' : ` = ${v}`}`, e.span);
     return undefined;
   }
   return v;
@@ -155,7 +150,7 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
             if (!given) continue;
             if (a.kind === 'count') {
               kExpr = given.value;
-              const n = intValue(ctx, given.value, 'the number of samples `k`', 1);
+              const n = limitedValue(ctx, given.value, 'k');
               if (n !== undefined && n < a.min && a.below) {
                 ctx.error(a.below.code, `\`${kind}\` needs k >= ${a.min} samples: ${a.below.why}; found k = ${n}`, given.value.span);
               } else if (n !== undefined) est.k = n;
@@ -163,7 +158,7 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
               const v = choice(ctx, given.value, a.choices, `${kind} baseline`);
               if (v !== undefined) (est as Record<string, unknown>)[a.field] = v;
             } else {
-              est.temperature = positiveValue(ctx, given.value, `the ${a.name}`) ?? est.temperature;
+              est.temperature = limitedValue(ctx, given.value, 'temperature') ?? est.temperature;
             }
           }
         }
@@ -177,12 +172,12 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
         if (!c || !kind) break;
         train.optimizer = { kind, lr: kind === 'adam' ? 1e-3 : 0.01 };
         const lr = namedArgs(ctx, c, ['lr'])?.get('lr');
-        if (lr) train.optimizer.lr = positiveValue(ctx, lr.value, 'the learning rate `lr`') ?? train.optimizer.lr;
+        if (lr) train.optimizer.lr = limitedValue(ctx, lr.value, 'lr') ?? train.optimizer.lr;
         break;
       }
       case 'batch':
       case 'steps': {
-        const n = intValue(ctx, v, `\`${key}\``, 1);
+        const n = limitedValue(ctx, v, key);
         if (n !== undefined) train[key] = n;
         break;
       }
@@ -194,15 +189,15 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
         }
         const args = namedArgs(ctx, c, ['classes', 'shots', 'distractors']);
         if (!args) break;
-        const get = (n: 'classes' | 'shots' | 'distractors', min: number) => {
+        const get = (n: 'classes' | 'shots' | 'distractors') => {
           const a = args.get(n);
           if (!a) return;
-          const x = intValue(ctx, a.value, `\`${n}\``, min);
+          const x = limitedValue(ctx, a.value, n);
           if (x !== undefined) train.episodes[n] = x;
         };
-        get('classes', 1);
-        get('shots', 1);
-        get('distractors', 0);
+        get('classes');
+        get('shots');
+        get('distractors');
         break;
       }
       case 'dataset': {

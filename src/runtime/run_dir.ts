@@ -10,12 +10,18 @@
  *   summary.json      final figures
  *
  * `vmm train --resume DIR` continues from checkpoint/ with the same config.
+ *
+ * A run folder never lies: `create` refuses a folder that holds something other than a vmm run
+ * and a run that has a checkpoint; a run that never reached its first checkpoint may be started
+ * again by the same command (the same model). `open` validates config.json, so a damaged folder is
+ * one clear line, not a JSON or type error. `discardIfUnstarted` removes a folder whose start failed.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import type { IrProgram } from '../ir/types.ts';
-import { RunError } from '../cli/errors.ts';
+import { RunError } from '../diagnostics/errors.ts';
+import { limitProblem, type LimitName } from '../check/limits.ts';
 import type { DataOptions } from './data_source.ts';
 
 export interface RunConfig {
@@ -33,24 +39,81 @@ export interface RunConfig {
 }
 
 export class RunDir {
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    /** Whether this process made the folder (so a failed start may remove it). */
+    private readonly created = false,
+  ) {}
 
-  static create(path: string, config: RunConfig): RunDir {
-    if (existsSync(join(path, 'config.json'))) {
-      throw new RunError(`${path} already holds a run; continue it with --resume ${path}, or pick another --out`);
+  /**
+   * Why `create` would refuse `path`, or undefined when it may be used: it does not exist, is an
+   * empty folder, or holds a run of the same model that never wrote a checkpoint.
+   */
+  static refusal(path: string, source: string): string | undefined {
+    if (!existsSync(path)) return undefined;
+    if (!statSync(path).isDirectory()) return `${path} is a file, not a folder: pick another --out`;
+    const entries = readdirSync(path);
+    if (entries.length === 0) return undefined;
+    if (!entries.includes('config.json')) {
+      return `${path} is not empty and is not a vmm run (no config.json): pick another --out, or an empty or new folder`;
     }
+    if (entries.includes('checkpoint')) return `${path} already holds a run; continue it with --resume ${path}, or pick another --out`;
+    let old: unknown;
+    try {
+      old = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8'));
+    } catch {
+      return `${path} holds a damaged run (config.json is not valid JSON): remove it, or pick another --out`;
+    }
+    if ((old as { source?: unknown }).source !== source) {
+      return `${path} holds a run of another model that never reached a checkpoint: remove it, or pick another --out`;
+    }
+    return undefined;
+  }
+
+  /** Makes the run folder (see `refusal`); remembers whether it made it, for `discardIfUnstarted`. */
+  static create(path: string, config: RunConfig): RunDir {
+    const refused = RunDir.refusal(path, config.source);
+    if (refused) throw new RunError(refused);
+    const fresh = !existsSync(path);
     mkdirSync(path, { recursive: true });
-    const dir = new RunDir(path);
+    // A run that never reached a checkpoint is started again from nothing.
+    for (const stale of ['metrics.jsonl', 'summary.json', 'final']) rmSync(join(path, stale), { recursive: true, force: true });
+    const dir = new RunDir(path, fresh);
     writeFileAtomicSync(join(path, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     writeFileAtomicSync(join(path, 'model.vmm'), config.source);
     return dir;
   }
 
+  /**
+   * After a failed start (before the first step: no metrics, no checkpoint): removes what `create`
+   * wrote, and the folder if `create` made it, so that the failure leaves nothing behind. A run
+   * that took steps is kept (its metrics say what happened; the same command may start it again).
+   */
+  discardIfUnstarted(): void {
+    if (existsSync(this.checkpointPath) || existsSync(join(this.path, 'metrics.jsonl'))) return;
+    for (const f of ['config.json', 'model.vmm', 'summary.json', 'final']) rmSync(join(this.path, f), { recursive: true, force: true });
+    if (this.created) {
+      try {
+        rmdirSync(this.path);
+      } catch {
+        // Not empty: something else was put there meanwhile; leave it.
+      }
+    }
+  }
+
   static open(path: string): { dir: RunDir; config: RunConfig } {
     const file = join(path, 'config.json');
     if (!existsSync(file)) throw new RunError(`${path} is not a run directory (no config.json)`);
-    const config = JSON.parse(readFileSync(file, 'utf8')) as RunConfig;
-    return { dir: new RunDir(path), config };
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      if (!(e instanceof SyntaxError)) throw e;
+      throw new RunError(`${file} is damaged (not valid JSON: ${e.message}); this run folder cannot be used: train a new run with --out`);
+    }
+    const problem = configProblem(raw);
+    if (problem) throw new RunError(`${file} is not a valid vmm run configuration (${problem}); this run folder cannot be used: train a new run with --out`);
+    return { dir: new RunDir(path), config: raw as RunConfig };
   }
 
   get checkpointPath(): string {
@@ -81,4 +144,42 @@ export class RunDir {
   writeJson(name: string, value: unknown): void {
     writeFileAtomicSync(join(this.path, name), JSON.stringify(value, null, 2) + '\n');
   }
+}
+
+/** What is wrong with a parsed config.json, or undefined: every field a run reads, with its type and limits. */
+export function configProblem(raw: unknown): string | undefined {
+  const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+  if (!isObj(raw)) return 'not an object';
+  if (raw['version'] !== 1) return `version ${JSON.stringify(raw['version'])}, expected 1`;
+  for (const k of ['modelPath', 'source', 'createdAt']) if (typeof raw[k] !== 'string') return `'${k}' is not a string`;
+  const train = raw['train'];
+  const data = raw['data'];
+  if (!isObj(train)) return "'train' is not an object";
+  if (!isObj(data)) return "'data' is not an object";
+  const est = train['estimator'];
+  const opt = train['optimizer'];
+  const ep = train['episodes'];
+  if (!isObj(est) || typeof est['kind'] !== 'string') return "'train.estimator' is not an estimator";
+  if (!isObj(opt) || (opt['kind'] !== 'adam' && opt['kind'] !== 'sgd')) return "'train.optimizer' is not an optimizer";
+  if (!isObj(ep)) return "'train.episodes' is not an object";
+  if (typeof data['dataset'] !== 'string') return "'data.dataset' is not a string";
+  const numbers: [string, unknown, LimitName][] = [
+    ['train.steps', train['steps'], 'steps'],
+    ['train.batch', train['batch'], 'batch'],
+    ['train.estimator.k', est['k'], 'k'],
+    ['train.optimizer.lr', opt['lr'], 'lr'],
+    ['data.classes', data['classes'], 'classes'],
+    ['data.shots', data['shots'], 'shots'],
+    ['data.distractors', data['distractors'], 'distractors'],
+    ['seed', raw['seed'], 'seed'],
+    ['checkpointEvery', raw['checkpointEvery'], 'checkpointEvery'],
+    ['validEvery', raw['validEvery'], 'validEvery'],
+    ['validSize', raw['validSize'], 'validSize'],
+  ];
+  for (const [key, v, limit] of numbers) {
+    if (typeof v !== 'number') return `'${key}' is not a number`;
+    const p = limitProblem(limit, v);
+    if (p) return `'${key}' ${p}, found ${v}`;
+  }
+  return undefined;
 }

@@ -3,12 +3,13 @@
  * validation on a fixed held-out set, atomic checkpoints, exact resume, a clean stop on NaN and
  * on Ctrl-C (the checkpoint is written before exiting).
  */
+import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { SingleBar } from 'cli-progress';
 import type { IrProgram } from '../ir/types.ts';
 import { importanceBound } from '../lower/objective.ts';
 
-import { RunError } from '../cli/errors.ts';
+import { RunError } from '../diagnostics/errors.ts';
 import { trainStream, validationBatches, type RawBatch } from './data_source.ts';
 import { RunDir, type RunConfig } from './run_dir.ts';
 import { Trainer, type TrainerState } from './trainer.ts';
@@ -62,6 +63,15 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
     const meta = loadCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer) as CheckpointMeta;
     trainer.setState(meta.trainer);
     stream.setState(meta.stream);
+    if (trainer.stepCount >= config.train.steps) {
+      const at = trainer.stepCount;
+      trainer.dispose();
+      throw new RunError(
+        at === config.train.steps
+          ? `${dir.path} is already complete (${at} step${at === 1 ? '' : 's'}); to train it further, pass --steps with more than ${at}`
+          : `${dir.path} is at step ${at} already, past --steps ${config.train.steps}; to train it further, pass --steps with more than ${at}`,
+      );
+    }
     opts.log(`resumed ${dir.path} at step ${trainer.stepCount}`);
   } else {
     opts.log(`training ${ir.name}: ${stream.describe}`);
@@ -103,10 +113,10 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
       stepsThisRun++;
       if (!Number.isFinite(m.loss) || !Number.isFinite(m.bound)) {
         dir.appendMetrics({ kind: 'error', step: m.step, loss: m.loss, bound: m.bound });
-        throw new RunError(
-          `the loss became ${m.loss} (bound ${m.bound}) at step ${m.step}; training stopped.\n` +
-            `The last good checkpoint is kept in ${dir.checkpointPath}. Try a lower learning rate (--lr) and --resume.`,
-        );
+        const kept = existsSync(dir.checkpointPath)
+          ? `The last good checkpoint is kept in ${dir.checkpointPath}: try a lower learning rate (--lr) and --resume ${dir.path}.`
+          : `No checkpoint was written before it (the first comes at step ${config.checkpointEvery}): start again with a lower learning rate (--lr).`;
+        throw new RunError(`the loss became ${m.loss} (bound ${m.bound}) at step ${m.step}; training stopped.\n${kept}`);
       }
       lastBound = m.bound;
       ema = ema === undefined ? m.bound : 0.95 * ema + 0.05 * m.bound;

@@ -69,7 +69,7 @@ describe('several syntax errors in one file', () => {
 
 describe('syntax codes', () => {
   it('lists every code it reports', () => {
-    expect(Object.keys(SYNTAX_CODES)).toEqual(['VMM1001', 'VMM1002', 'VMM1003', 'VMM1004']);
+    expect(Object.keys(SYNTAX_CODES)).toEqual(['VMM1001', 'VMM1002', 'VMM1003', 'VMM1004', 'VMM1005', 'VMM1006']);
   });
 
   it('VMM1001: an unexpected character, the rest still parsed', () => {

@@ -117,8 +117,10 @@ describe('run commands on the embedded MNIST data', () => {
   });
 
   it('eval writes a report with NLL, KL and accuracy', async () => {
-    const r = await run('eval', runDir, '--episodes', '4', '--samples', '8', '--memory-sizes', '1,2', '--classes-list', '1', '--ways', '2', '--large', '6', '--backend', 'wasm');
+    const r = await run('eval', runDir, '--episodes', '4', '--samples', '8', '--memory-sizes', '1,2', '--classes-list', '1', '--ways', '2', '--large', '6', '--backend', 'wasm', '--json');
     expect(r.code, r.err).toBe(0);
+    // --json: the results on stdout, progress on stderr.
+    expect((JSON.parse(r.out) as { nll: unknown[] }).nll.length).toBe(2);
     const report = readFileSync(join(runDir, 'eval', 'report.md'), 'utf8');
     expect(report).toContain('Test NLL');
     expect(report).toContain('2-way 1-shot');
@@ -139,8 +141,9 @@ describe('run commands on the embedded MNIST data', () => {
 
   it('compare trains hard and soft variants and writes one table', async () => {
     const out = join(tmp, 'compare');
-    const r = await run('compare', model, '--variants', 'vimco,soft', '--steps', '2', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', ...common);
+    const r = await run('compare', model, '--variants', 'vimco,soft', '--steps', '2', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', ...common, '--json');
     expect(r.code, r.err).toBe(0);
+    expect((JSON.parse(r.out) as { variant: string }[]).map((v) => v.variant)).toEqual(['vimco', 'soft']);
     const md = readFileSync(join(out, 'compare.md'), 'utf8');
     expect(md).toMatch(/\| *vimco/);
     expect(md).toMatch(/\| *soft/);
