@@ -57,7 +57,8 @@ function checkBindable(ctx: { error(code: string, message: string, span: Span, n
     }
   }
   const learned = ir.nets.length + ir.params.length;
-  if (learned === 0) {
-    ctx.error('VMM3033', `${ir.name} has nothing to learn: no net and no param (training adjusts their weights)`, at);
+  const first = ir.model.find((s) => s.stmt === 'site');
+  if (learned === 0 && first) {
+    ctx.error('VMM3033', `${ir.name} has nothing to learn: no net and no param (training adjusts their weights)`, where(first.name));
   }
 }
