@@ -160,7 +160,7 @@ describe('run folders', () => {
     const out = join(tmp, 'no-data');
     const r = await run('train', VAE, '--out', out, '--dataset', 'omniglot', '--data', join(tmp, 'nowhere'), ...tiny);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('vmm convert-omniglot');
+    expect(r.err).toContain('vmm data get omniglot');
     expect(r.err).not.toContain('convertOmniglotZips');
     expect(r.err).not.toMatch(/\n\s+at /);
     expect(existsSync(out)).toBe(false);
