@@ -28,7 +28,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { frontEnd } from '../src/check/pipeline.ts';
 import { selectBackend } from '../src/runtime/backend.ts';
 import { Trainer } from '../src/runtime/trainer.ts';
-import { Rng } from '../src/estimators/rng.ts';
+import { Rng } from '../src/random/rng.ts';
 import { estimateObjective } from '../src/lower/objective.ts';
 import type { IrProgram, Size } from '../src/ir/types.ts';
 import type { RawBatch } from '../src/runtime/data_source.ts';

@@ -18,7 +18,7 @@ import { selectBackend } from '../src/runtime/backend.ts';
 import { Trainer } from '../src/runtime/trainer.ts';
 import { CompiledModel } from '../src/lower/compile.ts';
 import { Categorical } from '../src/families/distributions.ts';
-import { Rng } from '../src/estimators/rng.ts';
+import { Rng } from '../src/random/rng.ts';
 import type { RawBatch } from '../src/runtime/data_source.ts';
 
 const { values: a } = parseArgs({

@@ -15,6 +15,7 @@ import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { renderDiagnostics, SourceFile } from '../diagnostics/render.ts';
 import { printIr } from '../ir/print.ts';
 import { describePlan } from '../lower/plan.ts';
+import { estimatorKinds } from '../estimators/registry.ts';
 import { fileSystemMessage, RunError, UsageError } from './errors.ts';
 
 /** The name standard input is shown under. */
@@ -185,7 +186,7 @@ export function registerFrontEndCommands(program: Command): void {
     .command('compile')
     .description('print the lowered plan: how each site is sampled or summed, which estimator handles it, the objective')
     .argument('<file>', '.vmm file')
-    .option('--estimator <name>', 'override the estimator (vimco, reinforce, enumerate, soft, iwae)')
+    .option('--estimator <name>', `override the estimator (${estimatorKinds().join(', ')})`)
     .option('--k <n>', 'samples per example', limitedFlag('k', '--k'))
     .option('--batch <n>', 'examples per step (for the memory estimate)', limitedFlag('batch', '--batch'))
     .option('--addressing <mode>', 'hard | soft (soft is the same as --estimator soft)')
@@ -213,45 +214,15 @@ export function limitedFlag(name: LimitName, flag: string): (v: string) => numbe
   };
 }
 
-import type { EstimatorKind, IrProgram } from '../ir/types.ts';
-import { estimatorProblem } from '../estimators/registry.ts';
+import type { IrProgram } from '../ir/types.ts';
+import { applySettings, SettingsError, type SettingOverrides } from '../driver/settings.ts';
 
-const ESTIMATORS: EstimatorKind[] = ['vimco', 'reinforce', 'enumerate', 'soft', 'iwae'];
-
-/** Command-line training settings override the file's `train { }` block. */
-export function applyOverrides(
-  ir: IrProgram,
-  opts: { estimator?: string; k?: number; addressing?: string; lr?: number; batch?: number; steps?: number; baseline?: string },
-): IrProgram {
-  const est = { ...ir.train.estimator };
-  if (opts.addressing !== undefined) {
-    if (opts.addressing === 'soft') est.kind = 'soft';
-    else if (opts.addressing !== 'hard') throw new UsageError(`--addressing expects hard or soft, got '${opts.addressing}'`);
-    else if (est.kind === 'soft') est.kind = 'vimco';
+/** Command-line training settings override the file's `train { }` block (src/driver/settings.ts); a misfit is misuse of the command. */
+export function applyOverrides(ir: IrProgram, opts: SettingOverrides): IrProgram {
+  try {
+    return applySettings(ir, opts);
+  } catch (e) {
+    if (e instanceof SettingsError) throw new UsageError(e.message);
+    throw e;
   }
-  if (opts.estimator !== undefined) {
-    if (!ESTIMATORS.includes(opts.estimator as EstimatorKind)) {
-      throw new UsageError(`unknown estimator '${opts.estimator}' (expected one of ${ESTIMATORS.join(', ')})`);
-    }
-    est.kind = opts.estimator as EstimatorKind;
-  }
-  if (opts.k !== undefined) est.k = opts.k;
-  if (est.kind === 'vimco' && est.k < 2) est.k = opts.k !== undefined ? est.k : 4;
-  if (opts.baseline !== undefined) {
-    if (est.kind === 'vimco') {
-      if (opts.baseline !== 'geometric' && opts.baseline !== 'arithmetic') throw new UsageError(`--baseline for vimco: geometric | arithmetic`);
-      est.vimcoBaseline = opts.baseline;
-    } else {
-      if (!['none', 'running', 'nvil'].includes(opts.baseline)) throw new UsageError(`--baseline for reinforce: none | running | nvil`);
-      est.reinforceBaseline = opts.baseline as 'none' | 'running' | 'nvil';
-    }
-  }
-  const train = { ...ir.train, estimator: est, optimizer: { ...ir.train.optimizer } };
-  if (opts.lr !== undefined) train.optimizer.lr = opts.lr;
-  if (opts.batch !== undefined) train.batch = opts.batch;
-  if (opts.steps !== undefined) train.steps = opts.steps;
-  const out = { ...ir, train };
-  const problem = estimatorProblem(out);
-  if (problem) throw new UsageError(problem);
-  return out;
 }

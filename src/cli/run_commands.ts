@@ -7,6 +7,8 @@ import type { IrProgram } from '../ir/types.ts';
 import { selectBackend, type BackendName } from '../runtime/backend.ts';
 import { RunDir, type RunConfig } from '../runtime/run_dir.ts';
 import { trainLoop, type LoopResult } from '../runtime/train_loop.ts';
+import { estimatorKinds } from '../estimators/registry.ts';
+import { irOfRun } from '../runtime/run_dir.ts';
 import { applyOverrides, checkBudget, limitedFlag, loadModel, readSource } from './front_end.ts';
 import { UsageError } from './errors.ts';
 import { frontEnd } from '../check/pipeline.ts';
@@ -14,9 +16,10 @@ import { RunError } from './errors.ts';
 import { runEval, type EvalOptions } from '../runtime/evaluate_run.ts';
 import { runSample } from '../runtime/sample_run.ts';
 import { formatResult, runClassify, type ClassifyOptions } from '../runtime/classify_run.ts';
-import { runCompare } from '../runtime/compare.ts';
+import { runCompare } from './compare.ts';
+import { configFor, type TrainFlags } from './run_config.ts';
 import { convertOmniglotZips } from '../data/convert_omniglot.ts';
-import { BUILTIN_DATASETS as DATASETS, isBuiltinDataset } from '../data/user_data.ts';
+import { BUILTIN_DATASETS as DATASETS } from '../data/user_data.ts';
 
 function backendOption(): Option {
   return new Option('--backend <name>', 'force a tfjs backend (default: native tensorflow if installed, else wasm, else cpu)').choices([
@@ -26,62 +29,6 @@ function backendOption(): Option {
   ]);
 }
 
-export interface TrainFlags {
-  data?: string;
-  dataset?: string;
-  validData?: string;
-  estimator?: string;
-  k?: number;
-  addressing?: string;
-  baseline?: string;
-  steps?: number;
-  batch?: number;
-  lr?: number;
-  seed: number;
-  out?: string;
-  resume?: string;
-  checkpointEvery: number;
-  validEvery?: number;
-  validSize: number;
-  classes?: number;
-  shots?: number;
-  distractors?: number;
-  backend?: BackendName;
-  quiet?: boolean;
-}
-
-/** Resolves a model file and flags into a run configuration (the file's train block, overridden by flags). */
-export function configFor(modelPath: string, ir: IrProgram, source: string, f: TrainFlags): RunConfig {
-  // Anything that is not a built-in name is a path to the user's data (checked when it is read);
-  // it is stored absolute so that `--resume` works from another directory.
-  const dataset = f.dataset === undefined ? undefined : isBuiltinDataset(f.dataset) ? f.dataset : resolve(f.dataset);
-  if (f.validData !== undefined && (dataset === undefined || isBuiltinDataset(dataset))) {
-    throw new UsageError(`--valid-data goes with --dataset PATH (a user's data set); the built-in data sets have their own validation split`);
-  }
-  const tuned = applyOverrides(ir, f);
-  const ep = tuned.train.episodes;
-  const steps = tuned.train.steps;
-  return {
-    version: 1,
-    modelPath,
-    source,
-    train: tuned.train,
-    data: {
-      dataset: dataset ?? tuned.train.dataset,
-      ...(f.data ? { dataDir: f.data } : {}),
-      ...(f.validData !== undefined ? { valid: resolve(f.validData) } : {}),
-      seed: f.seed,
-      classes: f.classes ?? ep.classes,
-      shots: f.shots ?? ep.shots,
-      distractors: f.distractors ?? ep.distractors,
-    },
-    seed: f.seed,
-    checkpointEvery: f.checkpointEvery,
-    validEvery: f.validEvery ?? Math.max(1, Math.min(1000, Math.floor(steps / 5))),
-    validSize: f.validSize,
-    createdAt: new Date().toISOString(),
-  };
-}
 
 /** Data sets that read no files: `--data` means nothing for them. */
 const EMBEDDED: Record<string, string> = {
@@ -126,11 +73,6 @@ export function resumeConflicts(config: RunConfig, f: TrainFlags, given: (key: s
 }
 
 /** The IR of a run: its saved source compiled again with the saved settings. */
-export function irOfRun(config: RunConfig): IrProgram {
-  const r = frontEnd(config.source);
-  if (!r.ir) throw new RunError(`the model saved in the run no longer compiles: ${r.diagnostics[0]?.message ?? 'unknown error'}`);
-  return { ...r.ir, train: config.train };
-}
 
 function addTrainFlags(cmd: Command): Command {
   return cmd
@@ -140,10 +82,11 @@ function addTrainFlags(cmd: Command): Command {
       `data set: ${DATASETS.join(', ')}, or your own: a .npy/.npz file or a folder of PNGs with one sub-folder per class (default: the model's train block, else mnist)`,
     )
     .option('--valid-data <path>', 'with --dataset PATH: a second file or folder of validation images (default: a held-out part)')
-    .option('--estimator <name>', 'vimco | reinforce | enumerate | soft | iwae')
+    .option('--estimator <name>', estimatorKinds().join(' | '))
     .option('--k <n>', 'samples per example (K of the K-sample bound)', limitedFlag('k', '--k'))
     .option('--addressing <mode>', 'hard | soft: the same model with sampled or soft-attention memory reads')
     .option('--baseline <name>', 'vimco: geometric | arithmetic; reinforce: none | running | nvil')
+    .option('--temperature <x>', 'relaxed: the Gumbel-softmax temperature', limitedFlag('temperature', '--temperature'))
     .option('--steps <n>', 'training steps', limitedFlag('steps', '--steps'))
     .option('--batch <n>', 'examples (episodes) per step', limitedFlag('batch', '--batch'))
     .option('--lr <x>', 'learning rate', limitedFlag('lr', '--lr'))

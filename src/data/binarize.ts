@@ -10,7 +10,7 @@
  * The test `u < v/maxValue` is done exactly in integers: with u32 uniform in [0, 2^32), the pixel
  * is ink iff u32 < v * 2^32 / maxValue, so v = maxValue is always ink and v = 0 never.
  */
-import { hashSeed, Rng, type Seed } from './rng.ts';
+import { hashSeed, Rng, type Seed } from '../random/rng.ts';
 
 const TWO_POW_32 = 4294967296;
 
@@ -50,7 +50,7 @@ export interface BinarizeOptions {
 export function binarizeDynamic(src: Uint8Array, rng: Rng, opts: BinarizeOptions = {}): Float32Array {
   const thr = thresholds(opts.maxValue ?? 255);
   const out = output(src.length, opts.out, 'binarizeDynamic');
-  for (let j = 0; j < src.length; j++) out[j] = rng.nextU32() < thr[src[j]!]! ? 1 : 0;
+  for (let j = 0; j < src.length; j++) out[j] = rng.nextUint32() < thr[src[j]!]! ? 1 : 0;
   return out;
 }
 
@@ -81,7 +81,7 @@ export function binarizeFixed(src: Uint8Array, seed: Seed, opts: FixedBinarizeOp
   const base = hashSeed(seed, 'fixed-binarization');
   for (let k = 0; k < n; k++) {
     const rng = new Rng(base, ids === undefined ? k : ids[k]!);
-    for (let j = k * d, end = j + d; j < end; j++) out[j] = rng.nextU32() < thr[src[j]!]! ? 1 : 0;
+    for (let j = k * d, end = j + d; j < end; j++) out[j] = rng.nextUint32() < thr[src[j]!]! ? 1 : 0;
   }
   return out;
 }

@@ -15,7 +15,7 @@
  */
 import { DataError } from './paths.ts';
 import { renderPixels, type PixelMode } from './binarize.ts';
-import { Rng, type RngState, type Seed } from './rng.ts';
+import { Rng, type RngState, type Seed } from '../random/rng.ts';
 import type { ImageSet, LabelledImageSet } from './types.ts';
 import { gatherImages, pixelsOf } from './types.ts';
 

@@ -3,7 +3,7 @@
  * a fixed mixture of three well-separated isotropic Gaussians (std 0.5) whose means lie on a
  * circle of radius 3 in the first two coordinates. Seeded and resumable.
  */
-import { Rng, type RngState } from './rng.ts';
+import { Rng, type RngState } from '../random/rng.ts';
 
 export interface SyntheticMixture {
   readonly components: number;

@@ -9,7 +9,7 @@ export type { EstimatorSpec, Misfit, ArgSpec, HandlerName } from './registry.ts'
 export { RwsEstimator } from './rws.ts';
 export type { DiscreteMode, EnumeratedTerms, Estimator, EstimatorResult, EstimatorState, EstimatorTerms, SampledTerms } from './types.ts';
 export { stopGradient } from './stop_gradient.ts';
-export { Rng } from './rng.ts';
+export { Rng } from '../random/rng.ts';
 export { logMeanExp } from './common.ts';
 export { vimcoSignals, vimcoSignalsReference, VimcoEstimator } from './vimco.ts';
 export type { VimcoBaseline } from './vimco.ts';

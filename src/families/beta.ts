@@ -8,7 +8,7 @@
  * discrete one). The log density is differentiable in both parameters (lgamma in ./special.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '../estimators/rng.ts';
+import type { Rng } from '../random/rng.ts';
 import { broadcastShapes } from './distributions.ts';
 import { lbeta } from './special.ts';
 import type { FamilyDist, FamilySpec } from './types.ts';

@@ -32,7 +32,7 @@
  * `sigmoid(l)` and is finite for any finite logit.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../estimators/rng.ts';
+import { Rng } from '../random/rng.ts';
 import { stopGradient, withoutGradient } from '../estimators/stop_gradient.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);

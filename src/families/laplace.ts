@@ -4,7 +4,7 @@
  * `x = loc - scale sign(u) log(1 - 2|u|)`, u ~ Uniform(-1/2, 1/2).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '../estimators/rng.ts';
+import type { Rng } from '../random/rng.ts';
 import { stopGradient } from '../estimators/stop_gradient.ts';
 import { broadcastShapes } from './distributions.ts';
 import type { FamilyDist, FamilySpec } from './types.ts';

@@ -7,7 +7,7 @@
  * the event axis, and `logProb` sums over it.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '../estimators/rng.ts';
+import type { Rng } from '../random/rng.ts';
 
 /** The set a parameter or a value lives in. */
 export type Constraint = 'real' | 'positive' | 'unit';

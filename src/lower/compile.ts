@@ -5,12 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
-import { Rng } from '../estimators/rng.ts';
+import { Rng } from '../random/rng.ts';
 import type { IrNet, IrProgram } from '../ir/types.ts';
 import { applyNet, createNetParams } from './nets.ts';
 import { createParam } from './params.ts';
 import type { Inputs } from './trace.ts';
-import type { RawBatch } from '../runtime/data_source.ts';
 
 /** The learned input-dependent baseline b(x) of NVIL (Mnih & Gregor 2014): an MLP of the data to a scalar. */
 export const BASELINE_NET = '__baseline';
@@ -30,6 +29,20 @@ export function baselineNet(ir: IrProgram): IrNet {
     outShape: [1],
     paramCount: d * 100 + 100 + 101,
   };
+}
+
+/** One input of a batch as plain numbers: data [B, ...], a memory [B, M, ...] (or [M, ...] shared). */
+export interface RawInput {
+  name: string;
+  data: Float32Array;
+  /** Full tensor shape including the batch axis (absent for a memory shared by the batch). */
+  shape: number[];
+  plates: 'batch'[];
+}
+
+/** What the lowering needs of a batch (the runtime's RawBatch adds episode bookkeeping). */
+export interface InputBatch {
+  inputs: RawInput[];
 }
 
 export class CompiledModel {
@@ -59,7 +72,7 @@ export class CompiledModel {
   };
 
   /** The data, memories and params of a batch as plated values. Call inside tf.tidy. */
-  inputs(raw: RawBatch): Inputs {
+  inputs(raw: InputBatch): Inputs {
     const out: Inputs = new Map();
     for (const i of raw.inputs) out.set(i.name, { t: tf.tensor(i.data, i.shape), plates: i.plates });
     for (const p of this.ir.params) out.set(p.name, { t: this.variables.get(`param/${p.name}`)!, plates: [] });

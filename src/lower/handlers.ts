@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
-import type { Rng } from '../estimators/rng.ts';
+import type { Rng } from '../random/rng.ts';
 import { stopGradient } from '../estimators/stop_gradient.ts';
 import { childrenOf, estimatorSpec, exprsOf, type HandlerName } from '../estimators/registry.ts';
 import type { EstimatorSettings, IrExpr, IrProgram, IrSite } from '../ir/types.ts';

@@ -33,7 +33,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Activation, IrLayer, IrNet } from '../ir/types.ts';
-import { tfSeed, type SeedSource } from '../runtime/rng.ts';
+import type { Rng } from '../random/rng.ts';
 import { reshape } from './plates.ts';
 
 /** Parameters by name: a `Map` (CompiledModel.variables) or a plain record. */
@@ -128,7 +128,7 @@ export function layerOutputShape(layer: IrLayer, inShape: readonly number[], net
  * Creates the variables net `net` owns, keyed by `paramName`. Seeds come from `rng` in layer order,
  * so the same seed gives the same initial weights on every backend.
  */
-export function createNetParams(net: IrNet, rng: SeedSource): Record<string, tf.Variable> {
+export function createNetParams(net: IrNet, rng: Rng): Record<string, tf.Variable> {
   const out: Record<string, tf.Variable> = {};
   net.layers.forEach((layer, i) => {
     const shapes = layerParamShapes(layer);
@@ -136,7 +136,7 @@ export function createNetParams(net: IrNet, rng: SeedSource): Record<string, tf.
     const { fanIn, fanOut } = fans(layer);
     const next = nextActivation(net.layers, i);
     const limit = next === 'relu' || next === 'elu' ? Math.sqrt(6 / fanIn) : Math.sqrt(6 / (fanIn + fanOut));
-    const seed = tfSeed(rng);
+    const seed = rng.nextSeed();
     out[paramName(net.name, i, 'w')] = tf.tidy(() => tf.variable(tf.randomUniform(shapes.w, -limit, limit, 'float32', seed), true));
     out[paramName(net.name, i, 'b')] = tf.tidy(() => tf.variable(tf.zeros(shapes.b), true));
   });

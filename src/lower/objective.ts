@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { Estimator, EstimatorResult, EstimatorState } from '../estimators/types.ts';
-import type { Rng } from '../estimators/rng.ts';
+import type { Rng } from '../random/rng.ts';
 import type { IrProgram } from '../ir/types.ts';
 import type { EvalContext } from './evaluate.ts';
 import { alignTo, broadcastTo, reshape, type Value } from './plates.ts';

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { IrParam, Shape, Size } from '../ir/types.ts';
-import { tfSeed, type SeedSource } from '../runtime/rng.ts';
+import type { Rng } from '../random/rng.ts';
 
 /** The checkpoint name of a param. */
 export function paramVarName(name: string): string {
@@ -32,7 +32,7 @@ export function resolveShape(shape: Shape, bindings: Readonly<Record<string, num
  * Creates the variable of param `p`: `normal(0, std)` draws with a seed from `rng`, or zeros.
  * `bindings` resolves free size symbols in its shape, if any.
  */
-export function createParam(p: IrParam, rng: SeedSource, bindings: Readonly<Record<string, number>> = {}): tf.Variable {
+export function createParam(p: IrParam, rng: Rng, bindings: Readonly<Record<string, number>> = {}): tf.Variable {
   let shape: number[];
   try {
     shape = resolveShape(p.type.shape, bindings);
@@ -43,7 +43,7 @@ export function createParam(p: IrParam, rng: SeedSource, bindings: Readonly<Reco
     case 'normal': {
       const std = p.init.std;
       if (!(std >= 0) || !Number.isFinite(std)) throw new Error(`createParam(${p.name}): init std must be finite and >= 0, got ${std}`);
-      const seed = tfSeed(rng);
+      const seed = rng.nextSeed();
       return tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, std, 'float32', seed), true));
     }
     case 'zeros':
@@ -52,7 +52,7 @@ export function createParam(p: IrParam, rng: SeedSource, bindings: Readonly<Reco
 }
 
 /** Variables for all params, keyed by `param/<name>`. */
-export function createParams(params: readonly IrParam[], rng: SeedSource, bindings: Readonly<Record<string, number>> = {}): Record<string, tf.Variable> {
+export function createParams(params: readonly IrParam[], rng: Rng, bindings: Readonly<Record<string, number>> = {}): Record<string, tf.Variable> {
   const out: Record<string, tf.Variable> = {};
   for (const p of params) out[paramVarName(p.name)] = createParam(p, rng, bindings);
   return out;

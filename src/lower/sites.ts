@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { IrDist } from '../ir/types.ts';
-import type { Rng } from '../estimators/rng.ts';
+import type { Rng } from '../random/rng.ts';
 import { Bernoulli, Categorical, Normal, RelaxedCategorical } from '../families/distributions.ts';
 import { family, type FamilyDist, type FamilySpec } from '../families/registry.ts';
 import { evaluate, type EvalContext } from './evaluate.ts';

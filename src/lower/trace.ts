@@ -12,7 +12,7 @@ import { stopGradient } from '../estimators/stop_gradient.ts';
 import type { IrDist, IrExpr, IrProgram, IrSite, Size } from '../ir/types.ts';
 import { cacheKey, evaluate, type Binding, type EvalContext } from './evaluate.ts';
 import { broadcastTo, broadcastValues, reshape, type Value } from './plates.ts';
-import type { Rng } from '../estimators/rng.ts';
+import type { Rng } from '../random/rng.ts';
 import { ancestral, softRead, TERM, type Handler, type SiteMessage, type TraceContext } from './handlers.ts';
 import { bindDist, expandToEvent, logProb, needsScoreFunction, sampleScored, type BoundDist } from './sites.ts';
 

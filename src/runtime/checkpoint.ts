@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Optimizer, OptimizerState, ResolvedOptimizerConfig, TensorData } from './optimizer.ts';
-import type { RngState } from './rng.ts';
+import type { RngState } from '../random/rng.ts';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type NamedTensor } from './safetensors.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';

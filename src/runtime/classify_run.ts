@@ -14,9 +14,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { binarizeFixed } from '../data/binarize.ts';
-import { Rng } from '../estimators/rng.ts';
+import { Rng } from '../random/rng.ts';
 import { addressPosterior } from '../lower/objective.ts';
-import { RunError } from '../cli/errors.ts';
+import { RunError } from '../diagnostics/errors.ts';
 import { bindInputs, type RawBatch } from './data_source.ts';
 import { loadTrained } from './evaluate_run.ts';
 import { readImageArray, type ImageArray } from './image_array.ts';

@@ -18,7 +18,8 @@ import type { ImageSet, LabelledImageSet } from '../data/types.ts';
 import { syntheticMixture } from '../data/synthetic.ts';
 import { isBuiltinDataset, loadUserDataset, type UserDataset } from '../data/user_data.ts';
 import type { IrProgram } from '../ir/types.ts';
-import { RunError } from '../cli/errors.ts';
+import { RunError } from '../diagnostics/errors.ts';
+import type { InputBatch } from '../lower/compile.ts';
 
 /**
  * A built-in data set (`mnist`, `omniglot`, `binarized_mnist`, `synthetic`) or the path of a
@@ -27,16 +28,9 @@ import { RunError } from '../cli/errors.ts';
  */
 export type DatasetName = IrProgram['train']['dataset'] | (string & {});
 
-export interface RawInput {
-  name: string;
-  data: Float32Array;
-  /** Full tensor shape including the batch axis (absent for a memory shared by the batch). */
-  shape: number[];
-  plates: ('batch')[];
-}
+export type { RawInput } from '../lower/compile.ts';
 
-export interface RawBatch {
-  inputs: RawInput[];
+export interface RawBatch extends InputBatch {
   /** Present for episodic batches: classes of memory entries, matches, for accuracy metrics. */
   episode?: EpisodeBatch;
 }

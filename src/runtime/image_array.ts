@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readZip } from '../data/zip.ts';
-import { RunError } from '../cli/errors.ts';
+import { RunError } from '../diagnostics/errors.ts';
 
 export interface ImageArray {
   /** [count, height * width], 0..255 */

@@ -22,6 +22,7 @@ import { writeFileAtomicSync } from '../report/atomic.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { limitProblem, type LimitName } from '../check/limits.ts';
+import { frontEnd } from '../check/pipeline.ts';
 import type { DataOptions } from './data_source.ts';
 
 export interface RunConfig {
@@ -182,4 +183,11 @@ export function configProblem(raw: unknown): string | undefined {
     if (p) return `'${key}' ${p}, found ${v}`;
   }
   return undefined;
+}
+
+/** The program a run was trained with: its saved model source, checked again, with the run's settings. */
+export function irOfRun(config: RunConfig): IrProgram {
+  const r = frontEnd(config.source);
+  if (!r.ir) throw new RunError(`the model saved in the run no longer compiles: ${r.diagnostics[0]?.message ?? 'unknown error'}`);
+  return { ...r.ir, train: config.train };
 }

@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../estimators/rng.ts';
+import { Rng } from '../random/rng.ts';
 import { readHandlers } from '../lower/handlers.ts';
 import { runPrior, runTrace } from '../lower/trace.ts';
 import { mean } from '../lower/sites.ts';

@@ -14,7 +14,7 @@ import { trainStream, validationBatches, type RawBatch } from './data_source.ts'
 import { RunDir, type RunConfig } from './run_dir.ts';
 import { Trainer, type TrainerState } from './trainer.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import { Rng } from '../estimators/rng.ts';
+import { Rng } from '../random/rng.ts';
 
 export interface LoopOptions {
   /** Print progress (a bar on a terminal, log lines otherwise). */

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { makeEstimator } from '../estimators/registry.ts';
-import { Rng } from '../estimators/rng.ts';
+import { Rng, type RngState } from '../random/rng.ts';
 import type { Estimator, EstimatorState } from '../estimators/types.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { CompiledModel } from '../lower/compile.ts';
@@ -16,7 +16,7 @@ import { estimateObjective } from '../lower/objective.ts';
 import { estimatorProblem } from '../estimators/registry.ts';
 import type { RawBatch } from './data_source.ts';
 import { makeOptimizer, type Optimizer } from './optimizer.ts';
-import { RunError } from '../cli/errors.ts';
+import { RunError } from '../diagnostics/errors.ts';
 
 export interface StepMetrics {
   step: number;
@@ -29,7 +29,7 @@ export interface StepMetrics {
 
 export interface TrainerState {
   step: number;
-  rng: number;
+  rng: RngState | number;
   estimator: EstimatorState;
 }
 
@@ -89,12 +89,14 @@ export class Trainer {
   }
 
   state(): TrainerState {
-    return { step: this.stepCount, rng: this.rng.state, estimator: this.estState };
+    return { step: this.stepCount, rng: this.rng.state(), estimator: this.estState };
   }
 
   setState(s: TrainerState): void {
     this.stepCount = s.step;
-    this.rng = Rng.fromState(s.rng);
+    // Checkpoints before the generators were unified saved a mulberry32 uint32: reseed from it
+    // (the run continues with an equally good stream, not the very same numbers).
+    this.rng = typeof s.rng === 'number' ? new Rng(s.rng, 'resumed') : Rng.fromState(s.rng);
     this.estState = s.estimator;
   }
 

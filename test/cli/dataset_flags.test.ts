@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/errors.ts';
-import { configFor } from '../../src/cli/run_commands.ts';
+import { configFor } from '../../src/cli/run_config.ts';
 import { irOfFile } from '../lower/helpers.ts';
 
 const model = join(__dirname, '..', '..', 'models', 'vae.vmm');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { binarizeDynamic, binarizeFixed, renderPixels, toIntensity } from '../../src/data/binarize.ts';
 import { loadOmniglot } from '../../src/data/omniglot.ts';
-import { Rng } from '../../src/data/rng.ts';
+import { Rng } from '../../src/random/rng.ts';
 import { fixtureData } from '../fixtures/data.ts';
 
 /** Exact equality of two typed arrays (fast, unlike a deep toEqual over 10^5 elements). */

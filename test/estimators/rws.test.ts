@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { Rng } from '../../src/estimators/rng.ts';
+import { Rng } from '../../src/random/rng.ts';
 import { RwsEstimator } from '../../src/estimators/rws.ts';
 import { describeBackends } from './backends.ts';
 import { allTuples, columnStats, exactGradient, makeDraws, type Toy } from './toy.ts';

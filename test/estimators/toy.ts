@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Categorical } from '../../src/families/distributions.ts';
-import type { Rng } from '../../src/estimators/rng.ts';
+import type { Rng } from '../../src/random/rng.ts';
 import type { SampledTerms } from '../../src/estimators/types.ts';
 
 export interface Toy {

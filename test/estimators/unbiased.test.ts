@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, expect, it } from 'vitest';
-import { Rng } from '../../src/estimators/rng.ts';
+import { Rng } from '../../src/random/rng.ts';
 import { ReinforceEstimator } from '../../src/estimators/reinforce.ts';
 import type { Estimator, EstimatorState } from '../../src/estimators/types.ts';
 import { VimcoEstimator } from '../../src/estimators/vimco.ts';

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { Rng } from '../../src/estimators/rng.ts';
+import { Rng } from '../../src/random/rng.ts';
 import { gammaDraw } from '../../src/families/beta.ts';
 import { families, family } from '../../src/families/registry.ts';
 import { lgamma } from '../../src/families/special.ts';

@@ -9,7 +9,7 @@ import {
   paramCount,
   paramName,
 } from '../../src/lower/nets.ts';
-import { Rng } from '../../src/runtime/rng.ts';
+import { Rng } from '../../src/random/rng.ts';
 import { BACKENDS, describeBackends, maxRelDiff, use, values } from '../runtime/backends.ts';
 
 function net(name: string, inShape: number[], layers: IrLayer[], nets?: Map<string, IrNet>): IrNet {

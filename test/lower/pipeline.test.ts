@@ -26,7 +26,7 @@ import { enumerate } from '../../src/lower/handlers.ts';
 import { stopGradient } from '../../src/estimators/stop_gradient.ts';
 import { estimateObjective } from '../../src/lower/objective.ts';
 import { makeEstimator } from '../../src/estimators/index.ts';
-import { Rng } from '../../src/estimators/rng.ts';
+import { Rng } from '../../src/random/rng.ts';
 
 const MODELS = join(__dirname, '..', '..', 'models');
 

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
 import { makeEstimator } from '../../src/estimators/registry.ts';
-import { Rng } from '../../src/estimators/rng.ts';
+import { Rng } from '../../src/random/rng.ts';
 import { relaxed, type Handler } from '../../src/lower/handlers.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
 import { estimateObjective } from '../../src/lower/objective.ts';

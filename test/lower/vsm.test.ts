@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { Rng } from '../../src/estimators/rng.ts';
+import { Rng } from '../../src/random/rng.ts';
 import { kl, Normal } from '../../src/families/distributions.ts';
 import { block } from '../../src/lower/handlers.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';

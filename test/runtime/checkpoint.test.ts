@@ -15,7 +15,7 @@ import {
   writeCheckpoint,
 } from '../../src/runtime/checkpoint.ts';
 import { makeOptimizer, type Optimizer } from '../../src/runtime/optimizer.ts';
-import { Rng, rngFromState, rngState, stepRng } from '../../src/runtime/rng.ts';
+import { Rng } from '../../src/random/rng.ts';
 import { describeBackends, values } from './backends.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'vmm-ckpt-'));
@@ -37,7 +37,7 @@ function mlp(name: string, sizes: number[]): IrNet {
 const NET = mlp('f', [5, 16, 3]);
 const NETS = new Map([[NET.name, NET]]);
 
-/** A tiny training setup: variables, optimizer, and one step driven by stepRng(seed, step). */
+/** A tiny training setup: variables, optimizer, and one step driven by a generator per step, new Rng(seed, `step-${step}`). */
 function setup(seed: number) {
   const vars = new Map(Object.entries(createNetParams(NET, new Rng(seed))));
   const opt = makeOptimizer({ kind: 'adam', lr: 0.01 }, vars);
@@ -45,7 +45,7 @@ function setup(seed: number) {
 }
 
 function trainStep(vars: Map<string, tf.Variable>, opt: Optimizer, master: number): void {
-  const rng = stepRng(master, opt.step);
+  const rng = new Rng(master, `step-${opt.step}`);
   tf.tidy(() => {
     const x = tf.randomNormal([8, 5], 0, 1, 'float32', rng.nextSeed());
     const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(applyNet(NET, vars, NETS, x))) as tf.Scalar, [...vars.values()]);
@@ -66,7 +66,7 @@ describe('checkpoint file', () => {
         step: 12,
         slots: { m: { 'net/h/0/w': { shape: [2, 3], data: new Float32Array(6).fill(0.25) } }, v: {} },
       },
-      rng: rngState(rng),
+      rng: rng.state(),
       step: 12,
       metadata: { note: 'hello', nested: [1, 2] },
     });
@@ -79,7 +79,7 @@ describe('checkpoint file', () => {
     expect(ck.optimizer!.step).toBe(12);
     expect(Array.from(ck.optimizer!.slots['m']!['net/h/0/w']!.data)).toEqual(new Array(6).fill(0.25));
     expect(ck.metadata).toEqual({ note: 'hello', nested: [1, 2] });
-    expect(rngFromState(ck.rng!).nextSeed()).toBe(rng.nextSeed());
+    expect(Rng.fromState(ck.rng!).nextSeed()).toBe(rng.nextSeed());
   });
 
   it('detects a corrupted or truncated file, and says when there is none', () => {

@@ -13,25 +13,25 @@
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from './estimators/rng.ts';
-import { compile, type CompileOptions } from './index.ts';
-import { addPlate, alignTo } from './lower/plates.ts';
-import { mean } from './lower/sites.ts';
-import { runPrior } from './lower/trace.ts';
-import { writeFileAtomicSync } from './report/atomic.ts';
-import { currentBackend, selectBackend, type BackendInfo, type SelectOptions } from './runtime/backend.ts';
-import { checkVariables, restoreVariables, snapshotVariables } from './runtime/checkpoint.ts';
-import { trainStream, validationBatches, type DataOptions, type RawBatch, type TrainStream } from './runtime/data_source.ts';
-import { decodeSafetensors, encodeSafetensors } from './runtime/safetensors.ts';
-import { validate } from './runtime/train_loop.ts';
-import type { StepMetrics, Trainer } from './runtime/trainer.ts';
+import { Rng } from '../random/rng.ts';
+import { compile, type CompileOptions } from './compile.ts';
+import { addPlate, alignTo } from '../lower/plates.ts';
+import { mean } from '../lower/sites.ts';
+import { runPrior } from '../lower/trace.ts';
+import { writeFileAtomicSync } from '../report/atomic.ts';
+import { currentBackend, selectBackend, type BackendInfo, type SelectOptions } from '../runtime/backend.ts';
+import { checkVariables, restoreVariables, snapshotVariables } from '../runtime/checkpoint.ts';
+import { trainStream, validationBatches, type DataOptions, type RawBatch, type TrainStream } from '../runtime/data_source.ts';
+import { decodeSafetensors, encodeSafetensors } from '../runtime/safetensors.ts';
+import { validate } from '../runtime/train_loop.ts';
+import type { StepMetrics, Trainer } from '../runtime/trainer.ts';
 
-export { trainStream, validationBatches, type DataOptions, type TrainStream } from './runtime/data_source.ts';
-export { encodeSafetensors, decodeSafetensors, SafetensorsError } from './runtime/safetensors.ts';
-export { DataError } from './data/paths.ts';
-export { loadUserDataset, type UserDataset } from './data/user_data.ts';
-export { parseNpy, parseNpz, encodeNpy, encodeNpz, type NpyArray } from './data/npy.ts';
-export { getDataSet, listDataSets, DATA_SOURCES } from './data/download.ts';
+export { trainStream, validationBatches, type DataOptions, type TrainStream } from '../runtime/data_source.ts';
+export { encodeSafetensors, decodeSafetensors, SafetensorsError } from '../runtime/safetensors.ts';
+export { DataError } from '../data/paths.ts';
+export { loadUserDataset, type UserDataset } from '../data/user_data.ts';
+export { parseNpy, parseNpz, encodeNpy, encodeNpz, type NpyArray } from '../data/npy.ts';
+export { getDataSet, listDataSets, DATA_SOURCES } from '../data/download.ts';
 
 /** A mistake in what the caller passed (an input name the model does not have, a bad count). */
 export class InputError extends Error {

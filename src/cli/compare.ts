@@ -6,16 +6,15 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, basename } from 'node:path';
-import type { TrainFlags } from '../cli/run_commands.ts';
-import { configFor } from '../cli/run_commands.ts';
-import { loadModel } from '../cli/front_end.ts';
-import { RunError, UsageError } from '../cli/errors.ts';
+import { configFor, type TrainFlags } from './run_config.ts';
+import { loadModel } from './front_end.ts';
+import { RunError, UsageError } from './errors.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { lineChart } from '../report/svg.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
-import { RunDir } from './run_dir.ts';
-import { trainLoop, type LoopResult } from './train_loop.ts';
-import { runEval, type EvalResult } from './evaluate_run.ts';
+import { RunDir } from '../runtime/run_dir.ts';
+import { trainLoop, type LoopResult } from '../runtime/train_loop.ts';
+import { runEval, type EvalResult } from '../runtime/evaluate_run.ts';
 
 const VARIANTS = ['vimco', 'soft', 'enumerate', 'reinforce', 'iwae'] as const;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { hashSeed, Rng } from '../../src/data/rng.ts';
+import { hashSeed, Rng } from '../../src/random/rng.ts';
 
-const draws = (r: Rng, n: number) => Array.from({ length: n }, () => r.nextU32());
+const draws = (r: Rng, n: number) => Array.from({ length: n }, () => r.nextUint32());
 
 describe('Rng (xoshiro128**)', () => {
   it('equal seeds give equal streams; different seeds and streams differ', () => {

@@ -1,0 +1,69 @@
+/**
+ * A run's configuration from a model file and the command-line flags: the file's `train { }`
+ * block, overridden by flags (src/driver/settings.ts), plus the data and loop settings.
+ * Shared by `vmm train` and `vmm compare`.
+ */
+import { resolve } from 'node:path';
+import { isBuiltinDataset } from '../data/user_data.ts';
+import type { IrProgram } from '../ir/types.ts';
+import type { BackendName } from '../runtime/backend.ts';
+import type { RunConfig } from '../runtime/run_dir.ts';
+import { UsageError } from './errors.ts';
+import { applyOverrides } from './front_end.ts';
+export interface TrainFlags {
+  data?: string;
+  dataset?: string;
+  validData?: string;
+  estimator?: string;
+  k?: number;
+  addressing?: string;
+  baseline?: string;
+  temperature?: number;
+  steps?: number;
+  batch?: number;
+  lr?: number;
+  seed: number;
+  out?: string;
+  resume?: string;
+  checkpointEvery: number;
+  validEvery?: number;
+  validSize: number;
+  classes?: number;
+  shots?: number;
+  distractors?: number;
+  backend?: BackendName;
+  quiet?: boolean;
+}
+
+/** Resolves a model file and flags into a run configuration (the file's train block, overridden by flags). */
+export function configFor(modelPath: string, ir: IrProgram, source: string, f: TrainFlags): RunConfig {
+  // Anything that is not a built-in name is a path to the user's data (checked when it is read);
+  // it is stored absolute so that `--resume` works from another directory.
+  const dataset = f.dataset === undefined ? undefined : isBuiltinDataset(f.dataset) ? f.dataset : resolve(f.dataset);
+  if (f.validData !== undefined && (dataset === undefined || isBuiltinDataset(dataset))) {
+    throw new UsageError(`--valid-data goes with --dataset PATH (a user's data set); the built-in data sets have their own validation split`);
+  }
+  const tuned = applyOverrides(ir, f);
+  const ep = tuned.train.episodes;
+  const steps = tuned.train.steps;
+  return {
+    version: 1,
+    modelPath,
+    source,
+    train: tuned.train,
+    data: {
+      dataset: dataset ?? tuned.train.dataset,
+      ...(f.data ? { dataDir: f.data } : {}),
+      ...(f.validData !== undefined ? { valid: resolve(f.validData) } : {}),
+      seed: f.seed,
+      classes: f.classes ?? ep.classes,
+      shots: f.shots ?? ep.shots,
+      distractors: f.distractors ?? ep.distractors,
+    },
+    seed: f.seed,
+    checkpointEvery: f.checkpointEvery,
+    validEvery: f.validEvery ?? Math.max(1, Math.min(1000, Math.floor(steps / 5))),
+    validSize: f.validSize,
+    createdAt: new Date().toISOString(),
+  };
+}
