@@ -12,6 +12,7 @@ import { irOfRun } from '../runtime/run_dir.ts';
 import { applyOverrides, checkBudget, limitedFlag, loadModel, readSource } from './front_end.ts';
 import { UsageError } from './errors.ts';
 import { frontEnd } from '../check/pipeline.ts';
+import { renderDiagnostics } from '../diagnostics/render.ts';
 import { RunError } from './errors.ts';
 import { runEval, type EvalOptions } from '../runtime/evaluate_run.ts';
 import { runSample } from '../runtime/sample_run.ts';
@@ -20,6 +21,9 @@ import { runCompare } from './compare.ts';
 import { configFor, type TrainFlags } from './run_config.ts';
 import { convertOmniglotZips } from '../data/convert_omniglot.ts';
 import { BUILTIN_DATASETS as DATASETS } from '../data/user_data.ts';
+
+/** The checker's warnings about inputs no data set can bind (VMM3030-3033): errors for `vmm train`. */
+const BINDING_CODES = new Set(['VMM3030', 'VMM3031', 'VMM3032', 'VMM3033']);
 
 function backendOption(): Option {
   return new Option('--backend <name>', 'force a tfjs backend (default: native tensorflow if installed, else wasm, else cpu)').choices([
@@ -152,6 +156,13 @@ export function registerRunCommands(program: Command): void {
       }
       config = configFor(model, loaded.result.ir, loaded.src.text, f);
       ir = { ...loaded.result.ir, train: config.train };
+      // What `vmm check` warns about and a data set cannot feed (src/check/inputs.ts) stops training here.
+      const unbindable = loaded.result.diagnostics.filter((d) => BINDING_CODES.has(d.code));
+      if (unbindable.length && config.data.dataset !== 'synthetic') {
+        process.stderr.write(renderDiagnostics(loaded.src, unbindable.map((d) => ({ ...d, severity: 'error' as const }))) + '\n');
+        process.exitCode = 1;
+        return;
+      }
       const out = f.out ?? join('runs', `${basename(model, '.vmm')}-${config.train.estimator.kind}`);
       const refused = RunDir.refusal(out, config.source);
       if (refused) throw new RunError(refused);
