@@ -19,6 +19,15 @@ function pad(rows: string[][]): string[] {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
+/** For a latent table an address ranges over (VSM's semantic slots): its entries and who reads them. */
+function slotsNote(p: CheckedProgram, s: CheckedSite): string | undefined {
+  if (s.role === 'observe' || s.type.shape.length < 2) return undefined;
+  const readers = p.model.filter((x): x is CheckedSite => x.stmt === 'site' && x.role === 'address' && x.dist.kind === 'Categorical' && x.dist.form === 'uniform' && x.dist.memory === s.name);
+  if (!readers.length) return undefined;
+  const entry = formatType({ elem: s.type.elem, shape: s.type.shape.slice(1) });
+  return `latent memory: ${formatSize(s.type.shape[0]!)} slots of ${entry}, inferred by the guide, addressed by ${readers.map((r) => `\`${r.name}\``).join(', ')}`;
+}
+
 /** How the gradient reaches a site's guide under the chosen estimator. */
 function handling(p: CheckedProgram, s: CheckedSite): string {
   if (s.role === 'observe') return `likelihood of the data \`${s.name}\``;
@@ -75,6 +84,8 @@ export function explain(p: CheckedProgram): string {
     i++;
     out.push(`  ${String(i).padStart(2)}. ${s.ast.kind === 'Site' ? formatSite(s.ast) : s.name}`);
     out.push(`        ${s.role} ${s.name} : ${formatType(s.type)}; ${handling(p, s)}`);
+    const slots = slotsNote(p, s);
+    if (slots) out.push(`        ${slots}`);
   }
 
   out.push('', 'nets:');
