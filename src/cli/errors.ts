@@ -12,7 +12,7 @@ export class UsageError extends Error {
 export { RunError } from '../diagnostics/errors.ts';
 
 /** Errors of other modules that are the user's to fix, never a bug (matched by name: the CLI must not load tfjs to test `instanceof`). */
-const USER_ERROR_NAMES = new Set(['RunError', 'DataError', 'BackendError', 'CheckpointError']);
+const USER_ERROR_NAMES = new Set(['RunError', 'DataError', 'BackendError', 'CheckpointError', 'InputError', 'SettingsError']);
 
 export function isUserError(e: unknown): e is Error {
   return e instanceof Error && USER_ERROR_NAMES.has(e.name);

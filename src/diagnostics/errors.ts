@@ -8,3 +8,8 @@
 export class RunError extends Error {
   override name = 'RunError';
 }
+
+/** A mistake in what a library caller passed (an input name the model does not have, a bad count). */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+}

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../random/rng.ts';
 import { compile, type CompileOptions } from './compile.ts';
+import { InputError } from '../diagnostics/errors.ts';
 import { addPlate, alignTo } from '../lower/plates.ts';
 import { mean } from '../lower/sites.ts';
 import { runPrior } from '../lower/trace.ts';
@@ -33,10 +34,7 @@ export { loadUserDataset, type UserDataset } from '../data/user_data.ts';
 export { parseNpy, parseNpz, encodeNpy, encodeNpz, type NpyArray } from '../data/npy.ts';
 export { getDataSet, listDataSets, DATA_SOURCES } from '../data/download.ts';
 
-/** A mistake in what the caller passed (an input name the model does not have, a bad count). */
-export class InputError extends Error {
-  override readonly name = 'InputError';
-}
+export { InputError } from '../diagnostics/errors.ts';
 
 /** Selects a backend (native TensorFlow, else wasm, else cpu) unless one is already selected. */
 export async function ensureBackend(opts: SelectOptions = {}): Promise<BackendInfo> {
@@ -88,15 +86,7 @@ export function modelInputs(trainer: Trainer): string[] {
 
 /** Checks a batch's input names against the model's; throws an {@link InputError} listing them. */
 export function checkBatch(trainer: Trainer, batch: RawBatch): void {
-  const known = modelInputs(trainer);
-  for (const i of batch.inputs) {
-    if (!known.includes(i.name)) {
-      throw new InputError(`${trainer.ir.name} has no input '${i.name}'; its inputs are ${known.map((k) => `'${k}'`).join(', ')}`);
-    }
-  }
-  const given = new Set(batch.inputs.map((i) => i.name));
-  const missing = known.filter((k) => !given.has(k));
-  if (missing.length) throw new InputError(`the batch lacks the input(s) ${missing.map((k) => `'${k}'`).join(', ')} of ${trainer.ir.name}`);
+  trainer.model.checkInputs(batch);
 }
 
 export interface TrainOptions extends DataChoice {

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
+import { InputError } from '../diagnostics/errors.ts';
 import { Rng } from '../random/rng.ts';
 import type { IrNet, IrProgram } from '../ir/types.ts';
 import { applyNet, createNetParams } from './nets.ts';
@@ -71,8 +72,20 @@ export class CompiledModel {
     return applyNet(net, this.variables, this.nets, flat);
   };
 
+  /** Throws InputError unless the batch has exactly the model's data and memory inputs (by name). */
+  checkInputs(raw: InputBatch): void {
+    const known = [...this.ir.data, ...this.ir.memories].map((i) => i.name);
+    for (const i of raw.inputs) {
+      if (!known.includes(i.name)) throw new InputError(`${this.ir.name} has no input '${i.name}'; its inputs are ${known.map((k) => `'${k}'`).join(', ')}`);
+    }
+    const given = new Set(raw.inputs.map((i) => i.name));
+    const missing = known.filter((k) => !given.has(k));
+    if (missing.length) throw new InputError(`the batch lacks the input(s) ${missing.map((k) => `'${k}'`).join(', ')} of ${this.ir.name}`);
+  }
+
   /** The data, memories and params of a batch as plated values. Call inside tf.tidy. */
   inputs(raw: InputBatch): Inputs {
+    this.checkInputs(raw);
     const out: Inputs = new Map();
     for (const i of raw.inputs) out.set(i.name, { t: tf.tensor(i.data, i.shape), plates: i.plates });
     for (const p of this.ir.params) out.set(p.name, { t: this.variables.get(`param/${p.name}`)!, plates: [] });

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/runtime/backend.ts';
-import { irOfFile } from './helpers.ts';
+import { fakeBatch, irOf, irOfFile } from './helpers.ts';
+import { InputError } from '../../src/diagnostics/errors.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
 import { trainLoop, validate } from '../../src/runtime/train_loop.ts';
 import { trainStream, validationBatches } from '../../src/runtime/data_source.ts';
@@ -88,5 +89,19 @@ describe('training', () => {
     }
     a.dispose();
     b.dispose();
+  });
+});
+
+describe('inputs of a batch', () => {
+  it('an unknown or missing input name is a user error (InputError) that lists the inputs', () => {
+    const ir = irOf('model two\ndata x : binary[4]\nnet f = linear(4, 4)\nparam b : real[4] = zeros\nlatent z : real[4] ~ Normal(b, 1)\nobserve x ~ Bernoulli(logits: f(z))\n');
+    const t = new Trainer(ir, 1);
+    const good = fakeBatch(ir, 2);
+    const renamed = { inputs: good.inputs.map((i) => ({ ...i, name: 'y' })) };
+    expect(() => t.step(renamed)).toThrow(InputError);
+    expect(() => t.step(renamed)).toThrow(/has no input 'y'; its inputs are 'x'/);
+    expect(() => t.step({ inputs: [] })).toThrow(/lacks the input\(s\) 'x'/);
+    expect(Number.isFinite(t.step(good).bound)).toBe(true);
+    t.dispose();
   });
 });
