@@ -37,3 +37,12 @@ describe('compile()', () => {
     expect(() => compile(source, { estimator: 'vimco', k: 1 })).toThrow(/k >= 2/);
   });
 });
+
+describe('compile() without a backend', () => {
+  it('is a one-line BackendError naming the fix (in a process where none was selected)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const script = "import { compile } from './src/index.ts'; try { compile(`model m\\ndata x : binary[4]\\nnet f = linear(4, 4)\\nparam b : real[4] = zeros\\nlatent z : real[4] ~ Normal(b, 1)\\nobserve x ~ Bernoulli(logits: f(z))\\n`); console.log('no error'); } catch (e) { console.log(e.name + ': ' + e.message); }";
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8' });
+    expect(out.trim()).toBe('BackendError: compile() needs a backend: `await selectBackend()` first, or use `await load(source)`, which selects one');
+  }, 60_000);
+});

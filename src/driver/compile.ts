@@ -9,6 +9,7 @@ import { frontEnd } from '../check/pipeline.ts';
 import type { Diagnostic } from '../diagnostics/diagnostic.ts';
 import { renderDiagnostics, SourceFile } from '../diagnostics/render.ts';
 import type { IrProgram } from '../ir/types.ts';
+import { BackendError, currentBackend } from '../runtime/backend.ts';
 import { Trainer } from '../runtime/trainer.ts';
 import { applySettings, SettingsError, type SettingOverrides } from './settings.ts';
 
@@ -50,5 +51,8 @@ export function compileIr(source: string, options: CompileOptions = {}): IrProgr
 
 /** Compiles a .vmm source to a trainer; throws CompileError with rendered diagnostics on errors. */
 export function compile(source: string, options: CompileOptions = {}): Trainer {
-  return new Trainer(compileIr(source, options), options.seed ?? 1);
+  const ir = compileIr(source, options);
+  // Choosing a backend loads wasm or native TensorFlow, which is asynchronous: `load()` does it.
+  if (!currentBackend()) throw new BackendError('compile() needs a backend: `await selectBackend()` first, or use `await load(source)`, which selects one');
+  return new Trainer(ir, options.seed ?? 1);
 }
