@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { configFor, type TrainFlags } from './run_config.ts';
 import { loadModel } from './front_end.ts';
+import { estimatorKinds, estimatorSpec } from '../estimators/registry.ts';
 import { RunError, UsageError } from './errors.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { lineChart } from '../report/svg.ts';
@@ -16,7 +17,6 @@ import { RunDir } from '../runtime/run_dir.ts';
 import { trainLoop, type LoopResult } from '../runtime/train_loop.ts';
 import { runEval, type EvalResult } from '../runtime/evaluate_run.ts';
 
-const VARIANTS = ['vimco', 'soft', 'enumerate', 'reinforce', 'iwae'] as const;
 
 export interface CompareFlags extends TrainFlags {
   /** Results as JSON on stdout (printed by the command) instead of the table. */
@@ -36,7 +36,7 @@ interface VariantResult {
 export async function runCompare(modelPath: string, f: CompareFlags): Promise<VariantResult[]> {
   const variants = f.variants.split(',').map((v) => v.trim()).filter(Boolean);
   for (const v of variants) {
-    if (!VARIANTS.includes(v as (typeof VARIANTS)[number])) throw new UsageError(`unknown variant '${v}' (expected ${VARIANTS.join(', ')})`);
+    if (!estimatorSpec(v)) throw new UsageError(`unknown variant '${v}' (expected ${estimatorKinds().join(', ')})`);
   }
   const loaded = loadModel(modelPath, { quietWarnings: true });
   if (!loaded.ok || !loaded.result.ir) throw new RunError(`${modelPath} has errors`);

@@ -253,7 +253,7 @@ export function registerRunCommands(program: Command): void {
       .command('compare')
       .description('train several variants of one model with the same data, seed and budget; one markdown table and shared plots')
       .argument('<model>', '.vmm file')
-      .option('--variants <list>', 'comma separated: vimco, soft, enumerate, reinforce, iwae', 'vimco,soft')
+      .option('--variants <list>', `comma separated estimators: ${estimatorKinds().join(', ')}`, 'vimco,soft')
       .option('--out <dir>', 'output directory (default: runs/compare-<model>)')
       .option('--eval-episodes <n>', 'test episodes per configuration in the evaluation', limitedFlag('episodes', '--eval-episodes'), 100)
       .option('--eval-samples <n>', 'importance samples in the evaluation', limitedFlag('samples', '--eval-samples'), 200)
