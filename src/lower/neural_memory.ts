@@ -168,7 +168,7 @@ export function writeChunk(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gates
   const r = tf.exp(tf.sub(logBetaC, logBeta)); // beta_C / beta_i  [B, C]
   // A[i, j] = E_i / E_j for i >= j, else 0: [B, C(i), C(j)].
   const diff = tf.sub(tf.expandDims(logE, 2), tf.expandDims(logE, 1));
-  const lower = tf.linalg.bandPart(tf.ones([C, C]), -1, 0).cast('bool');
+  const lower = tf.cast(tf.linalg.bandPart(tf.ones([C, C]), -1, 0), 'bool');
   const A = tf.exp(tf.where(tf.broadcastTo(lower, [B, C, C]), diff, tf.fill([B, C, C], -1e9)));
   const w = tf.mul(gates.theta, tf.squeeze(tf.matMul(tf.expandDims(r, 1), A), [1])); // [B, C]
   const cS = tf.sum(tf.mul(r, tf.exp(logE)), 1); // [B]
