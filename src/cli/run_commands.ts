@@ -17,7 +17,7 @@ import { formatResult, runClassify, type ClassifyOptions } from '../runtime/clas
 import { runCompare } from '../runtime/compare.ts';
 import { convertOmniglotZips } from '../data/convert_omniglot.ts';
 
-const DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic'] as const;
+const DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic', 'recall'] as const;
 
 function backendOption(): Option {
   return new Option('--backend <name>', 'force a tfjs backend (default: native tensorflow if installed, else wasm, else cpu)').choices([

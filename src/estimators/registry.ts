@@ -88,6 +88,7 @@ function usedOutsideReads(e: IrExpr, name: string): boolean {
     case 'unary':
     case 'slice':
     case 'reduce':
+    case 'neural_read':
       return usedOutsideReads(e.arg, name);
     case 'concat':
       return e.args.some((a) => usedOutsideReads(a, name));

@@ -51,6 +51,8 @@ export function printExpr(e: IrExpr): string {
       return `${wrap(e.arg, prec(e.arg) < 4)}[${e.from}:${e.to}]`;
     case 'reduce':
       return `${e.fn}(${printExpr(e.arg)})`;
+    case 'neural_read':
+      return `${e.neural.name}(${printExpr(e.arg)})`;
   }
 }
 

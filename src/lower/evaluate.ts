@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { IrExpr } from '../ir/types.ts';
 import { gatherRows } from './gather.ts';
+import { neuralRead } from './neural_memory.ts';
 import {
   alignTo,
   broadcastValues,
@@ -105,6 +106,8 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
       const v = evaluate(e.arg, ctx);
       return { t: e.fn === 'sum' ? tf.sum(v.t, -1) : tf.mean(v.t, -1), plates: v.plates };
     }
+    case 'neural_read':
+      return cached(e, ctx, () => neuralRead(e.neural, evaluate(e.arg, ctx), ctx));
   }
 }
 
@@ -130,6 +133,7 @@ export function isConstant(e: IrExpr): boolean {
     case 'ref':
       return e.ref === 'data' || e.ref === 'memory';
     case 'net':
+    case 'neural_read':
       return false;
     case 'index':
       return isConstant(e.target) && isConstant(e.index);
@@ -186,6 +190,10 @@ export function cacheKey(e: IrExpr, lets?: ReadonlyMap<string, string>): string 
     case 'reduce': {
       const a = key(e.arg);
       return a === undefined ? undefined : `${e.fn}(${a})`;
+    }
+    case 'neural_read': {
+      const a = key(e.arg);
+      return a === undefined ? undefined : `${e.neural.name}(${a})`;
     }
   }
 }

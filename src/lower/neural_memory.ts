@@ -33,6 +33,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
+import type { IrNeural } from '../ir/types.ts';
+import { alignTo, plateSizesOf, unionPlates, type Value } from './plates.ts';
 
 /** Activations a neural memory's MLP may use between its layers (none after the last). */
 export type MemoryActivation = 'relu' | 'tanh' | 'sigmoid' | 'softplus' | 'identity';
@@ -231,4 +233,70 @@ export function gatesFromLogits(g: tf.Tensor, lr: number): Gates {
   const last = g.rank - 1;
   const part = (i: number) => tf.squeeze(tf.slice(s, [...new Array<number>(last).fill(0), i], [...g.shape.slice(0, last), 1]), [last]);
   return { theta: tf.mul(lr, part(0)), eta: part(1), alpha: part(2) };
+}
+
+// ---------------------------------------------------------------- the IR's `nm(q)` on plated values
+
+/** What a read needs from the evaluation context (src/lower/evaluate.ts `EvalContext`). */
+export interface NeuralEvalContext {
+  env: ReadonlyMap<string, unknown>;
+  applyNet(name: string, flat: tf.Tensor): tf.Tensor;
+  /** The trace's shared cache (one per trace): the written state is kept alongside it. */
+  cache: object;
+}
+
+/** Written memories per trace, keyed by the trace's cache, then by the neural memory's name. */
+const written = new WeakMap<object, Map<string, { state: MemoryState; batched: boolean }>>();
+
+function plated(x: unknown, what: string): Value {
+  if (!x || typeof x !== 'object' || !('t' in x) || !('plates' in x)) throw new InternalError('lower', `${what} is not bound to a tensor`);
+  return x as Value;
+}
+
+/**
+ * The state of neural memory `n` after writing the entries of its memory: computed once per
+ * trace (the guide and the model read the same written memory). A memory with the batch plate
+ * gives one written memory per episode; a shared memory one for all.
+ */
+export function writtenMemory(n: IrNeural, ctx: NeuralEvalContext): { state: MemoryState; batched: boolean } {
+  let perTrace = written.get(ctx.cache);
+  if (!perTrace) written.set(ctx.cache, (perTrace = new Map()));
+  const hit = perTrace.get(n.name);
+  if (hit) return hit;
+  const mem = plated(ctx.env.get(n.memory), `memory '${n.memory}'`);
+  const extra = mem.plates.filter((p) => p !== 'batch');
+  if (extra.length) throw new InternalError('lower', `neural memory ${n.name}: its memory depends on '${extra[0]}'`);
+  const batched = mem.plates.includes('batch');
+  const entries = batched ? mem.t : tf.expandDims(mem.t, 0); // [B, T, ...entry]
+  const B = entries.shape[0]!;
+  const k = ctx.applyNet(n.key, entries);
+  const v = ctx.applyNet(n.value, entries);
+  const g = ctx.applyNet(n.gates, entries);
+  const w0 = n.weights.map((w) => plated(ctx.env.get(w), `param '${w}'`).t);
+  const b0 = n.biases.map((b) => plated(ctx.env.get(b), `param '${b}'`).t);
+  const state = writeMemory(initialState(w0, b0, B), k, v, gatesFromLogits(g, n.lr), n.activation, n.chunk);
+  const out = { state, batched };
+  perTrace.set(n.name, out);
+  return out;
+}
+
+/** `nm(q)` for a plated `q` with event shape [..., In]: [..., Out] with q's plates (and batch). */
+export function neuralRead(n: IrNeural, q: Value, ctx: NeuralEvalContext): Value {
+  const { state, batched } = writtenMemory(n, ctx);
+  const inW = n.widths[0]!;
+  const outW = n.widths[n.widths.length - 1]!;
+  if (!batched) {
+    const out = readMemory(state.mem, tf.reshape(q.t, [1, -1, inW]), n.activation);
+    return { t: tf.reshape(out, [...q.t.shape.slice(0, -1), outW]), plates: q.plates };
+  }
+  const B = state.mem.w[0]!.shape[0]!;
+  const plates = unionPlates(q.plates, ['batch']);
+  const t = alignTo(q, plates, undefined, { ...plateSizesOf(q), batch: B }); // [...plates, ...ev, In]
+  const bi = plates.indexOf('batch');
+  const perm = [bi, ...t.shape.map((_, i) => i).filter((i) => i !== bi)];
+  const moved = tf.transpose(t, perm);
+  const out = readMemory(state.mem, tf.reshape(moved, [B, -1, inW]), n.activation);
+  const outMoved = tf.reshape(out, [...moved.shape.slice(0, -1), outW]);
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  return { t: tf.transpose(outMoved, inverse), plates };
 }
