@@ -227,9 +227,18 @@ export function writeMemory(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gate
   return s;
 }
 
-/** Gates from a gate net's 3 outputs `[..., 3]`: theta = lr * sigmoid(g0), eta = sigmoid(g1), alpha = sigmoid(g2). */
+/**
+ * The forgetting gate's offset: `alpha = sigmoid(g2 + ALPHA_OFFSET)`, so a gate net that starts
+ * near zero forgets little (alpha ~ 0.018) rather than half the memory per item, which would
+ * erase a stream of N items after a few dozen writes before training could learn to keep them.
+ */
+export const ALPHA_OFFSET = -4;
+
+/** Gates from a gate net's 3 outputs `[..., 3]`: theta = lr * sigmoid(g0), eta = sigmoid(g1), alpha = sigmoid(g2 + ALPHA_OFFSET). */
 export function gatesFromLogits(g: tf.Tensor, lr: number): Gates {
-  const s = tf.sigmoid(g);
+  const last0 = g.rank - 1;
+  const offset = tf.tensor([0, 0, ALPHA_OFFSET], [...new Array<number>(last0).fill(1), 3]);
+  const s = tf.sigmoid(tf.add(g, offset));
   const last = g.rank - 1;
   const part = (i: number) => tf.squeeze(tf.slice(s, [...new Array<number>(last).fill(0), i], [...g.shape.slice(0, last), 1]), [last]);
   return { theta: tf.mul(lr, part(0)), eta: part(1), alpha: part(2) };

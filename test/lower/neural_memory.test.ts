@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
 import {
+  ALPHA_OFFSET,
   assocGrads,
   gatesFromLogits,
   initialState,
@@ -150,7 +151,7 @@ describeBackends('neural memory write equals the per-step equations', () => {
         const out = writeMemory(initialState(x.w0, x.b0, B), x.k, x.v, gates, fn, chunk);
         for (let b = 0; b < B; b++) {
           const gl = p.gl[b]!;
-          const ref = writeJs(p.m0, p.ks[b]!, p.vs[b]!, gl.map((g) => LR * sig(g[0]!)), gl.map((g) => sig(g[1]!)), gl.map((g) => sig(g[2]!)), fn, chunk);
+          const ref = writeJs(p.m0, p.ks[b]!, p.vs[b]!, gl.map((g) => LR * sig(g[0]!)), gl.map((g) => sig(g[1]!)), gl.map((g) => sig(g[2]! + ALPHA_OFFSET)), fn, chunk);
           expect(maxRelDiff(flatState(out.mem, b), flatMlp(ref.mem))).toBeLessThan(2e-4);
           expect(maxRelDiff(flatState(out.surprise, b), flatMlp(ref.s))).toBeLessThan(2e-4);
         }
