@@ -100,9 +100,9 @@ function checkWeights(where: string, m: MlpWeights): void {
   }
 }
 
-/** `x / max(||x||, eps)` over the last axis. */
+/** `x / sqrt(||x||^2 + 1e-12)` over the last axis (smooth at 0: a zero key has a finite gradient). */
 export function l2Normalize(x: tf.Tensor): tf.Tensor {
-  return tf.div(x, tf.maximum(tf.norm(x, 'euclidean', -1, true), 1e-6));
+  return tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-12)));
 }
 
 /**

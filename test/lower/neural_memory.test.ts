@@ -73,7 +73,7 @@ const mapMlp = (a: JsMlp, b: JsMlp, f: (x: number, y: number) => number): JsMlp 
 });
 const scale = (a: JsMlp, c: number): JsMlp => mapMlp(a, a, (x) => c * x);
 const normalize = (x: number[]) => {
-  const n = Math.max(Math.sqrt(x.reduce((s, y) => s + y * y, 0)), 1e-6);
+  const n = Math.sqrt(x.reduce((s, y) => s + y * y, 0) + 1e-12);
   return x.map((y) => y / n);
 };
 
