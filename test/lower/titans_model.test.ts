@@ -98,6 +98,9 @@ describeBackends('a model with a neural memory', () => {
       const now = trainer.model.variables.get(name)!.dataSync();
       return now.some((x, i) => x !== before.get(name)![i]);
     };
+    const tensors = tf.memory().numTensors;
+    trainer.step(batch);
+    expect(tf.memory().numTensors, 'tensors leaked by a step').toBe(tensors);
     const names = [...trainer.model.variables.keys()];
     expect(names.filter((n) => !moved(n)), 'variables that did not move').toEqual([]);
     trainer.dispose();
