@@ -217,12 +217,27 @@ export function writeMemory(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gate
   }
   const [B, T] = k.shape as [number, number, number];
   const kn = l2Normalize(k);
+  // Without a gradient tape (evaluation) each chunk's intermediates are freed as it ends, so a
+  // long stream needs memory for the state only; under a tape they are the backward pass's inputs.
+  const free = !tf.engine().isTapeOn();
   let s = state;
   for (let t0 = 0; t0 < T; t0 += chunk) {
     const c = Math.min(chunk, T - t0);
     const sl3 = (x: tf.Tensor) => tf.slice(x, [0, t0, 0], [B, c, x.shape[2]!]);
     const sl2 = (x: tf.Tensor) => tf.slice(x, [0, t0], [B, c]);
-    s = writeChunk(s, sl3(kn), sl3(v), { theta: sl2(gates.theta), eta: sl2(gates.eta), alpha: sl2(gates.alpha) }, fn);
+    const step = (prev: MemoryState) => writeChunk(prev, sl3(kn), sl3(v), { theta: sl2(gates.theta), eta: sl2(gates.eta), alpha: sl2(gates.alpha) }, fn);
+    if (!free) {
+      s = step(s);
+      continue;
+    }
+    const prev = s;
+    const next = tf.tidy(() => {
+      const n = step(prev);
+      return [...n.mem.w, ...n.mem.b, ...n.surprise.w, ...n.surprise.b];
+    });
+    if (prev !== state) for (const t of [...prev.mem.w, ...prev.mem.b, ...prev.surprise.w, ...prev.surprise.b]) t.dispose();
+    const L = state.mem.w.length;
+    s = { mem: { w: next.slice(0, L), b: next.slice(L, 2 * L) }, surprise: { w: next.slice(2 * L, 3 * L), b: next.slice(3 * L) } };
   }
   return s;
 }
