@@ -215,17 +215,23 @@ export function writeMemory(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gate
   if (k.rank !== 3 || v.rank !== 3 || k.shape[0] !== v.shape[0] || k.shape[1] !== v.shape[1]) {
     throw new InternalError('lower', `writeMemory: keys [${k.shape}] and values [${v.shape}] must be [B, T, in] and [B, T, out]`);
   }
-  const [B, T] = k.shape as [number, number, number];
+  const T = k.shape[1]!;
   const kn = l2Normalize(k);
   // Without a gradient tape (evaluation) each chunk's intermediates are freed as it ends, so a
   // long stream needs memory for the state only; under a tape they are the backward pass's inputs.
   const free = !tf.engine().isTapeOn();
+  // Split the stream into its chunks once (one op), rather than slicing it at every step.
+  const sizes: number[] = [];
+  for (let t0 = 0; t0 < T; t0 += chunk) sizes.push(Math.min(chunk, T - t0));
+  const parts = (x: tf.Tensor) => (sizes.length === 1 ? [x] : tf.split(x, sizes, 1));
+  const ks = parts(kn);
+  const vs = parts(v);
+  const thetas = parts(gates.theta);
+  const etas = parts(gates.eta);
+  const alphas = parts(gates.alpha);
   let s = state;
-  for (let t0 = 0; t0 < T; t0 += chunk) {
-    const c = Math.min(chunk, T - t0);
-    const sl3 = (x: tf.Tensor) => tf.slice(x, [0, t0, 0], [B, c, x.shape[2]!]);
-    const sl2 = (x: tf.Tensor) => tf.slice(x, [0, t0], [B, c]);
-    const step = (prev: MemoryState) => writeChunk(prev, sl3(kn), sl3(v), { theta: sl2(gates.theta), eta: sl2(gates.eta), alpha: sl2(gates.alpha) }, fn);
+  for (let i = 0; i < sizes.length; i++) {
+    const step = (prev: MemoryState) => writeChunk(prev, ks[i]!, vs[i]!, { theta: thetas[i]!, eta: etas[i]!, alpha: alphas[i]! }, fn);
     if (!free) {
       s = step(s);
       continue;
