@@ -35,6 +35,7 @@ export type StatementCstChildren = {
   memoryDecl?: MemoryDeclCstNode[];
   paramDecl?: ParamDeclCstNode[];
   netDecl?: NetDeclCstNode[];
+  neuralDecl?: NeuralDeclCstNode[];
   letStmt?: LetStmtCstNode[];
   siteStmt?: SiteStmtCstNode[];
   bareStmt?: BareStmtCstNode[];
@@ -122,6 +123,33 @@ export type NetDeclCstChildren = {
   Equals: IToken[];
   stages: (ExpressionCstNode)[];
   Shift?: IToken[];
+};
+
+export interface NeuralDeclCstNode extends CstNode {
+  name: "neuralDecl";
+  children: NeuralDeclCstChildren;
+}
+
+export type NeuralDeclCstChildren = {
+  Neural: IToken[];
+  name: IToken[];
+  Equals: IToken[];
+  stages: (ExpressionCstNode)[];
+  Shift?: IToken[];
+  write: WriteRuleCstNode[];
+};
+
+export interface WriteRuleCstNode extends CstNode {
+  name: "writeRule";
+  children: WriteRuleCstChildren;
+}
+
+export type WriteRuleCstChildren = {
+  Writes: IToken[];
+  memory: IToken[];
+  LParen: IToken[];
+  args?: ArgsCstNode[];
+  RParen: IToken[];
 };
 
 export interface LetStmtCstNode extends CstNode {
@@ -324,6 +352,8 @@ export interface ICstNodeVisitor<IN, OUT> extends ICstVisitor<IN, OUT> {
   memoryDecl(children: MemoryDeclCstChildren, param?: IN): OUT;
   paramDecl(children: ParamDeclCstChildren, param?: IN): OUT;
   netDecl(children: NetDeclCstChildren, param?: IN): OUT;
+  neuralDecl(children: NeuralDeclCstChildren, param?: IN): OUT;
+  writeRule(children: WriteRuleCstChildren, param?: IN): OUT;
   letStmt(children: LetStmtCstChildren, param?: IN): OUT;
   siteStmt(children: SiteStmtCstChildren, param?: IN): OUT;
   bareStmt(children: BareStmtCstChildren, param?: IN): OUT;

@@ -38,6 +38,7 @@ import {
   Model,
   MultiplicativeOp,
   Net,
+  Neural,
   NumberLit,
   Param,
   RBrace,
@@ -49,6 +50,7 @@ import {
   statementKeywords,
   Tilde,
   Train,
+  Writes,
 } from './tokens.ts';
 
 // ---------------------------------------------------------------- error messages in user terms
@@ -88,6 +90,8 @@ const nameInRule: Record<string, string> = {
   memoryDecl: 'the name of the memory',
   paramDecl: 'the name of the parameter',
   netDecl: 'the name of the net',
+  neuralDecl: 'the name of the neural memory',
+  writeRule: 'the memory it writes',
   letStmt: 'the name to bind',
   siteStmt: 'the name of the site',
   distribution: 'a distribution',
@@ -175,6 +179,7 @@ export class VmmParser extends CstParser {
       { ALT: () => this.SUBRULE(this.memoryDecl) },
       { ALT: () => this.SUBRULE(this.paramDecl) },
       { ALT: () => this.SUBRULE(this.netDecl) },
+      { ALT: () => this.SUBRULE(this.neuralDecl) },
       { ALT: () => this.SUBRULE(this.letStmt) },
       { ALT: () => this.SUBRULE(this.siteStmt) },
       { ALT: () => this.SUBRULE(this.bareStmt) },
@@ -237,6 +242,31 @@ export class VmmParser extends CstParser {
       this.CONSUME(Shift);
       this.SUBRULE2(this.expression, { LABEL: 'stages' });
     });
+  });
+
+  /**
+   * `neural NAME = stage (>> stage)* writes MEMORY(key: k, value: v, gates: g, ...)`: a neural
+   * long-term memory (Titans) whose net is written with the entries of a memory.
+   */
+  neuralDecl = this.RULE('neuralDecl', () => {
+    this.CONSUME(Neural);
+    this.CONSUME(Identifier, { LABEL: 'name' });
+    this.CONSUME(Equals);
+    this.SUBRULE(this.expression, { LABEL: 'stages' });
+    this.MANY(() => {
+      this.CONSUME(Shift);
+      this.SUBRULE2(this.expression, { LABEL: 'stages' });
+    });
+    this.SUBRULE(this.writeRule, { LABEL: 'write' });
+  });
+
+  /** `writes MEMORY(key: k, value: v, gates: g, chunk: C, lr: L)`. */
+  writeRule = this.RULE('writeRule', () => {
+    this.CONSUME(Writes);
+    this.CONSUME(Identifier, { LABEL: 'memory' });
+    this.CONSUME(LParen);
+    this.OPTION(() => this.SUBRULE(this.args));
+    this.CONSUME(RParen);
   });
 
   letStmt = this.RULE('letStmt', () => {

@@ -40,6 +40,8 @@ export const Data = keyword('Data', 'data');
 export const Memory = keyword('Memory', 'memory');
 export const Param = keyword('Param', 'param');
 export const Net = keyword('Net', 'net');
+/** `neural nm = mlp(...) writes mem(key: k, value: v, gates: g)`: a Titans neural long-term memory. */
+export const Neural = keyword('Neural', 'neural');
 export const Let = keyword('Let', 'let');
 export const Latent = keyword('Latent', 'latent', [SiteKeyword]);
 export const Discrete = keyword('Discrete', 'discrete', [SiteKeyword]);
@@ -59,6 +61,8 @@ export const BinaryType = keyword('BinaryType', 'binary', [ElemType, Identifier]
 export const RealType = keyword('RealType', 'real', [ElemType, Identifier]);
 export const IntType = keyword('IntType', 'int', [ElemType, Identifier]);
 export const CatType = keyword('CatType', 'cat', [ElemType, Identifier]);
+/** `writes` in a `neural` declaration: a keyword only there (also a name elsewhere). */
+export const Writes = keyword('Writes', 'writes', [Identifier]);
 
 // ---------------------------------------------------------------- literals and punctuation
 
@@ -101,6 +105,7 @@ export const statementKeywords: readonly TokenType[] = [
   Memory,
   Param,
   Net,
+  Neural,
   Let,
   Latent,
   Discrete,
@@ -121,6 +126,7 @@ export const allTokens: TokenType[] = [
   RealType,
   IntType,
   CatType,
+  Writes,
   Identifier,
   NumberLit,
   AdditiveOp,

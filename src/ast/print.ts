@@ -92,6 +92,8 @@ function statementCode(item: Exclude<Item, GuideBlock | TrainBlock>): string {
       return `param ${item.name.name} : ${printType(item.type)}${item.init ? ` = ${printExpr(item.init)}` : ''}`;
     case 'Net':
       return `net ${item.name.name} = ${item.stages.map(printExpr).join(' >> ')}`;
+    case 'Neural':
+      return `neural ${item.name.name} = ${item.stages.map(printExpr).join(' >> ')} writes ${printCall(item.write)}`;
     case 'Let':
       return `let ${item.name.name} = ${printExpr(item.value)}`;
     case 'Site':
@@ -155,6 +157,7 @@ function group(item: Item): string {
     case 'Param':
       return 'params';
     case 'Net':
+    case 'Neural':
       return 'nets';
     case 'Let':
     case 'Site':

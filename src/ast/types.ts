@@ -154,6 +154,20 @@ export interface NetDecl extends Commented {
   span: Span;
 }
 
+/**
+ * `neural nm = mlp(H, 64, H) writes mem(key: kproj, value: vproj, gates: gate)`: a neural
+ * long-term memory (Titans, Behrouz et al. 2025): an MLP whose weights are written per episode by
+ * gradient steps on `||nm(kproj(e)) - vproj(e)||^2` over the entries `e` of memory `mem`, read by
+ * `nm(q)`. `write` is the clause after `writes`, as a call whose callee is the memory.
+ */
+export interface NeuralDecl extends Commented {
+  kind: 'Neural';
+  name: Ident;
+  stages: Expr[];
+  write: Call;
+  span: Span;
+}
+
 /** `let r = g(mem[a])`: a deterministic binding. */
 export interface LetStmt extends Commented {
   kind: 'Let';
@@ -220,6 +234,7 @@ export type Item =
   | MemoryDecl
   | ParamDecl
   | NetDecl
+  | NeuralDecl
   | LetStmt
   | SiteStmt
   | GuideBlock

@@ -32,6 +32,7 @@ import type {
   MemoryDecl,
   ModelHeader,
   NetDecl,
+  NeuralDecl,
   ParamDecl,
   Program,
   Setting,
@@ -178,6 +179,7 @@ class AstBuilder extends BaseVisitor implements Cst.ICstNodeVisitor<void, unknow
     if (ch.memoryDecl?.[0]) return keyed(this.memoryDecl(ch.memoryDecl[0].children), ch.memoryDecl[0].children.Memory, "'memory'");
     if (ch.paramDecl?.[0]) return keyed(this.paramDecl(ch.paramDecl[0].children), ch.paramDecl[0].children.Param, "'param'");
     if (ch.netDecl?.[0]) return keyed(this.netDecl(ch.netDecl[0].children), ch.netDecl[0].children.Net, "'net'");
+    if (ch.neuralDecl?.[0]) return keyed(this.neuralDecl(ch.neuralDecl[0].children), ch.neuralDecl[0].children.Neural, "'neural'");
     if (ch.letStmt?.[0]) return keyed(this.letStmt(ch.letStmt[0].children), ch.letStmt[0].children.Let, "'let'");
     if (ch.siteStmt?.[0]) {
       const site = this.siteStmt(ch.siteStmt[0].children);
@@ -244,6 +246,24 @@ class AstBuilder extends BaseVisitor implements Cst.ICstNodeVisitor<void, unknow
     const span = childrenSpan(ch);
     const complete = stages.length > 0 && stages.length === (ch.Shift?.length ?? 0) + 1 && stages.every((s) => s !== undefined);
     return name && span && complete ? { kind: 'Net', name, stages: stages as Expr[], span } : undefined;
+  }
+
+  neuralDecl(ch: Cst.NeuralDeclCstChildren): NeuralDecl | undefined {
+    const name = ident(tok(ch.name));
+    const stages = (ch.stages ?? []).map((s) => this.expr(s));
+    const write = ch.write?.[0] && this.writeRule(ch.write[0].children);
+    const span = childrenSpan(ch);
+    const complete = stages.length > 0 && stages.length === (ch.Shift?.length ?? 0) + 1 && stages.every((s) => s !== undefined);
+    return name && span && write && complete ? { kind: 'Neural', name, stages: stages as Expr[], write, span } : undefined;
+  }
+
+  /** `writes mem(key: k, ...)` as a call whose callee is the memory (the `writes` keyword is not in its span). */
+  writeRule(ch: Cst.WriteRuleCstChildren): Call | undefined {
+    const callee = ident(tok(ch.memory));
+    const close = tok(ch.RParen);
+    if (!callee || !close || !tok(ch.LParen) || !tok(ch.Writes)) return undefined;
+    const args = ch.args?.[0] ? this.args(ch.args[0].children) : [];
+    return args && { kind: 'Call', callee, args, span: { start: callee.span.start, end: tokenSpan(close).end } };
   }
 
   letStmt(ch: Cst.LetStmtCstChildren): LetStmt | undefined {

@@ -15,6 +15,7 @@ import { deriveGuide } from './derive.ts';
 import { formatExpr } from './format.ts';
 import { checkGuide, type GuideResult } from './guide.ts';
 import { checkNet } from './nets.ts';
+import { checkNeural } from './neural.ts';
 import { checkLet, checkSite } from './sites.ts';
 import { concreteShape } from '../ir/size.ts';
 import { estimatorMisfits } from '../estimators/registry.ts';
@@ -22,7 +23,7 @@ import type { IrProgram } from '../ir/types.ts';
 import { bindingProblems } from './inputs.ts';
 import { toIr } from './to_ir.ts';
 import { checkTrain } from './train.ts';
-import type { CheckedNet, CheckedProgram, CheckedStmt } from './types.ts';
+import type { CheckedNet, CheckedNeural, CheckedProgram, CheckedStmt } from './types.ts';
 import { warnUnused } from './unused.ts';
 
 const RESERVED = new Set<string>([...BUILTINS, ...DISTRIBUTIONS, ...LAYERS]);
@@ -88,6 +89,8 @@ export function checkWithContext(program: Program): { checked?: CheckedProgram; 
         return declare(ctx, 'param', it.name, i);
       case 'Net':
         return declare(ctx, 'net', it.name, i);
+      case 'Neural':
+        return declare(ctx, 'neural', it.name, i);
       case 'Let':
         return declare(ctx, 'let', it.name, i);
       case 'Site':
@@ -111,11 +114,12 @@ export function checkWithContext(program: Program): { checked?: CheckedProgram; 
   // Pass 2: declarations and model statements, in order.
   const model: CheckedStmt[] = [];
   const nets: CheckedNet[] = [];
+  const neural: CheckedNeural[] = [];
   const params: IrParam[] = [];
   const observed = new Map<string, SiteStmt>();
   program.items.forEach((it, i) => {
     const scope: Scope = { where: it.kind === 'Let' || it.kind === 'Site' ? 'model' : 'top', order: i, recordReads: true };
-    checkItem(ctx, it, scope, { model, nets, params, observed });
+    checkItem(ctx, it, scope, { model, nets, neural, params, observed });
   });
 
   // The guide: written, or derived when the model checks.
@@ -162,6 +166,7 @@ export function checkWithContext(program: Program): { checked?: CheckedProgram; 
     memories: byKind('memory').map((s) => ({ name: s.name, type: sym(s.name).type! })),
     params,
     nets,
+    neural,
     model,
     guide: {
       derived: !guideBlock,
@@ -188,6 +193,7 @@ function headSpan(span: Span, word: string): Span {
 interface Acc {
   model: CheckedStmt[];
   nets: CheckedNet[];
+  neural: CheckedNeural[];
   params: IrParam[];
   observed: Map<string, SiteStmt>;
 }
@@ -228,6 +234,15 @@ function checkItem(ctx: Ctx, it: Item, scope: Scope, acc: Acc): void {
       if (net && sym) {
         sym.net = net;
         acc.nets.push(net);
+      }
+      return;
+    }
+    case 'Neural': {
+      const sym = ownSym(ctx, it.name, 'neural');
+      const n = checkNeural(ctx, it, scope, acc.params);
+      if (n && sym) {
+        sym.neural = n;
+        acc.neural.push(n);
       }
       return;
     }

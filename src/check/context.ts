@@ -7,10 +7,10 @@ import type { Expr, Program, Span } from '../ast/types.ts';
 import { error, warning, type Diagnostic, type DiagnosticNote } from '../diagnostics/diagnostic.ts';
 import type { SiteRole, ValueType } from '../ir/types.ts';
 import { didYouMean } from './suggest.ts';
-import type { CheckedNet } from './types.ts';
+import type { CheckedNet, CheckedNeural } from './types.ts';
 import { familyNames, type Support } from '../families/registry.ts';
 
-export type SymKind = 'const' | 'size' | 'data' | 'memory' | 'param' | 'net' | 'let' | 'site';
+export type SymKind = 'const' | 'size' | 'data' | 'memory' | 'param' | 'net' | 'neural' | 'let' | 'site';
 
 export interface Sym {
   kind: SymKind;
@@ -26,6 +26,8 @@ export interface Sym {
   value?: number;
   type?: ValueType;
   net?: CheckedNet;
+  /** For a neural memory: its checked declaration (src/check/neural.ts). */
+  neural?: CheckedNeural;
   /** For memories, params and lets bound to them (or to a `stack` of them): the memory whose entries they are. */
   table?: string;
   role?: SiteRole;
@@ -40,6 +42,7 @@ export const KIND_WORD: Record<SymKind, string> = {
   memory: 'a memory',
   param: 'a param',
   net: 'a net',
+  neural: 'a neural memory',
   let: 'a let binding',
   site: 'a random site',
 };

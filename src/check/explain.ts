@@ -100,6 +100,24 @@ export function explain(p: CheckedProgram): string {
   const paramValues = p.params.reduce((a, q) => a + q.type.shape.reduce((b, s) => b * s.c, 1), 0);
   out.push(`  total: ${group(total)} net parameters${paramValues ? ` + ${group(paramValues)} in params` : ''}`);
 
+  if (p.neural.length) {
+    out.push('', 'neural memories (Titans: weights written per episode, read by a forward pass without update):');
+    for (const n of p.neural) {
+      const mem = p.memories.find((m) => m.name === n.memory);
+      const netOf = (name: string) => p.nets.find((x) => x.name === name);
+      const io = (name: string) => {
+        const x = netOf(name);
+        return x ? `\`${name}\` [${x.inShape.join(', ')}] -> [${x.outShape.join(', ')}]` : `\`${name}\``;
+      };
+      const values = n.widths.slice(1).reduce((a, w, l) => a + n.widths[l]! * w + w, 0);
+      out.push(`  ${n.name}: mlp ${n.widths.map((w) => `[${w}]`).join(' -> ')} (${n.activation}), initial weights learned (${n.weights.join(', ')}; ${group(values)} values)`);
+      out.push(`    writes the entries of \`${n.memory}\`${mem ? ` : ${formatType(mem.type)}` : ''}, ${n.chunk === 1 ? 'one entry per step' : `in chunks of ${n.chunk} (gradients at each chunk's first weights)`}`);
+      out.push(`    key ${io(n.key)}, value ${io(n.value)}, gates ${io(n.gates)}`);
+      out.push(`    rule: S_t = eta_t S_{t-1} - theta_t grad ||${n.name}(k_t) - v_t||^2, ${n.name}_t = (1 - alpha_t) ${n.name}_{t-1} + S_t`);
+      out.push(`          theta = ${n.lr} * sigmoid(g0), eta = sigmoid(g1), alpha = sigmoid(g2 - 4) with g = ${n.gates}(entry); keys and queries L2-normalized`);
+    }
+  }
+
   out.push('');
   if (p.guide.derived) {
     out.push('guide (derived by the compiler: the file has no guide block):');

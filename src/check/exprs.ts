@@ -7,6 +7,7 @@ import type { Call, Expr, Ident, IndexExpr, Span } from '../ast/types.ts';
 import type { IrExpr, Size, ValueType } from '../ir/types.ts';
 import { BUILTINS, DISTRIBUTIONS, KIND_WORD, LAYERS, type Ctx, type Scope } from './context.ts';
 import { formatExpr } from './format.ts';
+import { neuralReadType } from './neural.ts';
 import { addSize, formatShape, formatSize, formatType, shapeEq, sizeEq } from '../ir/size.ts';
 
 export interface Typed {
@@ -67,6 +68,11 @@ export function checkIdent(ctx: Ctx, e: Ident, scope: Scope): Typed | undefined 
       return { type: SCALAR, ir: { op: 'const', value: sym.value, type: SCALAR } };
     case 'size':
       ctx.error('VMM2005', `the size symbol \`${e.name}\` is not a value: size symbols appear in types and in \`Categorical(${e.name})\``, e.span, [
+        { message: `\`${e.name}\` is declared here`, span: sym.span },
+      ]);
+      return undefined;
+    case 'neural':
+      ctx.error('VMM2005', `\`${e.name}\` is a neural memory, not a value: read it with a key, \`${e.name}(q)\``, e.span, [
         { message: `\`${e.name}\` is declared here`, span: sym.span },
       ]);
       return undefined;
@@ -139,6 +145,7 @@ function checkCall(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
     checkArgs(ctx, e, scope);
     return undefined;
   }
+  if (sym.kind === 'neural') return checkNeuralRead(ctx, e, scope, sym);
   if (sym.kind !== 'net') {
     ctx.error('VMM2006', `\`${name}\` is ${KIND_WORD[sym.kind]}, not a net: only nets and builtins (${BUILTINS.join(', ')}) can be applied`, e.callee.span, [
       { message: `\`${name}\` is declared here`, span: sym.span },
@@ -174,6 +181,23 @@ function checkCall(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
   }
   const type: ValueType = { elem: 'real', shape: [...lead, ...net.outShape.map((n) => ({ c: n, terms: {} }))] };
   return { type, ir: { op: 'net', net: name, arg: arg.ir, type } };
+}
+
+/** `nm(q)`: a read of a neural memory (src/check/neural.ts). */
+function checkNeuralRead(ctx: Ctx, e: Call, scope: Scope, sym: NonNullable<ReturnType<Ctx['resolve']>>): Typed | undefined {
+  const okNamed = noNamedArgs(ctx, e, `the neural memory \`${sym.name}\``);
+  if (e.args.length !== 1) {
+    ctx.error('VMM2024', `the neural memory \`${sym.name}\` is read with one key, \`${sym.name}(q)\`, found ${e.args.length} arguments`, e.span);
+    checkArgs(ctx, e, scope);
+    return undefined;
+  }
+  const argExpr = e.args[0]!.value;
+  const arg = checkExpr(ctx, argExpr, scope);
+  if (!arg || !okNamed || !numeric(ctx, argExpr, arg, `the neural memory \`${sym.name}\``)) return undefined;
+  const type = neuralReadType(ctx, sym, e.span, argExpr, arg.type, scope);
+  if (!type || !sym.neural) return undefined;
+  const { decl: _decl, ...neural } = sym.neural;
+  return { type, ir: { op: 'neural_read', neural, arg: arg.ir, type } };
 }
 
 function checkBuiltin(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {

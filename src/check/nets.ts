@@ -289,6 +289,16 @@ function bareStage(ctx: Ctx, name: string, span: Span, scope: Scope): Stage | un
     ctx.error('VMM2030', `unknown layer \`${name}\`${didYouMean(name, [...LAYERS, ...nets])}`, span);
     return undefined;
   }
+  if (sym.kind === 'neural') {
+    sym.used = true;
+    ctx.error(
+      'VMM2093',
+      `the neural memory \`${name}\` is read outside an episode: its weights are written per episode, so it cannot be a stage of a net; read it in the model or the guide, \`let r = ${name}(q)\``,
+      span,
+      [{ message: `\`${name}\` is declared here`, span: sym.span }],
+    );
+    return undefined;
+  }
   if (sym.kind !== 'net') {
     ctx.error('VMM2030', `\`${name}\` is not a layer or a net`, span, [{ message: `\`${name}\` is declared here`, span: sym.span }]);
     return undefined;

@@ -29,6 +29,7 @@ export function toIr(checked: CheckedProgram): IrProgram {
       outShape: n.outShape,
       paramCount: netParamCount(n.layers),
     })),
+    ...(checked.neural.length ? { neural: checked.neural.map(({ decl: _decl, ...n }) => n) } : {}),
     model: checked.model.map(stmt),
     guide: { derived: checked.guide.derived, stmts: checked.guide.stmts.map(stmt) },
     train: checked.train,

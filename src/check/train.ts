@@ -17,7 +17,7 @@ import type { CheckedSite, CheckedStmt } from './types.ts';
 
 export const TRAIN_KEYS = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset'] as const;
 export const ESTIMATORS: EstimatorKind[] = estimatorKinds();
-const DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic'] as const;
+const DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic', 'recall'] as const;
 const HINTS: Record<string, string> = {
   lr: 'the learning rate is an optimizer argument: `optimizer = adam(lr: 1e-3)`',
   learning_rate: 'the learning rate is an optimizer argument: `optimizer = adam(lr: 1e-3)`',

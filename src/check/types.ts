@@ -4,8 +4,8 @@
  * the compiler will use (written or derived) and the training settings with defaults filled in.
  * `toIr` (src/check/to_ir.ts) turns it into the IR; `explain` (explain.ts) describes it.
  */
-import type { GuideBlock, LetStmt, NetDecl, Program, SiteKeyword, SiteStmt, GuideSite } from '../ast/types.ts';
-import type { IrExpr, IrLayer, IrParam, SiteRole, Size, TrainSettings, ValueType } from '../ir/types.ts';
+import type { GuideBlock, LetStmt, NetDecl, NeuralDecl, Program, SiteKeyword, SiteStmt, GuideSite } from '../ast/types.ts';
+import type { IrExpr, IrLayer, IrNeural, IrParam, SiteRole, Size, TrainSettings, ValueType } from '../ir/types.ts';
 
 export interface CheckedNet {
   name: string;
@@ -15,6 +15,11 @@ export interface CheckedNet {
   /** The declaration (for derived nets: synthesized, spans point at the site it serves). */
   decl: NetDecl;
   derived: boolean;
+}
+
+/** A checked neural memory declaration: the IR form plus its declaration (for spans). */
+export interface CheckedNeural extends IrNeural {
+  decl: NeuralDecl;
 }
 
 /**
@@ -84,6 +89,8 @@ export interface CheckedProgram {
   params: IrParam[];
   /** User nets in declaration order, then the nets of a derived guide. */
   nets: CheckedNet[];
+  /** Neural long-term memories (Titans) in declaration order. */
+  neural: CheckedNeural[];
   model: CheckedStmt[];
   guide: CheckedGuide;
   /** Training settings with every default filled in. */

@@ -27,7 +27,7 @@ import { DataError } from './paths.ts';
 import type { ImageSet } from './types.ts';
 
 /** The built-in data set names; anything else given as a data set is a path. */
-export const BUILTIN_DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic'] as const;
+export const BUILTIN_DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic', 'recall'] as const;
 export type BuiltinDataset = (typeof BUILTIN_DATASETS)[number];
 
 export function isBuiltinDataset(name: string): name is BuiltinDataset {

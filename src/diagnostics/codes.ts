@@ -59,6 +59,11 @@ const SEMANTIC_CODES = {
   // declarations
   VMM2070: 'invalid param declaration (not real, unknown initializer)',
   VMM2071: 'invalid data / memory type (a memory without axes, `cat` without its number of categories)',
+  // neural long-term memories (Titans), src/check/neural.ts
+  VMM2090: 'a neural memory writes something that is not a declared `memory`',
+  VMM2091: "a neural memory's key, value or gate net, or a read's key, does not fit the memory net or the memory's entries",
+  VMM2092: "a neural memory's net is not an MLP, or its write rule has missing, unknown or invalid options",
+  VMM2093: 'a neural memory is read outside an episode (as a stage of a net)',
   // warnings
   VMM2080: 'warning: a const, net, param, let or data input is never used',
   VMM2081: 'warning: a memory is never read by the model',

@@ -88,6 +88,7 @@ function usedOutsideReads(e: IrExpr, name: string): boolean {
     case 'unary':
     case 'slice':
     case 'reduce':
+    case 'neural_read':
       return usedOutsideReads(e.arg, name);
     case 'concat':
       return e.args.some((a) => usedOutsideReads(a, name));
@@ -147,6 +148,7 @@ export function childrenOf(e: IrExpr): IrExpr[] {
     case 'unary':
     case 'slice':
     case 'reduce':
+    case 'neural_read':
       return [e.arg];
     case 'index':
       return [e.target, e.index];

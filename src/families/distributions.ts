@@ -13,7 +13,7 @@
  * - `logProb(value)` broadcasts `value` against the parameters, so a value with extra leading
  *   sample axes (e.g. `[K, B, D]` against parameters `[B, D]`) gives `[K, B]`.
  *
- * Randomness. Every sampler takes an explicit `Rng` (src/estimators/rng.ts) and a `sampleShape`
+ * Randomness. Every sampler takes an explicit `Rng` (src/random/rng.ts) and a `sampleShape`
  * that is PREPENDED: `sample(rng, [K])` on a `[B, D]` Normal gives `[K, B, D]`. Noise comes from
  * `Rng.uniforms` and `tf.randomNormal` with a seed taken from the `Rng`, so draws are
  * reproducible and identical on every backend (no backend `Multinomial` kernel is used: the

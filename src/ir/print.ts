@@ -53,6 +53,8 @@ export function printExpr(e: IrExpr): string {
       return e.axis === 'first' ? `pool(${printExpr(e.arg)})` : `${e.fn}(${printExpr(e.arg)})`;
     case 'attend':
       return `attend(${printExpr(e.query)}, ${printExpr(e.keys)}, ${printExpr(e.values)})`;
+    case 'neural_read':
+      return `${e.neural.name}(${printExpr(e.arg)})`;
   }
 }
 
@@ -144,6 +146,12 @@ export function printIr(ir: IrProgram): string {
     out.push(`param ${p.name} : ${formatType(p.type)} = ${p.init.kind === 'zeros' ? 'zeros' : `normal(${num(p.init.std)})`}`);
   }
   for (const n of ir.nets) out.push(...printNet(n));
+  for (const n of ir.neural ?? []) {
+    out.push(
+      `neural ${n.name} = mlp(${n.widths.join(', ')}, act: ${n.activation}) from params ${[...n.weights, ...n.biases].join(', ')}`,
+      `  writes ${n.memory}(key: ${n.key}, value: ${n.value}, gates: ${n.gates}, chunk: ${n.chunk}, lr: ${num(n.lr)})`,
+    );
+  }
   out.push('model {', ...printStmts(ir.model), '}');
   out.push(`guide${ir.guide.derived ? ' (derived)' : ''} {`, ...printStmts(ir.guide.stmts), '}');
   out.push('train {', ...printTrain(ir.train).map((l) => `  ${l}`), '}');

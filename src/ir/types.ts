@@ -57,7 +57,35 @@ export type IrExpr =
    * softmax_m(query · keys_m / sqrt(H)) (scaled dot-product attention, Vaswani et al. 2017):
    * query [S, H] or [H], keys [M, H], values [M, V] -> [S, V] or [V].
    */
-  | { op: 'attend'; query: IrExpr; keys: IrExpr; values: IrExpr; type: ValueType };
+  | { op: 'attend'; query: IrExpr; keys: IrExpr; values: IrExpr; type: ValueType }
+  /**
+   * `nm(arg)`: a forward pass of the neural memory `neural` as written by the episode's entries
+   * (src/lower/neural_memory.ts); the write runs once per trace. The declaration is carried along
+   * so that evaluation needs nothing else.
+   */
+  | { op: 'neural_read'; neural: IrNeural; arg: IrExpr; type: ValueType };
+
+/**
+ * A neural long-term memory (Titans, Behrouz, Zhong & Mirrokni 2025, arXiv:2501.00663): an MLP
+ * `Mem` with layers `widths[0] -> widths[1] -> ...` and `activation` between layers, whose initial
+ * weights are the params `weights[l]` / `biases[l]`; per episode it is written with the entries
+ * `e` of `memory` by gradient steps on `||Mem(key(e)) - value(e)||^2`, with gates
+ * `theta = lr * sigmoid(g0)`, `eta = sigmoid(g1)`, `alpha = sigmoid(g2)` from `gates(e)`, in chunks
+ * of `chunk` entries (1: one entry after another).
+ */
+export interface IrNeural {
+  name: string;
+  memory: string;
+  widths: number[];
+  activation: 'relu' | 'tanh' | 'sigmoid' | 'softplus' | 'identity';
+  key: string;
+  value: string;
+  gates: string;
+  chunk: number;
+  lr: number;
+  weights: string[];
+  biases: string[];
+}
 
 /**
  * A distribution with resolved parameters.
@@ -151,7 +179,8 @@ export interface TrainSettings {
   steps: number;
   /** Few-shot episodes for models with a memory: classes in memory, shots per class, distractor entries. */
   episodes: { classes: number; shots: number; distractors: number };
-  dataset: 'mnist' | 'omniglot' | 'binarized_mnist' | 'synthetic';
+  /** `recall`: synthetic associative recall (src/data/synthetic_recall.ts), N = classes * shots pairs. */
+  dataset: 'mnist' | 'omniglot' | 'binarized_mnist' | 'synthetic' | 'recall';
 }
 
 export interface IrProgram {
@@ -162,6 +191,8 @@ export interface IrProgram {
   memories: IrInput[];
   params: IrParam[];
   nets: IrNet[];
+  /** Neural long-term memories (absent or empty in models without one). */
+  neural?: IrNeural[];
   model: IrStmt[];
   guide: { derived: boolean; stmts: IrStmt[] };
   train: TrainSettings;

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { IrExpr } from '../ir/types.ts';
 import { gatherRows } from './gather.ts';
+import { neuralRead } from './neural_memory.ts';
 import {
   alignTo,
   broadcastValues,
@@ -108,6 +109,8 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
     }
     case 'attend':
       return attend(evaluate(e.query, ctx), evaluate(e.keys, ctx), evaluate(e.values, ctx));
+    case 'neural_read':
+      return cached(e, ctx, () => neuralRead(e.neural, evaluate(e.arg, ctx), ctx));
   }
 }
 
@@ -158,6 +161,7 @@ export function isConstant(e: IrExpr): boolean {
     case 'ref':
       return e.ref === 'data' || e.ref === 'memory';
     case 'net':
+    case 'neural_read':
       return false;
     case 'index':
       return isConstant(e.target) && isConstant(e.index);
@@ -220,6 +224,10 @@ export function cacheKey(e: IrExpr, lets?: ReadonlyMap<string, string>): string 
     case 'attend': {
       const parts = [key(e.query), key(e.keys), key(e.values)];
       return parts.some((p) => p === undefined) ? undefined : `attend(${parts.join(',')})`;
+    }
+    case 'neural_read': {
+      const a = key(e.arg);
+      return a === undefined ? undefined : `${e.neural.name}(${a})`;
     }
   }
 }

@@ -124,6 +124,7 @@ function collectReads(ir: IrProgram): string[] {
       case 'unary':
       case 'slice':
       case 'reduce':
+      case 'neural_read':
         visit(e.arg);
         return;
       case 'concat':

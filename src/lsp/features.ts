@@ -96,6 +96,7 @@ const KIND_TEXT: Record<NameInfo['kind'], string> = {
   net: 'net',
   let: 'let binding',
   site: 'random site',
+  neural: 'neural memory (written per episode)',
 };
 
 const code = (text: string) => '```vmm\n' + text + '\n```';
@@ -316,6 +317,7 @@ const SYMBOL_KIND: Record<NameInfo['kind'], SymbolKind> = {
   memory: SymbolKind.Array,
   param: SymbolKind.Property,
   net: SymbolKind.Function,
+  neural: SymbolKind.Object,
   let: SymbolKind.Variable,
   site: SymbolKind.Event,
 };
@@ -376,6 +378,7 @@ const COMPLETION_KIND: Record<NameInfo['kind'], CompletionItemKind> = {
   net: CompletionItemKind.Function,
   let: CompletionItemKind.Variable,
   site: CompletionItemKind.Variable,
+  neural: CompletionItemKind.Function,
 };
 
 /** The words of keyword tokens, from grammar/tokens.ts. */
@@ -480,6 +483,7 @@ const NAME_TOKEN: Record<NameInfo['kind'], [TokenType, Modifier[]]> = {
   net: ['function', []],
   let: ['variable', []],
   site: ['variable', []],
+  neural: ['function', []],
 };
 
 /** Classifies one lexer token (names by what they resolve to). */

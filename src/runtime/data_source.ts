@@ -17,6 +17,7 @@ import { DataError } from '../data/paths.ts';
 import type { ImageSet, LabelledImageSet } from '../data/types.ts';
 import { syntheticMixture } from '../data/synthetic.ts';
 import { isBuiltinDataset, loadUserDataset, type UserDataset } from '../data/user_data.ts';
+import { recallEpisodes, type RecallBatch } from '../data/synthetic_recall.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import type { InputBatch } from '../lower/compile.ts';
@@ -118,7 +119,8 @@ export function loadImageSet(
     case 'binarized_mnist':
       return { train: loadBinarizedMnist('train', opts), test: loadBinarizedMnist('test', opts) };
     case 'synthetic':
-      throw new DataError('synthetic data is not an image set');
+    case 'recall':
+      throw new DataError(`${dataset} data is not an image set`);
   }
 }
 
@@ -189,8 +191,65 @@ export function episodeInputs(b: Binding, e: EpisodeBatch): RawBatch {
   };
 }
 
+/**
+ * The inputs of an associative-recall model (data set `recall`): its memory receives the pairs
+ * (key bits, then value bits), its observed data input the value to recall, its other data input
+ * the query key; N = classes * shots pairs per episode.
+ */
+/**
+ * With `signed` (a `real` memory) the pairs and the query carry bits as -1 / +1 (centred, so that
+ * distinct keys are nearly orthogonal); the observed value stays 0 / 1.
+ */
+export function recallBinding(ir: IrProgram, opts: DataOptions): { memory: string; key: string; value: string; keyBits: number; valueBits: number; queryWidth: number; signed: boolean; pairs: number } {
+  const memory = ir.memories[0]?.name;
+  const observed = ir.model.find((s) => s.stmt === 'site' && s.role === 'observe')?.name;
+  const value = ir.data.find((d) => d.name === observed);
+  const key = ir.data.find((d) => d.name !== observed && d.type.shape.length === 1);
+  if (!memory || !value || !key || value.type.shape.length !== 1) {
+    throw new RunError(`${ir.name}: the recall data set needs a memory of pairs, an observed data vector (the value) and another data vector (the query key)`);
+  }
+  const valueBits = value.type.shape[0]!.c;
+  const entry = ir.memories[0]!.type.shape.slice(1);
+  const queryWidth = key.type.shape[0]!.c;
+  const keyBits = entry.length === 1 ? entry[0]!.c - valueBits : 0;
+  if (entry.length !== 1 || keyBits < 1 || (queryWidth !== keyBits && queryWidth !== keyBits + valueBits)) {
+    throw new RunError(`${ir.name}: recall memory entries are [K + ${valueBits}] (key bits, then the value's ${valueBits} bits) and the query '${key.name}' is [K] or [K + ${valueBits}] (value bits zero)`);
+  }
+  const signed = ir.memories[0]!.type.elem === 'real';
+  return { memory, key: key.name, value: value.name, keyBits, valueBits, queryWidth, signed, pairs: opts.classes * opts.shots };
+}
+
+/** A query of width K + V carries the key bits and zeros where an entry has its value bits. */
+export function recallInputs(r: ReturnType<typeof recallBinding>, e: RecallBatch): RawBatch {
+  const B = e.batch;
+  const sign = (a: Float32Array) => (r.signed ? a.map((x) => 2 * x - 1) : a);
+  let keys = sign(e.keys);
+  if (r.queryWidth !== r.keyBits) {
+    const padded = new Float32Array(B * r.queryWidth);
+    for (let b = 0; b < B; b++) padded.set(keys.subarray(b * r.keyBits, (b + 1) * r.keyBits), b * r.queryWidth);
+    keys = padded;
+  }
+  return {
+    inputs: [
+      { name: r.key, data: keys, shape: [B, r.queryWidth], plates: ['batch'] },
+      { name: r.value, data: e.values, shape: [B, r.valueBits], plates: ['batch'] },
+      { name: r.memory, data: sign(e.pairs), shape: [B, r.pairs, r.keyBits + r.valueBits], plates: ['batch'] },
+    ],
+  };
+}
+
 /** The training stream for a model: episodes if it has a memory, else minibatches. */
 export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
+  if (opts.dataset === 'recall') {
+    const r = recallBinding(ir, opts);
+    const gen = recallEpisodes({ keyBits: r.keyBits, valueBits: r.valueBits, pairs: r.pairs, seed: opts.seed });
+    return {
+      next: (n) => recallInputs(r, gen.next(n)),
+      state: () => gen.state(),
+      setState: (s) => gen.setState(s as ReturnType<typeof gen.state>),
+      describe: `synthetic associative recall: ${r.pairs} pairs of ${r.keyBits}-bit keys and ${r.valueBits}-bit values per episode`,
+    };
+  }
   const b = bindInputs(ir);
   if (opts.dataset === 'synthetic') {
     if (b.memory) throw new RunError(`${ir.name} has a memory; the synthetic data set has no episodes (use mnist or omniglot)`);
@@ -247,21 +306,27 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
  * time it is built with this seed.
  */
 export function validationBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
-  if (opts.dataset === 'synthetic') return fixedBatches(ir, opts, count, batch, 'valid', undefined);
+  if (opts.dataset === 'synthetic' || opts.dataset === 'recall') return fixedBatches(ir, opts, count, batch, 'valid', undefined);
   const { valid, validSplit } = trainValidSplits(opts.dataset, opts.dataDir, userOptions(opts, bindInputs(ir)));
   return fixedBatches(ir, opts, count, batch, 'valid', { set: valid, split: validSplit });
 }
 
 /** `count` fixed examples of the test split (what `vmm eval` reports on), as `validationBatches`. */
 export function testBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
-  if (opts.dataset === 'synthetic') return fixedBatches(ir, opts, count, batch, 'test', undefined);
+  if (opts.dataset === 'synthetic' || opts.dataset === 'recall') return fixedBatches(ir, opts, count, batch, 'test', undefined);
   const { test, testSplit } = loadImageSet(opts.dataset, opts.dataDir, userOptions(opts, bindInputs(ir)));
   return fixedBatches(ir, opts, count, batch, 'test', { set: test, split: testSplit });
 }
 
 function fixedBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number, stream: 'valid' | 'test', data: { set: ImageSet; split: SplitSpec | undefined } | undefined): RawBatch[] {
-  const b = bindInputs(ir);
   const out: RawBatch[] = [];
+  if (opts.dataset === 'recall') {
+    const r = recallBinding(ir, opts);
+    const gen = recallEpisodes({ keyBits: r.keyBits, valueBits: r.valueBits, pairs: r.pairs, seed: opts.seed, stream });
+    for (let i = 0; i < count; i += batch) out.push(recallInputs(r, gen.next(Math.min(batch, count - i))));
+    return out;
+  }
+  const b = bindInputs(ir);
   if (opts.dataset === 'synthetic') {
     const gen = syntheticMixture({ dim: b.dataSize, seed: opts.seed, stream });
     for (let i = 0; i < count; i += batch) {

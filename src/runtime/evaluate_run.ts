@@ -219,7 +219,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, samples: o.samples, nll: [], ways: [], large: [] };
   const batch = 20;
 
-  if (!b.memory) {
+  if (!b.memory || dataOpts.dataset === 'recall') {
     const batches = testBatches(ir, dataOpts, o.episodes, batch);
     const all: number[] = [];
     for (const raw of batches) all.push(...evalBatch(ir, model, raw, o.samples, rng, soft).nll);
