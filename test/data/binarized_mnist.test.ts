@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadBinarizedMnist, packBits, unpackBits } from '../../src/data/binarized_mnist.ts';
 import { DataError } from '../../src/data/paths.ts';
 import { fixtureData } from '../fixtures/data.ts';
+import { binarizedMnistChecks } from './suites/binarized_mnist.ts';
 
 describe('binarized MNIST', () => {
   it('unpacks MSB-first bits and round-trips', () => {
@@ -15,31 +16,9 @@ describe('binarized MNIST', () => {
     expect(packBits(bits)).toEqual(Uint8Array.from({ length: 98 * 3 }, (_, i) => (i * 37) & 255));
   });
 
-  it.each([
-    ['train', 200],
-    ['valid', 50],
-    ['test', 50],
-  ] as const)('fixture %s has %i images of 0/1 with about 13%% ink', (split, n) => {
-    const s = loadBinarizedMnist(split, fixtureData);
-    expect(s.count).toBe(n);
-    expect(s.images.length).toBe(n * 784);
-    expect(s.maxValue).toBe(1);
-    let ones = 0;
-    let above = 0;
-    const im = s.images;
-    for (let j = 0; j < im.length; j++) {
-      const v = im[j]!;
-      ones += v;
-      above |= v & ~1;
-    }
-    expect(above).toBe(0);
-    const mean = ones / s.images.length;
-    expect(mean).toBeGreaterThan(0.1);
-    expect(mean).toBeLessThan(0.16);
-    // Border pixels of MNIST are almost always empty; the centre often has ink.
-    let corner = 0;
-    for (let i = 0; i < n; i++) corner += s.images[i * 784]!;
-    expect(corner).toBe(0);
+  binarizedMnistChecks((split) => loadBinarizedMnist(split, fixtureData), {
+    sizes: { train: 200, valid: 50, test: 50 },
+    label: 'fixture ',
   });
 
   it('rejects an unknown split', () => {

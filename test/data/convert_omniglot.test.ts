@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { encode as encodePng } from 'fast-png';
 import { PNG } from 'pngjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { areaDownsample, convertOmniglotZips, decodeOmniglotPng, type ConvertResult } from '../../src/data/convert_omniglot.ts';
-import { clearOmniglotCache, loadOmniglot, type Omniglot } from '../../src/data/omniglot.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { areaDownsample, convertOmniglotZips, decodeOmniglotPng } from '../../src/data/convert_omniglot.ts';
+import { loadOmniglot } from '../../src/data/omniglot.ts';
 import { DataError } from '../../src/data/paths.ts';
 import { readZip } from '../../src/data/zip.ts';
 import { FIXTURE_DATA, fixtureData } from '../fixtures/data.ts';
+import { convertChecks } from './suites/convert_omniglot.ts';
 
 const small1 = join(FIXTURE_DATA, 'raw', 'images_background_small1.zip');
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-convert-'));
@@ -179,79 +180,22 @@ describe('Omniglot PNG decoding (fast-png)', () => {
 });
 
 describe('convertOmniglotZips on the fixture zips (test/fixtures/data/raw)', () => {
-  let result: ConvertResult;
-  let shared: Omniglot;
-  let converted: Omniglot;
-
-  beforeAll(async () => {
-    result = await convertOmniglotZips([small1], tmp, { gzipLevel: 1 });
-    shared = loadOmniglot(fixtureData);
-    converted = loadOmniglot({ dataDir: tmp });
-  });
-
-  it('writes a compact file set that loadOmniglot reads', () => {
-    expect(result.numImages).toBe(200);
-    expect(result.numCharacters).toBe(10);
-    expect(result.drawersPerCharacter).toBe(20);
-    expect(result.alphabets.map((a) => a.name)).toEqual(['Greek', 'Latin']);
-    expect(converted.count).toBe(200);
-    expect(converted.splits.background.length).toBe(200);
-    expect(converted.splits.evaluation.length).toBe(0);
-    expect(Buffer.from(converted.images).equals(Buffer.from(result.images))).toBe(true);
-  });
-
-  it('equals the fixture omniglot28_u8.bin.gz pixel for pixel (alphabets by name, characters and drawers by order)', () => {
-    let maxDiff = 0;
-    let compared = 0;
-    for (const a of converted.alphabets) {
-      const ref = shared.alphabets.find((r) => r.name === a.name)!;
-      expect(ref).toBeDefined();
-      expect(a.count).toBe(ref.count);
-      for (let k = 0; k < a.count; k++) {
-        for (let d = 0; d < 20; d++) {
-          const src = ((a.first - 1 + k) * 20 + d) * 784;
-          const dst = ((ref.first - 1 + k) * 20 + d) * 784;
-          for (let p = 0; p < 784; p++) {
-            const diff = Math.abs(converted.images[src + p]! - shared.images[dst + p]!);
-            if (diff > maxDiff) maxDiff = diff;
-          }
-          compared++;
-        }
-      }
-    }
-    expect(compared).toBe(200);
-    expect(maxDiff).toBe(0);
-  });
-
-  it('keeps the original character ids, which agree with the ids recorded in the fixture index', () => {
-    const ids = result.index['sourceCharacterIds'] as number[];
-    const refIds = shared.index['sourceCharacterIds'] as number[];
-    expect(ids.length).toBe(10);
-    expect(ids[0]).toBeGreaterThan(1); // Greek is not the first alphabet of the full set
-    for (const a of converted.alphabets) {
-      const ref = shared.alphabets.find((r) => r.name === a.name)!;
-      for (let k = 0; k < a.count; k++) expect(ids[a.first - 1 + k]).toBe(refIds[ref.first - 1 + k]);
-    }
-  });
-
-  it('takes files present in two overlapping zips once', async () => {
-    const small2 = join(FIXTURE_DATA, 'raw', 'images_background_small2.zip');
-    const out = join(tmp, 'both');
-    const r = await convertOmniglotZips([small1, small2], out, { gzipLevel: 1 });
+  const ctx = convertChecks({
+    small1,
+    small2: join(FIXTURE_DATA, 'raw', 'images_background_small2.zip'),
+    tmp,
+    loadReference: () => loadOmniglot(fixtureData),
+    referenceName: 'the fixture omniglot28_u8.bin.gz',
+    small1Contents: { characters: 10, alphabets: ['Greek', 'Latin'] },
     // small1: Greek and Latin 1-5; small2: Latin 1-5 and Tagalog 1-3.
-    expect(r.numCharacters).toBe(5 + 5 + 3);
-    expect(r.alphabets.map((a) => a.name)).toEqual(['Greek', 'Latin', 'Tagalog']);
-    clearOmniglotCache();
-    const both = loadOmniglot({ dataDir: out });
-    const ref = loadOmniglot(fixtureData);
-    const tag = both.alphabets.find((a) => a.name === 'Tagalog')!;
-    const refTag = ref.alphabets.find((a) => a.name === 'Tagalog')!;
-    const n = tag.count * 20 * 784;
-    expect(
-      Buffer.from(both.images.subarray((tag.first - 1) * 20 * 784, (tag.first - 1) * 20 * 784 + n)).equals(
-        Buffer.from(ref.images.subarray((refTag.first - 1) * 20 * 784, (refTag.first - 1) * 20 * 784 + n)),
-      ),
-    ).toBe(true);
+    bothContents: { characters: 5 + 5 + 3, alphabets: ['Greek', 'Latin', 'Tagalog'] },
+    // The fixture index records the id each character has in the full set.
+    sourceId: (reference, j) => (reference.index['sourceCharacterIds'] as number[])[j]!,
+  });
+
+  it('records the character ids of the full set, not of the fixture subset', () => {
+    const ids = ctx.result.index['sourceCharacterIds'] as number[];
+    expect(ids[0]).toBeGreaterThan(1); // Greek is not the first alphabet of the full set
   });
 
   it('reports unreadable input as a DataError', async () => {
