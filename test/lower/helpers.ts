@@ -45,3 +45,19 @@ export function fakeBatch(ir: IrProgram, batch: number, sizes: Record<string, nu
   }
   return { inputs };
 }
+
+/** The smallest VMA model: one address over M entries of 4 pixels, no continuous latent (enumerable exactly). */
+export const TINY_VMA = `
+model tiny
+const D = 4
+size M
+data x : binary[D]
+memory mem : binary[M, D]
+net h = linear(D, 3)
+net f = linear(D, D)
+discrete address a ~ Categorical(mem)
+observe x ~ Bernoulli(logits: f(mem[a]))
+guide {
+  a ~ Categorical(logits: h(mem) @ h(x))
+}
+`;

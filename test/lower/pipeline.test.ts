@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { describeBackends } from '../estimators/backends.ts';
-import { irOf, irOfFile, fakeBatch } from './helpers.ts';
+import { irOf, irOfFile, fakeBatch, TINY_VMA as TINY } from './helpers.ts';
 import type { EstimatorKind, IrProgram } from '../../src/ir/types.ts';
 import { estimatorKinds, estimatorProblem } from '../../src/estimators/registry.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
@@ -34,20 +34,6 @@ function withEstimator(ir: IrProgram, kind: EstimatorKind, k: number, extra: Par
   return { ...ir, train: { ...ir.train, batch: 2, estimator: { ...ir.train.estimator, kind, k, ...extra } } };
 }
 
-const TINY = `
-model tiny
-const D = 4
-size M
-data x : binary[D]
-memory mem : binary[M, D]
-net h = linear(D, 3)
-net f = linear(D, D)
-discrete address a ~ Categorical(mem)
-observe x ~ Bernoulli(logits: f(mem[a]))
-guide {
-  a ~ Categorical(logits: h(mem) @ h(x))
-}
-`;
 
 describeBackends('every model compiles and trains', (backend) => {
   const files = readdirSync(MODELS).filter((f) => f.endsWith('.vmm'));

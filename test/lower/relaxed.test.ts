@@ -15,21 +15,9 @@ import { estimateObjective } from '../../src/lower/objective.ts';
 import { relaxedLogProb } from '../../src/lower/sites.ts';
 import { runTrace, toSampleBatch } from '../../src/lower/trace.ts';
 import { describeBackends } from '../estimators/backends.ts';
-import { fakeBatch, irOf } from './helpers.ts';
+import { fakeBatch, irOf, TINY_VMA } from './helpers.ts';
 
-const TINY = `
-model tiny_relaxed
-const D = 4
-size M
-data x : binary[D]
-memory mem : binary[M, D]
-net h = linear(D, 3)
-net f = linear(D, D)
-discrete address a ~ Categorical(mem)
-observe x ~ Bernoulli(logits: f(mem[a]))
-guide {
-  a ~ Categorical(logits: h(mem) @ h(x))
-}
+const TINY = `${TINY_VMA}
 train {
   estimator = relaxed(k: 1, temperature: 0.7)
 }
