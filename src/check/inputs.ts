@@ -22,8 +22,8 @@ export function bindingProblems(ir: IrProgram, spanOf: (name: string) => Span | 
 }
 
 function checkBindable(ctx: { error(code: string, message: string, span: Span, notes?: DiagnosticNote[]): void }, ir: IrProgram, spanOf: (name: string) => Span | undefined, at: Span): void {
-  // The synthetic data source generates its own inputs (see src/data/synthetic.ts).
-  if (ir.train.dataset === 'synthetic') return;
+  // The synthetic data sources generate their own inputs (src/data/synthetic.ts, src/data/synthetic_recall.ts).
+  if (ir.train.dataset === 'synthetic' || ir.train.dataset === 'recall') return;
   const where = (name: string) => spanOf(name) ?? at;
   const images = ir.data.filter((d) => d.type.elem === 'binary' || d.type.elem === 'real');
   for (const d of images.slice(1)) {

@@ -158,7 +158,7 @@ export function registerRunCommands(program: Command): void {
       ir = { ...loaded.result.ir, train: config.train };
       // What `vmm check` warns about and a data set cannot feed (src/check/inputs.ts) stops training here.
       const unbindable = loaded.result.diagnostics.filter((d) => BINDING_CODES.has(d.code));
-      if (unbindable.length && config.data.dataset !== 'synthetic') {
+      if (unbindable.length && config.data.dataset !== 'synthetic' && config.data.dataset !== 'recall') {
         process.stderr.write(renderDiagnostics(loaded.src, unbindable.map((d) => ({ ...d, severity: 'error' as const }))) + '\n');
         process.exitCode = 1;
         return;

@@ -22,10 +22,12 @@ const alt = (ws: readonly string[]) => ws.map(escape).join('|');
 const source = (t: TokenType) => (t.PATTERN as RegExp).source;
 
 /** Statement keywords by what they introduce. */
-export const KEYWORD_CLASSES: Record<'declaration' | 'site' | 'block', string[]> = {
-  declaration: words([T.Model, T.Const, T.Size, T.Data, T.Memory, T.Param, T.Net, T.Let]),
+export const KEYWORD_CLASSES: Record<'declaration' | 'site' | 'block' | 'clause', string[]> = {
+  declaration: words([T.Model, T.Const, T.Size, T.Data, T.Memory, T.Param, T.Net, T.Neural, T.Let]),
   site: words(T.allTokens.filter((t) => t.CATEGORIES?.includes(T.SiteKeyword))),
   block: words([T.Guide, T.Train]),
+  /** Words that are keywords inside a statement only (`writes` of a neural memory). */
+  clause: words([T.Writes]),
 };
 
 export const ELEMENT_TYPES = words(T.allTokens.filter((t) => t.CATEGORIES?.includes(T.ElemType)));
@@ -90,6 +92,7 @@ export function textmateGrammar(): object {
           kw('declaration'),
           kw('site'),
           kw('block'),
+          kw('clause'),
         ],
       },
       expression: {

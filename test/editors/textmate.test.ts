@@ -76,7 +76,9 @@ describe('TextMate grammar', () => {
     const keywords = [...Object.values(KEYWORD_CLASSES).flat(), ...ELEMENT_TYPES];
     const punct = Object.keys(PUNCTUATION_SCOPES);
     expect([...keywords, ...punct].sort()).toEqual([...strings].sort());
-    expect(T.statementKeywords.map((t) => t.PATTERN)).toEqual(expect.arrayContaining(Object.values(KEYWORD_CLASSES).flat()));
+    const { clause, ...statements } = KEYWORD_CLASSES;
+    expect(T.statementKeywords.map((t) => t.PATTERN)).toEqual(expect.arrayContaining(Object.values(statements).flat()));
+    expect(T.statementKeywords.map((t) => t.PATTERN)).not.toEqual(expect.arrayContaining(clause));
   });
 
   it('scopes every statement keyword', () => {
@@ -156,6 +158,7 @@ describe('TextMate grammar', () => {
     if (type === T.Comment) return has('comment.line.double-slash.vmm');
     if (type === T.NumberLit) return has('constant.numeric.vmm');
     if (T.statementKeywords.includes(type)) return (s) => s.some((x) => x.startsWith('keyword.other.'));
+    if (type === T.Writes) return has('keyword.other.clause.vmm'); // a keyword inside the neural declaration only
     if (typeof type.PATTERN === 'string' && PUNCTUATION_SCOPES[type.PATTERN]) return has(PUNCTUATION_SCOPES[type.PATTERN]!);
     if (type === T.Identifier || cats.includes(T.Identifier)) {
       return (s) => s.some((x) => /^(variable|support|entity\.name|storage\.type)\./.test(x));

@@ -241,8 +241,8 @@ describe('vmm lsp --stdio', () => {
     expect(linear?.insertText).toBe('linear(${1:IN}, ${2:OUT})');
     expect(inNet.map((i) => i.label)).toContain('conv2d');
     const atStart = await list({ line: 4, character: 0 });
-    expect(sorted(atStart).slice(0, 14).sort()).toEqual(
-      ['address', 'const', 'data', 'discrete', 'guide', 'latent', 'let', 'memory', 'model', 'net', 'observe', 'param', 'size', 'train'],
+    expect(sorted(atStart).slice(0, 15).sort()).toEqual(
+      ['address', 'const', 'data', 'discrete', 'guide', 'latent', 'let', 'memory', 'model', 'net', 'neural', 'observe', 'param', 'size', 'train'],
     );
   });
 
