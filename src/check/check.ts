@@ -146,12 +146,7 @@ export function checkWithContext(program: Program): { checked?: CheckedProgram; 
     }
   }
 
-  const train = checkTrain(
-    ctx,
-    trainBlock,
-    model,
-    model.filter((s) => s.stmt === 'site').length === program.items.filter((it) => it.kind === 'Site').length,
-  );
+  const train = checkTrain(ctx, trainBlock, model);
   if (ctx.errorCount() === 0) warnUnused(ctx, guide.symbols);
   if (ctx.errorCount() > 0) return { diagnostics: ctx.diags, ctx };
 

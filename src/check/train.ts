@@ -106,10 +106,11 @@ function choice<T extends string>(ctx: Ctx, e: Expr, allowed: readonly T[], what
 }
 
 /**
- * Checks the train block. `modelComplete` is false when some model site did not check: the
- * constraints that depend on the model's sites are then skipped (they would be cascades).
+ * Checks the train block: keys, estimator and optimizer arguments (from the estimator registry),
+ * limits, episodes and the data set. Whether the estimator fits the model is decided on the IR by
+ * the registry's rule, after the model checks (src/check/check.ts, `reportMisfits`).
  */
-export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: CheckedStmt[], modelComplete: boolean): TrainResult {
+export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: CheckedStmt[]): TrainResult {
   const latents = model.filter((s): s is CheckedSite => s.stmt === 'site' && s.role !== 'observe');
   // Latents drawn without a pathwise gradient (discrete, or a non-reparameterized family) pick VIMCO by default.
   const discrete = latents.filter((s) => s.discrete || (s.dist.kind === 'family' && family(s.dist.family)?.reparameterized === false));
@@ -207,6 +208,5 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
       }
     }
   }
-  void modelComplete;
   return { train, explicit, ...(estimatorExpr ? { estimatorSpan: estimatorExpr.span } : {}), ...(kExpr ? { kSpan: kExpr.span } : {}) };
 }
