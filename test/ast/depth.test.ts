@@ -6,11 +6,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_EXPR_DEPTH, parse } from '../../src/ast/parse.ts';
 import { printProgram } from '../../src/ast/print.ts';
 import { frontEnd } from '../../src/check/pipeline.ts';
-import { main } from '../../src/cli/main.ts';
+import { runCli as cli } from '../cli/run_cli.ts';
 import { printIr } from '../../src/ir/print.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-depth-'));
@@ -31,20 +31,6 @@ const chains: Record<string, (n: number) => string> = {
   '1 + 1 + ...': (n) => model(Array(n).fill('1').join(' + '), 'z'),
 };
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  process.exitCode = undefined;
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 
 describe('chains of 10,000 terms', () => {
   for (const [name, make] of Object.entries(chains)) {

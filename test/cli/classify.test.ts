@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli as run } from './run_cli.ts';
 import { loadMnistPackage } from '../../src/data/mnist_package.ts';
 import { parseNpy, readImageArray } from '../../src/runtime/image_array.ts';
 import { binarizeImages } from '../../src/runtime/classify_run.ts';
@@ -15,20 +15,6 @@ import { binarizeImages } from '../../src/runtime/classify_run.ts';
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-classify-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  process.exitCode = undefined;
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 
 /** A .npy file (format 1.0) of `values` with NumPy dtype `descr` and `shape`. */
 function npy(descr: string, shape: number[], values: ArrayLike<number>): Uint8Array {

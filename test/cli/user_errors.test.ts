@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fileSystemMessage } from '../../src/cli/errors.ts';
 import { stdin } from '../../src/cli/front_end.ts';
-import { main } from '../../src/cli/main.ts';
+import { runCli as run } from './run_cli.ts';
 import { RunDir } from '../../src/runtime/run_dir.ts';
 
 const ROOT = join(__dirname, '..', '..');
@@ -17,20 +17,6 @@ const VAE = join(MODELS, 'vae.vmm');
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-user-errors-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  process.exitCode = undefined;
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 
 /** One line on stderr, starting `vmm: `, and no JavaScript stack. */
 function oneLine(err: string): string {
