@@ -182,14 +182,18 @@ export function readCheckpoint(dir: string): CheckpointData {
   return readLegacyCheckpoint(dir, join(dir, LEGACY_CHECKPOINT_FILE));
 }
 
-function readSafetensorsCheckpoint(dir: string, file: string): CheckpointData {
-  let buf: Buffer;
+/** The bytes of a checkpoint file; a missing or unreadable one is a CheckpointError naming it. */
+function readCheckpointBytes(dir: string, file: string): Buffer {
   try {
-    buf = readFileSync(file);
+    return readFileSync(file);
   } catch (e) {
     const code = (e as { code?: string }).code;
     throw new CheckpointError(code === 'ENOENT' ? `no checkpoint in ${dir}` : `cannot read ${file}: ${(e as Error).message}`);
   }
+}
+
+function readSafetensorsCheckpoint(dir: string, file: string): CheckpointData {
+  const buf = readCheckpointBytes(dir, file);
   const bad = (why: string) => new CheckpointError(`${file} is not a valid checkpoint: ${why}`);
   let decoded: ReturnType<typeof decodeSafetensors>;
   try {
@@ -233,13 +237,7 @@ function readSafetensorsCheckpoint(dir: string, file: string): CheckpointData {
 }
 
 function readLegacyCheckpoint(dir: string, file: string): CheckpointData {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(file);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    throw new CheckpointError(code === 'ENOENT' ? `no checkpoint in ${dir}` : `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const buf = readCheckpointBytes(dir, file);
   const bad = (why: string) => new CheckpointError(`${file} is not a valid checkpoint: ${why}`);
   if (buf.length < 12 || buf.toString('latin1', 0, 8) !== MAGIC) throw bad('wrong magic');
   const hlen = buf.readUInt32LE(8);
