@@ -7,7 +7,7 @@
 import type { Arg, Call, Expr, Setting, Span, TrainBlock } from '../ast/types.ts';
 import { estimatorKinds, estimatorSpec } from '../estimators/registry.ts';
 import { family } from '../families/registry.ts';
-import type { EstimatorKind, EstimatorSettings, TrainSettings } from '../ir/types.ts';
+import { BUILTIN_DATASETS, type EstimatorKind, type EstimatorSettings, type TrainSettings } from '../ir/types.ts';
 import type { Ctx, Scope } from './context.ts';
 import { evalConst } from './consts.ts';
 import { formatExpr } from './format.ts';
@@ -17,7 +17,6 @@ import type { CheckedSite, CheckedStmt } from './types.ts';
 
 export const TRAIN_KEYS = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset'] as const;
 export const ESTIMATORS: EstimatorKind[] = estimatorKinds();
-const DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic', 'recall'] as const;
 const HINTS: Record<string, string> = {
   lr: 'the learning rate is an optimizer argument: `optimizer = adam(lr: 1e-3)`',
   learning_rate: 'the learning rate is an optimizer argument: `optimizer = adam(lr: 1e-3)`',
@@ -202,7 +201,7 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
         break;
       }
       case 'dataset': {
-        const d = choice(ctx, v, DATASETS, 'dataset', 'VMM3003');
+        const d = choice(ctx, v, BUILTIN_DATASETS, 'dataset', 'VMM3003');
         if (d) train.dataset = d;
         break;
       }

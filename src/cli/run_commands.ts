@@ -3,7 +3,7 @@
  */
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { IrProgram } from '../ir/types.ts';
+import { isGenerated, type IrProgram } from '../ir/types.ts';
 import { selectBackend, type BackendName } from '../runtime/backend.ts';
 import { RunDir, type RunConfig } from '../runtime/run_dir.ts';
 import { trainLoop, type LoopResult } from '../runtime/train_loop.ts';
@@ -158,7 +158,7 @@ export function registerRunCommands(program: Command): void {
       ir = { ...loaded.result.ir, train: config.train };
       // What `vmm check` warns about and a data set cannot feed (src/check/inputs.ts) stops training here.
       const unbindable = loaded.result.diagnostics.filter((d) => BINDING_CODES.has(d.code));
-      if (unbindable.length && config.data.dataset !== 'synthetic' && config.data.dataset !== 'recall') {
+      if (unbindable.length && !isGenerated(config.data.dataset)) {
         process.stderr.write(renderDiagnostics(loaded.src, unbindable.map((d) => ({ ...d, severity: 'error' as const }))) + '\n');
         process.exitCode = 1;
         return;

@@ -26,9 +26,9 @@ import { describeArray, parseNpy, parseNpz, type NpyArray } from './npy.ts';
 import { DataError } from './paths.ts';
 import type { ImageSet } from './types.ts';
 
-/** The built-in data set names; anything else given as a data set is a path. */
-export const BUILTIN_DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic', 'recall'] as const;
-export type BuiltinDataset = (typeof BUILTIN_DATASETS)[number];
+import { BUILTIN_DATASETS, type BuiltinDataset } from '../ir/types.ts';
+
+export { BUILTIN_DATASETS, type BuiltinDataset };
 
 export function isBuiltinDataset(name: string): name is BuiltinDataset {
   return (BUILTIN_DATASETS as readonly string[]).includes(name);

@@ -180,7 +180,16 @@ export interface TrainSettings {
   /** Few-shot episodes for models with a memory: classes in memory, shots per class, distractor entries. */
   episodes: { classes: number; shots: number; distractors: number };
   /** `recall`: synthetic associative recall (src/data/synthetic_recall.ts), N = classes * shots pairs. */
-  dataset: 'mnist' | 'omniglot' | 'binarized_mnist' | 'synthetic' | 'recall';
+  dataset: BuiltinDataset;
+}
+
+/** The data sets known by name (anything else given on the command line is a path to the user's data). */
+export const BUILTIN_DATASETS = ['mnist', 'omniglot', 'binarized_mnist', 'synthetic', 'recall'] as const;
+export type BuiltinDataset = (typeof BUILTIN_DATASETS)[number];
+
+/** Data sets that generate every input of their models themselves (no images to bind). */
+export function isGenerated(dataset: string): boolean {
+  return dataset === 'synthetic' || dataset === 'recall';
 }
 
 export interface IrProgram {

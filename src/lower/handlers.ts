@@ -92,9 +92,14 @@ export function enumerate(): Handler {
   };
 }
 
-/** The params the model's statements read (directly or through its lets). */
+const modelParamsOf = new WeakMap<IrProgram, Set<string>>();
+
+/** The params the model's statements read (directly or through its lets); computed once per program. */
 export function modelParams(ir: IrProgram): Set<string> {
+  const known = modelParamsOf.get(ir);
+  if (known) return known;
   const out = new Set<string>();
+  modelParamsOf.set(ir, out);
   const visit = (e: IrExpr): void => {
     if (e.op === 'ref') {
       if (e.ref === 'param') out.add(e.name);

@@ -18,7 +18,7 @@ import type { ImageSet, LabelledImageSet } from '../data/types.ts';
 import { syntheticMixture } from '../data/synthetic.ts';
 import { isBuiltinDataset, loadUserDataset, type UserDataset } from '../data/user_data.ts';
 import { recallEpisodes, type RecallBatch } from '../data/synthetic_recall.ts';
-import type { IrProgram } from '../ir/types.ts';
+import { isGenerated, type IrProgram } from '../ir/types.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import type { InputBatch } from '../lower/compile.ts';
 
@@ -306,14 +306,14 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
  * time it is built with this seed.
  */
 export function validationBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
-  if (opts.dataset === 'synthetic' || opts.dataset === 'recall') return fixedBatches(ir, opts, count, batch, 'valid', undefined);
+  if (isGenerated(opts.dataset)) return fixedBatches(ir, opts, count, batch, 'valid', undefined);
   const { valid, validSplit } = trainValidSplits(opts.dataset, opts.dataDir, userOptions(opts, bindInputs(ir)));
   return fixedBatches(ir, opts, count, batch, 'valid', { set: valid, split: validSplit });
 }
 
 /** `count` fixed examples of the test split (what `vmm eval` reports on), as `validationBatches`. */
 export function testBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
-  if (opts.dataset === 'synthetic' || opts.dataset === 'recall') return fixedBatches(ir, opts, count, batch, 'test', undefined);
+  if (isGenerated(opts.dataset)) return fixedBatches(ir, opts, count, batch, 'test', undefined);
   const { test, testSplit } = loadImageSet(opts.dataset, opts.dataDir, userOptions(opts, bindInputs(ir)));
   return fixedBatches(ir, opts, count, batch, 'test', { set: test, split: testSplit });
 }
