@@ -17,7 +17,7 @@ import { RunError } from './errors.ts';
 import { runEval, type EvalOptions } from '../runtime/evaluate_run.ts';
 import { runSample } from '../runtime/sample_run.ts';
 import { formatResult, runClassify, type ClassifyOptions } from '../runtime/classify_run.ts';
-import { runCompare } from './compare.ts';
+import { runCompare, type CompareFlags } from './compare.ts';
 import { configFor, type TrainFlags } from './run_config.ts';
 import { convertOmniglotZips } from '../data/convert_omniglot.ts';
 import { BUILTIN_DATASETS as DATASETS } from '../data/user_data.ts';
@@ -92,6 +92,7 @@ function addTrainFlags(cmd: Command): Command {
     .option('--baseline <name>', 'vimco: geometric | arithmetic; reinforce: none | running | nvil')
     .option('--temperature <x>', 'relaxed: the Gumbel-softmax temperature', limitedFlag('temperature', '--temperature'))
     .option('--steps <n>', 'training steps', limitedFlag('steps', '--steps'))
+    .option('--minutes <x>', 'wall-clock budget: stop (and save the final weights) after this many minutes of training, or at --steps if that comes first', limitedFlag('minutes', '--minutes'))
     .option('--batch <n>', 'examples (episodes) per step', limitedFlag('batch', '--batch'))
     .option('--lr <x>', 'learning rate', limitedFlag('lr', '--lr'))
     .option('--seed <n>', 'random seed', limitedFlag('seed', '--seed'), 1)
@@ -144,6 +145,7 @@ export function registerRunCommands(program: Command): void {
       if (f.data !== undefined) config = { ...config, data: { ...config.data, dataDir: f.data } };
       ir = irOfRun(config);
       if (f.steps !== undefined) config = { ...config, train: { ...config.train, steps: f.steps } };
+      if (f.minutes !== undefined) config = { ...config, minutes: f.minutes };
       ir = { ...ir, train: config.train };
       const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
       checkBudget(ir, backend.name);
@@ -251,24 +253,29 @@ export function registerRunCommands(program: Command): void {
   addTrainFlags(
     program
       .command('compare')
-      .description('train several variants of one model with the same data, seed and budget; one markdown table and shared plots')
-      .argument('<model>', '.vmm file')
-      .option('--variants <list>', `comma separated estimators: ${estimatorKinds().join(', ')}`, 'vimco,soft')
-      .option('--out <dir>', 'output directory (default: runs/compare-<model>)')
+      .description(
+        'models side by side with the same data, seed and budget: variants of one model (--variants), several model files (each with its own estimator), or finished run directories; one markdown table (paired differences) and shared plots',
+      )
+      .argument('<models-or-runs...>', '.vmm files and/or run directories')
+      .option('--variants <list>', `comma separated estimators: ${estimatorKinds().join(', ')} (default: vimco,soft for one file; each file's own estimator for several)`)
+      .option('--out <dir>', 'output directory (default: runs/compare-<model>, or runs/compare-models)')
       .option('--eval-episodes <n>', 'test episodes per configuration in the evaluation', limitedFlag('episodes', '--eval-episodes'), 100)
       .option('--eval-samples <n>', 'importance samples in the evaluation', limitedFlag('samples', '--eval-samples'), 200)
       .option('--memory-sizes <list>', 'memory sizes for the evaluation', '1,2,4,8,16')
+      .option('--classes-list <list>', 'classes in memory for the NLL rows (comma separated; default 1,2)')
+      .option('--ways <list>', 'n-way 1-shot accuracy tasks (comma separated; default 5)')
       .option('--json', 'print the results as JSON on stdout instead of the table'),
-  ).action(async (model: string, f: TrainFlags & { variants: string; evalEpisodes: number; evalSamples: number; memorySizes: string; json?: boolean }) => {
+  ).action(async (targets: string[], f: CompareFlags) => {
     const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
-    // The memory budget at the flags' settings, before any variant's folder is made (runCompare reports the model's diagnostics).
-    const checked = frontEnd(readSource(model).text);
-    if (checked.ir) {
+    // The memory budget at the flags' settings, before any folder is made (runCompare reports the models' diagnostics).
+    for (const model of targets.filter((t) => t.endsWith('.vmm') || t === '-')) {
+      const checked = frontEnd(readSource(model).text);
+      if (!checked.ir) continue;
       checkBudget(applyOverrides(checked.ir, f), backend.name);
       const ignored = ignoredDataDir(f.dataset ?? checked.ir.train.dataset, f.data);
       if (ignored) process.stderr.write(`vmm: note: ${ignored}\n`);
     }
-    const results = await runCompare(model, f);
+    const results = await runCompare(targets, f);
     if (f.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   });
 

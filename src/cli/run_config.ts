@@ -10,6 +10,9 @@ import type { BackendName } from '../runtime/backend.ts';
 import type { RunConfig } from '../runtime/run_dir.ts';
 import { UsageError } from './errors.ts';
 import { applyOverrides } from './front_end.ts';
+/** The step count of a run that trains until its time budget (`--minutes` without `--steps`) is spent. */
+export const UNTIL_BUDGET = 1_000_000_000;
+
 export interface TrainFlags {
   data?: string;
   dataset?: string;
@@ -20,6 +23,8 @@ export interface TrainFlags {
   baseline?: string;
   temperature?: number;
   steps?: number;
+  /** A wall-clock budget in minutes; without --steps the run trains until it is spent. */
+  minutes?: number;
   batch?: number;
   lr?: number;
   seed: number;
@@ -43,7 +48,8 @@ export function configFor(modelPath: string, ir: IrProgram, source: string, f: T
   if (f.validData !== undefined && (dataset === undefined || isBuiltinDataset(dataset))) {
     throw new UsageError(`--valid-data goes with --dataset PATH (a user's data set); the built-in data sets have their own validation split`);
   }
-  const tuned = applyOverrides(ir, f);
+  // With a time budget and no step count, the budget alone decides when training ends.
+  const tuned = applyOverrides(ir, f.minutes !== undefined && f.steps === undefined ? { ...f, steps: UNTIL_BUDGET } : f);
   const ep = tuned.train.episodes;
   const steps = tuned.train.steps;
   return {
@@ -64,6 +70,7 @@ export function configFor(modelPath: string, ir: IrProgram, source: string, f: T
     checkpointEvery: f.checkpointEvery,
     validEvery: f.validEvery ?? Math.max(1, Math.min(1000, Math.floor(steps / 5))),
     validSize: f.validSize,
+    ...(f.minutes !== undefined ? { minutes: f.minutes } : {}),
     createdAt: new Date().toISOString(),
   };
 }

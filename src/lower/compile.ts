@@ -65,12 +65,36 @@ export class CompiledModel {
     for (const p of ir.params) this.variables.set(`param/${p.name}`, createParam(p, rng));
   }
 
-  /** Applies net `name` to [N, ...inShape]. */
-  readonly applyNet = (name: string, flat: tf.Tensor): tf.Tensor => {
+  /**
+   * Applies net `name` to [N, ...inShape]. Its `many` applies several nets to one input: nets
+   * that all begin by calling the same net (Titans' key, value and gate nets `h >> linear(...)`
+   * over a memory's entries) share that call's result, so the embedding of the entries is
+   * computed once instead of once per net.
+   */
+  readonly applyNet = Object.assign(
+    (name: string, flat: tf.Tensor): tf.Tensor => applyNet(this.net(name), this.variables, this.nets, flat),
+    {
+      many: (names: readonly string[], flat: tf.Tensor): tf.Tensor[] => {
+        const nets = names.map((name) => this.net(name));
+        const first = nets[0]?.layers[0];
+        const shared =
+          nets.length > 1 && first?.kind === 'call' && nets.every((n) => n.layers.length > 1 && n.layers[0]?.kind === 'call' && n.layers[0].net === first.net)
+            ? this.nets.get(first.net)
+            : undefined;
+        if (!shared) return nets.map((n) => applyNet(n, this.variables, this.nets, flat));
+        return tf.tidy(() => {
+          const e = applyNet(shared, this.variables, this.nets, flat);
+          return nets.map((n) => applyNet(n, this.variables, this.nets, e, shared.outShape, { from: 1 }));
+        });
+      },
+    },
+  );
+
+  private net(name: string): IrNet {
     const net = this.nets.get(name);
     if (!net) throw new InternalError('lower', `unknown net ${name}`);
-    return applyNet(net, this.variables, this.nets, flat);
-  };
+    return net;
+  }
 
   /** Throws InputError unless the batch has exactly the model's data and memory inputs (by name). */
   checkInputs(raw: InputBatch): void {

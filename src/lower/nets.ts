@@ -45,6 +45,11 @@ export interface ApplyOptions {
    * faster on wasm; see bench notes in the report / README).
    */
   fused?: boolean;
+  /**
+   * Start at this layer: `x` is the output of the layers before it (whose per-example shape is
+   * then the `inShape` argument). Lets nets that begin with the same `call` share its result.
+   */
+  from?: number;
 }
 
 /** `net/<net>/<layer index>/<w|b>`. */
@@ -196,7 +201,9 @@ export function applyNet(
   inShape: readonly number[] = net.inShape,
   opts: ApplyOptions = {},
 ): tf.Tensor {
-  if (!sameShape(inShape, net.inShape)) throw new Error(`applyNet(${net.name}): inShape [${inShape}] differs from the net's [${net.inShape}]`);
+  const from = opts.from ?? 0;
+  const expected = shapeBefore(net, from, nets);
+  if (!sameShape(inShape, expected)) throw new Error(`applyNet(${net.name}): inShape [${inShape}] differs from the net's [${expected}] at layer ${from}`);
   const evRank = inShape.length;
   if (x.rank < evRank || !sameShape(x.shape.slice(x.rank - evRank), inShape)) {
     throw new Error(`applyNet(${net.name}): input of shape [${x.shape}] does not end with [${inShape}]`);
@@ -204,11 +211,11 @@ export function applyNet(
   const lead = x.shape.slice(0, x.rank - evRank);
   const n = prod(lead);
   const fused = opts.fused ?? true;
-  if (fused && isMlp(net)) return applyMlp(net, params, x);
+  if (fused && from === 0 && isMlp(net)) return applyMlp(net, params, x);
   return tf.tidy(() => {
     let c = fromUser(reshape(x, [n, ...inShape]), [...inShape]);
     const layers = net.layers;
-    for (let i = 0; i < layers.length; i++) {
+    for (let i = from; i < layers.length; i++) {
       const layer = layers[i]!;
       const shape = layerOutputShape(layer, c.shape, nets);
       switch (layer.kind) {
@@ -265,6 +272,13 @@ export function applyNet(
     }
     return reshape(toUser(c), [...lead, ...net.outShape]);
   });
+}
+
+/** The per-example shape entering layer `from` of `net` (its input shape for 0). */
+function shapeBefore(net: IrNet, from: number, nets: ReadonlyMap<string, IrNet>): number[] {
+  let shape = [...net.inShape];
+  for (let i = 0; i < from; i++) shape = layerOutputShape(net.layers[i]!, shape, nets);
+  return shape;
 }
 
 /** A net of linear layers and activations from a vector to a vector (an MLP). */

@@ -270,7 +270,8 @@ export function gatesFromLogits(g: tf.Tensor, lr: number): Gates {
 /** What a read needs from the evaluation context (src/lower/evaluate.ts `EvalContext`). */
 export interface NeuralEvalContext {
   env: ReadonlyMap<string, unknown>;
-  applyNet(name: string, flat: tf.Tensor): tf.Tensor;
+  /** `many`: several nets on one input sharing a common leading call (CompiledModel.applyNet). */
+  applyNet: ((name: string, flat: tf.Tensor) => tf.Tensor) & { many?: (names: readonly string[], flat: tf.Tensor) => tf.Tensor[] };
   /** The trace's shared cache (one per trace): the written state is kept alongside it. */
   cache: object;
 }
@@ -299,9 +300,8 @@ export function writtenMemory(n: IrNeural, ctx: NeuralEvalContext): { state: Mem
   const batched = mem.plates.includes('batch');
   const entries = batched ? mem.t : tf.expandDims(mem.t, 0); // [B, T, ...entry]
   const B = entries.shape[0]!;
-  const k = ctx.applyNet(n.key, entries);
-  const v = ctx.applyNet(n.value, entries);
-  const g = ctx.applyNet(n.gates, entries);
+  const [k, v, g] = ctx.applyNet.many ? ctx.applyNet.many([n.key, n.value, n.gates], entries) : [n.key, n.value, n.gates].map((net) => ctx.applyNet(net, entries));
+  if (!k || !v || !g) throw new InternalError('lower', `neural memory ${n.name}: key, value and gate nets gave no result`);
   const w0 = n.weights.map((w) => plated(ctx.env.get(w), `param '${w}'`).t);
   const b0 = n.biases.map((b) => plated(ctx.env.get(b), `param '${b}'`).t);
   const state = writeMemory(initialState(w0, b0, B), k, v, gatesFromLogits(g, n.lr), n.activation, n.chunk);

@@ -55,6 +55,11 @@ export interface NllCell {
   memory: number;
   nll: number;
   se: number;
+  /**
+   * Per-target NLLs in evaluation order: the same seed draws the same targets and memories for
+   * every run, so two runs' values pair (the comparison across memory kinds uses them).
+   */
+  values?: number[];
   /** Paired difference NLL(M) - NLL(`vs`) over the same targets and nested memories; `vs` = the row's smallest M. */
   diff?: { vs: number; mean: number; se: number };
   kl?: number;
@@ -68,6 +73,8 @@ export interface EvalResult {
   estimator: string;
   soft: boolean;
   samples: number;
+  /** Trainable numbers of the model (every net and param). */
+  parameters: number;
   nll: NllCell[];
   ways: { ways: number; accuracy: number; se: number; episodes: number }[];
   large: { memory: number; classes: number; shots: number; accuracy: number; kl: number; logM: number; episodes: number }[];
@@ -216,7 +223,9 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}) };
   const b = bindInputs(ir);
   const rng = new Rng(o.seed);
-  const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, samples: o.samples, nll: [], ways: [], large: [] };
+  let parameters = 0;
+  for (const v of model.variables.values()) parameters += v.size;
+  const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, samples: o.samples, parameters, nll: [], ways: [], large: [] };
   const batch = 20;
 
   if (!b.memory || dataOpts.dataset === 'recall') {
@@ -254,7 +263,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
         const s = meanSe(nll);
         // The ceiling of KL(q || uniform) is the log of the number of addressable entries
         // (the memory plus any learned entries stacked onto it).
-        const cell: NllCell = { classes: C, memory: M, nll: s.mean, se: s.se, episodes: nll.length, logM: Math.log(entries) };
+        const cell: NllCell = { classes: C, memory: M, nll: s.mean, se: s.se, values: nll, episodes: nll.length, logM: Math.log(entries) };
         if (j > 0) {
           const d = meanSe(nll.map((v, i) => v - per[0]!.nll[i]!));
           cell.diff = { vs: Ms[0]!, mean: d.mean, se: d.se };

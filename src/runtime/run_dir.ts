@@ -36,6 +36,11 @@ export interface RunConfig {
   checkpointEvery: number;
   validEvery: number;
   validSize: number;
+  /**
+   * A wall-clock budget for the whole run, in minutes (`--minutes`), summed over resumed
+   * invocations: training stops at whichever comes first, this or `train.steps`.
+   */
+  minutes?: number;
   createdAt: string;
 }
 
@@ -177,6 +182,7 @@ export function configProblem(raw: unknown): string | undefined {
     ['validEvery', raw['validEvery'], 'validEvery'],
     ['validSize', raw['validSize'], 'validSize'],
   ];
+  if (raw['minutes'] !== undefined) numbers.push(['minutes', raw['minutes'], 'minutes']);
   for (const [key, v, limit] of numbers) {
     if (typeof v !== 'number') return `'${key}' is not a number`;
     const p = limitProblem(limit, v);

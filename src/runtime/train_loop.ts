@@ -27,6 +27,10 @@ export interface LoopOptions {
 export interface LoopResult {
   steps: number;
   interrupted: boolean;
+  /** Training ended because the run's time budget (`minutes`) was spent. */
+  budgetSpent: boolean;
+  /** Seconds of training over all invocations of the run. */
+  trainedSeconds: number;
   lastBound: number;
   validBound?: number;
   msPerStep: number;
@@ -36,6 +40,8 @@ export interface LoopResult {
 interface CheckpointMeta {
   trainer: TrainerState;
   stream: unknown;
+  /** Seconds of training before this checkpoint, over all invocations (for `--minutes`). */
+  trainedSeconds?: number;
 }
 
 /** Validation: the mean K-sample bound (K = the training K) on the fixed held-out batches. */
@@ -57,12 +63,21 @@ export function validate(trainer: Trainer, batches: RawBatch[], seed: number): n
 
 export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, resume: boolean, opts: LoopOptions): Promise<LoopResult> {
   const trainer = new Trainer(ir, config.seed);
+  const budgetSeconds = config.minutes !== undefined ? config.minutes * 60 : Infinity;
+  let trainedBefore = 0;
   const stream = trainStream(ir, config.data);
   const valid = validationBatches(ir, config.data, config.validSize, Math.min(config.train.batch, 64));
   if (resume) {
     const meta = loadCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer) as CheckpointMeta;
     trainer.setState(meta.trainer);
     stream.setState(meta.stream);
+    trainedBefore = meta.trainedSeconds ?? 0;
+    if (trainedBefore >= budgetSeconds) {
+      trainer.dispose();
+      throw new RunError(
+        `${dir.path} has spent its time budget already (${(trainedBefore / 60).toFixed(1)} of ${config.minutes} minutes); to train it further, pass --minutes with more than ${(trainedBefore / 60).toFixed(1)}`,
+      );
+    }
     if (trainer.stepCount >= config.train.steps) {
       const at = trainer.stepCount;
       trainer.dispose();
@@ -79,27 +94,31 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
   const total = config.train.steps;
   const stopAt = opts.maxStepsThisRun ? Math.min(total, trainer.stepCount + opts.maxStepsThisRun) : total;
   let interrupted = false;
+  let budgetSpent = false;
   const onSignal = () => {
     interrupted = true;
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  const t0 = performance.now();
+  const trained = () => trainedBefore + (performance.now() - t0) / 1000;
   const save = () => {
-    const meta: CheckpointMeta = { trainer: trainer.state(), stream: stream.state() };
+    const meta: CheckpointMeta = { trainer: trainer.state(), stream: stream.state(), trainedSeconds: trained() };
     saveCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer, meta);
   };
 
   const bar =
     opts.progress && process.stderr.isTTY
       ? new SingleBar({
-          format: 'train |{bar}| {value}/{total} steps | {rate} steps/s | bound {bound} | valid {valid} | eta {eta_formatted}',
+          format: Number.isFinite(budgetSeconds)
+            ? 'train |{bar}| step {value} | {budget} | {rate} steps/s | bound {bound} | valid {valid}'
+            : 'train |{bar}| {value}/{total} steps | {rate} steps/s | bound {bound} | valid {valid} | eta {eta_formatted}',
           hideCursor: true,
           stream: process.stderr,
         })
       : undefined;
-  bar?.start(total, trainer.stepCount, { rate: '-', bound: '-', valid: '-' });
-  const t0 = performance.now();
+  bar?.start(total, trainer.stepCount, { rate: '-', bound: '-', valid: '-', budget: '' });
   let ema: number | undefined;
   let lastBound = NaN;
   let validBound: number | undefined;
@@ -107,7 +126,7 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
   let lastLog = performance.now();
   const logEvery = Math.max(1, Math.min(100, Math.floor(total / 20)));
   try {
-    while (trainer.stepCount < stopAt && !interrupted) {
+    while (trainer.stepCount < stopAt && !interrupted && !budgetSpent) {
       const raw = stream.next(config.train.batch);
       const m = trainer.step(raw);
       stepsThisRun++;
@@ -119,21 +138,26 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
         throw new RunError(`the loss became ${m.loss} (bound ${m.bound}) at step ${m.step}; training stopped.\n${kept}`);
       }
       lastBound = m.bound;
+      budgetSpent = trained() >= budgetSeconds;
+      const last = m.step === stopAt || budgetSpent;
       ema = ema === undefined ? m.bound : 0.95 * ema + 0.05 * m.bound;
       const rate = (stepsThisRun * 1000) / (performance.now() - t0);
-      if (m.step % logEvery === 0 || m.step === stopAt) {
+      if (m.step % logEvery === 0 || last) {
         dir.appendMetrics({ kind: 'train', step: m.step, bound: m.bound, boundEma: ema, loss: m.loss, ms: m.ms, stepsPerSec: rate });
       }
-      if (config.validEvery > 0 && (m.step % config.validEvery === 0 || m.step === total)) {
+      if (config.validEvery > 0 && (m.step % config.validEvery === 0 || m.step === total || budgetSpent)) {
         validBound = validate(trainer, valid, config.seed + 1);
         dir.appendMetrics({ kind: 'valid', step: m.step, bound: validBound });
       }
       if (m.step % config.checkpointEvery === 0) save();
-      if (bar) bar.update(m.step, { rate: rate.toFixed(1), bound: ema.toFixed(2), valid: validBound?.toFixed(2) ?? '-' });
-      else if (opts.progress && (performance.now() - lastLog > 10_000 || m.step === stopAt)) {
+      const budget = Number.isFinite(budgetSeconds) ? `${(trained() / 60).toFixed(1)}/${config.minutes} min` : '';
+      if (bar) {
+        if (Number.isFinite(budgetSeconds)) bar.setTotal(Math.max(m.step, Math.round((m.step * budgetSeconds) / trained())));
+        bar.update(m.step, { rate: rate.toFixed(1), bound: ema.toFixed(2), valid: validBound?.toFixed(2) ?? '-', budget });
+      } else if (opts.progress && (performance.now() - lastLog > 10_000 || last)) {
         lastLog = performance.now();
         opts.log(
-          `step ${m.step}/${total}  ${rate.toFixed(1)} steps/s  bound ${ema.toFixed(2)}${validBound !== undefined ? `  valid ${validBound.toFixed(2)}` : ''}`,
+          `step ${Number.isFinite(budgetSeconds) ? m.step : `${m.step}/${total}`}  ${rate.toFixed(1)} steps/s  bound ${ema.toFixed(2)}${validBound !== undefined ? `  valid ${validBound.toFixed(2)}` : ''}${budget ? `  ${budget}` : ''}`,
         );
       }
       // Let signal handlers run between steps.
@@ -148,12 +172,15 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
   const wallSeconds = (performance.now() - t0) / 1000;
   if (interrupted) {
     opts.log(`interrupted at step ${trainer.stepCount}; checkpoint saved. Continue with: vmm train --resume ${dir.path}`);
-  } else if (trainer.stepCount >= total) {
+  } else if (trainer.stepCount >= total || budgetSpent) {
+    if (budgetSpent) opts.log(`time budget of ${config.minutes} min spent at step ${trainer.stepCount}`);
     saveCheckpoint(dir.finalPath, trainer.model.variables, undefined, { trainer: trainer.state() });
   }
   const result: LoopResult = {
     steps: trainer.stepCount,
     interrupted,
+    budgetSpent,
+    trainedSeconds: trained(),
     lastBound,
     ...(validBound !== undefined ? { validBound } : {}),
     msPerStep: stepsThisRun ? (wallSeconds * 1000) / stepsThisRun : NaN,

@@ -128,4 +128,56 @@ describe('run commands on the embedded MNIST data', () => {
     expect(md).toMatch(/\| *soft/);
     expect(existsSync(join(out, 'nll_vs_memory.svg'))).toBe(true);
   });
+
+  it('compare evaluates finished runs on the same targets: paired differences across runs', async () => {
+    const out = join(tmp, 'compare-runs');
+    const runs = [join(tmp, 'compare', 'vimco'), join(tmp, 'compare', 'soft')];
+    const r = await run('compare', ...runs, '--out', out, '--eval-episodes', '6', '--eval-samples', '4', '--memory-sizes', '1,2', '--classes-list', '1', '--quiet', '--backend', 'wasm', '--json');
+    expect(r.code, r.err).toBe(0);
+    const entries = JSON.parse(r.out) as { variant: string; eval: { parameters: number; nll: { memory: number; values: number[] }[] } }[];
+    expect(entries.map((e) => e.variant)).toEqual(['vma_mnist (VIMCO)', 'vma_mnist (soft attention)'].map((v) => expect.stringContaining(v.split(' ')[0]!)) as unknown as string[]);
+    // The same evaluation seed: both runs are scored on the same 6 targets at each M.
+    for (const e of entries) {
+      expect(e.eval.parameters).toBeGreaterThan(1000);
+      for (const c of e.eval.nll) expect(c.values).toHaveLength(6);
+    }
+    const md = readFileSync(join(out, 'compare.md'), 'utf8');
+    expect(md).toMatch(/vs vma_mnist .* at M=2 \(paired\)/);
+  });
+
+  it('compare trains several model files, each with its own estimator, under a time budget', async () => {
+    const out = join(tmp, 'compare-files');
+    const files = [model, join(MODELS, 'vsm_mnist.vmm')];
+    const r = await run('compare', ...files, '--minutes', '0.05', '--steps', '3', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', ...common, '--json');
+    expect(r.code, r.err).toBe(0);
+    const entries = JSON.parse(r.out) as { variant: string; run: string; train: { steps: number; trainedSeconds: number } }[];
+    expect(entries.map((e) => e.run)).toEqual([join(out, 'vma_mnist-vimco'), join(out, 'vsm_mnist-vimco')]);
+    for (const e of entries) {
+      expect(e.train.steps).toBeGreaterThanOrEqual(1);
+      expect(e.train.steps).toBeLessThanOrEqual(3);
+      expect(existsSync(join(e.run, 'final'))).toBe(true);
+    }
+  });
+});
+
+describe('train --minutes', () => {
+  it('stops when the budget is spent, writes the final weights, and a resume needs a larger budget', async () => {
+    const out = join(tmp, 'budget');
+    const flags = ['--batch', '2', '--classes', '2', '--shots', '1', '--valid-size', '4', '--quiet', '--backend', 'wasm'];
+    const r = await run('train', join(MODELS, 'vma_mnist.vmm'), '--minutes', '0.01', '--out', out, ...flags);
+    expect(r.code, r.err).toBe(0);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { budgetSpent: boolean; trainedSeconds: number; steps: number };
+    expect(summary.budgetSpent).toBe(true);
+    expect(summary.trainedSeconds).toBeGreaterThanOrEqual(0.6);
+    expect(existsSync(join(out, 'final'))).toBe(true);
+    const spent = await run('train', '--resume', out, '--quiet', '--backend', 'wasm');
+    expect(spent.code).toBe(1);
+    expect(spent.err).toContain('time budget');
+    const more = await run('train', '--resume', out, '--minutes', '0.02', '--quiet', '--backend', 'wasm');
+    expect(more.code, more.err).toBe(0);
+    const after = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { trainedSeconds: number; steps: number };
+    expect(after.trainedSeconds).toBeGreaterThanOrEqual(1.2);
+    expect(after.steps).toBeGreaterThan(summary.steps);
+    expect((await run('train', join(MODELS, 'vma_mnist.vmm'), '--minutes', '0', '--out', join(tmp, 'zero'), ...flags)).code).toBe(2);
+  });
 });
