@@ -171,8 +171,12 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
         if (!c) ctx.error('VMM3003', `an optimizer is written \`adam(lr: 1e-3)\` or \`sgd(lr: 0.01)\`; found \`${formatExpr(v)}\``, v.span);
         if (!c || !kind) break;
         train.optimizer = { kind, lr: kind === 'adam' ? 1e-3 : 0.01 };
-        const lr = namedArgs(ctx, c, ['lr'])?.get('lr');
+        const args = namedArgs(ctx, c, ['lr', 'clip']);
+        const lr = args?.get('lr');
         if (lr) train.optimizer.lr = limitedValue(ctx, lr.value, 'lr') ?? train.optimizer.lr;
+        const clip = args?.get('clip');
+        const clipped = clip && limitedValue(ctx, clip.value, 'clip');
+        if (clipped !== undefined) train.optimizer.clip = clipped;
         break;
       }
       case 'batch':

@@ -128,7 +128,7 @@ export function printTrain(t: TrainSettings): string[] {
           : `${e.kind}(k: ${e.k})`;
   return [
     `estimator = ${est}`,
-    `optimizer = ${t.optimizer.kind}(lr: ${num(t.optimizer.lr)})`,
+    `optimizer = ${t.optimizer.kind}(lr: ${num(t.optimizer.lr)}${t.optimizer.clip !== undefined ? `, clip: ${num(t.optimizer.clip)}` : ''})`,
     `batch = ${t.batch}`,
     `steps = ${t.steps}`,
     `episodes = episodes(classes: ${t.episodes.classes}, shots: ${t.episodes.shots}, distractors: ${t.episodes.distractors})`,

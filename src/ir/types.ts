@@ -174,7 +174,8 @@ export interface EstimatorSettings {
 
 export interface TrainSettings {
   estimator: EstimatorSettings;
-  optimizer: { kind: 'adam' | 'sgd'; lr: number };
+  /** `clip`: all gradients together clipped to this global L2 norm before the update. */
+  optimizer: { kind: 'adam' | 'sgd'; lr: number; clip?: number };
   batch: number;
   steps: number;
   /** Few-shot episodes for models with a memory: classes in memory, shots per class, distractor entries. */

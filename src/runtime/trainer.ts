@@ -49,7 +49,8 @@ export class Trainer {
     if (problem) throw new RunError(problem);
     this.estimator = makeEstimator(ir.train.estimator);
     this.model = new CompiledModel(ir, seed, { baseline: this.estimator.needsBaselineNet });
-    this.optimizer = makeOptimizer(ir.train.optimizer, this.model.variables);
+    const { clip, ...opt } = ir.train.optimizer;
+    this.optimizer = makeOptimizer({ ...opt, ...(clip !== undefined ? { clipNorm: clip } : {}) }, this.model.variables);
     this.rng = new Rng(seed ^ 0x5bd1e995);
     this.estState = this.estimator.initState();
   }

@@ -119,6 +119,16 @@ describe('check', () => {
     expect(t.episodes).toEqual({ classes: 4, shots: 2, distractors: 0 });
   });
 
+  it('optimizer clip: a positive global-norm bound reaches the IR; zero or a name is VMM3005/VMM3003', () => {
+    const vae = model('vae.vmm').replace(/optimizer = [^\n]*/, 'optimizer = adam(lr: 1e-3, clip: 50)');
+    expect(checkSource(vae).checked!.train.optimizer).toEqual({ kind: 'adam', lr: 1e-3, clip: 50 });
+    const zero = checkSource(vae.replace('clip: 50', 'clip: 0'));
+    expect(zero.diagnostics.map((d) => d.code)).toContain('VMM3005');
+    expect(zero.diagnostics.find((d) => d.code === 'VMM3005')!.message).toContain('gradient norm');
+    const unknown = checkSource(vae.replace('clip: 50', 'clipnorm: 50'));
+    expect(unknown.diagnostics.length).toBeGreaterThan(0);
+  });
+
   it('never crashes on a model with any one line removed', () => {
     for (const f of readdirSync(join(ROOT, 'models')).filter((f) => f.endsWith('.vmm'))) {
       const lines = model(f).split('\n');
