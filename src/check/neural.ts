@@ -23,7 +23,7 @@ import { checkNet } from './nets.ts';
 import { formatShape, formatType, shapeEq } from '../ir/size.ts';
 import type { CheckedNeural } from './types.ts';
 
-const OPTIONS = ['key', 'value', 'gates', 'chunk', 'lr'] as const;
+const OPTIONS = ['key', 'value', 'gates', 'chunk', 'lr', 'momentum'] as const;
 const fmt = (s: number[]) => `[${s.join(', ')}]`;
 
 /** The param names of a neural memory's initial weights (not writable by users: they contain a dot). */
@@ -154,7 +154,11 @@ export function checkNeural(ctx: Ctx, decl: NeuralDecl, scope: Scope, params: Ir
   };
   const chunk = number('chunk', (v) => Number.isInteger(v) && v >= 1, 'a whole number >= 1 (entries written per parallel step)', 1);
   const lr = number('lr', (v) => v > 0 && Number.isFinite(v), 'a positive number (the largest inner step size)', 0.1);
-  if (!shape || !memSym || memSym.kind !== 'memory' || !entry || !okOpts || !key || !value || !gates || chunk === undefined || lr === undefined) return undefined;
+  // The inner steps accumulate in the momentum S with factor eta, so the effective step size is
+  // up to theta / (1 - eta): an eta gate that saturates at 1 (the outer optimizer gets there in a
+  // few steps) makes the writes diverge. `momentum: m` caps eta at m.
+  const momentum = number('momentum', (v) => v > 0 && v <= 1, 'a number in (0, 1] (the largest momentum gate eta)', 1);
+  if (!shape || !memSym || memSym.kind !== 'memory' || !entry || !okOpts || !key || !value || !gates || chunk === undefined || lr === undefined || momentum === undefined) return undefined;
 
   const L = shape.widths.length - 1;
   const names = neuralParamNames(name, L);
@@ -163,7 +167,7 @@ export function checkNeural(ctx: Ctx, decl: NeuralDecl, scope: Scope, params: Ir
     params.push({ name: names.weights[l]!, type: { elem: 'real', shape: [{ c: a, terms: {} }, { c: b, terms: {} }] }, init: { kind: 'normal', std: 1 / Math.sqrt(a) } });
     params.push({ name: names.biases[l]!, type: { elem: 'real', shape: [{ c: b, terms: {} }] }, init: { kind: 'zeros' } });
   }
-  return { name, memory: memSym.name, widths: shape.widths, activation: shape.activation, key, value, gates, chunk, lr, ...names, decl };
+  return { name, memory: memSym.name, widths: shape.widths, activation: shape.activation, key, value, gates, chunk, lr, momentum, ...names, decl };
 }
 
 function kindWord(s: Sym): string {

@@ -83,6 +83,8 @@ export interface IrNeural {
   gates: string;
   chunk: number;
   lr: number;
+  /** The largest momentum gate: eta = momentum * sigmoid(g1) (1: the paper's gate). */
+  momentum: number;
   weights: string[];
   biases: string[];
 }

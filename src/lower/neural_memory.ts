@@ -255,14 +255,17 @@ export function writeMemory(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gate
  */
 export const ALPHA_OFFSET = -4;
 
-/** Gates from a gate net's 3 outputs `[..., 3]`: theta = lr * sigmoid(g0), eta = sigmoid(g1), alpha = sigmoid(g2 + ALPHA_OFFSET). */
-export function gatesFromLogits(g: tf.Tensor, lr: number): Gates {
+/**
+ * Gates from a gate net's 3 outputs `[..., 3]`: theta = lr * sigmoid(g0), eta = momentum *
+ * sigmoid(g1), alpha = sigmoid(g2 + ALPHA_OFFSET).
+ */
+export function gatesFromLogits(g: tf.Tensor, lr: number, momentum = 1): Gates {
   const last0 = g.rank - 1;
   const offset = tf.tensor([0, 0, ALPHA_OFFSET], [...new Array<number>(last0).fill(1), 3]);
   const s = tf.sigmoid(tf.add(g, offset));
   const last = g.rank - 1;
   const part = (i: number) => tf.squeeze(tf.slice(s, [...new Array<number>(last).fill(0), i], [...g.shape.slice(0, last), 1]), [last]);
-  return { theta: tf.mul(lr, part(0)), eta: part(1), alpha: part(2) };
+  return { theta: tf.mul(lr, part(0)), eta: momentum === 1 ? part(1) : tf.mul(momentum, part(1)), alpha: part(2) };
 }
 
 // ---------------------------------------------------------------- the IR's `nm(q)` on plated values
@@ -304,7 +307,7 @@ export function writtenMemory(n: IrNeural, ctx: NeuralEvalContext): { state: Mem
   if (!k || !v || !g) throw new InternalError('lower', `neural memory ${n.name}: key, value and gate nets gave no result`);
   const w0 = n.weights.map((w) => plated(ctx.env.get(w), `param '${w}'`).t);
   const b0 = n.biases.map((b) => plated(ctx.env.get(b), `param '${b}'`).t);
-  const state = writeMemory(initialState(w0, b0, B), k, v, gatesFromLogits(g, n.lr), n.activation, n.chunk);
+  const state = writeMemory(initialState(w0, b0, B), k, v, gatesFromLogits(g, n.lr, n.momentum), n.activation, n.chunk);
   const out = { state, batched };
   perTrace.set(n.name, out);
   return out;

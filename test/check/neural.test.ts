@@ -24,9 +24,19 @@ describe('neural memory declarations', () => {
   it('give the IR a neural memory with its write rule, and params for its initial weights', () => {
     const ir = frontEnd(recall).ir!;
     expect(ir.neural).toEqual([
-      { name: 'nm', memory: 'pairs', widths: [32, 64, 32], activation: 'relu', key: 'kproj', value: 'vproj', gates: 'gate', chunk: 1, lr: 0.1, weights: ['nm.w0', 'nm.w1'], biases: ['nm.b0', 'nm.b1'] },
+      { name: 'nm', memory: 'pairs', widths: [32, 64, 32], activation: 'relu', key: 'kproj', value: 'vproj', gates: 'gate', chunk: 1, lr: 0.1, momentum: 1, weights: ['nm.w0', 'nm.w1'], biases: ['nm.b0', 'nm.b1'] },
     ]);
     expect(ir.params.map((p) => p.name)).toEqual(['nm.w0', 'nm.b0', 'nm.w1', 'nm.b1']);
+  });
+
+  it('take a momentum cap in (0, 1]: eta = momentum * sigmoid(g1)', () => {
+    const capped = frontEnd(omniglot).ir!.neural[0]!;
+    expect(capped.momentum).toBe(0.5);
+    expect(explain(frontEnd(omniglot).checked!, omniglot)).toContain('eta = 0.5 * sigmoid(g1)');
+    for (const bad of ['0', '1.5']) {
+      const r = frontEnd(omniglot.replace('momentum: 0.5', `momentum: ${bad}`));
+      expect(r.diagnostics.find((d) => d.code === 'VMM2092')?.message).toContain('(0, 1]');
+    }
   });
 
   it('are explained with their shapes and rule', () => {

@@ -235,3 +235,30 @@ describeBackends('outer gradients through the inner updates match finite differe
     });
   }
 });
+
+describeBackends('the momentum cap keeps saturated gates from blowing up the writes', () => {
+  it('eta -> 1 with theta at its cap diverges over 32 items; momentum: 0.5 keeps the memory bounded', () => {
+    // The regime the outer optimizer reaches within a few steps on titans_omniglot.vmm: every gate
+    // logit large, so theta = lr, eta ~ 1 (momentum never decays) and alpha ~ 0 (nothing forgotten),
+    // the memory's widths (128, 256, 128) and values of scale 10.
+    const r = rng(5);
+    const T = 32;
+    const [inW, hid, outW] = [128, 256, 128];
+    const mat = (a: number, b: number, s: number) => tf.tensor2d(Array.from({ length: a }, () => Array.from({ length: b }, () => s * randn(r))));
+    const w0 = [mat(inW, hid, 1 / Math.sqrt(inW)), mat(hid, outW, 1 / Math.sqrt(hid))];
+    const b0 = [tf.zeros([hid]), tf.zeros([outW])];
+    const k = tf.tensor3d([Array.from({ length: T }, () => Array.from({ length: inW }, () => randn(r)))]);
+    const v = tf.tensor3d([Array.from({ length: T }, () => Array.from({ length: outW }, () => 10 * randn(r)))]);
+    const g = tf.tensor3d([Array.from({ length: T }, () => [8, 8, -8])]);
+    const size = (momentum: number) =>
+      tf.tidy(() => {
+        const st = writeMemory(initialState(w0, b0, 1), k, v, gatesFromLogits(g, 0.02, momentum), 'relu', 4);
+        return Math.max(...st.mem.w.map((w) => tf.max(tf.abs(w)).dataSync()[0]!));
+      });
+    const free = size(1);
+    const capped = size(0.5);
+    // Initial weights are O(0.1); after the writes the free memory is orders of magnitude larger.
+    expect(Number.isFinite(free) ? free : Infinity).toBeGreaterThan(1e3);
+    expect(capped).toBeLessThan(Math.min(1e3, free / 10));
+  });
+});
