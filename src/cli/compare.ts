@@ -116,8 +116,10 @@ export async function runCompare(targets: string[], f: CompareFlags): Promise<Co
   for (const r of runs) {
     const { config } = RunDir.open(r.run);
     const hasMemory = irOfRun(config).memories.length > 0;
-    log(`\n== evaluating ${r.variant}`);
-    const evalResult = await runEval(r.run, {
+    const reused = reusableEval(r.run, f);
+    if (reused) log(`\n== ${r.variant}: using its evaluation in ${join(r.run, 'eval', 'eval.json')} (same samples, episodes and seed)`);
+    else log(`\n== evaluating ${r.variant}`);
+    const evalResult = reused ?? await runEval(r.run, {
       ...(f.data ? { data: f.data } : {}),
       samples: f.evalSamples,
       episodes: f.evalEpisodes,
@@ -135,6 +137,28 @@ export async function runCompare(targets: string[], f: CompareFlags): Promise<Co
   // With --json the command prints the results itself.
   if (!f.json) process.stdout.write(compareTable(entries) + '\n');
   return entries;
+}
+
+/**
+ * A run's saved evaluation (`vmm eval`, e.g. run in parallel beforehand) when it answers what
+ * this comparison asks: the same importance samples, episodes and seed, and every requested
+ * memory size in its C = 1 row. Its other cells are dropped from the table.
+ */
+function reusableEval(run: string, f: CompareFlags): EvalResult | undefined {
+  const p = join(run, 'eval', 'eval.json');
+  if (!existsSync(p)) return undefined;
+  let e: EvalResult;
+  try {
+    e = JSON.parse(readFileSync(p, 'utf8')) as EvalResult;
+  } catch {
+    return undefined;
+  }
+  if (e.samples !== f.evalSamples || e.episodes !== f.evalEpisodes || e.seed !== 12345 || typeof e.parameters !== 'number') return undefined;
+  const sizes = f.memorySizes.split(',').map((s) => Number(s.trim())).filter((n) => Number.isFinite(n));
+  const C = Math.min(...(f.classesList ?? '1').split(',').map(Number));
+  if (e.plainNll) return e;
+  if (!sizes.every((M) => e.nll.some((c) => c.classes === C && c.memory === M && c.values))) return undefined;
+  return { ...e, nll: e.nll.filter((c) => c.classes === C && sizes.includes(c.memory)) };
 }
 
 /** The C = smallest-classes row of a run's NLL cells (C = 1: NLL against shots of the target's class). */

@@ -73,6 +73,9 @@ export interface EvalResult {
   estimator: string;
   soft: boolean;
   samples: number;
+  /** Test episodes per configuration and the evaluation seed (same seed: same targets and memories). */
+  episodes?: number;
+  seed?: number;
   /** Trainable numbers of the model (every net and param). */
   parameters: number;
   nll: NllCell[];
@@ -225,7 +228,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const rng = new Rng(o.seed);
   let parameters = 0;
   for (const v of model.variables.values()) parameters += v.size;
-  const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, samples: o.samples, parameters, nll: [], ways: [], large: [] };
+  const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, samples: o.samples, episodes: o.episodes, seed: o.seed, parameters, nll: [], ways: [], large: [] };
   const batch = 20;
 
   if (!b.memory || dataOpts.dataset === 'recall') {

@@ -30,9 +30,9 @@ describe('neural memory declarations', () => {
   });
 
   it('take a momentum cap in (0, 1]: eta = momentum * sigmoid(g1)', () => {
-    const capped = frontEnd(omniglot).ir!.neural[0]!;
+    const capped = frontEnd(omniglot).ir!.neural![0]!;
     expect(capped.momentum).toBe(0.5);
-    expect(explain(frontEnd(omniglot).checked!, omniglot)).toContain('eta = 0.5 * sigmoid(g1)');
+    expect(explain(frontEnd(omniglot).checked!)).toContain('eta = 0.5 * sigmoid(g1)');
     for (const bad of ['0', '1.5']) {
       const r = frontEnd(omniglot.replace('momentum: 0.5', `momentum: ${bad}`));
       expect(r.diagnostics.find((d) => d.code === 'VMM2092')?.message).toContain('(0, 1]');

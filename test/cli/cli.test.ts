@@ -143,6 +143,11 @@ describe('run commands on the embedded MNIST data', () => {
     }
     const md = readFileSync(join(out, 'compare.md'), 'utf8');
     expect(md).toMatch(/vs vma_mnist .* at M=2 \(paired\)/);
+    // A second comparison with the same evaluation settings reuses the runs' saved evaluations.
+    const again = await run('compare', ...runs, '--out', out, '--eval-episodes', '6', '--eval-samples', '4', '--memory-sizes', '1,2', '--classes-list', '1', '--backend', 'wasm', '--json');
+    expect(again.code, again.err).toBe(0);
+    expect(again.err).toContain('using its evaluation');
+    expect((JSON.parse(again.out) as typeof entries).map((e) => e.eval.nll.map((c) => c.values))).toEqual(entries.map((e) => e.eval.nll.map((c) => c.values)));
   });
 
   it('compare trains several model files, each with its own estimator, under a time budget', async () => {
