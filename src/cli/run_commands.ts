@@ -207,6 +207,7 @@ export function registerRunCommands(program: Command): void {
     .option('--large <list>', 'large shared memories of unseen classes (comma separated; "" to skip)', '100,500,2500')
     .option('--seed <n>', 'evaluation seed', limitedFlag('seed', '--seed'), 12345)
     .addOption(backendOption())
+    .option('--out <dir>', 'where to write the report (default: RUN/eval)')
     .option('--json', 'print the results as JSON on stdout')
     .action(async (run: string, f: EvalOptions & { backend?: BackendName; json?: boolean }) => {
       noteIgnoredDataDir(run, f.data);

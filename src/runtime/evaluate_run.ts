@@ -48,6 +48,8 @@ export interface EvalOptions {
   seed: number;
   /** Print progress lines. */
   quiet?: boolean;
+  /** Where the report goes (default: RUN/eval), e.g. for a run folder that should stay as it is. */
+  out?: string;
 }
 
 export interface NllCell {
@@ -327,8 +329,9 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
     }
   }
   model.dispose();
-  writeEvalReport(dir, result);
-  log(`wrote ${join(dir.path, 'eval')}/ (report.md, eval.json, plots)`);
+  const out = o.out ?? join(dir.path, 'eval');
+  writeEvalReport(out, result);
+  log(`wrote ${out}/ (report.md, eval.json, plots)`);
   return result;
 }
 
@@ -385,8 +388,7 @@ export function evalTable(result: EvalResult): string {
   return lines.join('\n');
 }
 
-function writeEvalReport(dir: RunDir, result: EvalResult): void {
-  const out = join(dir.path, 'eval');
+function writeEvalReport(out: string, result: EvalResult): void {
   mkdirSync(out, { recursive: true });
   writeFileAtomicSync(join(out, 'eval.json'), JSON.stringify(result, null, 2) + '\n');
   writeFileAtomicSync(join(out, 'report.md'), `# ${result.model} (${result.estimator})\n\n${evalTable(result)}\n`);
