@@ -47,16 +47,17 @@ interface Installed {
 }
 
 const installed: Installed[] = [];
-const envValue = process.env[KERNELS_ENV];
-let mode: KernelMode = envValue === 'generic' ? 'generic' : 'vmm';
+/** The initial mode: the environment's (a value other than `generic` counts as `vmm` here). */
+let mode: KernelMode = process.env[KERNELS_ENV] === 'generic' ? 'generic' : 'vmm';
 
 /**
  * The mode `VMM_KERNELS` asks for (unset or empty: `vmm`); throws for another value, naming the
  * accepted ones. `selectBackend` calls it, so a misspelt value stops a run instead of being ignored.
  */
 export function kernelModeFromEnv(): KernelMode {
-  if (envValue === undefined || envValue === '') return 'vmm';
-  return parseKernelMode(envValue, KERNELS_ENV);
+  const value = process.env[KERNELS_ENV];
+  if (value === undefined || value === '') return 'vmm';
+  return parseKernelMode(value, KERNELS_ENV);
 }
 
 /** `value` as a kernel mode; an error naming `what` (an option or variable) otherwise. */

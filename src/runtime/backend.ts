@@ -81,8 +81,8 @@ export interface SelectOptions {
   experimentalWasmThreads?: number;
   /**
    * `generic` runs without any of vmm's own kernels: the code native TensorFlow (a GPU) runs, on
-   * cpu or wasm (src/lower/kernels.ts). Default: the `VMM_KERNELS` environment variable, else the
-   * mode already set (initially `vmm`).
+   * cpu or wasm (src/lower/kernels.ts); `vmm` with them. Sets the mode for the process. Default:
+   * keep the mode already set, initially the `VMM_KERNELS` environment variable's, else `vmm`.
    */
   kernels?: KernelMode | string;
 }
@@ -176,11 +176,14 @@ async function select(opts: SelectOptions): Promise<BackendInfo> {
   return info;
 }
 
-/** The mode an option asks for, else the one `VMM_KERNELS` asks for, else undefined (keep it). */
+/**
+ * The mode the `kernels` option asks for, or undefined to keep the current one (initially the one
+ * `VMM_KERNELS` asks for). Checks the variable too: a misspelt value stops the run.
+ */
 function requestedKernels(option: string | undefined): KernelMode | undefined {
   try {
-    if (option !== undefined) return parseKernelMode(option, 'kernels');
-    return process.env[KERNELS_ENV] ? kernelModeFromEnv() : undefined;
+    kernelModeFromEnv();
+    return option === undefined ? undefined : parseKernelMode(option, 'kernels');
   } catch (e) {
     throw new BackendError((e as Error).message);
   }

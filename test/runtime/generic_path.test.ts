@@ -64,7 +64,8 @@ describe('the generic path on cpu (kernels: generic), the code native TensorFlow
     expect(tf.getKernel(DENSE, 'cpu')).toBeUndefined();
   });
 
-  exactGradientChecks();
+  // One setting of each estimator family: what differs on this path is the model's kernels.
+  exactGradientChecks(['vimco geometric', 'reinforce, running baseline', 'rws (wake-phase expectation)']);
   sharedEntriesCheck();
   tensorHygieneCheck('cpu');
   learnsCheck();
@@ -143,9 +144,18 @@ describe('the switch', () => {
     expect(maxRelDiff(b, a)).toBeLessThan(1e-5);
   });
 
-  it('rejects an unknown mode, naming the accepted ones', async () => {
+  it('rejects an unknown mode, as an option or in VMM_KERNELS, naming the accepted ones', async () => {
     await expect(selectBackend({ force: 'cpu', kernels: 'fast' })).rejects.toThrow(BackendError);
     await expect(selectBackend({ force: 'cpu', kernels: 'fast' })).rejects.toThrow('kernels=fast: expected one of vmm, generic');
+    const before = process.env['VMM_KERNELS'];
+    process.env['VMM_KERNELS'] = 'Generic';
+    try {
+      await expect(selectBackend({ force: 'cpu' })).rejects.toThrow('VMM_KERNELS=Generic: expected one of vmm, generic');
+    } finally {
+      if (before === undefined) delete process.env['VMM_KERNELS'];
+      else process.env['VMM_KERNELS'] = before;
+    }
+    expect(kernelMode()).toBe('generic'); // unchanged by the refused calls
   });
 
   it('VMM_KERNELS=generic reaches a fresh process: wasm without its patches, products equal to cpu', async () => {
