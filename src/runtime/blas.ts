@@ -17,7 +17,9 @@
  * `Conv2DBackpropFilter` (which tfjs-wasm does not have) by im2col/col2im + sgemm; every other
  * kernel stays wasm. Cases the native product does not cover (non-float32, batch
  * broadcasting other than 1-against-n, prelu and other activations, a bias not of the output's
- * last size) go to the kernel that was registered before. `VMM_BLAS=0` turns it off.
+ * last size) go to the kernel that was registered before. `VMM_BLAS=0` turns it off, and so does
+ * the generic path (`VMM_KERNELS=generic`, src/lower/kernels.ts, through which every kernel here
+ * is registered).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
