@@ -23,7 +23,9 @@
  * `_FusedMatMul` kernel, with its gradient registered beside it (see `dense`). tfjs's own
  * `tf.fused.matMul` falls back to three unfused kernels (matMul, add, relu) whenever a gradient
  * is being recorded, and each saves copies of its inputs for the backward pass (on wasm a saved
- * tensor is a copy); the dense op records one node that saves x, w and (after a relu) y.
+ * tensor is a copy); the dense op records one node that saves x, w and (after a relu) y. On the
+ * generic path (native TensorFlow, or `VMM_KERNELS=generic`: kernels.ts) a linear layer is
+ * `tf.fused.matMul`.
  *
  * Gradients on every backend. The wasm backend has no `Conv2DBackpropFilter` kernel, so the
  * filter gradient of conv2d and deconv2d would fail there; where that kernel is missing, both layers
@@ -34,6 +36,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Activation, IrLayer, IrNet } from '../ir/types.ts';
 import type { Rng } from '../random/rng.ts';
+import { installKernel, ownKernelBackend } from './kernels.ts';
 import { reshape } from './plates.ts';
 
 /** Parameters by name: a `Map` (CompiledModel.variables) or a plain record. */
@@ -318,10 +321,8 @@ function applyMlp(net: IrNet, params: ParamLookup, x: tf.Tensor): tf.Tensor {
   });
 }
 
-const DENSE = 'VmmDense';
-const DENSE_RELU = 'VmmDenseRelu';
-/** Backends whose `_FusedMatMul` the dense kernels were written against (and tested on). */
-const DENSE_BACKENDS = new Set(['wasm', 'cpu']);
+export const DENSE = 'VmmDense';
+export const DENSE_RELU = 'VmmDenseRelu';
 let denseGradRegistered = false;
 
 type Info = tf.TensorInfo;
@@ -329,13 +330,13 @@ type FusedKernel = (args: { inputs: Record<string, Info>; backend: unknown; attr
 
 /**
  * Registers the dense kernels for the active backend (once per backend) and their gradient
- * (once). False where the backend is not one they were written for: callers then use the
- * ordinary ops.
+ * (once). False where the backend is not one they were written for (wasm, cpu), and on the
+ * generic path (kernels.ts): callers then use the ordinary ops.
  */
 function denseAvailable(): boolean {
-  const backend = tf.getBackend();
+  const backend = ownKernelBackend();
+  if (!backend) return false;
   if (tf.getKernel(DENSE, backend)) return true;
-  if (!DENSE_BACKENDS.has(backend)) return false;
   const fused = tf.getKernel('_FusedMatMul', backend);
   if (!fused) return false;
   const fusedFn = fused.kernelFunc as unknown as FusedKernel;
@@ -357,7 +358,7 @@ function denseAvailable(): boolean {
       });
       return { dataId: out.dataId, shape: [...x.shape.slice(0, -1), m], dtype: out.dtype };
     };
-    tf.registerKernel({ kernelName: name, backendName: backend, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+    installKernel({ kernelName: name, backendName: backend, kernelFunc: kernelFunc as unknown as tf.KernelFunc }, 'dense');
   }
   if (!denseGradRegistered) {
     for (const name of [DENSE, DENSE_RELU]) {
@@ -404,7 +405,7 @@ function denseGrad(dy: tf.Tensor, saved: tf.Tensor[]): Record<string, () => tf.T
 function columnSum(g: tf.Tensor2D): tf.Tensor {
   const [n, m] = g.shape;
   // Small sums (the K * B rows of most layers) stay one Sum kernel: the pool is three kernels.
-  if (tf.getBackend() !== 'wasm' || n < 1024) return tf.sum(g, 0);
+  if (ownKernelBackend() !== 'wasm' || n < 1024) return tf.sum(g, 0);
   return tf.mul(tf.reshape(tf.avgPool(tf.reshape(g, [1, n, 1, m]) as tf.Tensor4D, [n, 1], 1, 'valid'), [m]), n);
 }
 

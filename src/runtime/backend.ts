@@ -15,6 +15,11 @@
  * factory is not visible from our tfjs-core it reports the mismatch instead of silently training
  * on another backend.
  *
+ * vmm's own kernels (src/lower/kernels.ts). On wasm and cpu vmm registers kernels of its own (the
+ * dense layer, the Adam update, the wasm products and convolutions); native TensorFlow has none of
+ * them and runs tfjs's ops, the generic path. The `kernels` option (default: `VMM_KERNELS`) turns
+ * them off on cpu and wasm too, so that path is tested without a GPU; the backend line says so.
+ *
  * Threads on wasm (findings; see `installThreadedWasmShim`): tfjs-backend-wasm disables its
  * threaded build under Node (`WASM_HAS_MULTITHREAD_SUPPORT` is false when `IS_NODE`, tfjs#3830).
  * Forcing the flag makes Emscripten start its 8 pthread workers from a `blob:` URL, which Node's
@@ -38,6 +43,7 @@ import { dirname, join } from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
 import { blasInUse, blasUnavailableReason, patchWasmConvWithBlas, patchWasmMatMulWithBlas } from './blas.ts';
 import { ensureGradients } from './gradients.ts';
+import { KERNELS_ENV, installKernel, kernelMode, kernelModeFromEnv, kernelsInstalled, parseKernelMode, setKernelMode, type KernelMode } from '../lower/kernels.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -56,6 +62,11 @@ export interface BackendInfo {
    */
   blasThreads?: number;
   blasWhyNot?: string;
+  /**
+   * `vmm`: vmm's own kernels run where it has them (wasm, cpu); `generic`: tfjs's ops only, the
+   * path native TensorFlow always takes (see src/lower/kernels.ts). Always `generic` on tensorflow.
+   */
+  kernels: KernelMode;
 }
 
 export interface SelectOptions {
@@ -68,6 +79,12 @@ export interface SelectOptions {
    * `VMM_WASM_THREADS` environment variable, else off). See the module comment.
    */
   experimentalWasmThreads?: number;
+  /**
+   * `generic` runs without any of vmm's own kernels: the code native TensorFlow (a GPU) runs, on
+   * cpu or wasm (src/lower/kernels.ts); `vmm` with them. Sets the mode for the process. Default:
+   * keep the mode already set, initially the `VMM_KERNELS` environment variable's, else `vmm`.
+   */
+  kernels?: KernelMode | string;
 }
 
 /** A backend that was asked for by name and cannot be used; the message says why and what to do. */
@@ -118,7 +135,9 @@ export async function selectBackend(opts: SelectOptions = {}): Promise<BackendIn
 
 async function select(opts: SelectOptions): Promise<BackendInfo> {
   const force = opts.force === undefined ? undefined : validateName(opts.force);
-  if (selected && (force === undefined || force === selected.name) && tf.getBackend() === selected.name) {
+  const kernels = requestedKernels(opts.kernels);
+  if (kernels !== undefined && kernels !== kernelMode()) setKernelMode(kernels);
+  if (selected && (force === undefined || force === selected.name) && tf.getBackend() === selected.name && selected.kernels === kernelsOn(selected.name)) {
     return selected;
   }
   const threadsEnv = Number(process.env['VMM_WASM_THREADS'] ?? 0);
@@ -150,19 +169,42 @@ async function select(opts: SelectOptions): Promise<BackendInfo> {
   await ensureGradients();
   selected = info;
   const line = formatInfo(info);
-  if (!logged.has(info.name)) {
-    logged.add(info.name);
+  if (!logged.has(`${info.name} ${info.kernels}`)) {
+    logged.add(`${info.name} ${info.kernels}`);
     opts.log?.(line);
   }
   return info;
 }
 
-/** "backend: wasm (SIMD, 1 thread); native TensorFlow not installed — see README for GPU" */
+/**
+ * The mode the `kernels` option asks for, or undefined to keep the current one (initially the one
+ * `VMM_KERNELS` asks for). Checks the variable too: a misspelt value stops the run.
+ */
+function requestedKernels(option: string | undefined): KernelMode | undefined {
+  try {
+    kernelModeFromEnv();
+    return option === undefined ? undefined : parseKernelMode(option, 'kernels');
+  } catch (e) {
+    throw new BackendError((e as Error).message);
+  }
+}
+
+/** The kernels a backend runs in the current mode: tensorflow never has vmm's own. */
+function kernelsOn(name: BackendName): KernelMode {
+  return name === 'tensorflow' ? 'generic' : kernelMode();
+}
+
+/**
+ * "backend: wasm (SIMD, 1 thread); native TensorFlow not installed — see README for GPU", and
+ * "backend: cpu (1 thread, generic kernels (VMM_KERNELS=generic)); forced" on the generic path.
+ */
 export function formatInfo(info: BackendInfo): string {
   const parts: string[] = [];
   if (info.name === 'wasm') parts.push(info.simd ? 'SIMD' : 'no SIMD');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
   if (info.blasThreads !== undefined) parts.push(`matrix products: OpenBLAS, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}`);
+  // Native TensorFlow always runs the generic path; on cpu and wasm it is the switch's doing.
+  if (info.kernels === 'generic' && info.name !== 'tensorflow') parts.push(`generic kernels (${KERNELS_ENV}=generic)`);
   return `backend: ${info.name} (${parts.join(', ')}); ${info.reason}`;
 }
 
@@ -174,7 +216,7 @@ function validateName(name: string): BackendName {
 async function describe(name: BackendName, reason: string): Promise<BackendInfo> {
   switch (name) {
     case 'tensorflow':
-      return { name, simd: true, threads: os.cpus().length, reason };
+      return { name, simd: true, threads: os.cpus().length, reason, kernels: kernelsOn(name) };
     case 'wasm': {
       let threads = 1;
       try {
@@ -185,10 +227,18 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
       const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
       const blas = blasInUse();
       const why = blasUnavailableReason();
-      return { name, simd, threads: Math.max(1, threads), reason, ...(blas ? { blasThreads: blas.threads } : {}), ...(why ? { blasWhyNot: why } : {}) };
+      return {
+        name,
+        simd,
+        threads: Math.max(1, threads),
+        reason,
+        ...(blas ? { blasThreads: blas.threads } : {}),
+        ...(why ? { blasWhyNot: why } : {}),
+        kernels: kernelsOn(name),
+      };
     }
     case 'cpu':
-      return { name, simd: false, threads: 1, reason };
+      return { name, simd: false, threads: 1, reason, kernels: kernelsOn(name) };
   }
 }
 
@@ -222,12 +272,13 @@ async function tryBackend(name: BackendName): Promise<Probe> {
       try {
         const p = await activate('wasm');
         // Native products where the optional OpenBLAS module is built, else the transposition fix;
-        // neither when tfjs is not the pinned version whose kernel internals they rely on.
+        // neither when tfjs is not the pinned version whose kernel internals they rely on, nor on
+        // the generic path (src/lower/kernels.ts).
         const versionProblem = p.ok ? tfjsVersionProblem() : undefined;
         if (versionProblem) {
           if (!versionWarned) process.stderr.write(`vmm: ${versionProblem}\n`);
           versionWarned = true;
-        } else if (p.ok) {
+        } else if (p.ok && kernelMode() === 'vmm') {
           if (!patchWasmMatMulWithBlas()) patchWasmTransposedMatMul();
           patchWasmConvWithBlas(); // convolutions too (blas.ts); no-op without the module
         }
@@ -391,9 +442,9 @@ function installThreadedWasmShim(threads: number): void {
  * operand is first transposed explicitly (wasm's `Transpose` kernel, ~1 ms for that size), then
  * the fast untransposed path runs. Same results; registered once, for the wasm backend only.
  */
-let wasmMatMulPatched = false;
+const TRANSPOSED_PRODUCTS = 'wasm-transposed-products';
 export function patchWasmTransposedMatMul(): void {
-  if (wasmMatMulPatched) return;
+  if (kernelsInstalled(TRANSPOSED_PRODUCTS)) return;
   const orig = tf.getKernel('BatchMatMul', 'wasm');
   const transpose = tf.getKernel('Transpose', 'wasm');
   if (!orig || !transpose) return;
@@ -413,8 +464,6 @@ export function patchWasmTransposedMatMul(): void {
       if (b !== inputs.b) backend.disposeData(b.dataId);
     }
   }) as unknown as tf.KernelFunc;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
   // The original setupFunc already ran when the backend initialized; keep it for a re-initialization.
-  tf.registerKernel({ ...orig, kernelFunc });
-  wasmMatMulPatched = true;
+  installKernel({ ...orig, kernelFunc }, TRANSPOSED_PRODUCTS);
 }

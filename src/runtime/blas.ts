@@ -17,10 +17,13 @@
  * `Conv2DBackpropFilter` (which tfjs-wasm does not have) by im2col/col2im + sgemm; every other
  * kernel stays wasm. Cases the native product does not cover (non-float32, batch
  * broadcasting other than 1-against-n, prelu and other activations, a bias not of the output's
- * last size) go to the kernel that was registered before. `VMM_BLAS=0` turns it off.
+ * last size) go to the kernel that was registered before. `VMM_BLAS=0` turns it off, and so does
+ * the generic path (`VMM_KERNELS=generic`, src/lower/kernels.ts, through which every kernel here
+ * is registered).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
+import { installKernel, kernelMode, kernelsInstalled, ownKernelBackend } from '../lower/kernels.ts';
 
 export interface BlasModule {
   gemm(
@@ -144,24 +147,25 @@ function blasMatMul(blas: BlasModule, { inputs, backend, attrs }: MatMulArgs): I
   return out;
 }
 
-let patched = false;
+const PRODUCTS = 'blas-products';
+const CONVOLUTIONS = 'blas-convolutions';
 
 /**
  * Replaces the wasm `BatchMatMul` and `_FusedMatMul` kernels by native products (once, after
- * the wasm backend initialized). Returns whether they are in place.
+ * the wasm backend initialized; not in the generic mode, lower/kernels.ts). Returns whether they
+ * are in place.
  */
 export function patchWasmMatMulWithBlas(): boolean {
-  if (patched) return true;
+  if (kernelsInstalled(PRODUCTS)) return true;
+  if (kernelMode() === 'generic') return false;
   const blas = loadBlas();
   if (!blas) return false;
-  for (const kernelName of ['BatchMatMul', '_FusedMatMul']) {
-    const prev = tf.getKernel(kernelName, 'wasm');
-    if (!prev) return false;
+  const prevs = ['BatchMatMul', '_FusedMatMul'].map((kernelName) => tf.getKernel(kernelName, 'wasm'));
+  if (prevs.some((p) => !p)) return false;
+  for (const prev of prevs as tf.KernelConfig[]) {
     const kernelFunc = ((args: MatMulArgs) => blasMatMul(blas, args) ?? (prev.kernelFunc as (x: unknown) => Info)(args)) as unknown as tf.KernelFunc;
-    tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel({ ...prev, kernelFunc });
+    installKernel({ ...prev, kernelFunc }, PRODUCTS);
   }
-  patched = true;
   return true;
 }
 
@@ -233,8 +237,6 @@ function blasConv(blas: BlasModule, kernel: 'Conv2D' | 'Conv2DBackpropInput' | '
   return out;
 }
 
-let convPatched = false;
-
 /**
  * `Sum` over leading axes (`[0, .., j-1]` of a rank > j array) by one native pass: the gradient
  * of the bias added after every convolution, `[N, H, W, C] -> [C]`. wasm's own Sum transposes
@@ -264,7 +266,8 @@ function blasLeadingSum(blas: BlasModule, { inputs, backend, attrs }: { inputs: 
  * (for before/after timings; the matrix products stay native).
  */
 export function patchWasmConvWithBlas(): boolean {
-  if (convPatched) return true;
+  if (kernelsInstalled(CONVOLUTIONS)) return true;
+  if (kernelMode() === 'generic') return false;
   if (process.env['VMM_BLAS_CONV'] === '0') return false; // A/B switch: wasm convolutions with OpenBLAS products
   const blas = loadBlas();
   // A module built before the convolutions existed (run `npm run build:blas`) has products only.
@@ -277,22 +280,19 @@ export function patchWasmConvWithBlas(): boolean {
       if (prev) return (prev.kernelFunc as (x: unknown) => Info)(args);
       throw new Error(`${kernelName} (wasm, OpenBLAS): only float32 NHWC is supported, got ${args.attrs.dataFormat ?? 'NHWC'}`);
     }) as unknown as tf.KernelFunc;
-    if (prev) tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel({ ...(prev ?? {}), kernelName, backendName: 'wasm', kernelFunc });
+    installKernel({ ...(prev ?? {}), kernelName, backendName: 'wasm', kernelFunc }, CONVOLUTIONS);
   }
   const sum = tf.getKernel('Sum', 'wasm');
   if (sum) {
     const kernelFunc = ((args: Parameters<typeof blasLeadingSum>[1]) => blasLeadingSum(blas, args) ?? (sum.kernelFunc as (x: unknown) => Info)(args)) as unknown as tf.KernelFunc;
-    tf.unregisterKernel('Sum', 'wasm');
-    tf.registerKernel({ ...sum, kernelFunc });
+    installKernel({ ...sum, kernelFunc }, CONVOLUTIONS);
   }
-  convPatched = true;
   return true;
 }
 
 /** Whether the wasm backend's products run through OpenBLAS, and on how many threads. */
 export function blasInUse(): { threads: number } | undefined {
-  return patched && loaded ? { threads: loaded.threads() } : undefined;
+  return kernelsInstalled(PRODUCTS) && loaded ? { threads: loaded.threads() } : undefined;
 }
 
 /** The constants of one Adam step (see `SlotOptimizer.apply`). */
@@ -310,11 +310,12 @@ const ADAM_KERNEL = 'VmmAdam';
 
 /**
  * Whether the one-pass native Adam update can run on the active backend: wasm with the native
- * module loaded (registers the `VmmAdam` kernel on first use). On the benchmark model the 13
- * tfjs ops per variable were ~290 kernel calls and 12-16 ms of a 65 ms step.
+ * products in place (registers the `VmmAdam` kernel on first use; never in the generic mode,
+ * lower/kernels.ts). On the benchmark model the 13 tfjs ops per variable were ~290 kernel calls
+ * and 12-16 ms of a 65 ms step.
  */
 export function nativeAdamAvailable(): boolean {
-  if (tf.getBackend() !== 'wasm' || !patched || !loaded) return false;
+  if (ownKernelBackend() !== 'wasm' || !kernelsInstalled(PRODUCTS) || !loaded) return false;
   if (!tf.getKernel(ADAM_KERNEL, 'wasm')) {
     const blas = loaded;
     const kernelFunc = (({ inputs, backend, attrs }: { inputs: Record<'w' | 'g' | 'm' | 'v', Info>; backend: WasmBackendLike; attrs: AdamStep }) => {
@@ -326,7 +327,7 @@ export function nativeAdamAvailable(): boolean {
       blas.adam(view(inputs.w), view(inputs.g), view(inputs.m), view(inputs.v), w1, m1, v1, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);
       return outs;
     }) as unknown as tf.KernelFunc;
-    tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: 'wasm', kernelFunc });
+    installKernel({ kernelName: ADAM_KERNEL, backendName: 'wasm', kernelFunc }, 'adam');
   }
   return true;
 }

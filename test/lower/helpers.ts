@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { frontEnd } from '../../src/check/pipeline.ts';
-import type { IrProgram, Size } from '../../src/ir/types.ts';
+import type { EstimatorKind, IrProgram, Size } from '../../src/ir/types.ts';
 import type { RawBatch } from '../../src/runtime/data_source.ts';
 
 export function irOf(source: string): IrProgram {
@@ -22,6 +22,11 @@ function concrete(s: Size, sizes: Record<string, number>): number {
   let n = s.c;
   for (const [k, c] of Object.entries(s.terms)) n += c * (sizes[k] ?? 3);
   return n;
+}
+
+/** `ir` with estimator `kind` (K = `k`, other settings from `extra`) and a batch of 2. */
+export function withEstimator(ir: IrProgram, kind: EstimatorKind, k: number, extra: Partial<IrProgram['train']['estimator']> = {}): IrProgram {
+  return { ...ir, train: { ...ir.train, batch: 2, estimator: { ...ir.train.estimator, kind, k, ...extra } } };
 }
 
 /** A deterministic pseudo-random batch for a model: binary data, binary memories, real data ~ N(0,1)-ish. */

@@ -8,51 +8,22 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/runtime/backend.ts';
 import { fakeBatch, irOf, irOfFile } from './helpers.ts';
+import { configOf, learnsCheck, MODELS } from './suites/training.ts';
 import { InputError } from '../../src/diagnostics/errors.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
-import { trainLoop, validate } from '../../src/runtime/train_loop.ts';
-import { trainStream, validationBatches } from '../../src/runtime/data_source.ts';
-import { RunDir, type RunConfig } from '../../src/runtime/run_dir.ts';
+import { trainLoop } from '../../src/runtime/train_loop.ts';
+import { RunDir } from '../../src/runtime/run_dir.ts';
 import { loadCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
-import type { IrProgram } from '../../src/ir/types.ts';
 
-const MODELS = join(__dirname, '..', '..', 'models');
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-train-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 beforeAll(async () => {
   await selectBackend({ force: 'wasm', log: () => {} });
 });
 
-function configOf(ir: IrProgram, steps: number, batch: number): RunConfig {
-  return {
-    version: 1,
-    modelPath: 'x.vmm',
-    source: '',
-    train: { ...ir.train, steps, batch },
-    data: { dataset: ir.train.dataset, seed: 1, classes: 2, shots: 2, distractors: 0 },
-    seed: 1,
-    checkpointEvery: 1000,
-    validEvery: 0,
-    validSize: 16,
-    createdAt: '',
-  };
-}
-
 describe('training', () => {
-  it('the Gaussian mixture learns: held-out bound improves by more than 1 nat in 150 steps', () => {
-    const ir0 = irOfFile(join(MODELS, 'gmm.vmm'));
-    const config = configOf(ir0, 150, 64);
-    const ir = { ...ir0, train: config.train };
-    const trainer = new Trainer(ir, 1);
-    const stream = trainStream(ir, config.data);
-    const valid = validationBatches(ir, config.data, 256, 64);
-    const before = validate(trainer, valid, 5);
-    for (let i = 0; i < 150; i++) trainer.step(stream.next(64));
-    const after = validate(trainer, valid, 5);
-    expect(after - before).toBeGreaterThan(1);
-    trainer.dispose();
-  });
+  learnsCheck();
 
   it('a loss that becomes NaN or inf stops the run with a clear message and keeps the last good checkpoint', async () => {
     const ir0 = irOfFile(join(MODELS, 'gmm.vmm'));

@@ -15,7 +15,8 @@ import { productCases } from './fixtures/product_cases.ts';
 describe('selectBackend', () => {
   it('picks a backend by itself, logs it once, and is idempotent', async () => {
     const lines: string[] = [];
-    const a = await selectBackend({ log: (m) => lines.push(m) });
+    // vmm's own kernels (the default) even where the environment asks for the generic path.
+    const a = await selectBackend({ log: (m) => lines.push(m), kernels: 'vmm' });
     const b = await selectBackend({ log: (m) => lines.push(m) });
     expect(b).toEqual(a);
     expect(lines).toHaveLength(1);
@@ -92,7 +93,7 @@ describe('wasm matrix products (OpenBLAS where built, else the transposition fix
     const { spawnSync } = await import('node:child_process');
     const { resolve } = await import('node:path');
     const r = spawnSync(process.execPath, [resolve(__dirname, '../../bin/run-ts.mjs'), resolve(__dirname, 'fixtures/matmul_products.ts'), 'wasm'], {
-      env: { ...process.env, VMM_BLAS: '0' },
+      env: { ...process.env, VMM_BLAS: '0', VMM_KERNELS: 'vmm' },
       encoding: 'utf8',
     });
     expect(r.status, r.stderr.slice(0, 500)).toBe(0);

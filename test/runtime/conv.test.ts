@@ -36,7 +36,7 @@ describe('wasm convolutions (OpenBLAS where built, else wasm kernels) match cpu'
     await selectBackend({ force: 'cpu' });
     cpu = convCases();
     cpuSums = sumCases();
-    const info = await selectBackend({ force: 'wasm' });
+    const info = await selectBackend({ force: 'wasm', kernels: 'vmm' });
     const blas = loadBlas() !== undefined;
     expect(info.blasThreads !== undefined).toBe(blas);
     // The native filter gradient is registered exactly when the module loaded.
@@ -53,7 +53,7 @@ describe('wasm convolutions (OpenBLAS where built, else wasm kernels) match cpu'
 
   it('the pure-wasm path (VMM_BLAS=0) matches cpu too', () => {
     const r = spawnSync(process.execPath, [resolve(__dirname, '../../bin/run-ts.mjs'), resolve(__dirname, 'fixtures/conv_products.ts'), 'wasm'], {
-      env: { ...process.env, VMM_BLAS: '0' },
+      env: { ...process.env, VMM_BLAS: '0', VMM_KERNELS: 'vmm' },
       encoding: 'utf8',
       maxBuffer: 1 << 28,
     });
