@@ -36,7 +36,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
-import { blasInUse, blasUnavailableReason, patchWasmConvWithBlas, patchWasmMatMulWithBlas } from './blas.ts';
+import { blasInUse, blasModuleKind, blasUnavailableReason, patchWasmConvWithBlas, patchWasmMatMulWithBlas, type NativeKind } from './blas.ts';
 import { ensureGradients } from './gradients.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -56,6 +56,10 @@ export interface BackendInfo {
    */
   blasThreads?: number;
   blasWhyNot?: string;
+  /** Which native module runs the products: the package's prebuilt one or one built from source. */
+  blasModule?: NativeKind;
+  /** "OpenBLAS module prebuilt for linux-x64", or "OpenBLAS module built from source: no prebuilt for darwin-arm64". */
+  blasModuleNote?: string;
 }
 
 export interface SelectOptions {
@@ -157,13 +161,25 @@ async function select(opts: SelectOptions): Promise<BackendInfo> {
   return info;
 }
 
-/** "backend: wasm (SIMD, 1 thread); native TensorFlow not installed — see README for GPU" */
+/**
+ * "backend: wasm (SIMD, 1 thread, matrix products: OpenBLAS, 2 threads); OpenBLAS module prebuilt for
+ * linux-x64; native TensorFlow not installed — see README for GPU". On wasm the second clause says
+ * which native module runs the matrix products (prebuilt, or built from source and why not the
+ * prebuilt one), or why none does.
+ */
 export function formatInfo(info: BackendInfo): string {
   const parts: string[] = [];
   if (info.name === 'wasm') parts.push(info.simd ? 'SIMD' : 'no SIMD');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
-  if (info.blasThreads !== undefined) parts.push(`matrix products: OpenBLAS, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}`);
-  return `backend: ${info.name} (${parts.join(', ')}); ${info.reason}`;
+  let module: string | undefined;
+  if (info.blasThreads !== undefined) {
+    parts.push(`matrix products: OpenBLAS, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}`);
+    module = info.blasModuleNote;
+  } else if (info.name === 'wasm' && info.blasWhyNot) {
+    parts.push('matrix products: wasm');
+    module = info.blasWhyNot;
+  }
+  return `backend: ${info.name} (${parts.join(', ')}); ${module ? `${module}; ` : ''}${info.reason}`;
 }
 
 function validateName(name: string): BackendName {
@@ -185,7 +201,16 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
       const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
       const blas = blasInUse();
       const why = blasUnavailableReason();
-      return { name, simd, threads: Math.max(1, threads), reason, ...(blas ? { blasThreads: blas.threads } : {}), ...(why ? { blasWhyNot: why } : {}) };
+      const kind = blas ? blasModuleKind() : undefined;
+      return {
+        name,
+        simd,
+        threads: Math.max(1, threads),
+        reason,
+        ...(blas ? { blasThreads: blas.threads } : {}),
+        ...(why ? { blasWhyNot: why } : {}),
+        ...(kind ? { blasModule: kind.kind, blasModuleNote: kind.note } : {}),
+      };
     }
     case 'cpu':
       return { name, simd: false, threads: 1, reason };
