@@ -7,7 +7,7 @@
  *       OpenBLAS (the source build). Optional by design: without a C compiler or OpenBLAS headers
  *       (Debian: libopenblas-dev) it is skipped with one line saying so, and vmm runs its matrix
  *       products in wasm. Never fails the install. VMM_BLAS=0 skips it; VMM_BLAS=source builds
- *       even when a prebuilt module is there.
+ *       even when a prebuilt module is there; VMM_CBLAS=none acts as if OpenBLAS were not installed.
  *
  *   node scripts/build_blas.mjs --prebuild  run by `npm pack` (prepack): the prebuilt module,
  *       prebuilds/<platform>-<arch>/node.napi.<libc>.node (prebuildify's layout), with OpenBLAS
@@ -47,7 +47,10 @@ const gyp = [process.env.npm_config_node_gyp, join(dirname(process.execPath), '.
   (p) => p && existsSync(p),
 );
 
-const cblas = ['/usr/include/cblas.h', '/usr/include/x86_64-linux-gnu/cblas.h', '/usr/include/aarch64-linux-gnu/cblas.h', '/usr/include/openblas/cblas.h'];
+// VMM_CBLAS=none: act as on a machine without OpenBLAS (no headers, no static library), for
+// scripts/consumer_test.sh, which checks that the prebuilt module alone gives native products.
+const noSystemBlas = process.env.VMM_CBLAS === 'none';
+const cblas = noSystemBlas ? [] : ['/usr/include/cblas.h', '/usr/include/x86_64-linux-gnu/cblas.h', '/usr/include/aarch64-linux-gnu/cblas.h', '/usr/include/openblas/cblas.h'];
 
 /** The first lines of a failed build that say what went wrong. */
 const failure = (r) =>
@@ -83,14 +86,14 @@ if (arg === '--prebuild') {
   if (process.platform !== 'linux') fail('only Linux prebuilds are made (static OpenBLAS from the distribution)');
   const triplet = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch] ?? '';
   // The pthread build first: OpenBLAS's own threads, no OpenMP runtime to ship.
-  const archives = [
+  const archives = (noSystemBlas ? [] : [
     process.env.VMM_OPENBLAS_A,
     `/usr/lib/${triplet}/openblas-pthread/libopenblas.a`,
     `/usr/lib/${triplet}/libopenblas.a`,
     '/usr/lib64/libopenblas.a',
     '/usr/lib/libopenblas.a',
     '/usr/local/lib/libopenblas.a',
-  ].filter((p) => p && existsSync(p));
+  ]).filter((p) => p && existsSync(p));
   if (archives.length === 0) fail('no static libopenblas.a; on Debian `apt-get install libopenblas-dev`, or set VMM_OPENBLAS_A');
   if (!cblas.some((p) => existsSync(p))) fail('no cblas.h');
   if (!gyp) fail('node-gyp not found');
