@@ -50,6 +50,10 @@ const gyp = [process.env.npm_config_node_gyp, join(dirname(process.execPath), '.
 // VMM_CBLAS=none: act as on a machine without OpenBLAS (no headers, no static library), for
 // scripts/consumer_test.sh, which checks that the prebuilt module alone gives native products.
 const noSystemBlas = process.env.VMM_CBLAS === 'none';
+// The headers of the running Node where it ships them (Linux packages, the official tarballs), so
+// that node-gyp need not download them: offline builds work outside npm too.
+const prefix = join(dirname(process.execPath), '..');
+const gypArgs = (d) => ['rebuild', '--directory', d, ...(!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [])];
 const cblas = noSystemBlas ? [] : ['/usr/include/cblas.h', '/usr/include/x86_64-linux-gnu/cblas.h', '/usr/include/aarch64-linux-gnu/cblas.h', '/usr/include/openblas/cblas.h'];
 
 /** The first lines of a failed build that say what went wrong. */
@@ -102,7 +106,7 @@ if (arg === '--prebuild') {
   const work = mkdtempSync(join(tmpdir(), 'vmm-prebuild-'));
   try {
     for (const f of ['vmm_blas.c', 'glibc_compat.c', 'binding.gyp']) copyFileSync(join(dir, f), join(work, f));
-    const r = spawnSync(process.execPath, [gyp, 'rebuild', '--directory', work], { encoding: 'utf8', env: { ...process.env, VMM_BLAS_STATIC: archive } });
+    const r = spawnSync(process.execPath, [gyp, ...gypArgs(work)], { encoding: 'utf8', env: { ...process.env, VMM_BLAS_STATIC: archive } });
     if (r.status !== 0) fail(`build failed: ${failure(r)}`);
     const built = join(work, 'build', 'Release', 'vmm_blas.node');
     // No libopenblas.so, libgfortran or libgomp at run time: only the C library.
@@ -163,7 +167,7 @@ if (!gyp) {
   say(`OpenBLAS matrix products: not built (${noPrebuilt}node-gyp not found); using wasm matrix products`);
   process.exit(0);
 }
-const r = spawnSync(process.execPath, [gyp, 'rebuild', '--directory', dir], { encoding: 'utf8', env: { ...process.env, VMM_BLAS_STATIC: '' } });
+const r = spawnSync(process.execPath, [gyp, ...gypArgs(dir)], { encoding: 'utf8', env: { ...process.env, VMM_BLAS_STATIC: '' } });
 if (r.status === 0) {
   say('OpenBLAS matrix products: built from source (src/runtime/blas/build/Release/vmm_blas.node)');
 } else {
