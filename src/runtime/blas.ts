@@ -83,7 +83,9 @@ export interface NativeCandidate {
  * whatever the Node version), then the source build (`npm run build:blas`, also run by
  * `npm install`, in src/runtime/blas/build/Release). The prebuilt one comes first: it is the
  * build that was tested when the package was made, and linked statically. `here` is this
- * module's folder, `src/runtime` in a checkout or `dist/src/runtime` in the package.
+ * module's folder, `src/runtime` in a checkout or `dist/src/runtime` in the package. (A loader of
+ * our own rather than node-gyp-build, which tries build/Release before prebuilds/ and cannot say
+ * why it found nothing.)
  */
 export function nativeCandidates(here: string, platform: string, arch: string, libc?: string): NativeCandidate[] {
   const root = /[\\/]dist[\\/]src[\\/]runtime[\\/]?$/.test(here) ? join(here, '..', '..', '..') : join(here, '..', '..');
