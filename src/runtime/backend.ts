@@ -41,7 +41,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
-import { blasInUse, blasUnavailableReason, patchWasmConvWithBlas, patchWasmMatMulWithBlas } from './blas.ts';
+import { blasInUse, blasModuleKind, blasUnavailableReason, patchWasmConvWithBlas, patchWasmMatMulWithBlas, type NativeKind } from './blas.ts';
 import { ensureGradients } from './gradients.ts';
 import { KERNELS_ENV, installKernel, kernelMode, kernelModeFromEnv, kernelsInstalled, parseKernelMode, setKernelMode, type KernelMode } from '../lower/kernels.ts';
 
@@ -67,6 +67,10 @@ export interface BackendInfo {
    * path native TensorFlow always takes (see src/lower/kernels.ts). Always `generic` on tensorflow.
    */
   kernels: KernelMode;
+  /** Which native module runs the products: the package's prebuilt one or one built from source. */
+  blasModule?: NativeKind;
+  /** "OpenBLAS module prebuilt for linux-x64", or "OpenBLAS module built from source: no prebuilt for darwin-arm64". */
+  blasModuleNote?: string;
 }
 
 export interface SelectOptions {
@@ -197,15 +201,24 @@ function kernelsOn(name: BackendName): KernelMode {
 /**
  * "backend: wasm (SIMD, 1 thread); native TensorFlow not installed — see README for GPU", and
  * "backend: cpu (1 thread, generic kernels (VMM_KERNELS=generic)); forced" on the generic path.
+ * On wasm a clause says which native module runs the matrix products (prebuilt, or built from
+ * source and why not the prebuilt one), or why none does.
  */
 export function formatInfo(info: BackendInfo): string {
   const parts: string[] = [];
   if (info.name === 'wasm') parts.push(info.simd ? 'SIMD' : 'no SIMD');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
-  if (info.blasThreads !== undefined) parts.push(`matrix products: OpenBLAS, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}`);
+  let module: string | undefined;
+  if (info.blasThreads !== undefined) {
+    parts.push(`matrix products: OpenBLAS, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}`);
+    module = info.blasModuleNote;
+  } else if (info.name === 'wasm' && info.blasWhyNot) {
+    parts.push('matrix products: wasm');
+    module = info.blasWhyNot;
+  }
   // Native TensorFlow always runs the generic path; on cpu and wasm it is the switch's doing.
   if (info.kernels === 'generic' && info.name !== 'tensorflow') parts.push(`generic kernels (${KERNELS_ENV}=generic)`);
-  return `backend: ${info.name} (${parts.join(', ')}); ${info.reason}`;
+  return `backend: ${info.name} (${parts.join(', ')}); ${module ? `${module}; ` : ''}${info.reason}`;
 }
 
 function validateName(name: string): BackendName {
@@ -227,6 +240,7 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
       const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
       const blas = blasInUse();
       const why = blasUnavailableReason();
+      const kind = blas ? blasModuleKind() : undefined;
       return {
         name,
         simd,
@@ -235,6 +249,7 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
         ...(blas ? { blasThreads: blas.threads } : {}),
         ...(why ? { blasWhyNot: why } : {}),
         kernels: kernelsOn(name),
+        ...(kind ? { blasModule: kind.kind, blasModuleNote: kind.note } : {}),
       };
     }
     case 'cpu':

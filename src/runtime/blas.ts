@@ -1,6 +1,8 @@
 /**
- * Matrix products of the wasm backend through the system's OpenBLAS, when the optional native
- * module (src/runtime/blas/vmm_blas.c, built by `npm run build:blas`) is present.
+ * Matrix products of the wasm backend through OpenBLAS, when the optional native module
+ * (src/runtime/blas/vmm_blas.c) is present: shipped prebuilt in the package for linux-x64 (OpenBLAS
+ * linked in statically), else built against the system's OpenBLAS by `npm run build:blas` (which
+ * `npm install` runs); the load order is in `nativeCandidates`.
  *
  * Why: on the benchmark model most of a training step is matrix products, and the wasm ones are
  * slow in two ways that no rearrangement of tfjs ops removes (measured on 2 vCPUs, tfjs 4.22,
@@ -19,11 +21,14 @@
  * broadcasting other than 1-against-n, prelu and other activations, a bias not of the output's
  * last size) go to the kernel that was registered before. `VMM_BLAS=0` turns it off, and so does
  * the generic path (`VMM_KERNELS=generic`, src/lower/kernels.ts, through which every kernel here
- * is registered).
+ * is registered); `VMM_BLAS=source` skips the prebuilt module.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { installKernel, kernelMode, kernelsInstalled, ownKernelBackend } from '../lower/kernels.ts';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface BlasModule {
   gemm(
@@ -66,35 +71,134 @@ export interface BlasModule {
   threads(): number;
 }
 
-let loaded: BlasModule | undefined;
-let loadError: string | undefined;
+/** Which native module runs: the one shipped prebuilt in the package, or one built on this machine. */
+export type NativeKind = 'prebuilt' | 'source';
+export interface NativeCandidate {
+  kind: NativeKind;
+  path: string;
+}
+
+/**
+ * Where the native module may be, in load order: the prebuilt module for this platform (made by
+ * `npm pack`, scripts/build_blas.mjs --prebuild, in prebuildify's layout
+ * `prebuilds/<platform>-<arch>/node.napi[.<libc>].node`; N-API, so one per platform and C library,
+ * whatever the Node version), then the source build (`npm run build:blas`, also run by
+ * `npm install`, in src/runtime/blas/build/Release). The prebuilt one comes first: it is the
+ * build that was tested when the package was made, and linked statically. `here` is this
+ * module's folder, `src/runtime` in a checkout or `dist/src/runtime` in the package. (A loader of
+ * our own rather than node-gyp-build, which tries build/Release before prebuilds/ and cannot say
+ * why it found nothing.)
+ */
+export function nativeCandidates(here: string, platform: string, arch: string, libc?: string): NativeCandidate[] {
+  const root = /[\\/]dist[\\/]src[\\/]runtime[\\/]?$/.test(here) ? join(here, '..', '..', '..') : join(here, '..', '..');
+  return [
+    { kind: 'prebuilt', path: join(root, 'prebuilds', `${platform}-${arch}`, `node.napi${libc ? `.${libc}` : ''}.node`) },
+    { kind: 'source', path: join(root, 'src', 'runtime', 'blas', 'build', 'Release', 'vmm_blas.node') },
+  ];
+}
+
+/** "linux-x64", "linux-x64 (musl)", "darwin-arm64": the platform as the backend line names it. */
+export function platformTag(platform: string, arch: string, libc?: string): string {
+  return `${platform}-${arch}${libc && libc !== 'glibc' ? ` (${libc})` : ''}`;
+}
+
+/** The C library on Linux ("glibc" or "musl", from Node's diagnostic report); undefined elsewhere. */
+function detectLibc(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  } catch {
+    return 'glibc';
+  }
+}
+
+/** What `resolveNative` may touch: injected by tests, so the order is testable without binaries. */
+export interface NativeIo {
+  exists(path: string): boolean;
+  load(path: string): BlasModule;
+  /** The line scripts/build_blas.mjs left when it did not build from source, if any. */
+  sourceStatus(): string | undefined;
+}
+
+export type NativeResult =
+  | {
+      module: BlasModule;
+      kind: NativeKind;
+      path: string;
+      /** For the backend line: "OpenBLAS module prebuilt for linux-x64", "OpenBLAS module built from source: no prebuilt for darwin-arm64". */
+      note: string;
+    }
+  | { module?: undefined; why: string };
+
+const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 200);
+
+/**
+ * The native module by the load order of `nativeCandidates` (prebuilt, then source build), or why
+ * there is none, in words for the backend line. `mode` is VMM_BLAS: '0' turns the module off,
+ * 'source' skips the prebuilt one.
+ */
+export function resolveNative(candidates: NativeCandidate[], tag: string, io: NativeIo, mode?: string): NativeResult {
+  if (mode === '0') return { why: 'OpenBLAS module turned off by VMM_BLAS=0' };
+  let prebuiltNote = `no prebuilt for ${tag}`;
+  let sourceNote = 'not built from source';
+  for (const c of candidates) {
+    if (c.kind === 'prebuilt' && mode === 'source') {
+      prebuiltNote = 'prebuilt skipped by VMM_BLAS=source';
+      continue;
+    }
+    if (!io.exists(c.path)) {
+      if (c.kind === 'source') {
+        const status = io.sourceStatus();
+        sourceNote = `not built from source: ${status ?? 'run npm run build:blas (needs libopenblas-dev)'}`;
+      }
+      continue;
+    }
+    try {
+      const module = io.load(c.path);
+      const note = c.kind === 'prebuilt' ? `OpenBLAS module prebuilt for ${tag}` : `OpenBLAS module built from source: ${prebuiltNote}`;
+      return { module, kind: c.kind, path: c.path, note };
+    } catch (e) {
+      const note = `${c.kind === 'prebuilt' ? `prebuilt for ${tag}` : 'source build'} failed to load: ${firstLine(e)}`;
+      if (c.kind === 'prebuilt') prebuiltNote = note;
+      else sourceNote = note;
+    }
+  }
+  return { why: `no OpenBLAS module: ${prebuiltNote}, and ${sourceNote}` };
+}
+
+let native: NativeResult | undefined;
 
 /** The native module, or undefined with `blasUnavailableReason()` saying why. */
 export function loadBlas(): BlasModule | undefined {
-  if (loaded || loadError) return loaded;
-  if (process.env['VMM_BLAS'] === '0') {
-    loadError = 'turned off (VMM_BLAS=0)';
-    return undefined;
-  }
-  try {
+  if (!native) {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const libc = detectLibc();
+    const candidates = nativeCandidates(here, process.platform, process.arch, libc);
+    // The line build_blas.mjs leaves when it skips or fails the source build: why there is none.
+    const statusFile = join(candidates[1]!.path, '..', '..', 'vmm_blas.status');
     const require = createRequire(import.meta.url);
-    // Beside this module in a checkout; from the built package (dist/src/runtime/), where the
-    // install script builds it: src/runtime/blas/build.
-    try {
-      loaded = require('./blas/build/Release/vmm_blas.node') as BlasModule;
-    } catch (e) {
-      if (!/Cannot find module/.test(String(e))) throw e;
-      loaded = require('../../../src/runtime/blas/build/Release/vmm_blas.node') as BlasModule;
-    }
-  } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
-    loadError = /Cannot find module/.test(msg) ? 'not built (npm run build:blas; needs libopenblas-dev)' : `failed to load: ${msg.slice(0, 200)}`;
+    native = resolveNative(
+      candidates,
+      platformTag(process.platform, process.arch, libc),
+      {
+        exists: existsSync,
+        load: (p) => require(p) as BlasModule,
+        sourceStatus: () => (existsSync(statusFile) ? readFileSync(statusFile, 'utf8').trim().split('\n')[0] : undefined),
+      },
+      process.env['VMM_BLAS'],
+    );
   }
-  return loaded;
+  return native.module;
+}
+
+/** Which native module is loaded (after `loadBlas`): prebuilt or built from source (and why not prebuilt). */
+export function blasModuleKind(): { kind: NativeKind; note: string } | undefined {
+  return native?.module ? { kind: native.kind, note: native.note } : undefined;
 }
 
 export function blasUnavailableReason(): string | undefined {
-  return loadError;
+  return native && !native.module ? native.why : undefined;
 }
 
 type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
@@ -292,7 +396,7 @@ export function patchWasmConvWithBlas(): boolean {
 
 /** Whether the wasm backend's products run through OpenBLAS, and on how many threads. */
 export function blasInUse(): { threads: number } | undefined {
-  return kernelsInstalled(PRODUCTS) && loaded ? { threads: loaded.threads() } : undefined;
+  return kernelsInstalled(PRODUCTS) && native?.module ? { threads: native.module.threads() } : undefined;
 }
 
 /** The constants of one Adam step (see `SlotOptimizer.apply`). */
@@ -315,9 +419,9 @@ const ADAM_KERNEL = 'VmmAdam';
  * and 12-16 ms of a 65 ms step.
  */
 export function nativeAdamAvailable(): boolean {
-  if (ownKernelBackend() !== 'wasm' || !kernelsInstalled(PRODUCTS) || !loaded) return false;
+  const blas = native?.module;
+  if (ownKernelBackend() !== 'wasm' || !kernelsInstalled(PRODUCTS) || !blas) return false;
   if (!tf.getKernel(ADAM_KERNEL, 'wasm')) {
-    const blas = loaded;
     const kernelFunc = (({ inputs, backend, attrs }: { inputs: Record<'w' | 'g' | 'm' | 'v', Info>; backend: WasmBackendLike; attrs: AdamStep }) => {
       // Fresh outputs, not an update in place: a variable's buffer may be shared with tensors
       // the caller still holds (a reshape or clone of it).

@@ -28,7 +28,9 @@ describe('selectBackend', () => {
     if (a.name === 'wasm') {
       expect(a.simd).toBe(true);
       expect(a.threads).toBeGreaterThanOrEqual(1);
-      expect(lines[0]).toMatch(/^backend: wasm \(SIMD, 1 thread(, matrix products: OpenBLAS, \d+ threads?)?\); native TensorFlow (not installed|unusable).*see README for GPU/);
+      expect(lines[0]).toMatch(
+        /^backend: wasm \(SIMD, 1 thread, matrix products: (OpenBLAS, \d+ threads?\); OpenBLAS module (prebuilt for|built from source: )|wasm\); (no OpenBLAS module|OpenBLAS module turned off)).*; native TensorFlow (not installed|unusable).*see README for GPU/,
+      );
     }
   });
 

@@ -24,7 +24,10 @@ describe('the pinned tfjs version', () => {
 
   it('the library is built to dist/ with declarations; tsx and esbuild are development tools only', () => {
     expect(pkg['exports']).toEqual({ '.': { types: './dist/src/index.d.ts', import: './dist/src/index.js' }, './package.json': './package.json' });
-    expect(pkg['scripts']!['prepack']).toBe('node scripts/build.mjs');
+    // prepack also makes the prebuilt OpenBLAS module (scripts/build_blas.mjs), which postpack removes again.
+    expect(pkg['scripts']!['prepack']).toBe('node scripts/build.mjs && node scripts/build_blas.mjs --prebuild');
+    expect(pkg['scripts']!['postpack']).toBe('node scripts/build_blas.mjs --clean');
+    expect(pkg['files']).toContain('prebuilds/');
     expect(Object.keys(pkg['dependencies']!)).not.toContain('tsx');
     expect(Object.keys(pkg['dependencies']!)).not.toContain('esbuild');
     expect(pkg['files']).toContain('LICENSE');

@@ -1,10 +1,31 @@
 {
+  # Two builds of one module (scripts/build_blas.mjs sets the variable through the environment):
+  #   source build (npm install): linked against the system's libopenblas.so;
+  #   prebuild (npm pack): VMM_BLAS_STATIC=/path/to/libopenblas.a linked in statically, only the
+  #     objects sgemm needs (--gc-sections), none of OpenBLAS's symbols exported (--exclude-libs,
+  #     -fvisibility=hidden), stripped; pthread_* bound to glibc's oldest versions (glibc_compat.c).
+  "variables": {
+    "vmm_blas_static%": "<!(node -p \"process.env.VMM_BLAS_STATIC || ''\")"
+  },
   "targets": [
     {
       "target_name": "vmm_blas",
       "sources": ["vmm_blas.c"],
       "cflags": ["-O2"],
-      "libraries": ["-lopenblas", "-lm"]
+      "conditions": [
+        ["vmm_blas_static==''", {
+          "libraries": ["-lopenblas", "-lm"]
+        }, {
+          "sources": ["glibc_compat.c"],
+          "cflags": ["-fvisibility=hidden", "-ffunction-sections", "-fdata-sections"],
+          "ldflags": [
+            "-Wl,--gc-sections", "-Wl,--exclude-libs,ALL", "-s",
+            "-Wl,--wrap=pthread_create", "-Wl,--wrap=pthread_join",
+            "-Wl,--wrap=pthread_getaffinity_np", "-Wl,--wrap=pthread_setaffinity_np"
+          ],
+          "libraries": ["<(vmm_blas_static)", "-lpthread", "-lm"]
+        }]
+      ]
     }
   ]
 }
