@@ -221,16 +221,20 @@ export function registerRunCommands(program: Command): void {
     .description('PNG grids: generations conditioned on a memory (memory row, then samples) and reconstructions')
     .argument('<run>', 'run directory')
     .option('--data <dir>', 'data directory')
-    .option('--memory <spec>', 'memory: "episode" (classes x shots from the test split) or a number of classes', 'episode')
+    .option('--memory <spec>', 'each episode\'s memory from the test split: "episode" (the run\'s training classes x shots), C (C classes, the run\'s shots) or CxS', 'episode')
     .option('--rows <n>', 'episodes (one grid block each)', limitedFlag('rows', '--rows'), 4)
     .option('--samples <n>', 'samples per episode', limitedFlag('samples', '--samples'), 8)
     .option('--out <dir>', 'where to write the PNGs (default: RUN/samples)')
     .option('--seed <n>', 'seed', limitedFlag('seed', '--seed'), 7)
     .addOption(backendOption())
-    .action(async (run: string, f: { data?: string; rows: number; samples: number; out?: string; seed: number; backend?: BackendName }) => {
+    .action(async (run: string, f: { data?: string; memory: string; rows: number; samples: number; out?: string; seed: number; backend?: BackendName }) => {
+      const spec = /^(\d+)(?:x(\d+))?$/.exec(f.memory.trim());
+      if (f.memory !== 'episode' && (!spec || Number(spec[1]) < 1 || (spec[2] !== undefined && Number(spec[2]) < 1))) {
+        throw new UsageError(`--memory ${f.memory}: expected "episode", a number of classes C, or CxS (classes x shots), e.g. 5 or 5x1`);
+      }
       noteIgnoredDataDir(run, f.data);
       await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
-      const { files } = await runSample(run, f);
+      const { files } = await runSample(run, { ...f, ...(spec ? { classes: Number(spec[1]), ...(spec[2] !== undefined ? { shots: Number(spec[2]) } : {}) } : {}) });
       // The results (the files written) on stdout; progress went to stderr.
       for (const file of files) process.stdout.write(file + '\n');
     });

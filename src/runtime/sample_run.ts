@@ -26,6 +26,9 @@ export interface SampleOptions {
   samples: number;
   out?: string;
   seed: number;
+  /** The memory of each episode: classes x shots (default: the run's training episodes). */
+  classes?: number;
+  shots?: number;
 }
 
 export async function runSample(runPath: string, o: SampleOptions): Promise<{ files: string[] }> {
@@ -35,7 +38,13 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   const side = Math.round(Math.sqrt(d));
   const out = o.out ?? join(dir.path, 'samples');
   mkdirSync(out, { recursive: true });
-  const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}), seed: o.seed };
+  const dataOpts = {
+    ...config.data,
+    ...(o.data ? { dataDir: o.data } : {}),
+    ...(o.classes !== undefined ? { classes: o.classes } : {}),
+    ...(o.shots !== undefined ? { shots: o.shots } : {}),
+    seed: o.seed,
+  };
   const batches = testBatches(ir, dataOpts, o.rows, o.rows); // unseen test characters, as the paper shows generations
   const raw = batches[0]!;
   const rng = new Rng(o.seed);

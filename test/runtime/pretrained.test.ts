@@ -39,9 +39,13 @@ describe.each(['vma_omniglot', 'vma_omniglot_soft'])('pretrained/%s', (name) => 
     const result = JSON.parse(r.out) as { nll: { nll: number }[]; ways: { accuracy: number }[] };
     for (const c of result.nll) expect(c.nll).toBeLessThan(250);
     expect(result.ways).toHaveLength(1);
-    const s = await run('sample', dir, '--data', FIXTURES, '--rows', '2', '--samples', '3', '--out', copy, '--backend', 'wasm');
+    const s = await run('sample', dir, '--data', FIXTURES, '--memory', '4', '--rows', '2', '--samples', '3', '--out', copy, '--backend', 'wasm');
     expect(s.code, s.err).toBe(0);
     expect(readFileSync(join(copy, 'samples.png')).subarray(1, 4).toString()).toBe('PNG');
     expect(existsSync(join(tmp, `${name}-eval`, 'report.md'))).toBe(true);
+    // --memory CxS sets each episode's memory (classes x shots); anything else is a usage error.
+    const small = await run('sample', dir, '--data', FIXTURES, '--memory', '2x3', '--rows', '1', '--samples', '3', '--out', join(tmp, `${name}-2x3`), '--backend', 'wasm');
+    expect(small.code, small.err).toBe(0);
+    expect((await run('sample', dir, '--memory', 'x', '--backend', 'wasm')).code).toBe(2);
   });
 });
