@@ -228,6 +228,7 @@ async function tryBackend(name: BackendName): Promise<Probe> {
           if (!versionWarned) process.stderr.write(`vmm: ${versionProblem}\n`);
           versionWarned = true;
         } else if (p.ok) {
+          patchWasmIdentity();
           if (!patchWasmMatMulWithBlas()) patchWasmTransposedMatMul();
           patchWasmConvWithBlas(); // convolutions too (blas.ts); no-op without the module
         }
@@ -381,6 +382,32 @@ function installThreadedWasmShim(threads: number): void {
   restoreCpus = () => {
     os.cpus = orig;
   };
+}
+
+/**
+ * The wasm `Identity` kernel copies its input into a new buffer. The engine runs it for every
+ * tensor it saves for the backward pass (`saveTensorsForBackwardMode` clones), so under a gradient
+ * tape each op that saves its input held a second copy of it until the backward pass: at M = 2048
+ * the memory [32, 2048, 784] fed to `h` and `g` (196 MB), and every hidden layer after it. Tensors
+ * are immutable (a variable's `assign` rebinds its buffer, no kernel writes into an input), so the
+ * clone can share the buffer and count one more reference to it, as the wasm `Reshape` kernel and
+ * the cpu backend's `Identity` already do. Strings keep the original kernel.
+ */
+let wasmIdentityPatched = false;
+export function patchWasmIdentity(): void {
+  if (wasmIdentityPatched) return;
+  const orig = tf.getKernel('Identity', 'wasm');
+  if (!orig) return;
+  type Info = { dataId: object; shape: number[]; dtype: string };
+  const kernelFunc = ((args: { inputs: { x: Info }; backend: { incRef(id: object): void } }) => {
+    const { x } = args.inputs;
+    if (x.dtype === 'string') return (orig.kernelFunc as (a: unknown) => Info)(args);
+    args.backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  }) as unknown as tf.KernelFunc;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({ ...orig, kernelFunc });
+  wasmIdentityPatched = true;
 }
 
 /**

@@ -59,6 +59,23 @@ export interface BlasModule {
   conv2d(mode: 0 | 1 | 2, a: Float32Array, b: Float32Array, out: Float32Array, dims: Int32Array): void;
   /** out[c] = sum_r x[r, c] over a row-major [rows, cols] array (double accumulators). */
   colsum(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  /**
+   * The backward pass of a dense layer `y = act(x w + b)` in one call: dw = x^T g, db = sum_rows g,
+   * dx = g w^T (skipped when dx is null), g = dy * (y > 0) when y (the relu's output) is given,
+   * else dy. x [n, k], w [k, m], dy and y [n, m] (see vmm_blas.c).
+   */
+  dense_grad(
+    dy: Float32Array,
+    y: Float32Array | null,
+    x: Float32Array,
+    w: Float32Array,
+    dx: Float32Array | null,
+    dw: Float32Array,
+    db: Float32Array,
+    n: number,
+    k: number,
+    m: number,
+  ): void;
   /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores). */
   threads(): number;
 }
@@ -161,8 +178,43 @@ export function patchWasmMatMulWithBlas(): boolean {
     tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ ...prev, kernelFunc });
   }
+  // A module built before dense_grad existed (run `npm run build:blas`) has no fused backward.
+  // VMM_BLAS_DENSE_GRAD=0 leaves dense layers' backward passes to tfjs ops (for before/after counts).
+  if (typeof blas.dense_grad === 'function' && process.env['VMM_BLAS_DENSE_GRAD'] !== '0' && !tf.getKernel(DENSE_GRAD_KERNEL, 'wasm')) {
+    tf.registerKernel({ kernelName: DENSE_GRAD_KERNEL, backendName: 'wasm', kernelFunc: ((args: DenseGradArgs) => blasDenseGrad(blas, args)) as unknown as tf.KernelFunc });
+  }
   patched = true;
   return true;
+}
+
+/**
+ * `VmmDenseGrad`: the backward pass of the dense kernels of src/lower/nets.ts (`VmmDense`,
+ * `VmmDenseRelu`) as one native call, registered for wasm where the module has `dense_grad`
+ * (nets.ts uses it when the kernel exists, and tfjs ops otherwise). Inputs `dy [..., m]`,
+ * `x [..., k]`, `w [k, m]` and, after a relu, `y [..., m]`; outputs `[dw, db]`, then `dx` (x's shape)
+ * when `attrs.wantDx`.
+ */
+export const DENSE_GRAD_KERNEL = 'VmmDenseGrad';
+interface DenseGradArgs {
+  inputs: { dy: Info; x: Info; w: Info; y?: Info };
+  backend: WasmBackendLike;
+  attrs: { wantDx: boolean };
+}
+
+function blasDenseGrad(blas: BlasModule, { inputs, backend, attrs }: DenseGradArgs): Info[] {
+  const { dy, x, w, y } = inputs;
+  for (const t of [dy, x, w, ...(y ? [y] : [])]) {
+    if (t.dtype !== 'float32') throw new Error(`${DENSE_GRAD_KERNEL}: inputs must be float32, got ${t.dtype}`);
+  }
+  const [k, m] = w.shape as [number, number];
+  const n = tf.util.sizeFromShape(x.shape) / k;
+  if (w.shape.length !== 2 || x.shape[x.shape.length - 1] !== k || tf.util.sizeFromShape(dy.shape) !== n * m || (y && tf.util.sizeFromShape(y.shape) !== n * m)) {
+    throw new Error(`${DENSE_GRAD_KERNEL}: shapes x [${x.shape}], w [${w.shape}], dy [${dy.shape}] do not agree`);
+  }
+  const outs = [backend.makeOutput([k, m], 'float32'), backend.makeOutput([m], 'float32'), ...(attrs.wantDx ? [backend.makeOutput([...x.shape], 'float32')] : [])];
+  const view = (t: Info) => backend.typedArrayFromHeap(t); // after every allocation
+  blas.dense_grad(view(dy), y ? view(y) : null, view(x), view(w), attrs.wantDx ? view(outs[2]!) : null, view(outs[0]!), view(outs[1]!), n, k, m);
+  return outs;
 }
 
 interface ConvAttrs {
