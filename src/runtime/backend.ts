@@ -38,6 +38,7 @@ import { dirname, join } from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
 import { blasInUse, blasUnavailableReason, patchWasmConvWithBlas, patchWasmMatMulWithBlas } from './blas.ts';
 import { ensureGradients } from './gradients.ts';
+import { installEagerRelease } from './backprop.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -148,6 +149,7 @@ async function select(opts: SelectOptions): Promise<BackendInfo> {
     }
   }
   await ensureGradients();
+  installEagerRelease(); // backprop.ts: free each node's gradients and saved tensors once its gradient ran
   selected = info;
   const line = formatInfo(info);
   if (!logged.has(info.name)) {

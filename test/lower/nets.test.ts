@@ -249,7 +249,7 @@ describe('dense layers: the one-call native backward (VmmDenseGrad, wasm with Op
         const w = tf.variable(tf.randomNormal([k, m], 0, 0.3, 'float32', rng.nextSeed()));
         const b = tf.variable(tf.randomNormal([m], 0, 0.3, 'float32', rng.nextSeed()));
         const c = tf.randomNormal([n, m], 0, 1, 'float32', rng.nextSeed());
-        const f = (xi: tf.Tensor) => tf.sum(tf.mul(dense(xi, w, b, relu), c)) as tf.Scalar;
+        const f = (xi: tf.Tensor) => tf.sum(tf.mul(dense(xi, w as tf.Tensor as tf.Tensor2D, b, relu), c)) as tf.Scalar;
         // Expected: g = c * (y > 0) (or c), dw = x^T g, db = sum_rows g, dx = g w^T.
         const y = tf.add(tf.matMul(x, w), b);
         const g = relu ? tf.mul(c, tf.step(y)) : c;
