@@ -38,7 +38,7 @@ import { dirname, join } from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
 import { blasInUse, blasUnavailableReason, patchWasmConvWithBlas, patchWasmMatMulWithBlas } from './blas.ts';
 import { ensureGradients } from './gradients.ts';
-import { installEagerRelease } from './backprop.ts';
+import { installEagerRelease, installSharedSaves } from './backprop.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -150,6 +150,7 @@ async function select(opts: SelectOptions): Promise<BackendInfo> {
   }
   await ensureGradients();
   installEagerRelease(); // backprop.ts: free each node's gradients and saved tensors once its gradient ran
+  installSharedSaves(); // backprop.ts: saving a tensor for the backward pass dispatches no kernel
   selected = info;
   const line = formatInfo(info);
   if (!logged.has(info.name)) {

@@ -22,9 +22,20 @@ interface TapeNode {
   saved?: tf.Tensor[];
   gradient?: GradFn;
 }
+interface BackendInternals {
+  incRef?(dataId: object): void;
+}
 interface EngineInternals {
-  state: { activeTape: TapeNode[] | null; gradientDepth: number };
+  state: {
+    activeTape: TapeNode[] | null;
+    gradientDepth: number;
+    activeScope: { name: string } | null;
+    tensorInfo: Map<object, { backend: BackendInternals }>;
+  };
+  backendName: string;
   addTapeNode(kernelName: string, inputs: unknown, outputs: tf.Tensor[], gradientsFunc: unknown, saved: tf.Tensor[], attrs: unknown): void;
+  clone(x: tf.Tensor): tf.Tensor;
+  makeTensorFromTensorInfo(info: { dataId: object; shape: number[]; dtype: tf.DataType }, backend: BackendInternals): tf.Tensor;
 }
 
 /** The last node whose gradient ran: what it consumed, and what it handed on (not to be freed). */
@@ -67,5 +78,34 @@ export function installEagerRelease(): void {
       }
       return wrapped;
     };
+  };
+}
+
+/** Backends whose `Identity` shares its input's buffer (cpu's own, wasm's since backend.ts patches it). */
+const SHARING = new Set(['cpu', 'wasm']);
+let sharedSaves = false;
+
+/**
+ * The engine saves every tensor an op's gradient needs through `engine.clone`, which runs the
+ * `Identity` kernel and records a tape node for it (so that a higher-order gradient flows through
+ * the saved copy). On cpu and wasm that kernel only adds a reference to the same buffer; here the
+ * reference is added directly and the same tape node recorded, without dispatching a kernel: about
+ * 130 of the 510 kernel calls of a training step of the benchmark model (bench/profile.ts) were
+ * these saves. Other backends (tfjs-node) keep the original. `VMM_SHARED_SAVES=0` turns it off.
+ */
+export function installSharedSaves(): void {
+  if (sharedSaves || process.env['VMM_SHARED_SAVES'] === '0') return;
+  sharedSaves = true;
+  const engine = tf.engine() as unknown as EngineInternals;
+  const clone = engine.clone.bind(engine);
+  engine.clone = (x: tf.Tensor): tf.Tensor => {
+    const backend = engine.state.tensorInfo.get(x.dataId)?.backend;
+    if (!SHARING.has(engine.backendName) || x.dtype === 'string' || x.dtype === 'complex64' || !backend?.incRef) return clone(x);
+    backend.incRef(x.dataId);
+    const y = engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape: [...x.shape], dtype: x.dtype }, backend);
+    // The tape node engine.clone records: identity, with the gradient cast to float32.
+    const grad = (dy: tf.Tensor) => ({ x: () => tf.cast(dy, 'float32') });
+    engine.addTapeNode(engine.state.activeScope?.name ?? '', { x }, [y], grad, [], {});
+    return y;
   };
 }
