@@ -101,14 +101,23 @@ const phase = (): string => {
 const wasmBackend = tf.backend() as unknown as {
   move(dataId: object, values: unknown, shape: number[], dtype: string, refCount: number): void;
   disposeData(dataId: object, force?: boolean): boolean;
-  dataIdMap: { has(d: object): boolean };
+  dataIdMap: { has(d: object): boolean; get(d: object): { memoryOffset: number } | undefined };
 };
+/** The highest end address of a live buffer, and the allocation that set it (heap growth). */
+let highest = { end: 0, label: "" as string };
+const tops: { end: number; label: string; liveMb: number }[] = [];
 if (backend.name === 'wasm') {
   const move = wasmBackend.move.bind(wasmBackend);
   wasmBackend.move = (dataId, values, shape, dtype, refCount) => {
     move(dataId, values, shape, dtype, refCount);
     const bytes = shape.reduce((p, d) => p * d, 1) * (dtype === 'float32' || dtype === 'int32' ? 4 : 1);
-    live.set(dataId, { bytes, label: `${phase()} ${dtype} [${shape.join(',')}]` });
+    const label = `${phase()} ${dtype} [${shape.join(',')}]`;
+    live.set(dataId, { bytes, label });
+    const end = (wasmBackend.dataIdMap.get(dataId)?.memoryOffset ?? 0) + bytes;
+    if (end > highest.end) {
+      highest = { end, label };
+      tops.push({ end: end / MB, label, liveMb: (liveBytes + bytes) / MB });
+    }
     liveBytes += bytes;
     if (liveBytes > peakLive) {
       peakLive = liveBytes;
@@ -173,6 +182,8 @@ if (a.json) {
   for (const r of rows) out.push(`${r.label.padEnd(20)} ${f(r.max_rss_mb)} ${f(r.rss_mb)} ${f(r.wasm_heap_mb)} ${f(r.tensor_mb)} ${String(r.num_tensors).padStart(6)} ${f(r.array_buffers_mb)} ${f(r.js_heap_mb)}`);
   out.push('', `tracked step: live wasm buffers ${held.base.toFixed(1)} MB before the step, ${held.peak.toFixed(1)} MB at its peak; held at the peak (phase, dtype, shape):`);
   for (const t of result.held_at_peak) out.push(`  ${f(t.mb)} MB ${String(t.count).padStart(3)}x  ${t.label}`);
+  out.push('', 'allocations that raised the highest live address above 100 MB (end MB, live MB then, what):');
+  for (const t of tops.filter((t) => t.end > 100)) out.push(`  ${f(t.end)} ${f(t.liveMb)}  ${t.label}`);
   out.push('', `profiled step (tf.profile bytes count a shared buffer once per tensor): peak of live tensors ${info.peakBytes / MB | 0} MB; largest allocations by (kernel, shapes):`);
   for (const t of top) out.push(`  ${f(t.mb)} MB ${String(t.count).padStart(3)}x  ${t.key}`);
   process.stdout.write(out.join('\n') + '\n');

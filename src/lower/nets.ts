@@ -22,8 +22,8 @@
  * `VmmDense` / `VmmDenseRelu`, registered here for the wasm and cpu backends on top of their
  * `_FusedMatMul` kernel, with its gradient registered beside it (see `dense`). tfjs's own
  * `tf.fused.matMul` falls back to three unfused kernels (matMul, add, relu) whenever a gradient
- * is being recorded, and each saves copies of its inputs for the backward pass (on wasm a saved
- * tensor is a copy); the dense op records one node that saves x, w and (after a relu) y. Where the
+ * is being recorded, and each saves its inputs for the backward pass (a reference to the same
+ * buffer since runtime/backprop.ts; a copy on wasm before); the dense op records one node that saves x, w and (after a relu) y. Where the
  * OpenBLAS module provides the `VmmDenseGrad` kernel (wasm), its whole backward pass (relu mask,
  * dw, db and, when needed, dx) is one native call too (`denseGradNative`).
  *
@@ -291,7 +291,7 @@ function isMlp(net: IrNet): boolean {
 /**
  * An MLP on `x [...lead, in]` without flattening the leading axes: each linear layer (with its
  * relu) is one `dense` op, so no reshape kernel runs (under a gradient tape each reshape would
- * save a copy of its input, which for a net applied to a whole memory is the memory itself).
+ * save its input, which for a net applied to a whole memory is the memory itself).
  */
 function applyMlp(net: IrNet, params: ParamLookup, x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {

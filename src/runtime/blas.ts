@@ -115,6 +115,8 @@ type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): Info;
   typedArrayFromHeap(t: Info): Float32Array;
+  refCount(dataId: object): number;
+  incRef(dataId: object): void;
 }
 interface MatMulArgs {
   inputs: { a: Info; b: Info; bias?: Info; preluActivationWeights?: Info };
@@ -370,9 +372,21 @@ export function nativeAdamAvailable(): boolean {
   if (!tf.getKernel(ADAM_KERNEL, 'wasm')) {
     const blas = loaded;
     const kernelFunc = (({ inputs, backend, attrs }: { inputs: Record<'w' | 'g' | 'm' | 'v', Info>; backend: WasmBackendLike; attrs: AdamStep }) => {
-      // Fresh outputs, not an update in place: a variable's buffer may be shared with tensors
-      // the caller still holds (a reshape or clone of it).
-      const outs = [inputs.w, inputs.m, inputs.v].map((t) => backend.makeOutput(t.shape, 'float32'));
+      // In place where the variable and moment buffers are held by nothing else (reference count
+      // 1): the outputs are those buffers again (the caller's `assign` then keeps them). Variables
+      // then stay where they were allocated, instead of moving to fresh buffers each step and
+      // splitting the heap's free space (bench/memory.ts: at M = 2048 the wasm heap grew ~300 MB
+      // past the step's live peak). Where a buffer is shared (a reshape or clone of a variable
+      // still held), fresh outputs as before.
+      const own = [inputs.w, inputs.m, inputs.v];
+      const ids = new Set([...own, inputs.g].map((t) => t.dataId));
+      if (ids.size === 4 && own.every((t) => backend.refCount(t.dataId) === 1)) {
+        const [w, g, m, v] = [inputs.w, inputs.g, inputs.m, inputs.v].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+        blas.adam(w, g, m, v, w, m, v, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);
+        for (const t of own) backend.incRef(t.dataId);
+        return own.map((t) => ({ dataId: t.dataId, shape: [...t.shape], dtype: 'float32' }));
+      }
+      const outs = own.map((t) => backend.makeOutput(t.shape, 'float32'));
       const view = (t: Info) => backend.typedArrayFromHeap(t); // after every allocation
       const [w1, m1, v1] = outs.map(view) as [Float32Array, Float32Array, Float32Array];
       blas.adam(view(inputs.w), view(inputs.g), view(inputs.m), view(inputs.v), w1, m1, v1, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);

@@ -112,7 +112,8 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
  * (Kingma & Ba 2014, arXiv:1412.6980, Algorithm 1, in the form of src/runtime/optimizer.ts)
  *   m1 = beta1 m + (1 - beta1) g;  v1 = beta2 v + (1 - beta2) g^2
  *   w1 = w - stepSize m1 / (sqrt(v1) / sqrtBc2 + eps)
- * over seven Float32Arrays of one length, in one pass (tfjs ops take 13 passes). Not BLAS, but
+ * over seven Float32Arrays of one length, in one pass (tfjs ops take 13 passes); w1, m1, v1 may
+ * be w, m, v themselves (an update in place: each element is read before it is written). Not BLAS, but
  * it lives here because this is vmm's one native module.
  */
 static napi_value adam(napi_env env, napi_callback_info info) {
