@@ -65,20 +65,6 @@ const snapshot = (label: string) => {
   };
 };
 
-const rows = [snapshot('start')];
-const trainer = new Trainer(ir, 1);
-const batch: RawBatch = {
-  inputs: [
-    { name: 'x', data: randomBinary(B * D, 1), shape: [B, D], plates: ['batch'] },
-    { name: 'mem', data: randomBinary(B * M * D, 2), shape: [B, M, D], plates: ['batch'] },
-  ],
-};
-rows.push(snapshot('model and data'));
-for (let i = 0; i < Number(a.steps); i++) {
-  trainer.step(batch);
-  rows.push(snapshot(`after step ${i + 1}`));
-}
-
 /**
  * Real wasm allocations: every `move` (a malloc) and every `disposeData` that frees, tracked with a
  * label (the phase: forward under the tape, backward, optimizer/other; and the shape), so that the
@@ -88,6 +74,7 @@ for (let i = 0; i < Number(a.steps); i++) {
 interface Live {
   bytes: number;
   label: string;
+  offset: number;
 }
 const live = new Map<object, Live>();
 let liveBytes = 0;
@@ -112,8 +99,9 @@ if (backend.name === 'wasm') {
     move(dataId, values, shape, dtype, refCount);
     const bytes = shape.reduce((p, d) => p * d, 1) * (dtype === 'float32' || dtype === 'int32' ? 4 : 1);
     const label = `${phase()} ${dtype} [${shape.join(',')}]`;
-    live.set(dataId, { bytes, label });
-    const end = (wasmBackend.dataIdMap.get(dataId)?.memoryOffset ?? 0) + bytes;
+    const offset = wasmBackend.dataIdMap.get(dataId)?.memoryOffset ?? 0;
+    live.set(dataId, { bytes, label, offset });
+    const end = offset + bytes;
     if (end > highest.end) {
       highest = { end, label };
       tops.push({ end: end / MB, label, liveMb: (liveBytes + bytes) / MB });
@@ -135,6 +123,20 @@ if (backend.name === 'wasm') {
     return freed;
   };
 }
+const rows = [snapshot('start')];
+const trainer = new Trainer(ir, 1);
+const batch: RawBatch = {
+  inputs: [
+    { name: 'x', data: randomBinary(B * D, 1), shape: [B, D], plates: ['batch'] },
+    { name: 'mem', data: randomBinary(B * M * D, 2), shape: [B, M, D], plates: ['batch'] },
+  ],
+};
+rows.push(snapshot('model and data'));
+for (let i = 0; i < Number(a.steps); i++) {
+  trainer.step(batch);
+  rows.push(snapshot(`after step ${i + 1}`));
+}
+
 const stepPeak = (f: () => void): { peak: number; base: number; groups: { label: string; count: number; mb: number }[] } => {
   const base = liveBytes;
   peakLive = liveBytes;
@@ -149,6 +151,9 @@ const stepPeak = (f: () => void): { peak: number; base: number; groups: { label:
   }
   return { peak: peakLive / MB, base: base / MB, groups: [...g.values()].sort((x, y) => y.mb - x.mb) };
 };
+// Where the buffers alive between steps lie (what the next step's large buffers must fit around).
+const between = [...live.values()].sort((x, y) => x.offset - y.offset);
+const layout = between.length ? `${between.length} buffers, ${(between.reduce((t, l) => t + l.bytes, 0) / MB).toFixed(1)} MB, from ${(between[0]!.offset / MB).toFixed(1)} to ${((between.at(-1)!.offset + between.at(-1)!.bytes) / MB).toFixed(1)} MB` : 'none';
 const held = stepPeak(() => trainer.step(batch));
 rows.push(snapshot('after tracked step'));
 
@@ -182,6 +187,7 @@ if (a.json) {
   for (const r of rows) out.push(`${r.label.padEnd(20)} ${f(r.max_rss_mb)} ${f(r.rss_mb)} ${f(r.wasm_heap_mb)} ${f(r.tensor_mb)} ${String(r.num_tensors).padStart(6)} ${f(r.array_buffers_mb)} ${f(r.js_heap_mb)}`);
   out.push('', `tracked step: live wasm buffers ${held.base.toFixed(1)} MB before the step, ${held.peak.toFixed(1)} MB at its peak; held at the peak (phase, dtype, shape):`);
   for (const t of result.held_at_peak) out.push(`  ${f(t.mb)} MB ${String(t.count).padStart(3)}x  ${t.label}`);
+  out.push('', `live between steps: ${layout}`);
   out.push('', 'allocations that raised the highest live address above 100 MB (end MB, live MB then, what):');
   for (const t of tops.filter((t) => t.end > 100)) out.push(`  ${f(t.end)} ${f(t.liveMb)}  ${t.label}`);
   out.push('', `profiled step (tf.profile bytes count a shared buffer once per tensor): peak of live tensors ${info.peakBytes / MB | 0} MB; largest allocations by (kernel, shapes):`);
