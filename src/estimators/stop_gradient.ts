@@ -33,7 +33,7 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
  * value that only ever enters an objective as `stop(.)` (a learning signal, a baseline). The same
  * value as `f(...xs.map(stopGradient))`, but tfjs records every op downstream of a stopped tensor
  * and its backward pass walks back through all of them just to multiply by zero at the stop (and,
- * on wasm, each recorded op saves copies of its inputs); here the whole of `f` is one op of the
+ * each recorded op saves its inputs); here the whole of `f` is one op of the
  * tape whose gradient is zero. `xs` must be float32 (the tape's rule); `f` may not return an input.
  */
 export function withoutGradient(f: (...xs: tf.Tensor[]) => tf.Tensor, ...xs: tf.Tensor[]): tf.Tensor {

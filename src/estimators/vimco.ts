@@ -44,25 +44,39 @@ export function vimcoSignals(l: tf.Tensor, baseline: VimcoBaseline): tf.Tensor {
   return withoutGradient((raw) => signalsOf(raw, k, b, baseline), l);
 }
 
+/**
+ * The signals from the log-weights read back to the host: `[K, B]` is a few hundred numbers, and
+ * computed there (in float64, one pass per example) they take no kernel, where the same
+ * arithmetic as tensor ops took about 20 small kernels per step (bench/results/kernels.md).
+ */
 function signalsOf(raw: tf.Tensor, k: number, b: number, baseline: VimcoBaseline): tf.Tensor {
-  return tf.tidy(() => {
-    // Signals are invariant to adding a constant per example to every l_k: centre on the per-example
-    // max first, so float32 sums stay accurate for large |l| (log-likelihoods of images are ~ -100s).
-    const ls = tf.sub(raw, tf.max(raw, 0, true));
-    const full = logMeanExp(ls, 0); // [B]
-    const diag = tf.broadcastTo(tf.reshape(tf.cast(tf.eye(k), 'bool'), [k, k, 1]), [k, k, b]);
-    const copies = tf.broadcastTo(tf.reshape(ls, [1, k, b]), [k, k, b]); // copies[m, j] = l_j
-    let loo: tf.Tensor; // [K, B]: L^{-m}
-    if (baseline === 'geometric') {
-      const meanOthers = tf.div(tf.sub(tf.sum(ls, 0, true), ls), k - 1); // [K, B]
-      const replaced = tf.where(diag, tf.broadcastTo(tf.reshape(meanOthers, [k, 1, b]), [k, k, b]), copies);
-      loo = logMeanExp(replaced, 1);
-    } else {
-      const dropped = tf.where(diag, tf.fill([k, k, b], -Infinity), copies);
-      loo = tf.sub(tf.logSumExp(dropped, 1), Math.log(k - 1));
+  const l = raw.dataSync() as Float32Array; // [K, B] row-major
+  const out = new Float32Array(k * b);
+  const col = new Float64Array(k);
+  // log (1/K) sum_j exp(c_j), with c_k replaced by `at` when `skip` = k (or left out with at = -Infinity).
+  const logMeanExp = (c: Float64Array, skip: number, at: number, n: number): number => {
+    let m = -Infinity;
+    for (let j = 0; j < k; j++) m = Math.max(m, j === skip ? at : c[j]!);
+    if (m === -Infinity) return -Infinity;
+    let s = 0;
+    for (let j = 0; j < k; j++) s += Math.exp((j === skip ? at : c[j]!) - m);
+    return m + Math.log(s / n);
+  };
+  for (let e = 0; e < b; e++) {
+    let sum = 0;
+    for (let j = 0; j < k; j++) {
+      col[j] = l[j * b + e]!;
+      sum += col[j]!;
     }
-    return tf.sub(tf.reshape(full, [1, b]), loo);
-  });
+    const full = logMeanExp(col, -1, 0, k);
+    for (let j = 0; j < k; j++) {
+      // geometric: l_j replaced by the mean of the others; arithmetic: w_j by the mean of the other
+      // w's, i.e. L^{-j} = logsumexp_{i != j} l_i - log(K - 1).
+      const loo = baseline === 'geometric' ? logMeanExp(col, j, (sum - col[j]!) / (k - 1), k) : logMeanExp(col, j, -Infinity, k - 1);
+      out[j * b + e] = full - loo;
+    }
+  }
+  return tf.tensor2d(out, [k, b]);
 }
 
 /**

@@ -34,6 +34,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../random/rng.ts';
 import { stopGradient, withoutGradient } from '../estimators/stop_gradient.ts';
+import { bernoulliLogProbFused } from './fused.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -283,7 +284,8 @@ export class Bernoulli implements Distribution {
     broadcastShapes('Bernoulli.logProb', value.shape, this.logits.shape);
     return tf.tidy(() => {
       const l = this.logits;
-      return sumEvent(tf.sub(tf.mul(value, l), tf.softplus(l)));
+      // One kernel (and one for its gradient) on cpu and wasm: families/fused.ts.
+      return bernoulliLogProbFused(l, value) ?? sumEvent(tf.sub(tf.mul(value, l), tf.softplus(l)));
     });
   }
 

@@ -55,7 +55,8 @@ export function gatherRows(table: tf.Tensor, indices: tf.Tensor, opts: GatherOpt
       flatIdx = reshape(tf.add(indices, tf.range(0, b * m, m, 'int32')), [-1]) as tf.Tensor1D;
     }
     // The table is flattened to [rows, D] inside the custom op, where no gradient is recorded: a
-    // recorded reshape would save a copy of the whole table (on wasm) for its backward pass.
+    // recorded reshape would save the whole table for its backward pass (a copy on wasm before
+    // runtime/backend.ts made its Identity share buffers; still one more kernel and tape node).
     // The indices reach the backward pass through `save` (the engine keeps saved tensors alive
     // until then); a closure would see them disposed by this tidy.
     const gather = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {

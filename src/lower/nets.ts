@@ -22,9 +22,11 @@
  * `VmmDense` / `VmmDenseRelu`, registered here for the wasm and cpu backends on top of their
  * `_FusedMatMul` kernel, with its gradient registered beside it (see `dense`). tfjs's own
  * `tf.fused.matMul` falls back to three unfused kernels (matMul, add, relu) whenever a gradient
- * is being recorded, and each saves copies of its inputs for the backward pass (on wasm a saved
- * tensor is a copy); the dense op records one node that saves x, w and (after a relu) y. On the
- * generic path (native TensorFlow, or `VMM_KERNELS=generic`: kernels.ts) a linear layer is
+ * is being recorded, and each saves its inputs for the backward pass (a reference to the same
+ * buffer since runtime/backprop.ts; a copy on wasm before); the dense op records one node that saves x, w and (after a relu) y. Where the
+ * OpenBLAS module provides the `VmmDenseGrad` kernel (wasm), its whole backward pass (relu mask,
+ * dw, db and, when needed, dx) is one native call too (`denseGradNative`). On the generic path
+ * (native TensorFlow, or `VMM_KERNELS=generic`: src/kernels/registry.ts) a linear layer is
  * `tf.fused.matMul`.
  *
  * Gradients on every backend. The wasm backend has no `Conv2DBackpropFilter` kernel, so the
@@ -36,7 +38,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Activation, IrLayer, IrNet } from '../ir/types.ts';
 import type { Rng } from '../random/rng.ts';
-import { installKernel, ownKernelBackend } from './kernels.ts';
+import { installKernel, ownKernelBackend } from '../kernels/registry.ts';
 import { reshape } from './plates.ts';
 
 /** Parameters by name: a `Map` (CompiledModel.variables) or a plain record. */
@@ -292,7 +294,7 @@ function isMlp(net: IrNet): boolean {
 /**
  * An MLP on `x [...lead, in]` without flattening the leading axes: each linear layer (with its
  * relu) is one `dense` op, so no reshape kernel runs (under a gradient tape each reshape would
- * save a copy of its input, which for a net applied to a whole memory is the memory itself).
+ * save its input, which for a net applied to a whole memory is the memory itself).
  */
 function applyMlp(net: IrNet, params: ParamLookup, x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
@@ -366,12 +368,58 @@ function denseAvailable(): boolean {
         kernelName: name,
         inputsToSave: ['x', 'w'],
         outputsToSave: name === DENSE_RELU ? [true] : [],
-        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => denseGrad(dy as tf.Tensor, saved),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) =>
+          hasKernel(DENSE_GRAD) ? denseGradNative(dy as tf.Tensor, saved, attrs?.['wantDx'] === true) : denseGrad(dy as tf.Tensor, saved),
       });
     }
     denseGradRegistered = true;
   }
   return true;
+}
+
+/**
+ * The native backward kernel (src/runtime/blas.ts, registered for wasm where the OpenBLAS module
+ * is built); looked up by name, so the lowering does not depend on the runtime.
+ */
+const DENSE_GRAD = 'VmmDenseGrad';
+
+/**
+ * The gradient of a dense layer by one `VmmDenseGrad` kernel: dw, db and (when `wantDx`, decided
+ * in the forward pass by `mayNeedGradient`) dx from one native call, instead of the 5-9 kernels
+ * of `denseGrad`. The engine still asks for each input's part separately; should it ask for dx
+ * where the forward pass guessed it would not (the layer's input is then a function of a tensor
+ * that was not a trainable variable, e.g. in `tf.grad` w.r.t. an input), the kernel runs again
+ * for it.
+ */
+function denseGradNative(dy: tf.Tensor, saved: tf.Tensor[], wantDx: boolean): Record<string, () => tf.Tensor> {
+  const [x, w, y] = saved as [tf.Tensor, tf.Tensor2D, tf.Tensor | undefined];
+  const run = (dx: boolean) => tf.engine().runKernel(DENSE_GRAD, { dy, x, w, ...(y ? { y } : {}) }, { wantDx: dx }) as tf.Tensor[];
+  const [dw, db, dx] = run(wantDx) as [tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+  return { x: () => dx ?? run(true)[2]!, w: () => dw, b: () => db };
+}
+
+type TapeNode = { inputs: Record<string, tf.Tensor>; outputs: tf.Tensor[] };
+/** Per gradient tape: how many of its nodes were scanned, and the ids of tensors that depend on a trainable variable. */
+const dependents = new WeakMap<TapeNode[], { scanned: number; ids: Set<number> }>();
+
+/**
+ * Whether the gradient being recorded may ask for the gradient of `x`: `x` is a trainable variable
+ * or the output of a recorded op one of whose inputs is (transitively). Data and memories fed to a
+ * first layer are not, so their layer's backward pass skips `dx` (for `h(mem)` at M = 2048 a
+ * [65536, 784] product). Scans the new part of the tape only.
+ */
+function mayNeedGradient(x: tf.Tensor): boolean {
+  if (x instanceof tf.Variable) return x.trainable;
+  const tape = (tf.engine() as unknown as { state: { activeTape: TapeNode[] | null } }).state.activeTape;
+  if (!tape) return false;
+  let d = dependents.get(tape);
+  if (!d) dependents.set(tape, (d = { scanned: 0, ids: new Set() }));
+  for (; d.scanned < tape.length; d.scanned++) {
+    const node = tape[d.scanned]!;
+    const hit = Object.values(node.inputs).some((t) => (t instanceof tf.Variable && t.trainable) || d.ids.has(t.id));
+    if (hit) for (const o of node.outputs) d.ids.add(o.id);
+  }
+  return d.ids.has(x.id);
 }
 
 /**
@@ -416,7 +464,8 @@ function columnSum(g: tf.Tensor2D): tf.Tensor {
 export function dense(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor, relu: boolean): tf.Tensor {
   if (x.shape[x.rank - 1] !== w.shape[0]) throw new Error(`dense: input [${x.shape}] does not end with ${w.shape[0]}`);
   if (denseAvailable() && x.dtype === 'float32') {
-    return tf.engine().runKernel(relu ? DENSE_RELU : DENSE, { x, w, b }, {}) as tf.Tensor;
+    const attrs: tf.NamedAttrMap = hasKernel(DENSE_GRAD) ? { wantDx: mayNeedGradient(x) } : {};
+    return tf.engine().runKernel(relu ? DENSE_RELU : DENSE, { x, w, b }, attrs) as tf.Tensor;
   }
   const flat = reshape(x, [-1, w.shape[0]]) as tf.Tensor2D;
   const y = tf.fused.matMul({ a: flat, b: w, bias: b, activation: relu ? 'relu' : 'linear' });

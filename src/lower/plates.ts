@@ -40,8 +40,8 @@ export interface Value {
 
 /**
  * `tf.reshape`, or `t` itself when it already has that shape. Under a gradient tape every Reshape
- * kernel saves its input for the backward pass, which on wasm is a full copy of the tensor (its
- * Identity kernel copies); the plate bookkeeping asks for many reshapes that change nothing.
+ * kernel also records a tape node and saves its input for the backward pass (a reference to its
+ * buffer, runtime/backprop.ts); the plate bookkeeping asks for many reshapes that change nothing.
  */
 export function reshape(t: tf.Tensor, shape: readonly number[]): tf.Tensor {
   const infer = shape.indexOf(-1);

@@ -15,7 +15,7 @@
  * factory is not visible from our tfjs-core it reports the mismatch instead of silently training
  * on another backend.
  *
- * vmm's own kernels (src/lower/kernels.ts). On wasm and cpu vmm registers kernels of its own (the
+ * vmm's own kernels (src/kernels/registry.ts). On wasm and cpu vmm registers kernels of its own (the
  * dense layer, the Adam update, the wasm products and convolutions); native TensorFlow has none of
  * them and runs tfjs's ops, the generic path. The `kernels` option (default: `VMM_KERNELS`) turns
  * them off on cpu and wasm too, so that path is tested without a GPU; the backend line says so.
@@ -43,7 +43,8 @@ import { dirname, join } from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
 import { blasInUse, blasModuleKind, blasUnavailableReason, patchWasmConvWithBlas, patchWasmMatMulWithBlas, type NativeKind } from './blas.ts';
 import { ensureGradients } from './gradients.ts';
-import { KERNELS_ENV, installKernel, kernelMode, kernelModeFromEnv, kernelsInstalled, parseKernelMode, setKernelMode, type KernelMode } from '../lower/kernels.ts';
+import { KERNELS_ENV, installKernel, kernelMode, kernelModeFromEnv, kernelsInstalled, parseKernelMode, setKernelMode, type KernelMode } from '../kernels/registry.ts';
+import { installEagerRelease, installSharedSaves } from './backprop.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -64,7 +65,7 @@ export interface BackendInfo {
   blasWhyNot?: string;
   /**
    * `vmm`: vmm's own kernels run where it has them (wasm, cpu); `generic`: tfjs's ops only, the
-   * path native TensorFlow always takes (see src/lower/kernels.ts). Always `generic` on tensorflow.
+   * path native TensorFlow always takes (see src/kernels/registry.ts). Always `generic` on tensorflow.
    */
   kernels: KernelMode;
   /** Which native module runs the products: the package's prebuilt one or one built from source. */
@@ -85,7 +86,7 @@ export interface SelectOptions {
   experimentalWasmThreads?: number;
   /**
    * `generic` runs without any of vmm's own kernels: the code native TensorFlow (a GPU) runs, on
-   * cpu or wasm (src/lower/kernels.ts); `vmm` with them. Sets the mode for the process. Default:
+   * cpu or wasm (src/kernels/registry.ts); `vmm` with them. Sets the mode for the process. Default:
    * keep the mode already set, initially the `VMM_KERNELS` environment variable's, else `vmm`.
    */
   kernels?: KernelMode | string;
@@ -171,6 +172,8 @@ async function select(opts: SelectOptions): Promise<BackendInfo> {
     }
   }
   await ensureGradients();
+  installEagerRelease(); // backprop.ts: free each node's gradients and saved tensors once its gradient ran
+  installSharedSaves(); // backprop.ts: saving a tensor for the backward pass dispatches no kernel
   selected = info;
   const line = formatInfo(info);
   if (!logged.has(`${info.name} ${info.kernels}`)) {
@@ -288,12 +291,13 @@ async function tryBackend(name: BackendName): Promise<Probe> {
         const p = await activate('wasm');
         // Native products where the optional OpenBLAS module is built, else the transposition fix;
         // neither when tfjs is not the pinned version whose kernel internals they rely on, nor on
-        // the generic path (src/lower/kernels.ts).
+        // the generic path (src/kernels/registry.ts).
         const versionProblem = p.ok ? tfjsVersionProblem() : undefined;
         if (versionProblem) {
           if (!versionWarned) process.stderr.write(`vmm: ${versionProblem}\n`);
           versionWarned = true;
         } else if (p.ok && kernelMode() === 'vmm') {
+          patchWasmIdentity();
           if (!patchWasmMatMulWithBlas()) patchWasmTransposedMatMul();
           patchWasmConvWithBlas(); // convolutions too (blas.ts); no-op without the module
         }
@@ -447,6 +451,30 @@ function installThreadedWasmShim(threads: number): void {
   restoreCpus = () => {
     os.cpus = orig;
   };
+}
+
+/**
+ * The wasm `Identity` kernel copies its input into a new buffer. The engine runs it for every
+ * tensor it saves for the backward pass (`saveTensorsForBackwardMode` clones), so under a gradient
+ * tape each op that saves its input held a second copy of it until the backward pass: at M = 2048
+ * the memory [32, 2048, 784] fed to `h` and `g` (196 MB), and every hidden layer after it. Tensors
+ * are immutable (a variable's `assign` rebinds its buffer, no kernel writes into an input), so the
+ * clone can share the buffer and count one more reference to it, as the wasm `Reshape` kernel and
+ * the cpu backend's `Identity` already do. Strings keep the original kernel.
+ */
+const SHARED_IDENTITY = 'wasm-shared-identity';
+export function patchWasmIdentity(): void {
+  if (kernelsInstalled(SHARED_IDENTITY)) return;
+  const orig = tf.getKernel('Identity', 'wasm');
+  if (!orig) return;
+  type Info = { dataId: object; shape: number[]; dtype: string };
+  const kernelFunc = ((args: { inputs: { x: Info }; backend: { incRef(id: object): void } }) => {
+    const { x } = args.inputs;
+    if (x.dtype === 'string') return (orig.kernelFunc as (a: unknown) => Info)(args);
+    args.backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  }) as unknown as tf.KernelFunc;
+  installKernel({ ...orig, kernelFunc }, SHARED_IDENTITY);
 }
 
 /**

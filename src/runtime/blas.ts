@@ -20,13 +20,13 @@
  * kernel stays wasm. Cases the native product does not cover (non-float32, batch
  * broadcasting other than 1-against-n, prelu and other activations, a bias not of the output's
  * last size) go to the kernel that was registered before. `VMM_BLAS=0` turns it off, and so does
- * the generic path (`VMM_KERNELS=generic`, src/lower/kernels.ts, through which every kernel here
+ * the generic path (`VMM_KERNELS=generic`, src/kernels/registry.ts, through which every kernel here
  * is registered); `VMM_BLAS=source` skips the prebuilt module.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { installKernel, kernelMode, kernelsInstalled, ownKernelBackend } from '../lower/kernels.ts';
+import { installKernel, kernelMode, kernelsInstalled, ownKernelBackend } from '../kernels/registry.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -67,6 +67,23 @@ export interface BlasModule {
   conv2d(mode: 0 | 1 | 2, a: Float32Array, b: Float32Array, out: Float32Array, dims: Int32Array): void;
   /** out[c] = sum_r x[r, c] over a row-major [rows, cols] array (double accumulators). */
   colsum(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  /**
+   * The backward pass of a dense layer `y = act(x w + b)` in one call: dw = x^T g, db = sum_rows g,
+   * dx = g w^T (skipped when dx is null), g = dy * (y > 0) when y (the relu's output) is given,
+   * else dy. x [n, k], w [k, m], dy and y [n, m] (see vmm_blas.c).
+   */
+  dense_grad(
+    dy: Float32Array,
+    y: Float32Array | null,
+    x: Float32Array,
+    w: Float32Array,
+    dx: Float32Array | null,
+    dw: Float32Array,
+    db: Float32Array,
+    n: number,
+    k: number,
+    m: number,
+  ): void;
   /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores). */
   threads(): number;
 }
@@ -205,6 +222,8 @@ type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): Info;
   typedArrayFromHeap(t: Info): Float32Array;
+  refCount(dataId: object): number;
+  incRef(dataId: object): void;
 }
 interface MatMulArgs {
   inputs: { a: Info; b: Info; bias?: Info; preluActivationWeights?: Info };
@@ -256,7 +275,7 @@ const CONVOLUTIONS = 'blas-convolutions';
 
 /**
  * Replaces the wasm `BatchMatMul` and `_FusedMatMul` kernels by native products (once, after
- * the wasm backend initialized; not in the generic mode, lower/kernels.ts). Returns whether they
+ * the wasm backend initialized; not in the generic mode, kernels/registry.ts). Returns whether they
  * are in place.
  */
 export function patchWasmMatMulWithBlas(): boolean {
@@ -270,7 +289,42 @@ export function patchWasmMatMulWithBlas(): boolean {
     const kernelFunc = ((args: MatMulArgs) => blasMatMul(blas, args) ?? (prev.kernelFunc as (x: unknown) => Info)(args)) as unknown as tf.KernelFunc;
     installKernel({ ...prev, kernelFunc }, PRODUCTS);
   }
+  // A module built before dense_grad existed (run `npm run build:blas`) has no fused backward.
+  // VMM_BLAS_DENSE_GRAD=0 leaves dense layers' backward passes to tfjs ops (for before/after counts).
+  if (typeof blas.dense_grad === 'function' && process.env['VMM_BLAS_DENSE_GRAD'] !== '0' && !tf.getKernel(DENSE_GRAD_KERNEL, 'wasm')) {
+    installKernel({ kernelName: DENSE_GRAD_KERNEL, backendName: 'wasm', kernelFunc: ((args: DenseGradArgs) => blasDenseGrad(blas, args)) as unknown as tf.KernelFunc }, PRODUCTS);
+  }
   return true;
+}
+
+/**
+ * `VmmDenseGrad`: the backward pass of the dense kernels of src/lower/nets.ts (`VmmDense`,
+ * `VmmDenseRelu`) as one native call, registered for wasm where the module has `dense_grad`
+ * (nets.ts uses it when the kernel exists, and tfjs ops otherwise). Inputs `dy [..., m]`,
+ * `x [..., k]`, `w [k, m]` and, after a relu, `y [..., m]`; outputs `[dw, db]`, then `dx` (x's shape)
+ * when `attrs.wantDx`.
+ */
+export const DENSE_GRAD_KERNEL = 'VmmDenseGrad';
+interface DenseGradArgs {
+  inputs: { dy: Info; x: Info; w: Info; y?: Info };
+  backend: WasmBackendLike;
+  attrs: { wantDx: boolean };
+}
+
+function blasDenseGrad(blas: BlasModule, { inputs, backend, attrs }: DenseGradArgs): Info[] {
+  const { dy, x, w, y } = inputs;
+  for (const t of [dy, x, w, ...(y ? [y] : [])]) {
+    if (t.dtype !== 'float32') throw new Error(`${DENSE_GRAD_KERNEL}: inputs must be float32, got ${t.dtype}`);
+  }
+  const [k, m] = w.shape as [number, number];
+  const n = tf.util.sizeFromShape(x.shape) / k;
+  if (w.shape.length !== 2 || x.shape[x.shape.length - 1] !== k || tf.util.sizeFromShape(dy.shape) !== n * m || (y && tf.util.sizeFromShape(y.shape) !== n * m)) {
+    throw new Error(`${DENSE_GRAD_KERNEL}: shapes x [${x.shape}], w [${w.shape}], dy [${dy.shape}] do not agree`);
+  }
+  const outs = [backend.makeOutput([k, m], 'float32'), backend.makeOutput([m], 'float32'), ...(attrs.wantDx ? [backend.makeOutput([...x.shape], 'float32')] : [])];
+  const view = (t: Info) => backend.typedArrayFromHeap(t); // after every allocation
+  blas.dense_grad(view(dy), y ? view(y) : null, view(x), view(w), attrs.wantDx ? view(outs[2]!) : null, view(outs[0]!), view(outs[1]!), n, k, m);
+  return outs;
 }
 
 interface ConvAttrs {
@@ -415,7 +469,7 @@ const ADAM_KERNEL = 'VmmAdam';
 /**
  * Whether the one-pass native Adam update can run on the active backend: wasm with the native
  * products in place (registers the `VmmAdam` kernel on first use; never in the generic mode,
- * lower/kernels.ts). On the benchmark model the 13 tfjs ops per variable were ~290 kernel calls
+ * kernels/registry.ts). On the benchmark model the 13 tfjs ops per variable were ~290 kernel calls
  * and 12-16 ms of a 65 ms step.
  */
 export function nativeAdamAvailable(): boolean {
@@ -423,9 +477,21 @@ export function nativeAdamAvailable(): boolean {
   if (ownKernelBackend() !== 'wasm' || !kernelsInstalled(PRODUCTS) || !blas) return false;
   if (!tf.getKernel(ADAM_KERNEL, 'wasm')) {
     const kernelFunc = (({ inputs, backend, attrs }: { inputs: Record<'w' | 'g' | 'm' | 'v', Info>; backend: WasmBackendLike; attrs: AdamStep }) => {
-      // Fresh outputs, not an update in place: a variable's buffer may be shared with tensors
-      // the caller still holds (a reshape or clone of it).
-      const outs = [inputs.w, inputs.m, inputs.v].map((t) => backend.makeOutput(t.shape, 'float32'));
+      // In place where the variable and moment buffers are held by nothing else (reference count
+      // 1): the outputs are those buffers again (the caller's `assign` then keeps them). Variables
+      // then stay where they were allocated, instead of moving to fresh buffers each step and
+      // splitting the heap's free space (bench/memory.ts: at M = 2048 the wasm heap grew ~300 MB
+      // past the step's live peak). Where a buffer is shared (a reshape or clone of a variable
+      // still held), fresh outputs as before.
+      const own = [inputs.w, inputs.m, inputs.v];
+      const ids = new Set([...own, inputs.g].map((t) => t.dataId));
+      if (ids.size === 4 && own.every((t) => backend.refCount(t.dataId) === 1)) {
+        const [w, g, m, v] = [inputs.w, inputs.g, inputs.m, inputs.v].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+        blas.adam(w, g, m, v, w, m, v, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);
+        for (const t of own) backend.incRef(t.dataId);
+        return own.map((t) => ({ dataId: t.dataId, shape: [...t.shape], dtype: 'float32' }));
+      }
+      const outs = own.map((t) => backend.makeOutput(t.shape, 'float32'));
       const view = (t: Info) => backend.typedArrayFromHeap(t); // after every allocation
       const [w1, m1, v1] = outs.map(view) as [Float32Array, Float32Array, Float32Array];
       blas.adam(view(inputs.w), view(inputs.g), view(inputs.m), view(inputs.v), w1, m1, v1, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);

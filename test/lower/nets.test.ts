@@ -5,6 +5,7 @@ import {
   applyNet,
   conv2dFilterGrad,
   createNetParams,
+  dense,
   layerOutputShape,
   paramCount,
   paramName,
@@ -229,6 +230,42 @@ describe('applyNet across backends', () => {
       tf.dispose(vars);
     }
     results['cpu']!.forEach((ref, i) => expect(maxRelDiff(results['wasm']![i]!, ref), `entry ${i}`).toBeLessThan(1e-4));
+  });
+});
+
+describe('dense layers: the one-call native backward (VmmDenseGrad, wasm with OpenBLAS)', () => {
+  // n = 3000 rows of width 400 is more than one 4 MB chunk of the relu mask (2621 rows), so the
+  // chunked accumulation of dw is exercised. The reference is the same gradient written with tfjs
+  // ops on the same backend (a cpu reference would differ where float rounding flips a relu).
+  it('gives dw, db and dx of act(x w + b) as tfjs ops do, with and without relu, also when dx was not expected', async () => {
+    if (!BACKENDS.includes('wasm')) return;
+    await use('wasm');
+    if (!tf.getKernel('VmmDenseGrad', 'wasm')) return; // no OpenBLAS module: the tfjs-ops gradient runs
+    const rng = new Rng(5);
+    for (const relu of [true, false]) {
+      tf.tidy(() => {
+        const [n, k, m] = [3000, 24, 400];
+        const x = tf.randomNormal([n, k], 0, 1, 'float32', rng.nextSeed());
+        const w = tf.variable(tf.randomNormal([k, m], 0, 0.3, 'float32', rng.nextSeed()));
+        const b = tf.variable(tf.randomNormal([m], 0, 0.3, 'float32', rng.nextSeed()));
+        const c = tf.randomNormal([n, m], 0, 1, 'float32', rng.nextSeed());
+        const f = (xi: tf.Tensor) => tf.sum(tf.mul(dense(xi, w as tf.Tensor as tf.Tensor2D, b, relu), c)) as tf.Scalar;
+        // Expected: g = c * (y > 0) (or c), dw = x^T g, db = sum_rows g, dx = g w^T.
+        const y = tf.add(tf.matMul(x, w), b);
+        const g = relu ? tf.mul(c, tf.step(y)) : c;
+        const want = [tf.matMul(x, g, true, false), tf.sum(g, 0), tf.matMul(g, w, false, true)].map(values);
+        // x is data here: the forward pass expects no dx, and tf.grad w.r.t. x asks for it anyway.
+        const { grads } = tf.variableGrads(() => f(x), [w, b]);
+        const dx = tf.grad(f)(x);
+        [grads[w.name]!, grads[b.name]!, dx].map(values).forEach((got, i) => {
+          const ref = want[i]!;
+          const scale = Math.max(...ref.map(Math.abs));
+          expect(scale, `relu ${relu}, entry ${i} non-zero`).toBeGreaterThan(0);
+          expect(Math.max(...ref.map((v, j) => Math.abs(v - got[j]!))) / scale, `relu ${relu}, entry ${i}`).toBeLessThan(1e-5);
+        });
+        tf.dispose([w, b]);
+      });
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * The generic path: what vmm runs on native TensorFlow (tfjs-node-gpu, tfjs-node), where none of
- * its own kernels exists (src/lower/kernels.ts). Native TensorFlow cannot be installed here, so the
+ * its own kernels exists (src/kernels/registry.ts). Native TensorFlow cannot be installed here, so the
  * switch (`selectBackend({ kernels: 'generic' })`, `VMM_KERNELS=generic`) makes the cpu backend
  * take the same branches, and the checks that matter run through it: the estimators against exact
  * gradients, tensor hygiene, a model that learns (the suites of test/lower/suites/, shared with
@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendError, currentBackend, selectBackend, type BackendInfo } from '../../src/runtime/backend.ts';
 import { blasInUse, nativeAdamAvailable } from '../../src/runtime/blas.ts';
-import { installedKernels, kernelMode } from '../../src/lower/kernels.ts';
+import { installedKernels, kernelMode } from '../../src/kernels/registry.ts';
 import { DENSE, DENSE_RELU } from '../../src/lower/nets.ts';
 import { tfjsVersionProblem } from '../../src/runtime/tfjs_version.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';

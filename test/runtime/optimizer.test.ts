@@ -139,6 +139,20 @@ describeBackends('optimizers', () => {
     opt.dispose();
     w.dispose();
   });
+  it('updates a variable in place only where nothing else holds its buffer: a clone taken before a step keeps its values', () => {
+    const w = tf.variable(tf.randomNormal([5, 3], 0, 1, 'float32', 2));
+    const opt = makeOptimizer({ kind: 'adam', lr: 0.1 }, { w });
+    const g = tf.ones([5, 3]);
+    opt.apply({ w: g }); // w now owns a buffer of its own: the next step may write into it
+    const held = tf.clone(w); // shares the buffer (cpu, wasm)
+    const heldValues = values(held);
+    opt.apply({ w: g });
+    expect(values(held)).toEqual(heldValues);
+    expect(Math.max(...values(w).map((x, i) => Math.abs(x - heldValues[i]!)))).toBeGreaterThan(0.01);
+    tf.dispose([w, g, held]);
+    opt.dispose();
+  });
+
   it('the fused Adam update (native, where built) agrees with the op-by-op one, with and without clipping', () => {
     for (const clipNorm of [undefined, 0.5]) {
       const init = tf.randomNormal([37, 29], 0, 1, 'float32', 1);

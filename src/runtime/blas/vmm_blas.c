@@ -112,7 +112,8 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
  * (Kingma & Ba 2014, arXiv:1412.6980, Algorithm 1, in the form of src/runtime/optimizer.ts)
  *   m1 = beta1 m + (1 - beta1) g;  v1 = beta2 v + (1 - beta2) g^2
  *   w1 = w - stepSize m1 / (sqrt(v1) / sqrtBc2 + eps)
- * over seven Float32Arrays of one length, in one pass (tfjs ops take 13 passes). Not BLAS, but
+ * over seven Float32Arrays of one length, in one pass (tfjs ops take 13 passes); w1, m1, v1 may
+ * be w, m, v themselves (an update in place: each element is read before it is written). Not BLAS, but
  * it lives here because this is vmm's one native module.
  */
 static napi_value adam(napi_env env, napi_callback_info info) {
@@ -331,6 +332,84 @@ static napi_value colsum(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * dense_grad(dy, y, x, w, dx, dw, db, n, k, m): the whole backward pass of one dense layer
+ * `y = act(x w + b)` (x [n, k], w [k, m], dy and y [n, m], act = relu when y is given, else the
+ * identity) in one call:
+ *   g  = dy * (y > 0)  (relu)  or  dy
+ *   dw = x^T g   [k, m];   db = sum_rows g   [m] (double accumulators);   dx = g w^T   [n, k] (when dx is not null)
+ * With a relu, g is formed CHUNK_ROWS_FLOATS at a time in a scratch buffer kept between calls,
+ * so the backward pass of a layer over a whole memory never holds an [n, m] temporary (tfjs's
+ * ops hold two: the mask and the product); dw accumulates over the chunks (beta = 1).
+ */
+#define DENSE_CHUNK_FLOATS ((size_t)1 << 20) /* 4 MB */
+
+static float *gscratch = NULL;
+static size_t gscratch_len = 0;
+
+static napi_value dense_grad(napi_env env, napi_callback_info info) {
+  napi_value args[10];
+  if (!get_args(env, info, 10, args, "vmm_blas.dense_grad: expected 10 arguments (dy, y, x, w, dx, dw, db, n, k, m)")) return NULL;
+  float *dy, *y = NULL, *x, *w, *dx = NULL, *dw, *db;
+  size_t ldy, ly = 0, lx, lw, ldx = 0, ldw, ldb;
+  napi_valuetype ty, tdx;
+  CHECK(napi_typeof(env, args[1], &ty));
+  CHECK(napi_typeof(env, args[4], &tdx));
+  if (!float_array(env, args[0], &dy, &ldy) || (ty != napi_null && !float_array(env, args[1], &y, &ly)) || !float_array(env, args[2], &x, &lx) ||
+      !float_array(env, args[3], &w, &lw) || (tdx != napi_null && !float_array(env, args[4], &dx, &ldx)) || !float_array(env, args[5], &dw, &ldw) ||
+      !float_array(env, args[6], &db, &ldb)) {
+    napi_throw_type_error(env, NULL, "vmm_blas.dense_grad: dy, x, w, dw, db must be Float32Arrays, y and dx Float32Arrays or null");
+    return NULL;
+  }
+  int32_t n, k, m;
+  CHECK(napi_get_value_int32(env, args[7], &n));
+  CHECK(napi_get_value_int32(env, args[8], &k));
+  CHECK(napi_get_value_int32(env, args[9], &m));
+  if (n < 0 || k < 1 || m < 1 || ldy != (size_t)n * m || (y && ly != (size_t)n * m) || lx != (size_t)n * k || lw != (size_t)k * m ||
+      (dx && ldx != (size_t)n * k) || ldw != (size_t)k * m || ldb != (size_t)m) {
+    napi_throw_range_error(env, NULL, "vmm_blas.dense_grad: array lengths do not match the sizes");
+    return NULL;
+  }
+  double *acc = (double *)calloc((size_t)m, sizeof(double));
+  if (!acc) {
+    napi_throw_error(env, NULL, "vmm_blas.dense_grad: out of memory");
+    return NULL;
+  }
+  int rows = y ? (int)(DENSE_CHUNK_FLOATS / (size_t)m) : n;
+  if (rows < 1) rows = 1;
+  if (rows > n) rows = n;
+  if (y && (size_t)rows * m > gscratch_len) {
+    free(gscratch);
+    gscratch = (float *)malloc((size_t)rows * m * sizeof(float));
+    gscratch_len = gscratch ? (size_t)rows * m : 0;
+    if (!gscratch) {
+      free(acc);
+      napi_throw_error(env, NULL, "vmm_blas.dense_grad: out of memory for the scratch buffer");
+      return NULL;
+    }
+  }
+  if (n == 0) memset(dw, 0, (size_t)k * m * sizeof(float));
+  for (int32_t r0 = 0; r0 < n; r0 += rows) {
+    const int cnt = n - r0 < rows ? n - r0 : rows;
+    const float *dyc = dy + (size_t)r0 * m;
+    const float *g = dyc;
+    if (y) {
+      const float *yc = y + (size_t)r0 * m;
+      for (size_t i = 0; i < (size_t)cnt * m; i++) gscratch[i] = yc[i] > 0.0f ? dyc[i] : 0.0f;
+      g = gscratch;
+    }
+    for (int r = 0; r < cnt; r++) {
+      const float *row = g + (size_t)r * m;
+      for (int32_t c = 0; c < m; c++) acc[c] += row[c];
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, m, cnt, 1.0f, x + (size_t)r0 * k, k, g, m, r0 == 0 ? 0.0f : 1.0f, dw, m);
+    if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cnt, k, m, 1.0f, g, m, w, m, 0.0f, dx + (size_t)r0 * k, k);
+  }
+  for (int32_t c = 0; c < m; c++) db[c] = (float)acc[c];
+  free(acc);
+  return NULL;
+}
+
 static napi_value threads(napi_env env, napi_callback_info info) {
   napi_value out;
   CHECK(napi_create_int32(env, openblas_get_num_threads(), &out));
@@ -343,9 +422,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"adam", NULL, adam, NULL, NULL, NULL, napi_default, NULL},
       {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
       {"colsum", NULL, colsum, NULL, NULL, NULL, napi_default, NULL},
+      {"dense_grad", NULL, dense_grad, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 5, props));
+  CHECK(napi_define_properties(env, exports, 6, props));
   return exports;
 }
 
