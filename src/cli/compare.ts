@@ -92,7 +92,7 @@ export async function runCompare(targets: string[], f: CompareFlags): Promise<Co
   for (const t of targets) {
     if (isRunDir(t)) {
       const { config } = RunDir.open(t);
-      runs.push({ variant: `${basename(config.modelPath, '.vmm')} (${estimatorSpec(config.train.estimator.kind)?.label ?? config.train.estimator.kind})`, run: t });
+      runs.push({ variant: `${basename(config.modelPath, '.vmm')} (${config.train.estimator.kind})`, run: t });
       continue;
     }
     const { ir: baseIr, text } = loadedFiles.get(t)!;
@@ -109,7 +109,7 @@ export async function runCompare(targets: string[], f: CompareFlags): Promise<Co
       const train = await trainLoop(dir, config, ir, false, { progress: !f.quiet, log });
       dir.writeJson('summary.json', { ...train, finishedAt: new Date().toISOString() });
       if (train.interrupted) throw new RunError(`interrupted while training ${name}; the finished runs are in ${out}`);
-      runs.push({ variant: single ? v : `${basename(t, '.vmm')} (${estimatorSpec(v)?.label ?? v})`, run: runPath, train });
+      runs.push({ variant: single ? v : `${basename(t, '.vmm')} (${v})`, run: runPath, train });
     }
   }
   const entries: CompareEntry[] = [];

@@ -84,10 +84,13 @@ describe('the switch', () => {
     const names = await stepKernels();
     expect(names).toContain(DENSE);
     expect(names).toContain(DENSE_RELU);
-    expect(installedKernels()).toEqual([
+    // The dense kernels, and the fused Bernoulli log-density (src/families/fused.ts), all on cpu.
+    expect(installedKernels()).toEqual(expect.arrayContaining([
       [DENSE, 'cpu', 'dense'],
       [DENSE_RELU, 'cpu', 'dense'],
-    ]);
+      ['VmmBernoulliLogProb', 'cpu', 'fused-bernoulli'],
+    ]));
+    expect(installedKernels().every(([, backend]) => backend === 'cpu')).toBe(true);
     await selectBackend({ force: 'cpu', kernels: 'generic' });
     expect(currentBackend()?.kernels).toBe('generic');
     expect(tf.getKernel(DENSE, 'cpu')).toBeUndefined();
