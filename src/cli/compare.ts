@@ -23,7 +23,7 @@ import { lineChart } from '../report/svg.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { RunDir, irOfRun } from '../runtime/run_dir.ts';
 import { trainLoop } from '../runtime/train_loop.ts';
-import { meanSe, runEval, type EvalResult, type NllCell } from '../runtime/evaluate_run.ts';
+import { EVAL_SEED, meanSe, runEval, type EvalResult, type NllCell } from '../runtime/evaluate_run.ts';
 
 export interface CompareFlags extends TrainFlags {
   /** Results as JSON on stdout (printed by the command) instead of the table. */
@@ -56,7 +56,8 @@ export interface CompareEntry {
   eval: EvalResult;
 }
 
-function isRunDir(p: string): boolean {
+/** A finished or running run's folder (it has config.json), as opposed to a model file. */
+export function isRunDir(p: string): boolean {
   return existsSync(p) && statSync(p).isDirectory() && existsSync(join(p, 'config.json'));
 }
 
@@ -127,7 +128,7 @@ export async function runCompare(targets: string[], f: CompareFlags): Promise<Co
       classesList: f.classesList ?? String(config.data.classes === 1 ? 1 : `1,${Math.min(2, config.data.classes)}`),
       ways: f.ways ?? (hasMemory ? String(Math.min(5, config.data.classes * 2)) : ''),
       large: '',
-      seed: 12345,
+      seed: EVAL_SEED,
       quiet: f.quiet ?? false,
     });
     entries.push({ variant: r.variant, run: r.run, train: r.train ?? readSummary(r.run), eval: evalResult });
@@ -153,7 +154,7 @@ function reusableEval(run: string, f: CompareFlags): EvalResult | undefined {
   } catch {
     return undefined;
   }
-  if (e.samples !== f.evalSamples || e.episodes !== f.evalEpisodes || e.seed !== 12345 || typeof e.parameters !== 'number') return undefined;
+  if (e.samples !== f.evalSamples || e.episodes !== f.evalEpisodes || e.seed !== EVAL_SEED || typeof e.parameters !== 'number') return undefined;
   const sizes = f.memorySizes.split(',').map((s) => Number(s.trim())).filter((n) => Number.isFinite(n));
   const C = Math.min(...(f.classesList ?? '1').split(',').map(Number));
   if (e.plainNll) return e;

@@ -14,10 +14,10 @@ import { UsageError } from './errors.ts';
 import { frontEnd } from '../check/pipeline.ts';
 import { renderDiagnostics } from '../diagnostics/render.ts';
 import { RunError } from './errors.ts';
-import { runEval, type EvalOptions } from '../runtime/evaluate_run.ts';
+import { EVAL_SEED, runEval, type EvalOptions } from '../runtime/evaluate_run.ts';
 import { runSample } from '../runtime/sample_run.ts';
 import { formatResult, runClassify, type ClassifyOptions } from '../runtime/classify_run.ts';
-import { runCompare, type CompareFlags } from './compare.ts';
+import { isRunDir, runCompare, type CompareFlags } from './compare.ts';
 import { configFor, type TrainFlags } from './run_config.ts';
 import { convertOmniglotZips } from '../data/convert_omniglot.ts';
 import { BUILTIN_DATASETS as DATASETS } from '../data/user_data.ts';
@@ -205,7 +205,7 @@ export function registerRunCommands(program: Command): void {
     .option('--classes-list <list>', 'classes in memory (comma separated)', '1,2')
     .option('--ways <list>', 'n-way 1-shot classification by argmax q(a|x) (comma separated)', '5,20')
     .option('--large <list>', 'large shared memories of unseen classes (comma separated; "" to skip)', '100,500,2500')
-    .option('--seed <n>', 'evaluation seed', limitedFlag('seed', '--seed'), 12345)
+    .option('--seed <n>', 'evaluation seed', limitedFlag('seed', '--seed'), EVAL_SEED)
     .addOption(backendOption())
     .option('--out <dir>', 'where to write the report (default: RUN/eval)')
     .option('--json', 'print the results as JSON on stdout')
@@ -273,7 +273,7 @@ export function registerRunCommands(program: Command): void {
   ).action(async (targets: string[], f: CompareFlags) => {
     const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
     // The memory budget at the flags' settings, before any folder is made (runCompare reports the models' diagnostics).
-    for (const model of targets.filter((t) => t.endsWith('.vmm') || t === '-')) {
+    for (const model of targets.filter((t) => !isRunDir(t))) {
       const checked = frontEnd(readSource(model).text);
       if (!checked.ir) continue;
       checkBudget(applyOverrides(checked.ir, f), backend.name);

@@ -37,6 +37,9 @@ import { irOfRun, RunDir } from './run_dir.ts';
 import type { IrProgram, IrSite } from '../ir/types.ts';
 import { resolveSize } from '../lower/trace.ts';
 
+/** The default evaluation seed: one seed draws the same targets and memories for every run (paired comparisons). */
+export const EVAL_SEED = 12345;
+
 export interface EvalOptions {
   data?: string;
   samples: number;
