@@ -62,6 +62,8 @@ export interface BackendInfo {
    * threads; undefined when they run in wasm, with `blasWhyNot` saying why.
    */
   blasThreads?: number;
+  /** The OpenBLAS kernels in use ("SkylakeX", "Haswell", ...), when the module says. */
+  blasCore?: string;
   blasWhyNot?: string;
   /**
    * `vmm`: vmm's own kernels run where it has them (wasm, cpu); `generic`: tfjs's ops only, the
@@ -213,7 +215,7 @@ export function formatInfo(info: BackendInfo): string {
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
   let module: string | undefined;
   if (info.blasThreads !== undefined) {
-    parts.push(`matrix products: OpenBLAS, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}`);
+    parts.push(`matrix products: OpenBLAS${info.blasCore ? ` ${info.blasCore}` : ''}, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}`);
     module = info.blasModuleNote;
   } else if (info.name === 'wasm' && info.blasWhyNot) {
     parts.push('matrix products: wasm');
@@ -249,7 +251,7 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
         simd,
         threads: Math.max(1, threads),
         reason,
-        ...(blas ? { blasThreads: blas.threads } : {}),
+        ...(blas ? { blasThreads: blas.threads, ...(blas.core ? { blasCore: blas.core } : {}) } : {}),
         ...(why ? { blasWhyNot: why } : {}),
         kernels: kernelsOn(name),
         ...(kind ? { blasModule: kind.kind, blasModuleNote: kind.note } : {}),

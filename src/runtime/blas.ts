@@ -86,6 +86,11 @@ export interface BlasModule {
   ): void;
   /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores). */
   threads(): number;
+  /**
+   * The kernels OpenBLAS chose for this CPU ("Haswell", "Cooperlake", ...; OPENBLAS_CORETYPE
+   * overrides its choice), for the backend line; absent from modules built before it.
+   */
+  corename?(): string;
 }
 
 /** Which native module runs: the one shipped prebuilt in the package, or one built on this machine. */
@@ -448,9 +453,11 @@ export function patchWasmConvWithBlas(): boolean {
   return true;
 }
 
-/** Whether the wasm backend's products run through OpenBLAS, and on how many threads. */
-export function blasInUse(): { threads: number } | undefined {
-  return kernelsInstalled(PRODUCTS) && native?.module ? { threads: native.module.threads() } : undefined;
+/** Whether the wasm backend's products run through OpenBLAS, on how many threads, with which kernels. */
+export function blasInUse(): { threads: number; core?: string } | undefined {
+  if (!kernelsInstalled(PRODUCTS) || !native?.module) return undefined;
+  const core = native.module.corename?.();
+  return { threads: native.module.threads(), ...(core ? { core } : {}) };
 }
 
 /** The constants of one Adam step (see `SlotOptimizer.apply`). */

@@ -29,7 +29,7 @@ describe('selectBackend', () => {
       expect(a.simd).toBe(true);
       expect(a.threads).toBeGreaterThanOrEqual(1);
       expect(lines[0]).toMatch(
-        /^backend: wasm \(SIMD, 1 thread, matrix products: (OpenBLAS, \d+ threads?\); OpenBLAS module (prebuilt for|built from source: )|wasm\); (no OpenBLAS module|OpenBLAS module turned off)).*; native TensorFlow (not installed|unusable).*see README for GPU/,
+        /^backend: wasm \(SIMD, 1 thread, matrix products: (OpenBLAS( \w+)?, \d+ threads?\); OpenBLAS module (prebuilt for|built from source: )|wasm\); (no OpenBLAS module|OpenBLAS module turned off)).*; native TensorFlow (not installed|unusable).*see README for GPU/,
       );
     }
   });
@@ -81,8 +81,10 @@ describe('wasm matrix products (OpenBLAS where built, else the transposition fix
     const blas = loadBlas() !== undefined;
     const cpu = await cpuResults(blas);
     const info = await selectBackend({ force: 'wasm' });
-    // Which path ran: the banner says OpenBLAS exactly when the native module loaded.
+    // Which path ran: the banner says OpenBLAS exactly when the native module loaded, and with
+    // which of OpenBLAS's kernel sets (OPENBLAS_CORETYPE's names).
     expect(info.blasThreads !== undefined).toBe(blas);
+    if (blas) expect(info.blasCore).toMatch(/^[A-Za-z0-9]+$/);
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const ids0 = backend.numDataIds();
     const wasm = productCases(blas);

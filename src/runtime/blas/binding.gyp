@@ -11,7 +11,11 @@
     {
       "target_name": "vmm_blas",
       "sources": ["vmm_blas.c"],
-      "cflags": ["-O2"],
+      # -fno-math-errno and -fno-trapping-math (we never read errno or FP exception flags) let gcc
+      # vectorize the loops around the products (the relu masks, Adam's sqrt and division): with
+      # them it keeps `y > 0` a branch, 5 ms of mispredictions per million elements. Not
+      # -ffast-math: NaN must propagate and sums must not be reassociated.
+      "cflags": ["-O3", "-fno-math-errno", "-fno-trapping-math"],
       "conditions": [
         ["vmm_blas_static==''", {
           "libraries": ["-lopenblas", "-lm"]

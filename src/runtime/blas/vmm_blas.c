@@ -347,6 +347,32 @@ static napi_value colsum(napi_env env, napi_callback_info info) {
 static float *gscratch = NULL;
 static size_t gscratch_len = 0;
 
+/*
+ * g = dy * (y > 0) and acc += column sums of g, over `rows` rows of `m`, in one pass. Written as a
+ * product with the 0/1 mask over restrict pointers so the compiler vectorizes it: as a branch
+ * (gcc 12 -O3 kept `y > 0 ? dy : 0` one, and the relu pattern is random) it cost 5 ms of
+ * mispredictions per million elements, half the product it feeds (bench/profile.ts, M = 128).
+ * dy * step(y) is also exactly tfjs's relu gradient (NaN in dy stays NaN).
+ */
+static void mask_rows(const float *restrict dy, const float *restrict y, float *restrict g, double *restrict acc, int rows, int32_t m) {
+  for (int r = 0; r < rows; r++) {
+    const float *restrict dr = dy + (size_t)r * m, *restrict yr = y + (size_t)r * m;
+    float *restrict gr = g + (size_t)r * m;
+    for (int32_t c = 0; c < m; c++) {
+      const float v = dr[c] * (float)(yr[c] > 0.0f);
+      gr[c] = v;
+      acc[c] += v;
+    }
+  }
+}
+
+static void sum_rows(const float *restrict x, double *restrict acc, int rows, int32_t m) {
+  for (int r = 0; r < rows; r++) {
+    const float *restrict xr = x + (size_t)r * m;
+    for (int32_t c = 0; c < m; c++) acc[c] += xr[c];
+  }
+}
+
 static napi_value dense_grad(napi_env env, napi_callback_info info) {
   napi_value args[10];
   if (!get_args(env, info, 10, args, "vmm_blas.dense_grad: expected 10 arguments (dy, y, x, w, dx, dw, db, n, k, m)")) return NULL;
@@ -394,13 +420,10 @@ static napi_value dense_grad(napi_env env, napi_callback_info info) {
     const float *dyc = dy + (size_t)r0 * m;
     const float *g = dyc;
     if (y) {
-      const float *yc = y + (size_t)r0 * m;
-      for (size_t i = 0; i < (size_t)cnt * m; i++) gscratch[i] = yc[i] > 0.0f ? dyc[i] : 0.0f;
+      mask_rows(dyc, y + (size_t)r0 * m, gscratch, acc, cnt, m);
       g = gscratch;
-    }
-    for (int r = 0; r < cnt; r++) {
-      const float *row = g + (size_t)r * m;
-      for (int32_t c = 0; c < m; c++) acc[c] += row[c];
+    } else {
+      sum_rows(dyc, acc, cnt, m);
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, m, cnt, 1.0f, x + (size_t)r0 * k, k, g, m, r0 == 0 ? 0.0f : 1.0f, dw, m);
     if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cnt, k, m, 1.0f, g, m, w, m, 0.0f, dx + (size_t)r0 * k, k);
@@ -416,6 +439,14 @@ static napi_value threads(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* The name of the kernels OpenBLAS chose for this CPU ("Haswell", "SkylakeX", ...). */
+static napi_value corename(napi_env env, napi_callback_info info) {
+  napi_value out;
+  const char *name = openblas_get_corename();
+  CHECK(napi_create_string_utf8(env, name ? name : "", NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"gemm", NULL, gemm, NULL, NULL, NULL, napi_default, NULL},
@@ -423,9 +454,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
       {"colsum", NULL, colsum, NULL, NULL, NULL, napi_default, NULL},
       {"dense_grad", NULL, dense_grad, NULL, NULL, NULL, napi_default, NULL},
+      {"corename", NULL, corename, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 6, props));
+  CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;
 }
 
