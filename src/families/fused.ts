@@ -38,6 +38,21 @@ function write(backend: HostBackend, shape: number[], values: Float32Array): Inf
   return backend.makeTensorInfo!(shape, 'float32', values);
 }
 
+/**
+ * The two loops in native code (the OpenBLAS module's, src/runtime/blas.ts hands them over when it
+ * loads on wasm): arguments are views of the wasm heap, `out` written in place.
+ */
+export interface BernoulliNative {
+  bernoulli_logprob(l: Float32Array, x: Float32Array, out: Float32Array): void;
+  bernoulli_logprob_grad(dy: Float32Array, l: Float32Array, x: Float32Array, out: Float32Array): void;
+}
+let native: BernoulliNative | undefined;
+
+/** Runs the wasm kernels through `impl` (undefined: back to the JavaScript loops). */
+export function useNativeBernoulli(impl: BernoulliNative | undefined): void {
+  native = impl;
+}
+
 /** softplus(l) = log(1 + e^l), without overflow. */
 const softplus = (l: number): number => Math.max(l, 0) + Math.log1p(Math.exp(-Math.abs(l)));
 
@@ -50,6 +65,11 @@ function available(): boolean {
   // out[r] = sum_d x l - softplus(l) over the last axis (x repeats over l's leading axes).
   const forward = ({ inputs, backend: b }: { inputs: { l: Info; x: Info }; backend: HostBackend }): Info => {
     const { l, x } = inputs;
+    if (native && b.makeOutput && b.typedArrayFromHeap) {
+      const out = b.makeOutput(l.shape.slice(0, -1), 'float32');
+      native.bernoulli_logprob(read(b, l), read(b, x), b.typedArrayFromHeap(out)); // views after the allocation
+      return out;
+    }
     const d = l.shape[l.shape.length - 1]!;
     const lv = read(b, l);
     const xv = read(b, x);
@@ -69,6 +89,11 @@ function available(): boolean {
   // dl = dy[r] (x - sigmoid(l)).
   const gradient = ({ inputs, backend: b }: { inputs: { dy: Info; l: Info; x: Info }; backend: HostBackend }): Info => {
     const { dy, l, x } = inputs;
+    if (native && b.makeOutput && b.typedArrayFromHeap) {
+      const out = b.makeOutput(l.shape, 'float32');
+      native.bernoulli_logprob_grad(read(b, dy), read(b, l), read(b, x), b.typedArrayFromHeap(out));
+      return out;
+    }
     const d = l.shape[l.shape.length - 1]!;
     const lv = read(b, l);
     const xv = read(b, x);

@@ -27,6 +27,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { installKernel, kernelMode, kernelsInstalled, ownKernelBackend } from '../kernels/registry.ts';
+import { type BernoulliNative, useNativeBernoulli } from '../families/fused.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -84,6 +85,14 @@ export interface BlasModule {
     k: number,
     m: number,
   ): void;
+  /** The fused Bernoulli log-density's loops (src/families/fused.ts); absent from older builds. */
+  bernoulli_logprob?: BernoulliNative['bernoulli_logprob'];
+  bernoulli_logprob_grad?: BernoulliNative['bernoulli_logprob_grad'];
+  /**
+   * Products under `n` multiply-adds run on one thread from now on (n < 0: unchanged); returns the
+   * threshold before (vmm_blas.c says why there is one). Absent from older builds.
+   */
+  serial_below?(n: number): number;
   /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores). */
   threads(): number;
   /**
@@ -294,6 +303,10 @@ export function patchWasmMatMulWithBlas(): boolean {
     const kernelFunc = ((args: MatMulArgs) => blasMatMul(blas, args) ?? (prev.kernelFunc as (x: unknown) => Info)(args)) as unknown as tf.KernelFunc;
     installKernel({ ...prev, kernelFunc }, PRODUCTS);
   }
+  // The fused Bernoulli log-density's loops, natively (it runs only on wasm with the module here,
+  // and only where the JavaScript loops would: not on the generic path).
+  const { bernoulli_logprob, bernoulli_logprob_grad } = blas;
+  if (bernoulli_logprob && bernoulli_logprob_grad) useNativeBernoulli({ bernoulli_logprob, bernoulli_logprob_grad });
   // A module built before dense_grad existed (run `npm run build:blas`) has no fused backward.
   // VMM_BLAS_DENSE_GRAD=0 leaves dense layers' backward passes to tfjs ops (for before/after counts).
   if (typeof blas.dense_grad === 'function' && process.env['VMM_BLAS_DENSE_GRAD'] !== '0' && !tf.getKernel(DENSE_GRAD_KERNEL, 'wasm')) {

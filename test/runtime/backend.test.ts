@@ -90,6 +90,18 @@ describe('wasm matrix products (OpenBLAS where built, else the transposition fix
     const wasm = productCases(blas);
     expect(backend.numDataIds()).toBe(ids0);
     for (let i = 0; i < cpu.length; i++) expect(maxRelDiff(wasm[i]!, cpu[i]!), `case ${i}`).toBeLessThan(1e-4); // float32 sums over k <= 300
+    // These products are small enough to run on one thread (vmm_blas.c's serial threshold); with
+    // the threshold at 0 OpenBLAS threads them as it likes, and they must agree as well.
+    const native = loadBlas();
+    if (native?.serial_below) {
+      const before = native.serial_below(0);
+      try {
+        const threaded = productCases(blas);
+        for (let i = 0; i < cpu.length; i++) expect(maxRelDiff(threaded[i]!, cpu[i]!), `case ${i}, threaded`).toBeLessThan(1e-4);
+      } finally {
+        native.serial_below(before);
+      }
+    }
   });
 
   it('the pure-wasm path (VMM_BLAS=0) matches cpu too', async () => {

@@ -18,6 +18,8 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define CHECK(call)                                                                 \
   do {                                                                              \
@@ -26,6 +28,37 @@
       return NULL;                                                                  \
     }                                                                               \
   } while (0)
+
+/*
+ * Every product goes through here: on one thread when it is small. OpenBLAS 0.3.21 splits any
+ * product above a tiny size over all its threads. Each product alone runs faster on two threads,
+ * but a training step of the benchmark model does not: with the small products (the K samples' own
+ * layers, 128 rows) threaded, the rest of the step slows by more than they gain. Alternating the
+ * threshold step by step in one process (2 vCPUs, hard/VIMCO, median ms per step):
+ *   M = 8:   all threaded 28.8, all serial 26.1, serial below 64M multiply-adds 25.9
+ *   M = 32:  34.3, 40.3, 34.0       M = 128: 56.6, 70.7, 53.6
+ * so products under 2^26 multiply-adds run on one thread. VMM_BLAS_SERIAL_BELOW sets the
+ * threshold (0: OpenBLAS decides every time), serial_below() changes it at run time.
+ */
+static long serial_below = -1;
+static int max_threads = 0, cur_threads = 0;
+
+static void serial_init(void) {
+  if (serial_below >= 0) return;
+  const char *env = getenv("VMM_BLAS_SERIAL_BELOW");
+  serial_below = env ? atol(env) : 1L << 26;
+  max_threads = cur_threads = openblas_get_num_threads();
+}
+
+static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+  serial_init();
+  const int want = (double)m * n * k < (double)serial_below ? 1 : max_threads;
+  if (want != cur_threads) {
+    openblas_set_num_threads(want);
+    cur_threads = want;
+  }
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
 
 static int float_array(napi_env env, napi_value v, float **data, size_t *length) {
   bool is_typed = false;
@@ -91,8 +124,7 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
     if (k == 0) {
       for (size_t j = 0; j < sc; j++) ci[j] = 0.0f;
     } else {
-      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, ai,
-                  ta ? m : k, bi, tb ? k : n, 0.0f, ci, n);
+      sgemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, ai, ta ? m : k, bi, tb ? k : n, 0.0f, ci, n);
     }
     if (bias || relu) {
       for (int32_t r = 0; r < m; r++) {
@@ -285,13 +317,13 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
     const size_t yoff = (size_t)i0 * rows_per_image * d.cout;
     if (mode == 0) {
       im2col(a, cols, &d, i0, cnt);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.cout, (int)kk, 1.0f, cols, (int)kk, b, d.cout, 0.0f, out + yoff, d.cout);
+      sgemm(CblasNoTrans, CblasNoTrans, rows, d.cout, (int)kk, cols, (int)kk, b, d.cout, 0.0f, out + yoff, d.cout);
     } else if (mode == 1) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)kk, d.cout, 1.0f, a + yoff, d.cout, b, d.cout, 0.0f, cols, (int)kk);
+      sgemm(CblasNoTrans, CblasTrans, rows, (int)kk, d.cout, a + yoff, d.cout, b, d.cout, 0.0f, cols, (int)kk);
       col2im(cols, out, &d, i0, cnt);
     } else {
       im2col(a, cols, &d, i0, cnt);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kk, d.cout, rows, 1.0f, cols, (int)kk, b + yoff, d.cout, i0 == 0 ? 0.0f : 1.0f, out, d.cout);
+      sgemm(CblasTrans, CblasNoTrans, (int)kk, d.cout, rows, cols, (int)kk, b + yoff, d.cout, i0 == 0 ? 0.0f : 1.0f, out, d.cout);
     }
   }
   return NULL;
@@ -425,8 +457,8 @@ static napi_value dense_grad(napi_env env, napi_callback_info info) {
     } else {
       sum_rows(dyc, acc, cnt, m);
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, m, cnt, 1.0f, x + (size_t)r0 * k, k, g, m, r0 == 0 ? 0.0f : 1.0f, dw, m);
-    if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cnt, k, m, 1.0f, g, m, w, m, 0.0f, dx + (size_t)r0 * k, k);
+    sgemm(CblasTrans, CblasNoTrans, k, m, cnt, x + (size_t)r0 * k, k, g, m, r0 == 0 ? 0.0f : 1.0f, dw, m);
+    if (dx) sgemm(CblasNoTrans, CblasTrans, cnt, k, m, g, m, w, m, 0.0f, dx + (size_t)r0 * k, k);
   }
   for (int32_t c = 0; c < m; c++) db[c] = (float)acc[c];
   free(acc);
@@ -435,7 +467,91 @@ static napi_value dense_grad(napi_env env, napi_callback_info info) {
 
 static napi_value threads(napi_env env, napi_callback_info info) {
   napi_value out;
-  CHECK(napi_create_int32(env, openblas_get_num_threads(), &out));
+  CHECK(napi_create_int32(env, max_threads ? max_threads : openblas_get_num_threads(), &out)); /* not the serial products' 1 */
+  return out;
+}
+
+/*
+ * The Bernoulli log-density of logits l [rows, d] at values x (x repeats over l's leading rows:
+ * x holds xlen = a multiple of d floats, row r reads x[(r d) mod xlen ...]), and its gradient; the
+ * loops of src/families/fused.ts in C, where scalar expf/log1pf cost a third of JavaScript's
+ * Math.exp/Math.log1p with their double rounding.
+ *   bernoulli_logprob(l, x, out):          out[r] = sum_j x l - softplus(l)  (double accumulator)
+ *   bernoulli_logprob_grad(dy, l, x, out): out[r, j] = dy[r] (x - sigmoid(l))
+ * softplus(l) = max(l, 0) + log1p(exp(-|l|)) never overflows; sigmoid likewise by the sign of l.
+ */
+static int bernoulli_args(napi_env env, napi_callback_info info, size_t n, napi_value *args, float **p, size_t *len, const char *usage) {
+  if (!get_args(env, info, n, args, usage)) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!float_array(env, args[i], &p[i], &len[i])) {
+      napi_throw_type_error(env, NULL, usage);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static napi_value bernoulli_logprob(napi_env env, napi_callback_info info) {
+  napi_value args[3];
+  float *p[3];
+  size_t len[3];
+  if (!bernoulli_args(env, info, 3, args, p, len, "vmm_blas.bernoulli_logprob: expected Float32Arrays (l, x, out)")) return NULL;
+  const float *l = p[0], *x = p[1];
+  float *out = p[2];
+  const size_t rows = len[2], xlen = len[1];
+  const size_t d = rows ? len[0] / rows : 0;
+  if (rows == 0 || d == 0 || len[0] != rows * d || xlen == 0 || xlen % d != 0 || len[0] % xlen != 0) {
+    napi_throw_range_error(env, NULL, "vmm_blas.bernoulli_logprob: l must be rows x d and x a multiple of d dividing it");
+    return NULL;
+  }
+  for (size_t r = 0; r < rows; r++) {
+    const float *lr = l + r * d, *xr = x + (r * d) % xlen;
+    double acc = 0.0;
+    for (size_t j = 0; j < d; j++) {
+      const float li = lr[j];
+      acc += (double)(xr[j] * li) - ((double)(li > 0.0f ? li : 0.0f) + (double)log1pf(expf(-fabsf(li))));
+    }
+    out[r] = (float)acc;
+  }
+  return NULL;
+}
+
+static napi_value bernoulli_logprob_grad(napi_env env, napi_callback_info info) {
+  napi_value args[4];
+  float *p[4];
+  size_t len[4];
+  if (!bernoulli_args(env, info, 4, args, p, len, "vmm_blas.bernoulli_logprob_grad: expected Float32Arrays (dy, l, x, out)")) return NULL;
+  const float *dy = p[0], *l = p[1], *x = p[2];
+  float *out = p[3];
+  const size_t rows = len[0], xlen = len[2];
+  const size_t d = rows ? len[1] / rows : 0;
+  if (rows == 0 || d == 0 || len[1] != rows * d || len[3] != len[1] || xlen == 0 || xlen % d != 0 || len[1] % xlen != 0) {
+    napi_throw_range_error(env, NULL, "vmm_blas.bernoulli_logprob_grad: l and out must be rows x d (rows = dy's length) and x a multiple of d dividing it");
+    return NULL;
+  }
+  for (size_t r = 0; r < rows; r++) {
+    const float *lr = l + r * d, *xr = x + (r * d) % xlen;
+    float *o = out + r * d;
+    const float g = dy[r];
+    for (size_t j = 0; j < d; j++) {
+      const float e = expf(-fabsf(lr[j]));
+      const float sig = lr[j] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+      o[j] = g * (xr[j] - sig);
+    }
+  }
+  return NULL;
+}
+
+/* serial_below(n): products under n multiply-adds run on one thread from now on (n < 0: leave it);
+ * returns the threshold before. */
+static napi_value set_serial_below(napi_env env, napi_callback_info info) {
+  napi_value args[1], out;
+  if (!get_args(env, info, 1, args, "vmm_blas.serial_below: expected 1 argument (n)")) return NULL;
+  double n;
+  CHECK(napi_get_value_double(env, args[0], &n));
+  serial_init();
+  CHECK(napi_create_double(env, (double)serial_below, &out));
+  if (n >= 0) serial_below = (long)n;
   return out;
 }
 
@@ -455,6 +571,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"colsum", NULL, colsum, NULL, NULL, NULL, napi_default, NULL},
       {"dense_grad", NULL, dense_grad, NULL, NULL, NULL, napi_default, NULL},
       {"corename", NULL, corename, NULL, NULL, NULL, napi_default, NULL},
+      {"serial_below", NULL, set_serial_below, NULL, NULL, NULL, napi_default, NULL},
+      {"bernoulli_logprob", NULL, bernoulli_logprob, NULL, NULL, NULL, napi_default, NULL},
+      {"bernoulli_logprob_grad", NULL, bernoulli_logprob_grad, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
