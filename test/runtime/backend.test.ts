@@ -148,3 +148,32 @@ describe('experimental threaded wasm (VMM_WASM_THREADS)', () => {
     expect(r.finite).toBe(true);
   }, 40_000);
 });
+
+describe('wasm Tile by contiguous runs (patchWasmTile)', () => {
+  it('equals the cpu kernel for any shape and repetitions, float32, int32 and bool', async () => {
+    const { assert, property, array, integer, constantFrom } = await import('fast-check');
+    const cases: { shape: number[]; reps: number[]; dtype: 'float32' | 'int32' | 'bool' }[] = [];
+    assert(
+      property(array(integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 4 }), array(integer({ min: 1, max: 3 }), { minLength: 4, maxLength: 4 }), constantFrom('float32', 'int32', 'bool'), (shape, reps, dtype) => {
+        cases.push({ shape, reps: reps.slice(0, shape.length), dtype: dtype as 'float32' | 'int32' | 'bool' });
+      }),
+      { numRuns: 60, seed: 7 },
+    );
+    cases.push({ shape: [1, 32, 128], reps: [4, 1, 1], dtype: 'float32' }, { shape: [32, 8, 784], reps: [1, 4, 1], dtype: 'float32' }, { shape: [2, 3], reps: [1, 1], dtype: 'float32' });
+    const run = async (backend: 'cpu' | 'wasm') => {
+      await selectBackend({ force: backend });
+      return cases.map(({ shape, reps, dtype }) =>
+        tf.tidy(() => {
+          const n = shape.reduce((a, b) => a * b, 1);
+          const values = Array.from({ length: n }, (_, i) => (dtype === 'bool' ? Number(i % 3 === 0) : i * 1.5 - 7));
+          const x = tf.tensor(values, shape, dtype);
+          const y = tf.tile(x, reps);
+          return { shape: y.shape, values: Array.from(y.dataSync()) };
+        }),
+      );
+    };
+    const cpu = await run('cpu');
+    const wasm = await run('wasm');
+    cases.forEach((c, i) => expect(wasm[i], `tile [${c.shape}] x [${c.reps}] ${c.dtype}`).toEqual(cpu[i]));
+  });
+});
