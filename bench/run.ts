@@ -72,7 +72,7 @@ function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Row 
 }
 
 const saved = a['from-json'] ? (JSON.parse(readFileSync(a['from-json'], 'utf8')) as { settings: string; train: typeof train; addressing: typeof addressing }) : undefined;
-const vmmArgs = (extra: string[]) => ['bin/run-ts.mjs', 'bench/vmm_config.ts', ...extra, ...(a.backend ? ['--backend', a.backend] : [])];
+const vmmArgs = (extra: string[]) => ['--expose-gc', 'bin/run-ts.mjs', 'bench/vmm_config.ts', ...extra, ...(a.backend ? ['--backend', a.backend] : [])];
 const refEnv = { OPENBLAS_NUM_THREADS: '2' };
 const python = saved ? undefined : findPython();
 const torchVersion = python ? spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim() : undefined;

@@ -6,6 +6,9 @@
  *   await selectBackend();
  *   const trainer = compile(readFileSync('models/vma_mnist.vmm', 'utf8'), { estimator: 'soft' });
  *   const metrics = trainer.step(batch);   // batch: RawBatch (see src/runtime/data_source.ts)
+ *
+ * An input used again across steps (a fixed memory, a batch) can be a tensor the caller keeps
+ * on the device ({ name, data: tensor, shape, plates }, a DeviceInput): no upload per step.
  */
 export { selectBackend, type BackendInfo, type BackendName } from './runtime/backend.ts';
 export { Trainer, type StepMetrics } from './runtime/trainer.ts';
@@ -13,7 +16,8 @@ export { frontEnd } from './check/pipeline.ts';
 export { describePlan } from './lower/plan.ts';
 export type { IrProgram } from './ir/types.ts';
 export type { Diagnostic } from './diagnostics/diagnostic.ts';
-export type { RawBatch } from './runtime/data_source.ts';
+export type { DeviceInput, RawBatch, RawInput } from './runtime/data_source.ts';
+export type { InputBatch } from './lower/compile.ts';
 // load, train, evaluate, saveWeights/loadWeights (safetensors), sample, data sets: src/driver/library.ts.
 export * from './driver/library.ts';
 

@@ -1,8 +1,9 @@
 /** The library API: compile(source, options) -> Trainer, and its errors. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compile, CompileError, selectBackend } from '../src/index.ts';
+import { compile, CompileError, selectBackend, type InputBatch } from '../src/index.ts';
 import { fakeBatch } from './lower/helpers.ts';
 
 const source = readFileSync(join(__dirname, '..', 'models', 'vma_mnist.vmm'), 'utf8');
@@ -31,6 +32,26 @@ describe('compile()', () => {
       expect((e as CompileError).diagnostics[0]!.code).toMatch(/^VMM2/);
       expect((e as Error).message).toMatch(/^bad\.vmm:\d+:\d+: error\[VMM2\d{3}\]/);
     }
+  });
+
+  it('steps on inputs kept on the device (DeviceInput) as on host arrays, and leaves them alone', () => {
+    const host = compile(source, { batch: 2, k: 2, seed: 3 });
+    const device = compile(source, { batch: 2, k: 2, seed: 3 });
+    const batch = fakeBatch(host.ir, 2, { M: 3 });
+    const tensors = batch.inputs.map((i) => tf.tensor(i.data, i.shape));
+    const onDevice: InputBatch = { inputs: batch.inputs.map((i, k) => ({ ...i, data: tensors[k]! })) };
+    for (let s = 0; s < 3; s++) expect(device.step(onDevice).bound).toBeCloseTo(host.step(batch).bound, 4);
+    // No tensor is made per step for them, and none of them is disposed.
+    const before = tf.memory().numTensors;
+    for (let s = 0; s < 5; s++) device.step(onDevice);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(tensors.every((t) => !t.isDisposed)).toBe(true);
+    // A tensor whose shape is not the batch's is a user error naming the input.
+    const wrong: InputBatch = { inputs: onDevice.inputs.map((i, k) => (k === 0 ? { ...i, shape: [...i.shape.slice(0, -1), i.shape[i.shape.length - 1]! + 1] } : i)) };
+    expect(() => device.step(wrong)).toThrow(new RegExp(`input '${batch.inputs[0]!.name}' is a tensor of shape`));
+    tf.dispose(tensors);
+    host.dispose();
+    device.dispose();
   });
 
   it('refuses an estimator that does not apply', () => {

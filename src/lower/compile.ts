@@ -41,9 +41,28 @@ export interface RawInput {
   plates: 'batch'[];
 }
 
+/**
+ * An input already on the device: a tensor the caller keeps between steps (a memory or a batch
+ * used again), so a step neither uploads it nor holds a second copy of it beside a host array.
+ * The step never disposes it.
+ */
+export interface DeviceInput extends Omit<RawInput, 'data'> {
+  data: tf.Tensor;
+}
+
 /** What the lowering needs of a batch (the runtime's RawBatch adds episode bookkeeping). */
 export interface InputBatch {
-  inputs: RawInput[];
+  inputs: (RawInput | DeviceInput)[];
+}
+
+/** An input's values as a tensor of its shape (a given tensor as it is, after checking its shape). */
+function inputTensor(i: RawInput | DeviceInput): tf.Tensor {
+  if (i.data instanceof Float32Array) return tf.tensor(i.data, i.shape);
+  if (i.data.shape.length !== i.shape.length || i.data.shape.some((n, k) => n !== i.shape[k])) {
+    throw new InputError(`input '${i.name}' is a tensor of shape [${i.data.shape}] where the batch says [${i.shape}]`);
+  }
+  if (i.data.dtype !== 'float32') throw new InputError(`input '${i.name}' is a ${i.data.dtype} tensor; inputs are float32`);
+  return i.data;
 }
 
 export class CompiledModel {
@@ -111,7 +130,7 @@ export class CompiledModel {
   inputs(raw: InputBatch): Inputs {
     this.checkInputs(raw);
     const out: Inputs = new Map();
-    for (const i of raw.inputs) out.set(i.name, { t: tf.tensor(i.data, i.shape), plates: i.plates });
+    for (const i of raw.inputs) out.set(i.name, { t: inputTensor(i), plates: i.plates });
     for (const p of this.ir.params) out.set(p.name, { t: this.variables.get(`param/${p.name}`)!, plates: [] });
     return out;
   }

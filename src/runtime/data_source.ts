@@ -20,7 +20,7 @@ import { isBuiltinDataset, loadUserDataset, type UserDataset } from '../data/use
 import { recallEpisodes, type RecallBatch } from '../data/synthetic_recall.ts';
 import { isGenerated, type IrProgram } from '../ir/types.ts';
 import { RunError } from '../diagnostics/errors.ts';
-import type { InputBatch } from '../lower/compile.ts';
+import type { InputBatch, RawInput } from '../lower/compile.ts';
 
 /**
  * A built-in data set (`mnist`, `omniglot`, `binarized_mnist`, `synthetic`) or the path of a
@@ -29,9 +29,11 @@ import type { InputBatch } from '../lower/compile.ts';
  */
 export type DatasetName = IrProgram['train']['dataset'] | (string & {});
 
-export type { RawInput } from '../lower/compile.ts';
+export type { DeviceInput, RawInput } from '../lower/compile.ts';
 
 export interface RawBatch extends InputBatch {
+  /** Host arrays: what the data sources make (a library caller may pass DeviceInputs instead). */
+  inputs: RawInput[];
   /** Present for episodic batches: classes of memory entries, matches, for accuracy metrics. */
   episode?: EpisodeBatch;
 }

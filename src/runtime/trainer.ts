@@ -11,10 +11,9 @@ import { makeEstimator } from '../estimators/registry.ts';
 import { Rng, type RngState } from '../random/rng.ts';
 import type { Estimator, EstimatorState } from '../estimators/types.ts';
 import type { IrProgram } from '../ir/types.ts';
-import { CompiledModel } from '../lower/compile.ts';
+import { CompiledModel, type InputBatch } from '../lower/compile.ts';
 import { estimateObjective } from '../lower/objective.ts';
 import { estimatorProblem } from '../estimators/registry.ts';
-import type { RawBatch } from './data_source.ts';
 import { makeOptimizer, type Optimizer } from './optimizer.ts';
 import { RunError } from '../diagnostics/errors.ts';
 
@@ -55,8 +54,11 @@ export class Trainer {
     this.estState = this.estimator.initState();
   }
 
-  /** One training step on a batch. */
-  step(raw: RawBatch): StepMetrics {
+  /**
+   * One training step on a batch: host arrays (a RawBatch, as the data sources make), or tensors
+   * the caller keeps on the device between steps (DeviceInput), which the step leaves alone.
+   */
+  step(raw: InputBatch): StepMetrics {
     const t0 = performance.now();
     let boundT: tf.Tensor | undefined;
     let nextState = this.estState;
