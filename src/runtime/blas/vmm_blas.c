@@ -148,6 +148,51 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
  * be w, m, v themselves (an update in place: each element is read before it is written). Not BLAS, but
  * it lives here because this is vmm's one native module.
  */
+typedef struct {
+  float b1, b2, ob1, ob2, step, bc2, eps;
+} adam_consts;
+
+/* One element of the update; the three loops below differ only in what they promise about aliasing,
+ * which is what lets gcc vectorize the first two (with 7 arrays that may alias it gives up: too
+ * many run-time alias checks). */
+#define ADAM_ELEMENT(w, g, m, v, w1, m1, v1)                       \
+  do {                                                              \
+    const float gi = (g)[i];                                        \
+    const float mi = k->b1 * (m)[i] + k->ob1 * gi;                  \
+    const float vi = k->b2 * (v)[i] + k->ob2 * gi * gi;             \
+    const float wi = (w)[i];                                        \
+    (m1)[i] = mi;                                                   \
+    (v1)[i] = vi;                                                   \
+    (w1)[i] = wi - k->step * mi / (sqrtf(vi) / k->bc2 + k->eps);    \
+  } while (0)
+
+/* w, m, v updated in place; g apart from them. */
+static void adam_in_place(float *restrict w, const float *restrict g, float *restrict m, float *restrict v, size_t n, const adam_consts *k) {
+  for (size_t i = 0; i < n; i++) ADAM_ELEMENT(w, g, m, v, w, m, v);
+}
+
+/* Seven arrays, no two overlapping. */
+static void adam_apart(const float *restrict w, const float *restrict g, const float *restrict m, const float *restrict v, float *restrict w1, float *restrict m1,
+                       float *restrict v1, size_t n, const adam_consts *k) {
+  for (size_t i = 0; i < n; i++) ADAM_ELEMENT(w, g, m, v, w1, m1, v1);
+}
+
+/* Anything else (each element is read before it is written, so any aliasing element-to-element is fine). */
+static void adam_any(const float *w, const float *g, const float *m, const float *v, float *w1, float *m1, float *v1, size_t n, const adam_consts *k) {
+  for (size_t i = 0; i < n; i++) ADAM_ELEMENT(w, g, m, v, w1, m1, v1);
+}
+
+static int overlaps(const float *a, const float *b, size_t n) {
+  return a < b + n && b < a + n;
+}
+
+static int distinct(float *const *p, size_t n) {
+  for (int i = 0; i < 7; i++)
+    for (int j = i + 1; j < 7; j++)
+      if (overlaps(p[i], p[j], n)) return 0;
+  return 1;
+}
+
 static napi_value adam(napi_env env, napi_callback_info info) {
   napi_value args[12];
   if (!get_args(env, info, 12, args, "vmm_blas.adam: expected 12 arguments")) return NULL;
@@ -164,15 +209,13 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   const float b1 = (float)h[0], b2 = (float)h[1], step = (float)h[2], bc2 = (float)h[3], eps = (float)h[4];
   // 1 - beta in double before rounding: 1.0f - 0.999f is 1.3e-5 (relative) away from 0.001.
   const float ob1 = (float)(1.0 - h[0]), ob2 = (float)(1.0 - h[1]);
-  const float *w = p[0], *g = p[1], *m = p[2], *v = p[3];
-  float *w1 = p[4], *m1 = p[5], *v1 = p[6];
-  for (size_t i = 0; i < len[0]; i++) {
-    const float gi = g[i];
-    const float mi = b1 * m[i] + ob1 * gi;
-    const float vi = b2 * v[i] + ob2 * gi * gi;
-    m1[i] = mi;
-    v1[i] = vi;
-    w1[i] = w[i] - step * mi / (sqrtf(vi) / bc2 + eps);
+  const adam_consts k = {b1, b2, ob1, ob2, step, bc2, eps};
+  if (p[4] == p[0] && p[5] == p[2] && p[6] == p[3] && !overlaps(p[1], p[0], len[0]) && !overlaps(p[1], p[2], len[0]) && !overlaps(p[1], p[3], len[0])) {
+    adam_in_place(p[0], p[1], p[2], p[3], len[0], &k);
+  } else if (distinct(p, len[0])) {
+    adam_apart(p[0], p[1], p[2], p[3], p[4], p[5], p[6], len[0], &k);
+  } else {
+    adam_any(p[0], p[1], p[2], p[3], p[4], p[5], p[6], len[0], &k);
   }
   return NULL;
 }
