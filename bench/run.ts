@@ -29,6 +29,8 @@ const { values: a } = parseArgs({
   options: {
     M: { type: 'string', default: '8,32,128,512,2048' },
     variants: { type: 'string', default: 'hard,soft' },
+    /** Runs of vmm and of the reference per configuration, interleaved; the table shows their median. */
+    repeats: { type: 'string', default: '2' },
     /** Timed steps per configuration; `auto`: 30 for M <= 128 (fast steps, noisy machine), 10 above. */
     steps: { type: 'string', default: 'auto' },
     warmup: { type: 'string', default: '3' },
@@ -71,6 +73,30 @@ function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Row 
   return JSON.parse(line) as Row;
 }
 
+const repeats = Math.max(1, Number(a.repeats));
+
+/**
+ * Several runs of one configuration as one row: steps (and examples) per second the median of the
+ * runs' medians (the mean of two), peak memory the largest; `runs_steps_per_s` keeps each run's.
+ */
+function combine(runs: (Row | undefined)[]): Row | undefined {
+  const ok = runs.filter((r): r is Row => r !== undefined);
+  if (ok.length === 0) return undefined;
+  const med = (key: string) => {
+    const v = ok.map((r) => Number(r[key])).sort((p, q) => p - q);
+    const h = v.length >> 1;
+    return v.length % 2 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
+  };
+  return {
+    ...ok[0]!,
+    steps_per_s: med('steps_per_s'),
+    examples_per_s: med('examples_per_s'),
+    peak_rss_mb: Math.max(...ok.map((r) => Number(r.peak_rss_mb))),
+    runs: ok.length,
+    runs_steps_per_s: ok.map((r) => Number(r.steps_per_s).toFixed(2)).join(' '),
+  };
+}
+
 const saved = a['from-json'] ? (JSON.parse(readFileSync(a['from-json'], 'utf8')) as { settings: string; train: typeof train; addressing: typeof addressing }) : undefined;
 const vmmArgs = (extra: string[]) => ['--expose-gc', 'bin/run-ts.mjs', 'bench/vmm_config.ts', ...extra, ...(a.backend ? ['--backend', a.backend] : [])];
 const refEnv = { OPENBLAS_NUM_THREADS: '2' };
@@ -86,10 +112,17 @@ const train: { vmm?: Row; vmmWasm?: Row; ref?: Row; variant: string; M: number }
 for (const M of saved || a['conv-only'] ? [] : Ms) {
   for (const variant of variants) {
     const args = ['--variant', variant, '--M', String(M), '--steps', stepsFor(M), '--warmup', a.warmup];
-    process.stderr.write(`M=${M} ${variant}: vmm...`);
-    const vmm = runJson(process.execPath, vmmArgs(args));
-    process.stderr.write(python ? ' reference...' : '');
-    const ref = python ? runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv) : undefined;
+    process.stderr.write(`M=${M} ${variant}:`);
+    const vmmRuns: (Row | undefined)[] = [];
+    const refRuns: (Row | undefined)[] = [];
+    for (let r = 0; r < repeats; r++) {
+      process.stderr.write(' vmm...');
+      vmmRuns.push(runJson(process.execPath, vmmArgs(args)));
+      process.stderr.write(python ? ' reference...' : '');
+      if (python) refRuns.push(runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv));
+    }
+    const vmm = combine(vmmRuns);
+    const ref = combine(refRuns);
     const vmmWasm = vmm?.blas_threads ? (process.stderr.write(' vmm wasm-only...'), runJson(process.execPath, vmmArgs(args), { VMM_BLAS: '0' })) : undefined;
     const sps = (r: Row | undefined) => (r ? Number(r.steps_per_s).toFixed(2) : '-');
     process.stderr.write(` ${sps(vmm)}${vmmWasm ? ` (wasm-only ${sps(vmmWasm)})` : ''} vs ${sps(ref)} steps/s\n`);
@@ -98,7 +131,7 @@ for (const M of saved || a['conv-only'] ? [] : Ms) {
 }
 
 const addressing: { vmm?: Row; ref?: Row; N: number }[] = saved?.addressing ?? [];
-for (const N of saved || a['conv-only'] ? [] : a.quick ? [10000] : a.memories.split(',').map(Number)) {
+for (const N of saved || a['conv-only'] ? [] : a.quick ? [10000] : a.memories.split(',').filter(Boolean).map(Number)) {
   const args = ['--addressing-only', '--memory', String(N), '--queries', '32'];
   const vmm = runJson(process.execPath, vmmArgs(args));
   const ref = python ? runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv) : undefined;
@@ -127,12 +160,16 @@ for (const M of saved || !a['conv-M'] ? [] : a['conv-M'].split(',').map(Number))
 const refQps = (r: Row | undefined, key: string): unknown => (r?.results as unknown as Record<string, { queries_per_s: number }> | undefined)?.[key]?.queries_per_s;
 const f = (x: unknown, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
 const backend = train.find((t) => t.vmm)?.vmm ?? conv.find((t) => t.vmm)?.vmm;
+const coretype = process.env['OPENBLAS_CORETYPE'];
 const settings = saved?.settings ??
   `vmm backend: ${backend?.backend ?? '?'} (threads ${backend?.threads ?? '?'}, SIMD ${backend?.simd ?? '?'}, matrix products: ${
-    backend?.blas_threads ? `OpenBLAS sgemm, ${backend.blas_threads} threads` : `wasm (${backend?.blas_why_not ?? 'no OpenBLAS module'})`
+    backend?.blas_threads
+      ? `OpenBLAS sgemm${backend.blas_core ? ` (${backend.blas_core} kernels)` : ''}, ${backend.blas_threads} threads, ${backend.blas_module === 'prebuilt' ? 'the prebuilt module a plain npm install gets' : `module ${backend.blas_module ?? '?'}`}`
+      : `wasm (${backend?.blas_why_not ?? 'no OpenBLAS module'})`
   }); ` +
+  (coretype !== undefined ? `OPENBLAS_CORETYPE=${coretype} in the environment of both; ` : '') +
   (python ? `reference: PyTorch ${torchVersion}, torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2` : 'reference: not run (no torch)') +
-  `; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${a.steps === 'auto' && !a.quick ? '30 (M <= 128) or 10' : stepsFor(0)} steps after ${a.warmup} warm-up; ${new Date().toISOString().slice(0, 10)}`;
+  `; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${a.steps === 'auto' && !a.quick ? '30 (M <= 128) or 10' : stepsFor(0)} steps after ${a.warmup} warm-up, ${repeats === 1 ? 'one run' : `median of ${repeats} interleaved runs (vmm, reference, vmm, ...)`} per configuration (wasm-only: one run); ${new Date().toISOString().slice(0, 10)}`;
 
 const trainMd = markdownTable(
   ['M', 'variant', 'vmm steps/s', 'ref steps/s', 'vmm / ref', 'vmm wasm-only steps/s', 'wasm-only / ref', 'vmm ex/s', 'vmm peak MB', 'ref peak MB', 'vmm bound', 'ref bound'],
@@ -184,7 +221,9 @@ const out = join(root, 'bench', 'results');
 mkdirSync(out, { recursive: true });
 if (train.length) writeFileSync(join(out, 'train.md'), `Training steps (bench-model.md), ${settings}\n\n${trainMd}\n`);
 if (addressing.length) writeFileSync(join(out, 'addressing.md'), `Test-time addressing q(a|x) of 32 queries against one shared memory; ${settings}\n\n${addrMd}\n`);
-const convSettings = settings.replace(/median of [^;]*warm-up/, `median of ${a.quick ? 3 : a['conv-steps']} steps after ${a.warmup} warm-up`);
+const convSettings = settings
+  .replace(/median of [^;]*?warm-up/, `median of ${a.quick ? 3 : a['conv-steps']} steps after ${a.warmup} warm-up`)
+  .replace(/, (one run|median of \d+ interleaved runs[^;]*?) per configuration \(wasm-only: one run\)/, ', one run per configuration');
 if (conv.length) writeFileSync(join(out, 'conv.md'), `Convolutional VMA model (models/vma_omniglot.vmm, hard, VIMCO, memory M + 2 learned entries) against its PyTorch twin (bench/reference/bench_vma_conv.py); ${convSettings}\n\n${convMd}\n`);
 const latest = a['conv-only'] ? 'latest_conv.json' : 'latest.json';
 writeFileSync(join(out, latest), JSON.stringify({ settings, train, addressing, conv }, null, 2) + '\n');

@@ -100,6 +100,8 @@ if (a['addressing-only']) {
       threads: backend.threads,
       blas_threads: backend.blasThreads ?? null,
       blas_why_not: backend.blasWhyNot ?? null,
+      blas_module: backend.blasModule ?? null,
+      blas_core: backend.blasCore ?? null,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     }) + '\n',
   );
@@ -148,6 +150,8 @@ if (a['addressing-only']) {
       simd: backend.simd,
       blas_threads: backend.blasThreads ?? null,
       blas_why_not: backend.blasWhyNot ?? null,
+      blas_module: backend.blasModule ?? null,
+      blas_core: backend.blasCore ?? null,
     }) + '\n',
   );
   trainer.dispose();
