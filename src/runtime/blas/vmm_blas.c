@@ -32,13 +32,16 @@
 /*
  * Every product goes through here: on one thread when it is small. OpenBLAS 0.3.21 splits any
  * product above a tiny size over all its threads. Each product alone runs faster on two threads,
- * but a training step of the benchmark model does not: with the small products (the K samples' own
+ * but a training step of the benchmark model does not: with its small products (the K samples'
  * layers, 128 rows) threaded, the rest of the step slows by more than they gain. Alternating the
  * threshold step by step in one process (2 vCPUs, hard/VIMCO, median ms per step):
- *   M = 8:   all threaded 28.8, all serial 26.1, serial below 64M multiply-adds 25.9
+ *   M = 8:   all threaded 28.8, all serial 26.1, serial below 2^26 multiply-adds 25.9
  *   M = 32:  34.3, 40.3, 34.0       M = 128: 56.6, 70.7, 53.6
- * so products under 2^26 multiply-adds run on one thread. VMM_BLAS_SERIAL_BELOW sets the
- * threshold (0: OpenBLAS decides every time), serial_below() changes it at run time.
+ * and between 2^24 and 2^26: 2^24 is worse (M = 8: 26.6 against 21.8-25.4 ms, M = 32: 32.6
+ * against 26.0-27.2), 2^25 and 2^26 are within the run-to-run noise of each other (+-3 ms). 2^25,
+ * so that a lone mid-sized product (test-time addressing: 32 queries x 128 x 10,000 entries, 41M)
+ * still gets both threads. VMM_BLAS_SERIAL_BELOW sets the threshold (0: OpenBLAS decides every
+ * time), serial_below() changes it at run time.
  */
 static long serial_below = -1;
 static int max_threads = 0, cur_threads = 0;
@@ -46,7 +49,7 @@ static int max_threads = 0, cur_threads = 0;
 static void serial_init(void) {
   if (serial_below >= 0) return;
   const char *env = getenv("VMM_BLAS_SERIAL_BELOW");
-  serial_below = env ? atol(env) : 1L << 26;
+  serial_below = env ? atol(env) : 1L << 25;
   max_threads = cur_threads = openblas_get_num_threads();
 }
 
