@@ -22,7 +22,8 @@ import { runPrior } from '../lower/trace.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { currentBackend, selectBackend, type BackendInfo, type SelectOptions } from '../runtime/backend.ts';
 import { checkVariables, restoreVariables, snapshotVariables } from '../runtime/checkpoint.ts';
-import { trainStream, validationBatches, type DataOptions, type RawBatch, type TrainStream } from '../runtime/data_source.ts';
+import { trainStream, validationBatches, type DataOptions, type TrainStream } from '../runtime/data_source.ts';
+import type { InputBatch } from '../lower/compile.ts';
 import { decodeSafetensors, encodeSafetensors } from '../runtime/safetensors.ts';
 import { validate } from '../runtime/train_loop.ts';
 import type { StepMetrics, Trainer } from '../runtime/trainer.ts';
@@ -85,7 +86,7 @@ export function modelInputs(trainer: Trainer): string[] {
 }
 
 /** Checks a batch's input names against the model's; throws an {@link InputError} listing them. */
-export function checkBatch(trainer: Trainer, batch: RawBatch): void {
+export function checkBatch(trainer: Trainer, batch: InputBatch): void {
   trainer.model.checkInputs(batch);
 }
 
@@ -94,8 +95,12 @@ export interface TrainOptions extends DataChoice {
   steps: number;
   /** Examples (episodes) per step; default: the model's `batch`. */
   batch?: number;
-  /** Batches you make instead of a data set (checked against the model's inputs). */
-  stream?: TrainStream | Iterator<RawBatch>;
+  /**
+   * Batches you make instead of a data set (checked against the model's inputs). An input used
+   * again across steps (a fixed memory) may be a tensor you keep on the device (a DeviceInput):
+   * no upload per step; vmm never disposes it.
+   */
+  stream?: TrainStream | Iterator<InputBatch>;
   /** Called after every step. */
   onStep?: (m: StepMetrics) => void;
 }
@@ -105,7 +110,7 @@ export function train(trainer: Trainer, o: TrainOptions): StepMetrics {
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new InputError(`train: steps must be a positive integer, got ${o.steps}`);
   const batch = o.batch ?? trainer.ir.train.batch;
   const source = o.stream ?? trainStream(trainer.ir, dataOptions(trainer, o));
-  const next = (): RawBatch => {
+  const next = (): InputBatch => {
     if ('state' in source) return source.next(batch);
     const r = source.next();
     if (r.done) throw new InputError('train: the stream of batches ended before the last step');

@@ -1,0 +1,64 @@
+/**
+ * Which products should run on one OpenBLAS thread: trains the benchmark model
+ * (models/bench_vma.vmm, hard/VIMCO, B = 32, K = 4) in one process and changes the native module's
+ * serial threshold (vmm_blas.c, `serial_below`) step by step, round robin, so every threshold sees
+ * the same machine state; prints the median step time per threshold. A threshold of 0 lets OpenBLAS
+ * thread every product; 1e12 runs all of them on one thread.
+ *
+ *   node bin/run-ts.mjs bench/serial_threshold.ts [--M 32] [--thresholds 0,16777216,33554432,67108864,1e12] [--steps 60]
+ *
+ * Needs the OpenBLAS module (wasm backend). Random binary data, kept on the device.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { frontEnd } from '../src/check/pipeline.ts';
+import { selectBackend } from '../src/runtime/backend.ts';
+import { loadBlas } from '../src/runtime/blas.ts';
+import type { InputBatch } from '../src/lower/compile.ts';
+import { Rng } from '../src/random/rng.ts';
+import { Trainer } from '../src/runtime/trainer.ts';
+
+const { values: a } = parseArgs({
+  options: {
+    M: { type: 'string', default: '32' },
+    thresholds: { type: 'string', default: '0,16777216,33554432,67108864,1e12' },
+    steps: { type: 'string', default: '60' },
+    warmup: { type: 'string', default: '4' },
+  },
+});
+const M = Number(a.M);
+const thresholds = a.thresholds.split(',').map(Number);
+const [B, D] = [32, 784];
+
+await selectBackend({ force: 'wasm', log: () => {} });
+const blas = loadBlas();
+if (!blas?.serial_below) throw new Error('serial_threshold.ts needs the OpenBLAS module with serial_below (npm run build:blas)');
+const fe = frontEnd(readFileSync(join(import.meta.dirname, '..', 'models', 'bench_vma.vmm'), 'utf8'));
+if (!fe.ir) throw new Error('models/bench_vma.vmm does not compile');
+const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.train.estimator, kind: 'vimco', k: 4 } as typeof fe.ir.train.estimator } };
+const trainer = new Trainer(ir, 1);
+const rng = new Rng(2);
+const binary = (n: number) => Float32Array.from({ length: n }, () => (rng.nextFloat() < 0.5 ? 1 : 0));
+const batch: InputBatch = {
+  inputs: [
+    { name: 'x', data: tf.tensor(binary(B * D), [B, D]), shape: [B, D], plates: ['batch'] },
+    { name: 'mem', data: tf.tensor(binary(B * M * D), [B, M, D]), shape: [B, M, D], plates: ['batch'] },
+  ],
+};
+const initial = blas.serial_below(-1);
+for (let i = 0; i < Number(a.warmup); i++) trainer.step(batch);
+const times = thresholds.map(() => [] as number[]);
+for (let i = 0; i < Number(a.steps) * thresholds.length; i++) {
+  const j = i % thresholds.length;
+  blas.serial_below(thresholds[j]!);
+  const t0 = performance.now();
+  trainer.step(batch);
+  times[j]!.push(performance.now() - t0);
+}
+blas.serial_below(initial);
+const median = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1]!;
+process.stdout.write(`hard/VIMCO M=${M}, ${a.steps} steps per threshold, round robin (default threshold ${initial}):\n`);
+thresholds.forEach((t, j) => process.stdout.write(`  serial below ${t.toExponential(2)} multiply-adds: median ${median(times[j]!).toFixed(1)} ms/step\n`));
+trainer.dispose();
