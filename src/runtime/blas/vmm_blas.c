@@ -12,6 +12,11 @@
  *   relu true: out = max(out, 0) after the bias
  *
  * conv2d(mode, a, b, out, dims): convolutions by im2col/col2im + sgemm (see below).
+ * dense_grad(...): a dense layer's whole backward pass; colsum(...): a bias gradient;
+ * bernoulli_logprob(...), bernoulli_logprob_grad(...): the decoder's log-density and its gradient
+ * (src/families/fused.ts); serial_below(n): the size under which products stay on one thread;
+ * threads(), corename(): OpenBLAS's thread count and kernel set, for the backend line.
+ * Built with -fno-math-errno -fno-trapping-math (binding.gyp) so the elementwise loops vectorize.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
