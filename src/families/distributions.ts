@@ -34,7 +34,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../random/rng.ts';
 import { stopGradient, withoutGradient } from '../estimators/stop_gradient.ts';
-import { bernoulliLogProbFused } from './fused.ts';
+import { bernoulliLogProbFused, normalLogProbFused } from './fused.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -340,6 +340,8 @@ export class Normal implements Distribution {
   logProb(value: tf.Tensor): tf.Tensor {
     if (value.dtype !== 'float32') fail('Normal.logProb', `values must be float32, got ${value.dtype}`);
     broadcastShapes('Normal.logProb', value.shape, this.shape);
+    const fused = normalLogProbFused(value, this.loc, this.scale);
+    if (fused) return fused;
     return tf.tidy(() => {
       const z = tf.div(tf.sub(value, this.loc), this.scale);
       const lp = tf.sub(tf.mul(tf.square(z), -0.5), tf.add(tf.log(this.scale), 0.5 * LOG_2PI));
