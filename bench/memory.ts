@@ -17,8 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { frontEnd } from '../src/check/pipeline.ts';
 import { selectBackend } from '../src/runtime/backend.ts';
 import { Trainer } from '../src/runtime/trainer.ts';
-import { Rng } from '../src/random/rng.ts';
-import type { InputBatch } from '../src/lower/compile.ts';
+import { deviceBatch } from './batch.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -42,10 +41,6 @@ const D = 784;
 const kind = a.variant === 'soft' ? 'soft' : 'vimco';
 const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.train.estimator, kind, k: K } as typeof fe.ir.train.estimator } };
 
-function randomBinary(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: n }, () => (rng.nextFloat() < 0.5 ? 1 : 0));
-}
 
 const wasmHeap = (): number => {
   const w = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm;
@@ -125,15 +120,7 @@ if (backend.name === 'wasm') {
 }
 const rows = [snapshot('start')];
 const trainer = new Trainer(ir, 1);
-// Kept on the device, as bench/vmm_config.ts does (DeviceInput): one copy of the data.
-const batch: InputBatch = {
-  inputs: [
-    { name: 'x', data: tf.tensor(randomBinary(B * D, 1), [B, D]), shape: [B, D], plates: ['batch'] },
-    { name: 'mem', data: tf.tensor(randomBinary(B * M * D, 2), [B, M, D]), shape: [B, M, D], plates: ['batch'] },
-  ],
-};
-await new Promise((r) => setImmediate(r)); // a gc in the same turn still finds the host arrays on the stack
-(globalThis as { gc?: () => void }).gc?.();
+const batch = await deviceBatch(B, M, D); // on the device, as bench/vmm_config.ts has it (bench/batch.ts)
 rows.push(snapshot('model and data'));
 for (let i = 0; i < Number(a.steps); i++) {
   trainer.step(batch);

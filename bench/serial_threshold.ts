@@ -7,17 +7,15 @@
  *
  *   node bin/run-ts.mjs bench/serial_threshold.ts [--M 32] [--thresholds 0,16777216,33554432,67108864,1e12] [--steps 60]
  *
- * Needs the OpenBLAS module (wasm backend). Random binary data, kept on the device.
+ * Needs the OpenBLAS module (wasm backend). Random binary data, kept on the device (bench/batch.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
 import { frontEnd } from '../src/check/pipeline.ts';
 import { selectBackend } from '../src/runtime/backend.ts';
 import { loadBlas } from '../src/runtime/blas.ts';
-import type { InputBatch } from '../src/lower/compile.ts';
-import { Rng } from '../src/random/rng.ts';
+import { deviceBatch } from './batch.ts';
 import { Trainer } from '../src/runtime/trainer.ts';
 
 const { values: a } = parseArgs({
@@ -39,14 +37,7 @@ const fe = frontEnd(readFileSync(join(import.meta.dirname, '..', 'models', 'benc
 if (!fe.ir) throw new Error('models/bench_vma.vmm does not compile');
 const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.train.estimator, kind: 'vimco', k: 4 } as typeof fe.ir.train.estimator } };
 const trainer = new Trainer(ir, 1);
-const rng = new Rng(2);
-const binary = (n: number) => Float32Array.from({ length: n }, () => (rng.nextFloat() < 0.5 ? 1 : 0));
-const batch: InputBatch = {
-  inputs: [
-    { name: 'x', data: tf.tensor(binary(B * D), [B, D]), shape: [B, D], plates: ['batch'] },
-    { name: 'mem', data: tf.tensor(binary(B * M * D), [B, M, D]), shape: [B, M, D], plates: ['batch'] },
-  ],
-};
+const batch = await deviceBatch(B, M, D);
 const initial = blas.serial_below(-1);
 for (let i = 0; i < Number(a.warmup); i++) trainer.step(batch);
 const times = thresholds.map(() => [] as number[]);

@@ -21,7 +21,7 @@ import { Trainer } from '../src/runtime/trainer.ts';
 import { CompiledModel } from '../src/lower/compile.ts';
 import { Categorical } from '../src/families/distributions.ts';
 import { Rng } from '../src/random/rng.ts';
-import type { InputBatch } from '../src/lower/compile.ts';
+import { deviceBatch, randomBinary } from './batch.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -47,10 +47,6 @@ function median(xs: number[]): number {
   return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
-function randomBinary(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: n }, () => (rng.nextFloat() < 0.5 ? 1 : 0));
-}
 
 const backend = await selectBackend({ ...(a.backend ? { force: a.backend as 'wasm' | 'cpu' | 'tensorflow' } : {}), log: () => {} });
 const modelFile = a.model === 'conv' ? 'vma_omniglot.vmm' : 'bench_vma.vmm';
@@ -112,17 +108,7 @@ if (a['addressing-only']) {
   const variant = a.variant === 'soft' ? 'soft' : 'vimco';
   const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.train.estimator, kind: variant, k: K } as typeof fe.ir.train.estimator } };
   const trainer = new Trainer(ir, 1);
-  // The batch is uploaded once and kept on the device (DeviceInput), as the reference makes its
-  // tensors once; the host arrays are dropped (and collected, where --expose-gc allows) so that
-  // the peak memory holds one copy of the data, as the reference's does.
-  const batch: InputBatch = {
-    inputs: [
-      { name: 'x', data: tf.tensor(randomBinary(B * D, 1), [B, D]), shape: [B, D], plates: ['batch'] },
-      { name: 'mem', data: tf.tensor(randomBinary(B * M * D, 2), [B, M, D]), shape: [B, M, D], plates: ['batch'] },
-    ],
-  };
-  await new Promise((r) => setImmediate(r)); // a gc in the same turn still finds the host arrays on the stack
-  (globalThis as { gc?: () => void }).gc?.();
+  const batch = await deviceBatch(B, M, D); // on the device, made once (bench/batch.ts)
   for (let i = 0; i < Number(a.warmup); i++) trainer.step(batch);
   const ms: number[] = [];
   let bound = NaN;

@@ -26,6 +26,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A scratch buffer kept between calls and grown when a call needs more (NULL when out of memory). */
+typedef struct {
+  float *p;
+  size_t n;
+} scratch_buf;
+
+static float *scratch_of(scratch_buf *b, size_t n) {
+  if (n > b->n) {
+    free(b->p);
+    b->p = (float *)malloc(n * sizeof(float));
+    b->n = b->p ? n : 0;
+  }
+  return b->p;
+}
+
 #define CHECK(call)                                                                 \
   do {                                                                              \
     if ((call) != napi_ok) {                                                        \
@@ -242,22 +257,9 @@ static napi_value adam(napi_env env, napi_callback_info info) {
  * The column matrix is built for a chunk of images at a time (at most CHUNK_FLOATS floats unless
  * one image needs more), in a scratch buffer that is kept and grown between calls.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #define CHUNK_FLOATS ((size_t)1 << 23) /* 32 MB */
 
-static float *scratch = NULL;
-static size_t scratch_len = 0;
-
-static float *get_scratch(size_t n) {
-  if (n > scratch_len) {
-    free(scratch);
-    scratch = (float *)malloc(n * sizeof(float));
-    scratch_len = scratch ? n : 0;
-  }
-  return scratch;
-}
+static scratch_buf cols_buf; /* im2col's column matrix */
 
 typedef struct {
   int n, h, w, cin, ho, wo, cout, kh, kw, sh, sw, pt, pl;
@@ -356,7 +358,7 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   int nb = per_image ? (int)(CHUNK_FLOATS / per_image) : d.n;
   if (nb < 1) nb = 1;
   if (nb > d.n) nb = d.n;
-  float *cols = get_scratch((size_t)nb * per_image);
+  float *cols = scratch_of(&cols_buf, (size_t)nb * per_image);
   if (!cols) {
     napi_throw_error(env, NULL, "vmm_blas.conv2d: out of memory for the column buffer");
     return NULL;
@@ -427,8 +429,7 @@ static napi_value colsum(napi_env env, napi_callback_info info) {
  */
 #define DENSE_CHUNK_FLOATS ((size_t)1 << 20) /* 4 MB */
 
-static float *gscratch = NULL;
-static size_t gscratch_len = 0;
+static scratch_buf mask_buf; /* the relu-masked gradient, one chunk of rows */
 
 /*
  * g = dy * (y > 0) and acc += column sums of g, over `rows` rows of `m`, in one pass. Written as a
@@ -487,15 +488,11 @@ static napi_value dense_grad(napi_env env, napi_callback_info info) {
   int rows = y ? (int)(DENSE_CHUNK_FLOATS / (size_t)m) : n;
   if (rows < 1) rows = 1;
   if (rows > n) rows = n;
-  if (y && (size_t)rows * m > gscratch_len) {
-    free(gscratch);
-    gscratch = (float *)malloc((size_t)rows * m * sizeof(float));
-    gscratch_len = gscratch ? (size_t)rows * m : 0;
-    if (!gscratch) {
-      free(acc);
-      napi_throw_error(env, NULL, "vmm_blas.dense_grad: out of memory for the scratch buffer");
-      return NULL;
-    }
+  float *gscratch = y ? scratch_of(&mask_buf, (size_t)rows * m) : NULL;
+  if (y && !gscratch) {
+    free(acc);
+    napi_throw_error(env, NULL, "vmm_blas.dense_grad: out of memory for the scratch buffer");
+    return NULL;
   }
   if (n == 0) memset(dw, 0, (size_t)k * m * sizeof(float));
   for (int32_t r0 = 0; r0 < n; r0 += rows) {
@@ -594,17 +591,7 @@ static void logprob_grad_row(const float *restrict l, const float *restrict x, f
   }
 }
 
-static float *terms_buf = NULL;
-static size_t terms_len = 0;
-
-static float *get_terms(size_t d) {
-  if (d > terms_len) {
-    free(terms_buf);
-    terms_buf = (float *)malloc(d * sizeof(float));
-    terms_len = terms_buf ? d : 0;
-  }
-  return terms_buf;
-}
+static scratch_buf terms_buf; /* one row's log-density terms */
 
 static napi_value bernoulli_logprob(napi_env env, napi_callback_info info) {
   napi_value args[3];
@@ -619,7 +606,7 @@ static napi_value bernoulli_logprob(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "vmm_blas.bernoulli_logprob: l must be rows x d and x a multiple of d dividing it");
     return NULL;
   }
-  float *terms = get_terms(d);
+  float *terms = scratch_of(&terms_buf, d);
   if (!terms) {
     napi_throw_error(env, NULL, "vmm_blas.bernoulli_logprob: out of memory");
     return NULL;
