@@ -507,7 +507,7 @@ export function patchWasmTile(): void {
 }
 
 /** `out` = `src` (row-major, `shape`) repeated `reps[i]` times along each axis i, by contiguous runs. */
-export function tileInto(src: tf.TypedArray, shape: number[], reps: number[], out: tf.TypedArray): void {
+function tileInto(src: tf.TypedArray, shape: number[], reps: number[], out: tf.TypedArray): void {
   const rank = shape.length;
   if (src.length === 0 || out.length === 0) return;
   // Past the last axis with reps > 1 a source row is copied whole; `last` = -1: one copy of all.
