@@ -15,6 +15,9 @@ import { RunDir, type RunConfig } from './run_dir.ts';
 import { Trainer, type TrainerState } from './trainer.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { Rng } from '../random/rng.ts';
+import { faultPoint } from './fault.ts';
+import { EventFileWriter, truncateEventFiles } from '../report/tensorboard.ts';
+import { addressKl, sampleGridPng } from './summaries.ts';
 
 export interface LoopOptions {
   /** Print progress (a bar on a terminal, log lines otherwise). */
@@ -91,6 +94,11 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
   } else {
     opts.log(`training ${ir.name}: ${stream.describe}`);
   }
+  // Records past the checkpoint (written before a kill) are dropped: no step is logged twice.
+  dir.truncateMetrics(trainer.stepCount);
+  truncateEventFiles(dir.path, trainer.stepCount);
+  const events = new EventFileWriter(dir.path);
+  const lr = config.train.optimizer.lr;
   const total = config.train.steps;
   const stopAt = opts.maxStepsThisRun ? Math.min(total, trainer.stepCount + opts.maxStepsThisRun) : total;
   let interrupted = false;
@@ -144,11 +152,17 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
       const rate = (stepsThisRun * 1000) / (performance.now() - t0);
       if (m.step % logEvery === 0 || last) {
         dir.appendMetrics({ kind: 'train', step: m.step, bound: m.bound, boundEma: ema, loss: m.loss, ms: m.ms, stepsPerSec: rate });
+        events.scalars(m.step, { 'train/bound': m.bound, 'train/bound_ema': ema, 'train/loss': m.loss, 'train/steps_per_sec': rate, 'train/learning_rate': lr });
       }
       if (config.validEvery > 0 && (m.step % config.validEvery === 0 || m.step === total || budgetSpent)) {
         validBound = validate(trainer, valid, config.seed + 1);
-        dir.appendMetrics({ kind: 'valid', step: m.step, bound: validBound });
+        const kl = valid[0] ? addressKl(ir, trainer.model, valid[0], config.seed + 2) : undefined;
+        dir.appendMetrics({ kind: 'valid', step: m.step, bound: validBound, ...(kl ? { addressKl: kl.kl, addressKlCeiling: kl.logM } : {}) });
+        events.scalars(m.step, { 'valid/bound': validBound, ...(kl ? { 'valid/address_kl': kl.kl, 'valid/address_kl_ceiling': kl.logM } : {}) });
+        const grid = valid[0] ? sampleGridPng(ir, trainer.model, valid[0], { episodes: 4, samples: 8, seed: config.seed + 3 }) : undefined;
+        if (grid) events.image(m.step, 'samples/memory_then_generations', grid.png, grid.height, grid.width);
       }
+      faultPoint('step:logged');
       if (m.step % config.checkpointEvery === 0) save();
       const budget = Number.isFinite(budgetSeconds) ? `${(trained() / 60).toFixed(1)}/${config.minutes} min` : '';
       if (bar) {
