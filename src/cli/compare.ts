@@ -107,7 +107,7 @@ export async function runCompare(targets: string[], f: CompareFlags): Promise<Co
       const ir = { ...baseIr, train: config.train };
       const runPath = join(out, name);
       const dir = RunDir.create(runPath, config);
-      const train = await trainLoop(dir, config, ir, false, { progress: !f.quiet, log });
+      const train = await trainLoop(dir, config, ir, false, { progress: !f.quiet, log }).finally(() => dir.release());
       dir.writeJson('summary.json', { ...train, finishedAt: new Date().toISOString() });
       if (train.interrupted) throw new RunError(`interrupted while training ${name}; the finished runs are in ${out}`);
       runs.push({ variant: single ? v : `${basename(t, '.vmm')} (${v})`, run: runPath, train });

@@ -30,6 +30,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Optimizer, OptimizerState, ResolvedOptimizerConfig, TensorData } from './optimizer.ts';
 import type { RngState } from '../random/rng.ts';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type NamedTensor } from './safetensors.ts';
+import { faultPoint } from './fault.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 /** The version-1 checkpoint file, still read. */
@@ -127,7 +128,9 @@ export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
     } finally {
       closeSync(fd);
     }
+    faultPoint('checkpoint:written');
     renameSync(tmp, target);
+    faultPoint('checkpoint:renamed');
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;

@@ -5,25 +5,56 @@
  *   config.json       the model source, resolved settings, seed, data, backend (written once)
  *   model.vmm         a copy of the model file as trained
  *   metrics.jsonl     one JSON object per line: training and validation figures
+ *   events.out.tfevents.*  the same figures (and sample grids) for TensorBoard
  *   checkpoint/       the latest complete checkpoint (replaced atomically)
  *   final/            the weights at the end of training
  *   summary.json      final figures
  *
  * `vmm train --resume DIR` continues from checkpoint/ with the same config.
  *
- * A run folder never lies: `create` refuses a folder that holds something other than a vmm run
- * and a run that has a checkpoint; a run that never reached its first checkpoint may be started
- * again by the same command (the same model). `open` validates config.json, so a damaged folder is
+ * A run folder never lies: it is always in one of three states (`runState`): "new" (no complete
+ * checkpoint: a killed first checkpoint write leaves only a temporary file, which does not count),
+ * "has checkpoint", or "finished" (final weights written). `create` refuses a folder that holds
+ * something other than a vmm run and a run that has a checkpoint; a new run may be started again
+ * by the same command (the same model), and `--resume` of a new run says exactly that, so the two
+ * messages never send the user to each other. One training writes into a folder at a time
+ * (`.vmm-lock`, src/runtime/run_lock.ts). `open` validates config.json, so a damaged folder is
  * one clear line, not a JSON or type error. `discardIfUnstarted` removes a folder whose start failed.
+ * Metrics stay true across resumes: `truncateMetrics` drops the records of steps after the
+ * checkpoint a run resumes from (the resumed run takes those steps again).
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import type { IrProgram } from '../ir/types.ts';
+import { withAddressing } from '../ir/soft_attention.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { limitProblem, type LimitName } from '../check/limits.ts';
 import { frontEnd } from '../check/pipeline.ts';
 import type { DataOptions } from './data_source.ts';
+import { CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE } from './checkpoint.ts';
+import { acquireRunLock, holdsRunLock, LOCK_FILE, releaseRunLock, runLockRefusal } from './run_lock.ts';
+import { faultPoint } from './fault.ts';
+
+/** What a run folder holds: nothing resumable yet, a checkpoint to resume from, or final weights. */
+export type RunState = 'new' | 'has checkpoint' | 'finished';
+
+/** Whether folder `dir` holds a complete checkpoint file (temporaries of a killed write do not count). */
+export function hasCheckpointFile(dir: string): boolean {
+  return existsSync(join(dir, CHECKPOINT_FILE)) || existsSync(join(dir, LEGACY_CHECKPOINT_FILE));
+}
+
+/** The state of the run in `path` (see the module comment). */
+export function runState(path: string): RunState {
+  if (hasCheckpointFile(join(path, 'final'))) return 'finished';
+  if (hasCheckpointFile(join(path, 'checkpoint'))) return 'has checkpoint';
+  return 'new';
+}
+
+/** Entries that do not make a folder a run or not: the lock and temporaries of killed writers. */
+function incidental(name: string): boolean {
+  return name === LOCK_FILE || (name.startsWith('.') && name.endsWith('.tmp'));
+}
 
 export interface RunConfig {
   version: 1;
@@ -58,12 +89,14 @@ export class RunDir {
   static refusal(path: string, source: string): string | undefined {
     if (!existsSync(path)) return undefined;
     if (!statSync(path).isDirectory()) return `${path} is a file, not a folder: pick another --out`;
-    const entries = readdirSync(path);
+    const busy = runLockRefusal(path);
+    if (busy) return busy;
+    const entries = readdirSync(path).filter((e) => !incidental(e));
     if (entries.length === 0) return undefined;
     if (!entries.includes('config.json')) {
       return `${path} is not empty and is not a vmm run (no config.json): pick another --out, or an empty or new folder`;
     }
-    if (entries.includes('checkpoint')) return `${path} already holds a run; continue it with --resume ${path}, or pick another --out`;
+    if (runState(path) !== 'new') return `${path} already holds a run; continue it with --resume ${path}, or pick another --out`;
     let old: unknown;
     try {
       old = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8'));
@@ -82,12 +115,36 @@ export class RunDir {
     if (refused) throw new RunError(refused);
     const fresh = !existsSync(path);
     mkdirSync(path, { recursive: true });
-    // A run that never reached a checkpoint is started again from nothing.
-    for (const stale of ['metrics.jsonl', 'summary.json', 'final']) rmSync(join(path, stale), { recursive: true, force: true });
+    acquireRunLock(path);
+    // Checked again under the lock: another writer may have started between the check and the lock.
+    const raced = RunDir.refusal(path, config.source);
+    if (raced) {
+      releaseRunLock(path);
+      throw new RunError(raced);
+    }
+    // A run that never reached a checkpoint is started again from nothing (a checkpoint/ folder
+    // holding only the temporary file of a killed first write included).
+    for (const stale of ['metrics.jsonl', 'summary.json', 'final', 'checkpoint']) rmSync(join(path, stale), { recursive: true, force: true });
     const dir = new RunDir(path, fresh);
     writeFileAtomicSync(join(path, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     writeFileAtomicSync(join(path, 'model.vmm'), config.source);
+    faultPoint('run:created');
     return dir;
+  }
+
+  /** Takes the folder's lock for this process (a RunError names a live holder); a no-op if held. */
+  lock(): void {
+    if (!holdsRunLock(this.path)) acquireRunLock(this.path);
+  }
+
+  /** Gives the folder's lock back (a no-op if this process does not hold it). */
+  release(): void {
+    releaseRunLock(this.path);
+  }
+
+  /** The run's state (see the module comment). */
+  get state(): RunState {
+    return runState(this.path);
   }
 
   /**
@@ -98,6 +155,7 @@ export class RunDir {
   discardIfUnstarted(): void {
     if (existsSync(this.checkpointPath) || existsSync(join(this.path, 'metrics.jsonl'))) return;
     for (const f of ['config.json', 'model.vmm', 'summary.json', 'final']) rmSync(join(this.path, f), { recursive: true, force: true });
+    this.release();
     if (this.created) {
       try {
         rmdirSync(this.path);
@@ -138,13 +196,36 @@ export class RunDir {
     appendFileSync(join(this.path, 'metrics.jsonl'), JSON.stringify(record) + '\n');
   }
 
+  /**
+   * The metrics records, in order. A line that is not a JSON object (the last line of a run killed
+   * while appending) is skipped.
+   */
   readMetrics(): Record<string, unknown>[] {
     const file = join(this.path, 'metrics.jsonl');
     if (!existsSync(file)) return [];
-    return readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const out: Record<string, unknown>[] = [];
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const r = JSON.parse(line) as unknown;
+        if (r !== null && typeof r === 'object' && !Array.isArray(r)) out.push(r as Record<string, unknown>);
+      } catch {
+        // A torn line: not a record.
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Keeps only the metrics records of steps up to `step` (and records without a step), atomically:
+   * on resume from the checkpoint at `step`, the records a killed run wrote after it would
+   * otherwise stand beside the resumed run's records of the same steps.
+   */
+  truncateMetrics(step: number): void {
+    const file = join(this.path, 'metrics.jsonl');
+    if (!existsSync(file)) return;
+    const kept = this.readMetrics().filter((r) => typeof r['step'] !== 'number' || r['step'] <= step);
+    writeFileAtomicSync(file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
   }
 
   writeJson(name: string, value: unknown): void {
@@ -195,5 +276,5 @@ export function configProblem(raw: unknown): string | undefined {
 export function irOfRun(config: RunConfig): IrProgram {
   const r = frontEnd(config.source);
   if (!r.ir) throw new RunError(`the model saved in the run no longer compiles: ${r.diagnostics[0]?.message ?? 'unknown error'}`);
-  return { ...r.ir, train: config.train };
+  return withAddressing({ ...r.ir, train: config.train });
 }
