@@ -127,6 +127,12 @@ export function registerRunCommands(program: Command): void {
         throw new RunError(`--out ${f.out} and --resume ${f.resume} name different folders: a resumed run stays where it is; drop --out`);
       }
       ({ dir, config } = RunDir.open(f.resume));
+      if (dir.state === 'new') {
+        // What `train --out` accepts, `--resume` must not send elsewhere: a run with no complete checkpoint starts again.
+        throw new RunError(
+          `${f.resume} never reached its first checkpoint, so there is nothing to resume; start it again with: vmm train ${config.modelPath} --out ${f.resume}`,
+        );
+      }
       if (model !== undefined) {
         const text = readSource(model).text;
         if (text !== config.source) {
@@ -149,6 +155,7 @@ export function registerRunCommands(program: Command): void {
       ir = { ...ir, train: config.train };
       const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
       checkBudget(ir, backend.name);
+      dir.lock();
     } else {
       if (!model) throw new UsageError('train needs a model file (or --resume DIR)');
       const loaded = loadModel(model, { quietWarnings: true });
@@ -178,12 +185,14 @@ export function registerRunCommands(program: Command): void {
     let r: LoopResult;
     try {
       r = await trainLoop(dir, config, ir, Boolean(f.resume), { progress: !f.quiet, log });
+      dir.writeJson('summary.json', { ...r, finishedAt: new Date().toISOString() });
     } catch (e) {
       // A start that failed before the first step (data not found, ...) leaves no run folder behind.
       if (!f.resume) dir.discardIfUnstarted();
       throw e;
+    } finally {
+      dir.release();
     }
-    dir.writeJson('summary.json', { ...r, finishedAt: new Date().toISOString() });
     if (!r.interrupted) {
       log(
         `done: ${r.steps} steps, ${(1000 / r.msPerStep).toFixed(1)} steps/s, final training bound ${r.lastBound.toFixed(2)}` +
