@@ -189,7 +189,7 @@ export function registerFrontEndCommands(program: Command): void {
     .option('--estimator <name>', `override the estimator (${estimatorKinds().join(', ')})`)
     .option('--k <n>', 'samples per example', limitedFlag('k', '--k'))
     .option('--batch <n>', 'examples per step (for the memory estimate)', limitedFlag('batch', '--batch'))
-    .option('--addressing <mode>', 'hard | soft (soft is the same as --estimator soft)')
+    .option('--addressing <mode>', 'hard | soft | none (soft: the soft-attention model, as --estimator soft; none: the no-memory control)')
     .action((file: string, opts: { estimator?: string; k?: number; batch?: number; addressing?: string }) => {
       const { result, ok } = loadModel(file);
       if (!ok || !result.ir) {

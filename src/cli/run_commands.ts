@@ -14,8 +14,9 @@ import { UsageError } from './errors.ts';
 import { frontEnd } from '../check/pipeline.ts';
 import { renderDiagnostics } from '../diagnostics/render.ts';
 import { RunError } from './errors.ts';
-import { EVAL_SEED, runEval, type EvalOptions } from '../runtime/evaluate_run.ts';
+import { EVAL_SEED, EvalInterrupted, QUICK_EVAL, runEval, type EvalOptions } from '../runtime/evaluate_run.ts';
 import { runSample } from '../runtime/sample_run.ts';
+import { plotRuns } from '../runtime/plot_runs.ts';
 import { formatResult, runClassify, type ClassifyOptions } from '../runtime/classify_run.ts';
 import { isRunDir, runCompare, type CompareFlags } from './compare.ts';
 import { configFor, type TrainFlags } from './run_config.ts';
@@ -60,7 +61,7 @@ export function resumeConflicts(config: RunConfig, f: TrainFlags, given: (key: s
   const checks: [keyof TrainFlags, string, unknown, unknown][] = [
     ['estimator', '--estimator', f.estimator, est.kind],
     ['k', '--k', f.k, est.k],
-    ['addressing', '--addressing', f.addressing, est.kind === 'soft' ? 'soft' : 'hard'],
+    ['addressing', '--addressing', f.addressing, config.train.control ? 'none' : est.kind === 'soft' ? 'soft' : 'hard'],
     ['baseline', '--baseline', f.baseline, est.kind === 'vimco' ? est.vimcoBaseline : est.reinforceBaseline],
     ['batch', '--batch', f.batch, config.train.batch],
     ['lr', '--lr', f.lr, config.train.optimizer.lr],
@@ -88,7 +89,7 @@ function addTrainFlags(cmd: Command): Command {
     .option('--valid-data <path>', 'with --dataset PATH: a second file or folder of validation images (default: a held-out part)')
     .option('--estimator <name>', estimatorKinds().join(' | '))
     .option('--k <n>', 'samples per example (K of the K-sample bound)', limitedFlag('k', '--k'))
-    .option('--addressing <mode>', 'hard | soft: the same model with sampled or soft-attention memory reads')
+    .option('--addressing <mode>', 'hard | soft | none: the same file with sampled reads, as a soft-attention model (a latent query), or as its no-memory control')
     .option('--baseline <name>', 'vimco: geometric | arithmetic; reinforce: none | running | nvil')
     .option('--temperature <x>', 'relaxed: the Gumbel-softmax temperature', limitedFlag('temperature', '--temperature'))
     .option('--steps <n>', 'training steps', limitedFlag('steps', '--steps'))
@@ -172,7 +173,7 @@ export function registerRunCommands(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const out = f.out ?? join('runs', `${basename(model, '.vmm')}-${config.train.estimator.kind}`);
+      const out = f.out ?? join('runs', `${basename(model, '.vmm')}-${config.train.control ? 'control' : config.train.estimator.kind}`);
       const refused = RunDir.refusal(out, config.source);
       if (refused) throw new RunError(refused);
       const ignored = ignoredDataDir(config.data.dataset, f.data);
@@ -210,6 +211,7 @@ export function registerRunCommands(program: Command): void {
     .option('--data <dir>', 'data directory')
     .option('--samples <n>', 'importance samples for the NLL', limitedFlag('samples', '--samples'), 1000)
     .option('--episodes <n>', 'test episodes per configuration', limitedFlag('episodes', '--episodes'), 200)
+    .option('--quick', `a first look: ${QUICK_EVAL.episodes} episodes x ${QUICK_EVAL.samples} importance samples (about 1/40 of the time of the full protocol, the default; standard errors about 2x wider)`)
     .option('--memory-sizes <list>', 'memory sizes to evaluate (comma separated)', '1,2,3,4,5,10,19')
     .option('--classes-list <list>', 'classes in memory (comma separated)', '1,2')
     .option('--ways <list>', 'n-way 1-shot classification by argmax q(a|x) (comma separated)', '5,20')
@@ -218,11 +220,30 @@ export function registerRunCommands(program: Command): void {
     .addOption(backendOption())
     .option('--out <dir>', 'where to write the report (default: RUN/eval)')
     .option('--json', 'print the results as JSON on stdout')
-    .action(async (run: string, f: EvalOptions & { backend?: BackendName; json?: boolean }) => {
+    .action(async (run: string, f: EvalOptions & { backend?: BackendName; json?: boolean }, cmd: Command) => {
       noteIgnoredDataDir(run, f.data);
+      if (f.quick) {
+        // --quick sets what --episodes and --samples do not.
+        if (cmd.getOptionValueSource('episodes') !== 'cli') f.episodes = QUICK_EVAL.episodes;
+        if (cmd.getOptionValueSource('samples') !== 'cli') f.samples = QUICK_EVAL.samples;
+      }
       await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
-      const result = await runEval(run, f);
-      if (f.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      // Ctrl-C stops between batches; what is done stays in eval/partial.json for the next run.
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const result = await runEval(run, { ...f, signal: stop.signal });
+        if (f.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      } catch (e) {
+        if (!(e instanceof EvalInterrupted)) throw e;
+        process.stderr.write(`vmm: ${e.message}\n`);
+        process.exitCode = 130;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     });
 
   program
@@ -246,6 +267,15 @@ export function registerRunCommands(program: Command): void {
       const { files } = await runSample(run, { ...f, ...(spec ? { classes: Number(spec[1]), ...(spec[2] !== undefined ? { shots: Number(spec[2]) } : {}) } : {}) });
       // The results (the files written) on stdout; progress went to stderr.
       for (const file of files) process.stdout.write(file + '\n');
+    });
+
+  program
+    .command('plot')
+    .description('training curves of one or several runs (bound and validation bound against the step; KL of the address): SVG with a PNG beside it')
+    .argument('<runs...>', 'run directories')
+    .option('--out <file.svg>', 'the SVG to write, its PNG beside it (default: RUN/training_curves.svg for one run, else ./training_curves.svg)')
+    .action((runs: string[], f: { out?: string }) => {
+      for (const file of plotRuns(runs, f)) process.stdout.write(file + '\n');
     });
 
   program

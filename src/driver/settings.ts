@@ -7,13 +7,17 @@
  */
 import { limitProblem, type LimitName } from '../check/limits.ts';
 import { estimatorKinds, estimatorProblem, estimatorSpec } from '../estimators/registry.ts';
+import { withAddressing } from '../ir/soft_attention.ts';
 import type { EstimatorKind, EstimatorSettings, IrProgram } from '../ir/types.ts';
 
 export interface SettingOverrides {
   /** Any estimator of the registry. */
   estimator?: string;
   k?: number;
-  /** 'soft' is the same model with soft-attention reads; 'hard' undoes a file's `soft`. */
+  /**
+   * 'soft' is the same file as a soft-attention model (src/ir/soft_attention.ts); 'hard' undoes a
+   * file's `soft`; 'none' is its no-memory control (every memory's entries one learned entry).
+   */
   addressing?: string;
   /** vimco: geometric | arithmetic; reinforce: none | running | nvil. */
   baseline?: string;
@@ -38,10 +42,13 @@ function checked(name: LimitName, flag: string, v: number | undefined): number |
 /** The program with the overrides applied; throws SettingsError when one does not fit it. */
 export function applySettings(ir: IrProgram, o: SettingOverrides): IrProgram {
   const est: EstimatorSettings = { ...ir.train.estimator };
+  let control = ir.train.control;
   if (o.addressing !== undefined) {
+    if (!['hard', 'soft', 'none'].includes(o.addressing)) throw new SettingsError(`addressing is hard, soft or none, got '${o.addressing}'`);
     if (o.addressing === 'soft') est.kind = 'soft';
-    else if (o.addressing !== 'hard') throw new SettingsError(`addressing is hard or soft, got '${o.addressing}'`);
     else if (est.kind === 'soft') est.kind = 'vimco';
+    control = o.addressing === 'none' ? true : undefined;
+    if (control && ir.memories.length === 0) throw new SettingsError('addressing none is the no-memory control of a model with a memory; this model has none');
   }
   if (o.estimator !== undefined) {
     const spec = estimatorSpec(o.estimator);
@@ -61,6 +68,8 @@ export function applySettings(ir: IrProgram, o: SettingOverrides): IrProgram {
   const t = checked('temperature', 'temperature', o.temperature);
   if (t !== undefined) est.temperature = t;
   const train = { ...ir.train, estimator: est, optimizer: { ...ir.train.optimizer } };
+  if (control) train.control = true;
+  else delete train.control;
   const lr = checked('lr', 'lr', o.lr);
   if (lr !== undefined) train.optimizer.lr = lr;
   const batch = checked('batch', 'batch', o.batch);
@@ -70,6 +79,6 @@ export function applySettings(ir: IrProgram, o: SettingOverrides): IrProgram {
   const out = { ...ir, train };
   const problem = estimatorProblem(out);
   if (problem) throw new SettingsError(problem);
-  return out;
+  return withAddressing(out);
 }
 

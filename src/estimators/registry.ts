@@ -7,6 +7,11 @@
  */
 import type { EstimatorKind, EstimatorSettings, IrExpr, IrProgram, IrSite, IrStmt } from '../ir/types.ts';
 import { family } from '../families/registry.ts';
+import { childrenOf, exprsOf } from '../ir/traverse.ts';
+import { softAttentionProblem } from '../ir/soft_attention.ts';
+
+// IR traversal lives in src/ir/traverse.ts; re-exported for the lowering's handlers.
+export { childrenOf, exprsOf };
 import { EnumerateEstimator } from './enumerate.ts';
 import { IwaeEstimator } from './iwae.ts';
 import { ReinforceEstimator } from './reinforce.ts';
@@ -85,6 +90,7 @@ function usedOutsideReads(e: IrExpr, name: string): boolean {
     case 'const':
       return false;
     case 'net':
+      return usedOutsideReads(e.arg, name) || (e.skips ?? []).some((s) => usedOutsideReads(s.arg, name));
     case 'unary':
     case 'slice':
     case 'reduce':
@@ -101,23 +107,6 @@ function usedOutsideReads(e: IrExpr, name: string): boolean {
   }
 }
 
-/** Every expression of a statement list (lets and distribution parameters). */
-export function* exprsOf(stmts: IrStmt[]): Generator<IrExpr> {
-  for (const s of stmts) {
-    if (s.stmt === 'let') yield s.value;
-    else {
-      const d = s.dist;
-      if (d.kind === 'Categorical') {
-        if (d.logits) yield d.logits;
-      } else if (d.kind === 'Bernoulli') yield d.logits;
-      else if (d.kind === 'family') yield* d.params;
-      else {
-        yield d.loc;
-        yield d.scale;
-      }
-    }
-  }
-}
 
 /** The guide sites that the guide's distribution of `name` depends on (through guide lets). */
 function guideSitesIn(ir: IrProgram, name: string): IrSite[] {
@@ -138,30 +127,6 @@ function guideSitesIn(ir: IrProgram, name: string): IrSite[] {
   return latents(ir).filter((s) => found.has(s.name) && s.name !== name);
 }
 
-/** The direct subexpressions of an expression. */
-export function childrenOf(e: IrExpr): IrExpr[] {
-  switch (e.op) {
-    case 'const':
-    case 'ref':
-      return [];
-    case 'net':
-    case 'unary':
-    case 'slice':
-    case 'reduce':
-    case 'neural_read':
-      return [e.arg];
-    case 'index':
-      return [e.target, e.index];
-    case 'concat':
-      return e.args;
-    case 'attend':
-      return [e.query, e.keys, e.values];
-    case 'matmul':
-    case 'dot':
-    case 'binary':
-      return [e.left, e.right];
-  }
-}
 
 /** Soft and relaxed reads replace addresses that only index memory; other discrete latents stay. */
 function readsOnly(ir: IrProgram, kind: 'soft' | 'relaxed'): Misfit[] {
@@ -181,6 +146,8 @@ function readsOnly(ir: IrProgram, kind: 'soft' | 'relaxed'): Misfit[] {
         return [err('VMM3011', `${what} needs the address \`${a.name}\` to be used only to read entries (as \`mem[${a.name}]\`)`, [{ message: 'declared here', site: a.name }])];
       }
     }
+    const p = kind === 'soft' && !ir.softAttention ? softAttentionProblem(ir, a.name) : undefined;
+    if (p) return [err('VMM3011', p.message, [{ message: 'the address is declared here', site: p.site }])];
   }
   return [];
 }
@@ -267,7 +234,7 @@ const SPECS: readonly EstimatorSpec[] = [
     defaultK: 1,
     handlers: ['soft'],
     terms: 'sampled',
-    summary: 'soft attention: reads are averages over entries weighted by q(a | x)',
+    summary: 'soft attention: a model with a latent query u ~ N(0, I); reads are averages over entries weighted by softmax(keys @ u)',
     label: (s) => `soft(k: ${s.k})`,
     fits: (ir) => readsOnly(ir, 'soft'),
     make: (s) => new SoftEstimator(s.k),

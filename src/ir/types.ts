@@ -35,8 +35,13 @@ export type IrExpr =
   | { op: 'const'; value: number; type: ValueType }
   /** A declared input or an earlier binding. `ref` says which kind of name it is. */
   | { op: 'ref'; name: string; ref: 'data' | 'memory' | 'param' | 'site' | 'let'; type: ValueType }
-  /** Apply net `net` to the trailing (event) axes of `arg`; leading axes are mapped over. */
-  | { op: 'net'; net: string; arg: IrExpr; type: ValueType }
+  /**
+   * Apply net `net` to the trailing (event) axes of `arg`; leading axes are mapped over. `tap`:
+   * the value is the net's output of that name (`g(x).s14`, a `tap` stage) instead of its final
+   * output. `skips`: the net's extra inputs (its `skip` stages), each with the same leading axes
+   * as `arg`.
+   */
+  | { op: 'net'; net: string; arg: IrExpr; type: ValueType; tap?: string; skips?: IrSkipArg[] }
   /** `target[index]`: entry `index` along the first event axis of `target`. */
   | { op: 'index'; target: IrExpr; index: IrExpr; type: ValueType }
   /** Concatenation along the last event axis (`concat`) or the first one (`stack`, used to add entries to a memory). */
@@ -64,6 +69,12 @@ export type IrExpr =
    * so that evaluation needs nothing else.
    */
   | { op: 'neural_read'; neural: IrNeural; arg: IrExpr; type: ValueType };
+
+/** `dec(h, s7: e)`: the value `arg` given for the skip input `name` of a net. */
+export interface IrSkipArg {
+  name: string;
+  arg: IrExpr;
+}
 
 /**
  * A neural long-term memory (Titans, Behrouz, Zhong & Mirrokni 2025, arXiv:2501.00663): an MLP
@@ -137,7 +148,20 @@ export type IrLayer =
   | { kind: 'conv2d'; inChannels: number; outChannels: number; kernel: number; stride: number; padding: 'same' | 'valid' }
   | { kind: 'deconv2d'; inChannels: number; outChannels: number; kernel: number; stride: number; padding: 'same' | 'valid' }
   /** Calls another net: its parameters are shared, not copied. */
-  | { kind: 'call'; net: string };
+  | { kind: 'call'; net: string }
+  /** `tap(s14)`: exposes the value at this point of the chain as the net's output `s14` (identity). */
+  | { kind: 'tap'; name: string }
+  /**
+   * `skip(s7, C)`: concatenates the net's extra input `s7` (C channels at the current resolution,
+   * or C features after a vector) to the current value, channel-wise for images.
+   */
+  | { kind: 'skip'; name: string; channels: number };
+
+/** A named tensor a net produces (`tap`) or takes besides its input (`skip`), channels-first. */
+export interface IrNetPort {
+  name: string;
+  shape: number[];
+}
 
 export interface IrNet {
   name: string;
@@ -147,6 +171,10 @@ export interface IrNet {
   outShape: number[];
   /** Parameters owned by this net (excluding nets it calls). */
   paramCount: number;
+  /** Its named outputs besides the final one, in chain order (absent: none). */
+  taps?: IrNetPort[];
+  /** Its extra inputs, in chain order (absent: none). */
+  skips?: IrNetPort[];
 }
 
 export interface IrInput {
@@ -184,6 +212,11 @@ export interface TrainSettings {
   episodes: { classes: number; shots: number; distractors: number };
   /** `recall`: synthetic associative recall (src/data/synthetic_recall.ts), N = classes * shots pairs. */
   dataset: BuiltinDataset;
+  /**
+   * The no-memory control (`--addressing none`, src/ir/soft_attention.ts `toNoMemory`): every
+   * memory's entries replaced by one learned entry, so nothing of the episode reaches the model.
+   */
+  control?: boolean;
 }
 
 /** The data sets known by name (anything else given on the command line is a path to the user's data). */
@@ -208,4 +241,15 @@ export interface IrProgram {
   model: IrStmt[];
   guide: { derived: boolean; stmts: IrStmt[] };
   train: TrainSettings;
+  /** Set by the soft-attention transform (./soft_attention.ts): the query latent added per address. */
+  softAttention?: SoftQuery[];
+  /** Set by the no-memory transform: each memory whose entries are all the learned entry `param`. */
+  noMemory?: Array<{ memory: string; param: string }>;
+}
+
+/** What the soft-attention transform added for one address: the query latent and its guide's scale param. */
+export interface SoftQuery {
+  address: string;
+  query: string;
+  scale: string;
 }

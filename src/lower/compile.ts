@@ -8,7 +8,7 @@ import { InternalError } from '../diagnostics/diagnostic.ts';
 import { InputError } from '../diagnostics/errors.ts';
 import { Rng } from '../random/rng.ts';
 import type { IrNet, IrProgram } from '../ir/types.ts';
-import { applyNet, createNetParams } from './nets.ts';
+import { applyNet, applyNetOutputs, createNetParams, type NetOutputs } from './nets.ts';
 import { createParam } from './params.ts';
 import type { Inputs } from './trace.ts';
 
@@ -88,11 +88,15 @@ export class CompiledModel {
    * Applies net `name` to [N, ...inShape]. Its `many` applies several nets to one input: nets
    * that all begin by calling the same net (Titans' key, value and gate nets `h >> linear(...)`
    * over a memory's entries) share that call's result, so the embedding of the entries is
-   * computed once instead of once per net.
+   * computed once instead of once per net. Its `outputs` applies a net with `tap` / `skip`
+   * stages: the final output and every tap from one pass, the skip inputs by name.
    */
   readonly applyNet = Object.assign(
     (name: string, flat: tf.Tensor): tf.Tensor => applyNet(this.net(name), this.variables, this.nets, flat),
     {
+      outputs: (name: string, x: tf.Tensor, skips: Readonly<Record<string, tf.Tensor>>): NetOutputs =>
+        applyNetOutputs(this.net(name), this.variables, this.nets, x, { skips }),
+      hasTaps: (name: string): boolean => (this.net(name).taps?.length ?? 0) > 0,
       many: (names: readonly string[], flat: tf.Tensor): tf.Tensor[] => {
         const nets = names.map((name) => this.net(name));
         const first = nets[0]?.layers[0];
@@ -132,6 +136,11 @@ export class CompiledModel {
     const out: Inputs = new Map();
     for (const i of raw.inputs) out.set(i.name, { t: inputTensor(i), plates: i.plates });
     for (const p of this.ir.params) out.set(p.name, { t: this.variables.get(`param/${p.name}`)!, plates: [] });
+    // The no-memory control (src/ir/soft_attention.ts): the entries become copies of a learned one.
+    for (const { memory, param } of this.ir.noMemory ?? []) {
+      const m = out.get(memory);
+      if (m) out.set(memory, { t: tf.add(tf.zerosLike(m.t), this.variables.get(`param/${param}`)!), plates: m.plates });
+    }
     return out;
   }
 

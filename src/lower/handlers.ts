@@ -112,16 +112,37 @@ export function modelParams(ir: IrProgram): Set<string> {
 }
 
 /**
- * Soft attention (background.md §2): an address holds the weights q(a | x) (or p(a) with
- * `fromPrior`), reads become weighted sums of entries, and the address has no density.
+ * The guide's address weights q(a | x) as the address's value (reads become weighted sums of
+ * entries) with no density: used to read q(a | x) off a trace (few-shot accuracy, the KL of the
+ * address), never to score a model, whose reads would then see the target through the weights.
  */
-export function softRead(opts: { fromPrior?: boolean } = {}): Handler {
+export function guideWeights(): Handler {
+  return {
+    name: 'guide-weights',
+    process(msg) {
+      if (!isAddress(msg)) return;
+      if (msg.phase === 'guide' && !msg.value) msg.value = { soft: categoricalProbs(msg.dist) };
+      msg.term = undefined;
+      msg.score = false;
+    },
+  };
+}
+
+/**
+ * Soft attention in a generative model (background.md §2; src/ir/soft_attention.ts): the address
+ * holds attention weights and reads become weighted sums of entries; the address has no density
+ * (it is a deterministic function of the model's query latent). In the model phase the weights are
+ * always the MODEL's own distribution of the address, softmax(keys @ u) for the query u, never the
+ * guide's: a read that used q(a | x) would see the target, and its "bound" would not bound any
+ * model's likelihood (issue #20). The guide phase reads with the guide's weights, which the
+ * transform makes the same function of the (guide-drawn) query.
+ */
+export function softAttention(): Handler {
   return {
     name: 'soft',
     process(msg) {
       if (!isAddress(msg)) return;
-      if (msg.phase === 'guide' && !msg.value) msg.value = { soft: categoricalProbs(opts.fromPrior ? msg.modelDist() : msg.dist) };
-      if (msg.phase === 'model' && !msg.value && opts.fromPrior) msg.value = { soft: categoricalProbs(msg.dist) };
+      msg.value = { soft: categoricalProbs(msg.dist) };
       msg.term = undefined;
       msg.score = false;
     },
@@ -210,7 +231,7 @@ export function ancestral(): Handler {
 
 /** The handlers of each way of reading addresses in evaluation (training takes them from the estimator). */
 export function readHandlers(mode: 'sample' | 'soft' | 'enumerate'): Handler[] {
-  if (mode === 'soft') return [softRead()];
+  if (mode === 'soft') return [softAttention()];
   if (mode === 'enumerate') return [enumerate()];
   return [];
 }
@@ -218,7 +239,7 @@ export function readHandlers(mode: 'sample' | 'soft' | 'enumerate'): Handler[] {
 /** The handler behind each name an estimator spec lists (src/estimators/registry.ts). */
 const HANDLERS: Record<HandlerName, (s: EstimatorSettings) => Handler> = {
   enumerate: () => enumerate(),
-  soft: () => softRead(),
+  soft: () => softAttention(),
   relaxed: (s) => relaxed(s.temperature),
   wake: () => wake(),
 };

@@ -13,7 +13,7 @@ import type { IrProgram } from '../ir/types.ts';
 import type { EvalContext } from './evaluate.ts';
 import { alignTo, broadcastTo, reshape, type Value } from './plates.ts';
 import { estimatorSpec } from '../estimators/registry.ts';
-import { handlersFor, readHandlers, softRead } from './handlers.ts';
+import { guideWeights, handlersFor, readHandlers } from './handlers.ts';
 import { runTrace, toSampleBatch, type Inputs, type Trace } from './trace.ts';
 
 export interface ObjectiveInput {
@@ -68,7 +68,8 @@ export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace:
  * The K-sample importance-weighted bound log (1/K) sum_k w_k per example, with K up to
  * thousands, in chunks of `chunk` samples combined by logsumexp (Burda et al. 2015). With
  * `reads: 'sample'` it is a stochastic lower bound on log p(x | memory) whatever estimator
- * trained the model; with 'soft' it is the bound of the soft-attention model.
+ * trained the model; with 'soft' it is the bound of the soft-attention model (a model of its own:
+ * src/ir/soft_attention.ts), a stochastic lower bound on its log p(x | memory).
  */
 export function importanceBound(
   ir: IrProgram,
@@ -106,7 +107,7 @@ export function addressPosterior(ir: IrProgram, inputs: Inputs, applyNet: EvalCo
   const addr = ir.model.find((s) => s.stmt === 'site' && s.role === 'address');
   if (!addr) throw new InternalError('lower', `${ir.name} has no address site`);
   return tf.tidy(() => {
-    const trace = runTrace(ir, inputs, applyNet, { k: 1, rng, handlers: [softRead()] });
+    const trace = runTrace(ir, inputs, applyNet, { k: 1, rng, handlers: [guideWeights()] });
     const w = trace.values.get(addr.name);
     if (!w || !('soft' in w)) throw new InternalError('lower', 'address posterior not computed');
     const v: Value = w.soft;

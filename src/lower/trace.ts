@@ -13,7 +13,7 @@ import type { IrDist, IrExpr, IrProgram, IrSite, Size } from '../ir/types.ts';
 import { cacheKey, evaluate, type Binding, type EvalContext } from './evaluate.ts';
 import { broadcastTo, broadcastValues, reshape, type Value } from './plates.ts';
 import type { Rng } from '../random/rng.ts';
-import { ancestral, softRead, TERM, type Handler, type SiteMessage, type TraceContext } from './handlers.ts';
+import { ancestral, softAttention, TERM, type Handler, type SiteMessage, type TraceContext } from './handlers.ts';
 import { bindDist, expandToEvent, logProb, needsScoreFunction, sampleScored, type BoundDist } from './sites.ts';
 
 export interface TraceOptions {
@@ -196,7 +196,7 @@ function bindLet(name: string, value: IrExpr, ctx: EvalContext): void {
 
 /**
  * Ancestral sampling from the model given memories (no target): every latent drawn from its
- * prior, addresses from p(a | M) (or read softly with `readHandlers('soft')`-style handlers).
+ * prior, addresses from p(a | M) (or, `soft`, the soft-attention model's reads from its prior query).
  * Returns the distributions of the observed sites (their means make the pictures) and the values.
  */
 export function runPrior(
@@ -205,7 +205,7 @@ export function runPrior(
   applyNet: EvalContext['applyNet'],
   opts: { k: number; rng: Rng; soft?: boolean },
 ): { observed: Map<string, BoundDist>; values: Map<string, Binding> } {
-  const handlers = [...(opts.soft ? [softRead({ fromPrior: true })] : []), ancestral()];
+  const handlers = [...(opts.soft ? [softAttention()] : []), ancestral()];
   const t = runTrace(ir, inputs, applyNet, { k: opts.k, rng: opts.rng, handlers, guide: false });
   const observed = new Map<string, BoundDist>();
   for (const s of ir.model) if (s.stmt === 'site' && s.role === 'observe') observed.set(s.name, t.modelDists.get(s.name)!);
