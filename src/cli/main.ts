@@ -29,8 +29,11 @@ Examples:
   vmm check --explain models/vma_mnist.vmm     sites, shapes, the guide the compiler uses
   vmm compile models/vma_mnist.vmm             the lowered plan: how each site is handled
   vmm train models/vma_mnist.vmm --steps 2000  train on the embedded MNIST data
-  vmm eval runs/vma_mnist                      test NLL, few-shot accuracy, KL vs memory size
-  vmm sample runs/vma_mnist                    PNG grids of generations from a memory
+  vmm eval runs/vma_mnist-vimco                test NLL, few-shot accuracy, KL vs memory size
+  vmm eval --quick runs/vma_mnist-vimco        the same in about a tenth of the time, wider error bars
+  vmm sample runs/vma_mnist-vimco              PNG grids of generations from a memory
+  vmm plot runs/vma_mnist-vimco runs/vma_mnist-soft   training curves (SVG and PNG)
+  tensorboard --logdir runs                    watch runs as they train (event files in each run folder)
   vmm compare models/vma_mnist.vmm --variants vimco,soft --steps 1000
 
 Exit codes: 0 ok, 1 errors in the model or a failed run, 2 misuse of the command.

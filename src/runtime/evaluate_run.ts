@@ -19,15 +19,17 @@
  * - The same at test memory sizes far beyond training (large memories of unseen characters).
  * Soft-attention runs report their own bound (attention weights from q(a|x)) and say so.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { SingleBar } from 'cli-progress';
 import { EpisodeSampler, sharedMemoryEpisode, type EpisodeBatch } from '../data/episodes.ts';
 import type { LabelledImageSet } from '../data/types.ts';
-import { Rng } from '../random/rng.ts';
+import { Rng, type RngState } from '../random/rng.ts';
 import { CompiledModel } from '../lower/compile.ts';
 import { addressPosterior, importanceBound } from '../lower/objective.ts';
 import { lineChart } from '../report/svg.ts';
+import { writeSvgAndPng } from '../report/raster.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { RunError } from '../diagnostics/errors.ts';
@@ -53,6 +55,15 @@ export interface EvalOptions {
   quiet?: boolean;
   /** Where the report goes (default: RUN/eval), e.g. for a run folder that should stay as it is. */
   out?: string;
+  /**
+   * Stops the evaluation between batches (Ctrl-C in `vmm eval`): it rejects with an
+   * {@link EvalInterrupted}; the same call again continues from the partial results it kept.
+   */
+  signal?: AbortSignal;
+  /** Called after every batch, with the ETA (instead of the progress bar or lines). */
+  onProgress?: (p: EvalProgress) => void;
+  /** The options came from `--quick` (recorded in the report). */
+  quick?: boolean;
 }
 
 export interface NllCell {
@@ -68,8 +79,12 @@ export interface NllCell {
   /** Paired difference NLL(M) - NLL(`vs`) over the same targets and nested memories; `vs` = the row's smallest M. */
   diff?: { vs: number; mean: number; se: number };
   kl?: number;
+  /** Standard error of `kl` over the episodes. */
+  klSe?: number;
   logM?: number;
   accuracy?: number;
+  /** Standard error of `accuracy` over the episodes. */
+  accuracySe?: number;
   episodes: number;
 }
 
@@ -87,6 +102,8 @@ export interface EvalResult {
   ways: { ways: number; accuracy: number; se: number; episodes: number }[];
   large: { memory: number; classes: number; shots: number; accuracy: number; kl: number; logM: number; episodes: number }[];
   plainNll?: { nll: number; se: number; examples: number };
+  /** Made with `--quick` (fewer episodes and samples than the full protocol). */
+  quick?: boolean;
 }
 
 function parseList(s: string, flag: string): number[] {
@@ -106,22 +123,22 @@ export function meanSe(xs: number[]): { mean: number; se: number } {
 }
 
 /** Loads a trained model from a run directory (final weights, else the latest checkpoint). */
-export function loadTrained(runPath: string): { dir: RunDir; ir: IrProgram; model: CompiledModel; config: ReturnType<typeof RunDir.open>['config'] } {
+export function loadTrained(runPath: string): { dir: RunDir; ir: IrProgram; model: CompiledModel; config: ReturnType<typeof RunDir.open>['config']; weights: string } {
   const { dir, config } = RunDir.open(runPath);
   const ir = irOfRun(config);
   const model = new CompiledModel(ir, config.seed, { baseline: ir.train.estimator.kind === 'reinforce' && ir.train.estimator.reinforceBaseline === 'nvil' });
-  let loaded = false;
+  let loaded: string | undefined;
   for (const p of [dir.finalPath, dir.checkpointPath]) {
     try {
       loadCheckpoint(p, model.variables, undefined);
-      loaded = true;
+      loaded = p;
       break;
     } catch {
       // try the next one
     }
   }
   if (!loaded) throw new RunError(`${runPath} has no weights yet (no final/ or checkpoint/)`);
-  return { dir, ir, model, config };
+  return { dir, ir, model, config, weights: loaded };
 }
 
 /** Per-example: NLL, KL(q(a|x)||p(a)) and whether argmax q(a|x) hits the target's class. */
@@ -222,120 +239,328 @@ export function nestedEpisode(e: EpisodeBatch, order: Int32Array, M: number): Ep
   return { ...e, memorySize: M, shots: S, memory, memoryClass, memoryIndex, matchMask, matches: flat };
 }
 
+/** An evaluation stopped by its AbortSignal (Ctrl-C): what was done is kept in `partial`. */
+export class EvalInterrupted extends Error {
+  constructor(
+    readonly partial: string,
+    readonly done: number,
+    readonly total: number,
+  ) {
+    super(`evaluation interrupted at ${Math.floor((100 * done) / total)}%; the finished part is kept in ${partial}: run the same command again to continue`);
+    this.name = 'EvalInterrupted';
+  }
+}
+
+/** The work of an evaluation, in units of (examples x importance samples), for progress and its ETA. */
+export interface EvalProgress {
+  done: number;
+  total: number;
+  /** What is being evaluated now, e.g. "C=2 M=10". */
+  stage: string;
+  /** Seconds left at the rate so far (undefined before the first unit of this invocation). */
+  etaSeconds?: number;
+}
+
+/**
+ * Partial results on disk (`<out>/partial.json`), written after every batch of episodes: what is
+ * done of each part, the random state after it, and a key of everything that determines the
+ * results (options, weights), so a resumed evaluation gives exactly the figures of an
+ * uninterrupted one, and an evaluation with other options or weights starts afresh.
+ */
+interface PartialEval {
+  key: string;
+  rng: RngState;
+  done: number;
+  /** Per classes-in-memory C: episodes done and per-M values. */
+  nll: Record<string, { episodes: number; per: { nll: number[]; kl: number[]; hits: number[]; entries: number }[] }>;
+  ways: Record<string, { episodes: number; hits: number[] }>;
+  large: Record<string, EvalResult['large'][number] | null>;
+  plain?: { episodes: number; nll: number[] };
+}
+
+/** The options of `vmm eval --quick`: episodes and importance samples (the full protocol: 200 x 1000). */
+export const QUICK_EVAL = { episodes: 50, samples: 100 } as const;
+
 export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResult> {
-  const { dir, ir, model, config } = loadTrained(runPath);
+  const { dir, ir, model, config, weights } = loadTrained(runPath);
   const log = (m: string) => {
     if (!o.quiet) process.stderr.write(m + '\n');
   };
+  const out = o.out ?? join(dir.path, 'eval');
+  const partialPath = join(out, 'partial.json');
   const soft = ir.train.estimator.kind === 'soft';
   const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}) };
   const b = bindInputs(ir);
-  const rng = new Rng(o.seed);
   let parameters = 0;
   for (const v of model.variables.values()) parameters += v.size;
-  const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, samples: o.samples, episodes: o.episodes, seed: o.seed, parameters, nll: [], ways: [], large: [] };
+  const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, samples: o.samples, episodes: o.episodes, seed: o.seed, parameters, nll: [], ways: [], large: [], ...(o.quick ? { quick: true } : {}) };
   const batch = 20;
-
-  if (!b.memory || dataOpts.dataset === 'recall') {
-    const batches = testBatches(ir, dataOpts, o.episodes, batch);
-    const all: number[] = [];
-    for (const raw of batches) all.push(...evalBatch(ir, model, raw, o.samples, rng, soft).nll);
-    const { mean, se } = meanSe(all);
-    result.plainNll = { nll: mean, se, examples: all.length };
-    log(`test NLL ${mean.toFixed(2)} ± ${se.toFixed(2)} nats (${all.length} examples, ${o.samples} importance samples)`);
-  } else {
-    const { test, testSplit } = loadImageSet(dataOpts.dataset, dataOpts.dataDir, { memory: true, pixels: b.dataSize, ...(dataOpts.valid !== undefined ? { valid: dataOpts.valid } : {}) });
-    const set = test as LabelledImageSet;
-    const episodesFor = (classes: number, shots: number, distractors: number, seed: number) =>
-      new EpisodeSampler({ set, classes, shots, distractors, split: testSplit, seed, pixels: { fixed: o.seed } });
-    const sizes = [...new Set(parseList(o.memorySizes, '--memory-sizes'))].sort((x, y) => x - y);
-    for (const C of parseList(o.classesList, '--classes-list')) {
-      const Ms = sizes.filter((M) => M >= C);
-      if (!Ms.length) continue;
-      // One episode per target at the largest M; every smaller memory is a prefix of it.
-      const sampler = episodesFor(C, Math.ceil(Ms[Ms.length - 1]! / C), 0, o.seed + 31 * C);
-      const per = Ms.map(() => ({ nll: [] as number[], kl: [] as number[], hits: [] as number[], entries: 0 }));
-      for (let done = 0; done < o.episodes; done += batch) {
-        const e = sampler.next(Math.min(batch, o.episodes - done));
-        const order = roundRobinOrder(e, C);
-        Ms.forEach((M, j) => {
-          const r = evalBatch(ir, model, episodeInputs(b, nestedEpisode(e, order, M)), o.samples, rng, soft);
-          per[j]!.nll.push(...r.nll);
-          if (r.kl) per[j]!.kl.push(...r.kl);
-          if (r.hit) per[j]!.hits.push(...r.hit);
-          per[j]!.entries = r.entries || M;
-        });
-      }
-      Ms.forEach((M, j) => {
-        const { nll, kl, hits, entries } = per[j]!;
-        const s = meanSe(nll);
-        // The ceiling of KL(q || uniform) is the log of the number of addressable entries
-        // (the memory plus any learned entries stacked onto it).
-        const cell: NllCell = { classes: C, memory: M, nll: s.mean, se: s.se, values: nll, episodes: nll.length, logM: Math.log(entries) };
-        if (j > 0) {
-          const d = meanSe(nll.map((v, i) => v - per[0]!.nll[i]!));
-          cell.diff = { vs: Ms[0]!, mean: d.mean, se: d.se };
-        }
-        if (kl.length) cell.kl = meanSe(kl).mean;
-        if (hits.length) cell.accuracy = meanSe(hits).mean;
-        result.nll.push(cell);
-        const diff = cell.diff ? `  paired vs M=${cell.diff.vs}: ${cell.diff.mean >= 0 ? '+' : ''}${cell.diff.mean.toFixed(2)} ± ${cell.diff.se.toFixed(2)}` : '';
-        log(`C=${C} M=${M}: NLL ${s.mean.toFixed(2)} ± ${s.se.toFixed(2)}${diff}${cell.kl !== undefined ? `  KL ${cell.kl.toFixed(3)} (ceiling log ${entries} = ${cell.logM!.toFixed(2)})` : ''}`);
-      });
-    }
-    for (const n of parseList(o.ways, '--ways')) {
-      if (n > (set.numClasses ?? 0) || !addressesMemory(ir)) continue;
-      const sampler = episodesFor(n, 1, 0, o.seed + 1000 + n);
-      const hits: number[] = [];
-      for (let done = 0; done < o.episodes; done += batch) {
-        const raw = episodeInputs(b, sampler.next(Math.min(batch, o.episodes - done)));
-        const r = evalBatch(ir, model, raw, 1, rng, soft);
-        if (r.hit) hits.push(...r.hit);
-      }
-      const s = meanSe(hits);
-      result.ways.push({ ways: n, accuracy: s.mean, se: s.se, episodes: hits.length });
-      log(`${n}-way 1-shot accuracy ${(100 * s.mean).toFixed(1)}% ± ${(100 * s.se).toFixed(1)}`);
-    }
-    for (const n of parseList(o.large, '--large')) {
-      const avail = new EpisodeSampler({ set, classes: 1, shots: 1, split: testSplit, seed: 0 }).availableClasses;
-      // As many classes as the split has, several shots each when n exceeds them (2500 entries of
-      // the 659 Omniglot evaluation characters: 625 classes x 4 shots).
-      const shots = Math.ceil(n / avail);
-      const classes = Math.floor(n / shots);
-      const distractors = n - classes * shots;
-      if (shots + 1 > 20 && dataOpts.dataset === 'omniglot') {
-        log(`skipping large memory ${n}: it needs more than 19 shots per class`);
-        continue;
-      }
-      const targets = Math.min(o.episodes, 100);
-      let ep: ReturnType<typeof sharedMemoryEpisode>;
-      try {
-        ep = sharedMemoryEpisode({ set, classes, shots, distractors, targets, split: testSplit, seed: o.seed + n, pixels: { fixed: o.seed } });
-      } catch (e) {
-        log(`skipping large memory ${n}: ${(e as Error).message}`);
-        continue;
-      }
-      const raw: RawBatch = {
-        inputs: [
-          { name: b.data, data: ep.targets, shape: [ep.batch, ep.pixels], plates: ['batch'] },
-          { name: b.memory, data: ep.memory, shape: [ep.memorySize, ep.pixels], plates: [] },
-        ],
-        episode: { ...ep, memoryClass: ep.memoryClass, memoryIndex: ep.memoryIndex, matchMask: ep.matchMask } as unknown as RawBatch['episode'],
-      };
-      // Shared memory: the episode fields are per-target; evalBatch reads matchMask [B, M].
-      const r = evalBatch(ir, model, raw, 1, rng, soft);
-      const acc = r.hit ? meanSe([...r.hit]).mean : NaN;
-      const kl = r.kl ? meanSe([...r.kl]).mean : NaN;
-      const logM = Math.log(r.entries || n);
-      result.large.push({ memory: n, classes, shots, accuracy: acc, kl, logM, episodes: targets });
-      log(`shared memory of ${n} entries (${classes} unseen classes x ${shots} shots): ${classes}-way accuracy ${(100 * acc).toFixed(1)}%, KL ${kl.toFixed(2)} (ceiling ${logM.toFixed(2)})`);
+  const key = JSON.stringify({
+    v: 1,
+    samples: o.samples,
+    episodes: o.episodes,
+    memorySizes: o.memorySizes,
+    classesList: o.classesList,
+    ways: o.ways,
+    large: o.large,
+    seed: o.seed,
+    dataset: dataOpts.dataset,
+    weights: { path: resolve(weights), mtime: statSync(weights).mtimeMs },
+  });
+  let partial: PartialEval = { key, rng: new Rng(o.seed).state(), done: 0, nll: {}, ways: {}, large: {} };
+  if (existsSync(partialPath)) {
+    try {
+      const old = JSON.parse(readFileSync(partialPath, 'utf8')) as PartialEval;
+      if (old.key === key) partial = old;
+    } catch {
+      // A damaged partial file: start afresh.
     }
   }
+  const rng = Rng.fromState(partial.rng);
+  const resumedAt = partial.done;
+
+  // The plan: every part with its cost, so progress and the ETA cover the whole evaluation.
+  const isPlain = !b.memory || dataOpts.dataset === 'recall';
+  const sizes = isPlain ? [] : [...new Set(parseList(o.memorySizes, '--memory-sizes'))].sort((x, y) => x - y);
+  const classesList = isPlain ? [] : parseList(o.classesList, '--classes-list');
+  const waysList = isPlain ? [] : parseList(o.ways, '--ways');
+  const largeList = isPlain ? [] : parseList(o.large, '--large');
+  const total = isPlain
+    ? o.episodes * o.samples
+    : classesList.reduce((n, C) => n + sizes.filter((M) => M >= C).length * o.episodes * o.samples, 0) + waysList.length * o.episodes + largeList.length * Math.min(o.episodes, 100);
+  const progress = new EvalBar(total, partial.done, o);
+  if (resumedAt > 0) log(`resuming the evaluation in ${out} at ${Math.floor((100 * resumedAt) / Math.max(total, 1))}% (${partialPath})`);
+  /** After a unit of work: progress, the partial file, and a stop if the signal was raised. */
+  const advance = async (units: number, stage: string): Promise<void> => {
+    partial.done += units;
+    partial.rng = rng.state();
+    writeFileAtomicSync(partialPath, JSON.stringify(partial));
+    progress.update(partial.done, stage);
+    // Let a Ctrl-C handler run between batches.
+    await new Promise((r) => setImmediate(r));
+    if (o.signal?.aborted) {
+      progress.stop();
+      model.dispose();
+      throw new EvalInterrupted(partialPath, partial.done, total);
+    }
+  };
+
+  try {
+    if (isPlain) {
+      const p = (partial.plain ??= { episodes: 0, nll: [] });
+      const batches = testBatches(ir, dataOpts, o.episodes, batch);
+      for (let i = Math.ceil(p.episodes / batch); i < batches.length; i++) {
+        const raw = batches[i]!;
+        const r = evalBatch(ir, model, raw, o.samples, rng, soft).nll;
+        p.nll.push(...r);
+        p.episodes += r.length;
+        await advance(r.length * o.samples, 'test NLL');
+      }
+      const { mean, se } = meanSe(p.nll);
+      result.plainNll = { nll: mean, se, examples: p.nll.length };
+      progress.stop();
+      log(`test NLL ${mean.toFixed(2)} ± ${se.toFixed(2)} nats (${p.nll.length} examples, ${o.samples} importance samples)`);
+    } else {
+      const { test, testSplit } = loadImageSet(dataOpts.dataset, dataOpts.dataDir, { memory: true, pixels: b.dataSize, ...(dataOpts.valid !== undefined ? { valid: dataOpts.valid } : {}) });
+      const set = test as LabelledImageSet;
+      const episodesFor = (classes: number, shots: number, distractors: number, seed: number) =>
+        new EpisodeSampler({ set, classes, shots, distractors, split: testSplit, seed, pixels: { fixed: o.seed } });
+      for (const C of classesList) {
+        const Ms = sizes.filter((M) => M >= C);
+        if (!Ms.length) continue;
+        // One episode per target at the largest M; every smaller memory is a prefix of it.
+        const sampler = episodesFor(C, Math.ceil(Ms[Ms.length - 1]! / C), 0, o.seed + 31 * C);
+        const part = (partial.nll[String(C)] ??= { episodes: 0, per: Ms.map(() => ({ nll: [], kl: [], hits: [], entries: 0 })) });
+        const per = part.per;
+        // Episodes done before an interruption are drawn again (cheap) to reach the same sampler state.
+        for (let done = 0; done < part.episodes; done += batch) sampler.next(Math.min(batch, o.episodes - done));
+        for (let done = part.episodes; done < o.episodes; done += batch) {
+          const e = sampler.next(Math.min(batch, o.episodes - done));
+          const order = roundRobinOrder(e, C);
+          Ms.forEach((M, j) => {
+            const r = evalBatch(ir, model, episodeInputs(b, nestedEpisode(e, order, M)), o.samples, rng, soft);
+            per[j]!.nll.push(...r.nll);
+            if (r.kl) per[j]!.kl.push(...r.kl);
+            if (r.hit) per[j]!.hits.push(...r.hit);
+            per[j]!.entries = r.entries || M;
+          });
+          part.episodes = done + e.batch;
+          await advance(e.batch * o.samples * Ms.length, `C=${C}, M=${Ms.join(',')}`);
+        }
+        progress.clear();
+        Ms.forEach((M, j) => {
+          const { nll, kl, hits, entries } = per[j]!;
+          const s = meanSe(nll);
+          // The ceiling of KL(q || uniform) is the log of the number of addressable entries
+          // (the memory plus any learned entries stacked onto it).
+          const cell: NllCell = { classes: C, memory: M, nll: s.mean, se: s.se, values: nll, episodes: nll.length, logM: Math.log(entries) };
+          if (j > 0) {
+            const d = meanSe(nll.map((v, i) => v - per[0]!.nll[i]!));
+            cell.diff = { vs: Ms[0]!, mean: d.mean, se: d.se };
+          }
+          if (kl.length) {
+            const k = meanSe(kl);
+            cell.kl = k.mean;
+            cell.klSe = k.se;
+          }
+          if (hits.length) {
+            const h = meanSe(hits);
+            cell.accuracy = h.mean;
+            cell.accuracySe = h.se;
+          }
+          result.nll.push(cell);
+          const diff = cell.diff ? `  paired vs M=${cell.diff.vs}: ${cell.diff.mean >= 0 ? '+' : ''}${cell.diff.mean.toFixed(2)} ± ${cell.diff.se.toFixed(2)}` : '';
+          log(`C=${C} M=${M}: NLL ${s.mean.toFixed(2)} ± ${s.se.toFixed(2)}${diff}${cell.kl !== undefined ? `  KL ${cell.kl.toFixed(3)} (ceiling log ${entries} = ${cell.logM!.toFixed(2)})` : ''}`);
+        });
+      }
+      for (const n of waysList) {
+        const part = (partial.ways[String(n)] ??= { episodes: 0, hits: [] });
+        if (n > (set.numClasses ?? 0) || !addressesMemory(ir)) {
+          if (part.episodes < o.episodes) {
+            part.episodes = o.episodes;
+            await advance(o.episodes, `${n}-way`);
+          }
+          continue;
+        }
+        let sampler: EpisodeSampler;
+        try {
+          sampler = episodesFor(n, 1, 0, o.seed + 1000 + n);
+        } catch (e) {
+          // A small data set (a test fixture, a user's few classes) has too few classes for n ways.
+          progress.clear();
+          log(`skipping ${n}-way 1-shot: ${(e as Error).message}`);
+          part.episodes = o.episodes;
+          await advance(o.episodes, `${n}-way`);
+          continue;
+        }
+        for (let done = 0; done < part.episodes; done += batch) sampler.next(Math.min(batch, o.episodes - done));
+        for (let done = part.episodes; done < o.episodes; done += batch) {
+          const e = sampler.next(Math.min(batch, o.episodes - done));
+          const r = evalBatch(ir, model, episodeInputs(b, e), 1, rng, soft);
+          if (r.hit) part.hits.push(...r.hit);
+          part.episodes = done + e.batch;
+          await advance(e.batch, `${n}-way 1-shot`);
+        }
+        progress.clear();
+        const s = meanSe(part.hits);
+        result.ways.push({ ways: n, accuracy: s.mean, se: s.se, episodes: part.hits.length });
+        log(`${n}-way 1-shot accuracy ${(100 * s.mean).toFixed(1)}% ± ${(100 * s.se).toFixed(1)}`);
+      }
+      for (const n of largeList) {
+        const targets = Math.min(o.episodes, 100);
+        if (!(String(n) in partial.large)) {
+          partial.large[String(n)] = largeMemory(n, targets);
+          await advance(targets, `shared memory of ${n}`);
+        }
+        const row = partial.large[String(n)];
+        if (row) {
+          result.large.push(row);
+          progress.clear();
+          log(`shared memory of ${n} entries (${row.classes} unseen classes x ${row.shots} shots): ${row.classes}-way accuracy ${(100 * row.accuracy).toFixed(1)}%, KL ${row.kl.toFixed(2)} (ceiling ${row.logM.toFixed(2)})`);
+        }
+      }
+
+      function largeMemory(n: number, targets: number): EvalResult['large'][number] | null {
+        const avail = new EpisodeSampler({ set, classes: 1, shots: 1, split: testSplit, seed: 0 }).availableClasses;
+        // As many classes as the split has, several shots each when n exceeds them (2500 entries of
+        // the 659 Omniglot evaluation characters: 625 classes x 4 shots).
+        const shots = Math.ceil(n / avail);
+        const classes = Math.floor(n / shots);
+        const distractors = n - classes * shots;
+        if (shots + 1 > 20 && dataOpts.dataset === 'omniglot') {
+          log(`skipping large memory ${n}: it needs more than 19 shots per class`);
+          return null;
+        }
+        let ep: ReturnType<typeof sharedMemoryEpisode>;
+        try {
+          ep = sharedMemoryEpisode({ set, classes, shots, distractors, targets, split: testSplit, seed: o.seed + n, pixels: { fixed: o.seed } });
+        } catch (e) {
+          log(`skipping large memory ${n}: ${(e as Error).message}`);
+          return null;
+        }
+        const raw: RawBatch = {
+          inputs: [
+            { name: b.data, data: ep.targets, shape: [ep.batch, ep.pixels], plates: ['batch'] },
+            { name: b.memory!, data: ep.memory, shape: [ep.memorySize, ep.pixels], plates: [] },
+          ],
+          episode: { ...ep, memoryClass: ep.memoryClass, memoryIndex: ep.memoryIndex, matchMask: ep.matchMask } as unknown as RawBatch['episode'],
+        };
+        // Shared memory: the episode fields are per-target; evalBatch reads matchMask [B, M].
+        const r = evalBatch(ir, model, raw, 1, rng, soft);
+        const acc = r.hit ? meanSe([...r.hit]).mean : NaN;
+        const kl = r.kl ? meanSe([...r.kl]).mean : NaN;
+        const logM = Math.log(r.entries || n);
+        return { memory: n, classes, shots, accuracy: acc, kl, logM, episodes: targets };
+      }
+    }
+  } finally {
+    progress.stop();
+  }
   model.dispose();
-  const out = o.out ?? join(dir.path, 'eval');
   writeEvalReport(out, result);
-  log(`wrote ${out}/ (report.md, eval.json, plots)`);
+  rmSync(partialPath, { force: true });
+  const secs = progress.seconds();
+  log(`wrote ${out}/ (report.md, eval.json, plots as SVG and PNG) in ${formatDuration(secs)}${resumedAt > 0 ? ' (this invocation)' : ''}`);
   return result;
+}
+
+/** "42 s", "3 min 5 s", "1 h 02 min". */
+export function formatDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/**
+ * Progress of an evaluation with its ETA: a bar on a terminal, a line every 10 s otherwise,
+ * and `o.onProgress` for a library caller. The rate counts this invocation's work only.
+ */
+class EvalBar {
+  private readonly t0 = performance.now();
+  private readonly bar: SingleBar | undefined;
+  private lastLine = performance.now();
+  private stopped = false;
+
+  constructor(
+    private readonly total: number,
+    private readonly start: number,
+    private readonly o: EvalOptions,
+  ) {
+    this.bar =
+      !o.quiet && !o.onProgress && process.stderr.isTTY
+        ? new SingleBar({ format: 'eval |{bar}| {percentage}% | {stage} | eta {eta_time}', hideCursor: true, stream: process.stderr, clearOnComplete: true })
+        : undefined;
+    this.bar?.start(total, start, { stage: '', eta_time: '-' });
+  }
+
+  seconds(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+
+  update(done: number, stage: string): void {
+    const rate = (done - this.start) / this.seconds();
+    const etaSeconds = rate > 0 ? (this.total - done) / rate : undefined;
+    this.o.onProgress?.({ done, total: this.total, stage, ...(etaSeconds !== undefined ? { etaSeconds } : {}) });
+    const eta = etaSeconds !== undefined ? formatDuration(etaSeconds) : '-';
+    if (this.bar) this.bar.update(done, { stage, eta_time: eta });
+    else if (!this.o.quiet && !this.o.onProgress && performance.now() - this.lastLine > 10_000) {
+      this.lastLine = performance.now();
+      process.stderr.write(`eval ${Math.floor((100 * done) / this.total)}% (${stage}), about ${eta} left\n`);
+    }
+  }
+
+  /** Clears the bar's line before a result line is printed (it is drawn again at the next update). */
+  clear(): void {
+    if (this.bar && !this.stopped) {
+      process.stderr.write('\r\x1b[2K');
+    }
+  }
+
+  stop(): void {
+    if (!this.stopped) this.bar?.stop();
+    this.stopped = true;
+  }
 }
 
 export function evalTable(result: EvalResult): string {
@@ -394,15 +619,17 @@ export function evalTable(result: EvalResult): string {
 function writeEvalReport(out: string, result: EvalResult): void {
   mkdirSync(out, { recursive: true });
   writeFileAtomicSync(join(out, 'eval.json'), JSON.stringify(result, null, 2) + '\n');
-  writeFileAtomicSync(join(out, 'report.md'), `# ${result.model} (${result.estimator})\n\n${evalTable(result)}\n`);
+  writeFileAtomicSync(join(out, 'report.md'), `# ${result.model} (${result.estimator})\n\n${evalProtocol(result)}\n\n${evalTable(result)}\n`);
   if (!result.nll.length) return;
   const Cs = [...new Set(result.nll.map((c) => c.classes))];
-  writeFileAtomicSync(
+  // The memory sizes evaluated are the ticks, on a log axis (1, 2, 3, 4, 5, 10, 19 spread evenly).
+  const axis = { xLabel: 'memory size M (log scale)', logX: true, xTicks: [...new Set(result.nll.map((c) => c.memory))].sort((a, b) => a - b) };
+  writeSvgAndPng(
     join(out, 'nll_vs_memory.svg'),
     lineChart({
       title: `${result.model}: test NLL vs memory size`,
-      xLabel: 'memory size M',
-      yLabel: 'NLL (nats)',
+      ...axis,
+      yLabel: 'NLL (nats, ± 1 s.e.)',
       series: Cs.map((C) => ({
         name: `C = ${C}`,
         points: result.nll.filter((c) => c.classes === C).map((c) => [c.memory, c.nll] as [number, number]),
@@ -412,28 +639,49 @@ function writeEvalReport(out: string, result: EvalResult): void {
   );
   const kl = result.nll.filter((c) => c.kl !== undefined);
   if (kl.length) {
-    writeFileAtomicSync(
+    writeSvgAndPng(
       join(out, 'kl_vs_memory.svg'),
       lineChart({
         title: `${result.model}: KL(q(a|x) || p(a)) vs memory size`,
-        xLabel: 'memory size M',
-        yLabel: 'nats',
+        ...axis,
+        yLabel: 'nats (± 1 s.e.)',
+        yIncludeZero: true,
         series: [
-          ...Cs.map((C) => ({ name: `KL, C = ${C}`, points: kl.filter((c) => c.classes === C).map((c) => [c.memory, c.kl!] as [number, number]) })),
+          ...Cs.map((C) => {
+            const cells = kl.filter((c) => c.classes === C);
+            return { name: `KL, C = ${C}`, points: cells.map((c) => [c.memory, c.kl!] as [number, number]), errorBars: cells.map((c) => c.klSe ?? null) };
+          }),
           { name: 'ceiling: log(entries)', dashed: true, points: kl.filter((c) => c.classes === Cs[0]).map((c) => [c.memory, c.logM!] as [number, number]) },
         ],
       }),
     );
-    writeFileAtomicSync(
-      join(out, 'accuracy_vs_memory.svg'),
-      lineChart({
-        title: `${result.model}: argmax q(a|x) picks the target's class`,
-        xLabel: 'memory size M',
-        yLabel: 'share of targets',
-        series: Cs.map((C) => ({ name: `C = ${C}`, points: kl.filter((c) => c.classes === C && c.accuracy !== undefined).map((c) => [c.memory, c.accuracy!] as [number, number]) })),
-      }),
-    );
+    const acc = kl.filter((c) => c.accuracy !== undefined);
+    if (acc.length) {
+      writeSvgAndPng(
+        join(out, 'accuracy_vs_memory.svg'),
+        lineChart({
+          title: `${result.model}: argmax q(a|x) picks the target's class`,
+          ...axis,
+          yLabel: 'share of targets (± 1 s.e.)',
+          yDomain: [0, 1.02],
+          series: Cs.map((C) => {
+            const cells = acc.filter((c) => c.classes === C);
+            // Older eval.json files have no accuracySe: the binomial standard error.
+            const se = (c: NllCell) => c.accuracySe ?? Math.sqrt((c.accuracy! * (1 - c.accuracy!)) / Math.max(1, c.episodes - 1));
+            return { name: `C = ${C}`, points: cells.map((c) => [c.memory, c.accuracy!] as [number, number]), errorBars: cells.map(se) };
+          }),
+        }),
+      );
+    }
   }
+}
+
+/** One line on how the figures were made: episodes, samples, and whether this was the quick preset. */
+export function evalProtocol(result: EvalResult): string {
+  const what = `${result.episodes ?? '?'} test episodes per configuration, ${result.samples} importance samples, seed ${result.seed ?? '?'}`;
+  return result.quick
+    ? `Quick evaluation (\`--quick\`: ${what}); the standard errors show its precision. For figures to publish, run the full protocol (the defaults: 200 episodes, 1000 samples).`
+    : `Protocol: ${what}.`;
 }
 
 /** Where the memory's rows start in the first address's table, with the memory size bound. */
