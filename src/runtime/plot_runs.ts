@@ -45,7 +45,9 @@ export function runCurves(name: string, records: Record<string, unknown>[]): Cur
 /** Writes the training-curve plots of `runs`; returns the files written (SVG and PNG). */
 export function plotRuns(runs: string[], o: PlotOptions = {}): string[] {
   if (!runs.length) throw new RunError('plot needs at least one run directory');
-  const names = runs.map((r) => basename(resolve(r)));
+  const base = runs.map((r) => basename(resolve(r)));
+  // Two runs of one name (runs/a/x, runs/b/x) are named by their paths as given.
+  const names = base.map((n, i) => (base.indexOf(n) !== base.lastIndexOf(n) ? runs[i]! : n));
   const curves = runs.map((r, i) => {
     const { dir } = RunDir.open(r);
     const c = runCurves(names[i]!, dir.readMetrics());

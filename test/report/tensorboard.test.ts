@@ -4,15 +4,16 @@
  * numbers) that shares no code with the writer. Skipped where no python3 is installed.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32c, encodeEvent, eventFiles, EventFileWriter, eventStep, maskedCrc32c, readTfRecords, tfRecord, truncateEventFiles } from '../../src/report/tensorboard.ts';
 import { encodeImageGrid } from '../../src/report/png.ts';
 import { selectBackend } from '../../src/runtime/backend.ts';
 import { RunDir } from '../../src/runtime/run_dir.ts';
 import { trainLoop } from '../../src/runtime/train_loop.ts';
+import { plotRuns } from '../../src/runtime/plot_runs.ts';
 import { irOfFile } from '../lower/helpers.ts';
 import { configOf, MODELS } from '../lower/suites/training.ts';
 
@@ -170,7 +171,7 @@ describe.skipIf(!python)('a training run writes event files', () => {
     const ir = { ...ir0, train: config.train };
     const quiet = { progress: false, log: () => {} };
     const path = join(tmp, 'run');
-    const dir = new RunDir(path); mkdirSync(path); // TEMP
+    const dir = RunDir.create(path, config);
     await trainLoop(dir, config, ir, false, { ...quiet, maxStepsThisRun: 3 });
     // The run goes on to step 5 and is killed before its next checkpoint: put back the step-3 one.
     const at3 = join(tmp, 'checkpoint-at-3');
@@ -206,5 +207,12 @@ describe.skipIf(!python)('a training run writes event files', () => {
     expect(images.map((i) => i.step)).toEqual([3, 6]);
     expect(images[0]!.png).toBe(true);
     expect(images[0]!.width).toBeGreaterThan(images[0]!.height / 2);
+
+    // vmm plot: the same run's curves, SVG with a PNG beside it.
+    const plots = plotRuns([path, path], { out: join(tmp, 'curves.svg') });
+    expect(plots.map((f) => basename(f))).toEqual(['curves.svg', 'curves.png', 'curves_address_kl.svg', 'curves_address_kl.png']);
+    expect(readFileSync(plots[1]!).subarray(1, 4).toString()).toBe('PNG');
+    if (process.env['VMM_KEEP_PLOTS']) for (const f of plots) cpSync(f, join(process.env['VMM_KEEP_PLOTS'], basename(f)));
+    expect(plotRuns([path])).toEqual([join(path, 'training_curves.svg'), join(path, 'training_curves.png'), join(path, 'training_curves_address_kl.svg'), join(path, 'training_curves_address_kl.png')]);
   }, 60_000);
 });
