@@ -536,6 +536,9 @@ export class BatchSampler {
   }
 
   setState(s: BatchSamplerState): void {
+    if (!Number.isSafeInteger(s.position) || s.position < 0 || s.position > this.indices.length) {
+      throw new RangeError(`BatchSampler.setState: position ${s.position} is not within the split's ${this.indices.length} images`);
+    }
     this.epochNo = s.epoch;
     this.position = s.position;
     this.order = this.permutationFor(s.epoch);

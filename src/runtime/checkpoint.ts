@@ -8,9 +8,14 @@
  *
  *   tensors     the variables under their model names (`net/h/0/w`, `param/w`), float32;
  *               the optimizer's slots as `optimizer/<slot>/<variable>` (`optimizer/m/net/h/0/w`)
- *   metadata    `format` = vmm-checkpoint, `version` = 2, `createdAt`, `step`, `crc32` (of the
- *               tensor bytes, checked on load), and JSON strings `optimizer` ({config, step}),
- *               `rng`, `metadata`
+ *   metadata    `format` = vmm-checkpoint, `version` = 3, `createdAt`, `step`, `crc32`, and JSON
+ *               strings `optimizer` ({config, step, slots}), `rng`, `metadata`
+ *
+ * `crc32` is the CRC-32 of the whole file with its own ten digits written as zeros, so it covers
+ * the header (every metadata value, every tensor's shape and offsets) as well as the tensor bytes;
+ * the metadata's JSON is then validated against its schema (src/runtime/checkpoint_schema.ts), so
+ * a checkpoint is checked whole before anything is assigned (issue #22). Version 2 (whose `crc32`
+ * covers the tensor bytes only) is still read.
  *
  * Reading also accepts the earlier format, `DIR/checkpoint.vmmc` (version 1):
  *
@@ -31,13 +36,17 @@ import type { Optimizer, OptimizerState, ResolvedOptimizerConfig, TensorData } f
 import type { RngState } from '../random/rng.ts';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type NamedTensor } from './safetensors.ts';
 import { faultPoint } from './fault.ts';
+import { optimizerMetaProblem, rngStateProblem } from './checkpoint_schema.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 /** The version-1 checkpoint file, still read. */
 export const LEGACY_CHECKPOINT_FILE = 'checkpoint.vmmc';
 const MAGIC = 'VMMCKPT1';
 const VERSION = 1;
-const ST_VERSION = '2';
+const ST_VERSION = '3';
+/** The previous safetensors version: the same layout, its CRC over the tensor bytes only. */
+const ST_VERSION_TENSOR_CRC = '2';
+const CRC_PLACEHOLDER = '0000000000';
 const OPTIMIZER_PREFIX = 'optimizer/';
 
 /** A checkpoint as plain data. */
@@ -110,11 +119,9 @@ export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
   }
   if (ckpt.rng) meta['rng'] = JSON.stringify(ckpt.rng);
   if (ckpt.metadata !== undefined) meta['metadata'] = JSON.stringify(ckpt.metadata);
-  // The CRC-32 of the tensor bytes goes in the header, which precedes them: encode, then patch.
-  const unchecked = encodeSafetensors(tensors, { ...meta, crc32: '0000000000' });
-  const dataStart = 8 + Number(new DataView(unchecked.buffer).getBigUint64(0, true));
-  meta['crc32'] = String(crc32(unchecked.subarray(dataStart))).padStart(10, '0');
-  const bytes = encodeSafetensors(tensors, meta);
+  // The CRC-32 of the whole file (its own digits zero) goes in the header: encode, then patch.
+  const bytes = encodeSafetensors(tensors, { ...meta, crc32: CRC_PLACEHOLDER });
+  patchChecksum(bytes, String(crc32(bytes)).padStart(10, '0'));
 
   mkdirSync(dir, { recursive: true });
   removeStaleTemporaries(dir);
@@ -148,6 +155,31 @@ export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
   } catch {
     // ignore
   }
+}
+
+/** Where the ten digits of `"crc32":"..."` are in the header of a safetensors checkpoint, or -1. */
+function checksumAt(bytes: Uint8Array, digits: string): number {
+  const headerEnd = 8 + Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
+  const key = Buffer.from(`"crc32":"${digits}"`, 'latin1');
+  const at = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(headerEnd, bytes.length)).indexOf(key);
+  return at < 0 ? -1 : at + key.length - 11;
+}
+
+/** Writes `digits` over the zeros of the checksum placeholder. */
+function patchChecksum(bytes: Uint8Array, digits: string): void {
+  const at = checksumAt(bytes, CRC_PLACEHOLDER);
+  if (at < 0) throw new CheckpointError('writeCheckpoint: the checksum placeholder is missing from the header');
+  bytes.set(Buffer.from(digits, 'latin1'), at);
+}
+
+/** Whether the whole-file checksum of a version-3 checkpoint holds. */
+function wholeFileChecksumHolds(bytes: Uint8Array, digits: string): boolean {
+  if (!/^\d{10}$/.test(digits)) return false;
+  const at = checksumAt(bytes, digits);
+  if (at < 0) return false;
+  const zeroed = Uint8Array.from(bytes);
+  zeroed.set(Buffer.from(CRC_PLACEHOLDER, 'latin1'), at);
+  return String(crc32(zeroed)).padStart(10, '0') === digits;
 }
 
 /** Deletes temporary files left in `dir` by writers that were killed (their process is gone). */
@@ -206,20 +238,32 @@ function readSafetensorsCheckpoint(dir: string, file: string): CheckpointData {
     throw e;
   }
   const { tensors, metadata: meta } = decoded;
-  if (meta['format'] !== 'vmm-checkpoint' || meta['version'] !== ST_VERSION) throw bad(`format ${meta['format']} version ${meta['version']}`);
-  const dataStart = 8 + Number(buf.readBigUInt64LE(0));
-  if (String(crc32(buf.subarray(dataStart))).padStart(10, '0') !== meta['crc32']) throw bad('checksum mismatch');
-  const json = <T>(key: string): T | undefined => {
+  if (meta['format'] !== 'vmm-checkpoint' || (meta['version'] !== ST_VERSION && meta['version'] !== ST_VERSION_TENSOR_CRC)) {
+    throw bad(`format ${meta['format']} version ${meta['version']}`);
+  }
+  if (meta['version'] === ST_VERSION) {
+    if (!wholeFileChecksumHolds(buf, meta['crc32'] ?? '')) throw bad('checksum mismatch');
+  } else {
+    const dataStart = 8 + Number(buf.readBigUInt64LE(0));
+    if (String(crc32(buf.subarray(dataStart))).padStart(10, '0') !== meta['crc32']) throw bad('checksum mismatch');
+  }
+  const json = <T>(key: string, problem: (x: unknown) => string | undefined): T | undefined => {
     if (meta[key] === undefined) return undefined;
+    let value: unknown;
     try {
-      return JSON.parse(meta[key]!) as T;
+      value = JSON.parse(meta[key]!);
     } catch {
       throw bad(`unreadable ${key} metadata`);
     }
+    const p = problem(value);
+    if (p) throw bad(`${key} metadata: ${p}`);
+    return value as T;
   };
+  const step = Number(meta['step']);
+  if (!/^\d+$/.test(meta['step'] ?? '') || !Number.isSafeInteger(step)) throw bad(`step ${JSON.stringify(meta['step'])} is not a whole number`);
   const variables: Record<string, TensorData> = {};
   const slots: Record<string, Record<string, TensorData>> = {};
-  const opt = json<{ config: ResolvedOptimizerConfig; step: number; slots: string[] }>('optimizer');
+  const opt = json<{ config: ResolvedOptimizerConfig; step: number; slots: string[] }>('optimizer', optimizerMetaProblem);
   for (const slot of opt?.slots ?? []) slots[slot] = {};
   for (const [name, t] of Object.entries(tensors)) {
     if (name.startsWith(OPTIMIZER_PREFIX)) {
@@ -230,11 +274,11 @@ function readSafetensorsCheckpoint(dir: string, file: string): CheckpointData {
       slots[slot]![rest.slice(cut + 1)] = { shape: t.shape, data: t.data };
     } else variables[name] = { shape: t.shape, data: t.data };
   }
-  const out: CheckpointData = { variables, step: Number(meta['step']) };
+  const out: CheckpointData = { variables, step };
   if (opt) out.optimizer = { config: opt.config, step: opt.step, slots };
-  const rng = json<RngState>('rng');
+  const rng = json<RngState>('rng', rngStateProblem);
   if (rng) out.rng = rng;
-  const metadata = json<unknown>('metadata');
+  const metadata = json<unknown>('metadata', () => undefined);
   if (metadata !== undefined) out.metadata = metadata;
   return out;
 }
@@ -345,15 +389,25 @@ export function saveCheckpoint(
 
 /**
  * Loads the checkpoint in `dir` into `variables` (and the optimizer, if given: the checkpoint must
- * then hold optimizer state) and returns its metadata. Nothing is assigned unless everything fits.
+ * then hold optimizer state) and returns its metadata. Nothing is assigned unless everything fits,
+ * the metadata included when `metadataProblem` is given (it says what is wrong with it, or undefined).
  */
-export function loadCheckpoint(dir: string, variables: VariableMap, optimizer?: Optimizer): unknown {
+export function loadCheckpoint(dir: string, variables: VariableMap, optimizer?: Optimizer, metadataProblem?: (metadata: unknown) => string | undefined): unknown {
   const ck = readCheckpoint(dir);
   const where = `checkpoint in ${dir}`;
   if (optimizer && !ck.optimizer) throw new CheckpointError(`the ${where} has no optimizer state (it holds final weights only)`);
+  const problem = metadataProblem?.(ck.metadata);
+  if (problem) throw new CheckpointError(`${checkpointFile(dir)} is not a valid checkpoint of this run: ${problem}`);
   checkVariables(variables, ck.variables, where);
-  // importState validates the whole state before it assigns anything.
-  if (optimizer) optimizer.importState(ck.optimizer!);
+  // importState validates the whole state before it assigns anything; what it refuses is the checkpoint's fault.
+  if (optimizer) {
+    try {
+      optimizer.importState(ck.optimizer!);
+    } catch (e) {
+      if (e instanceof Error && e.message.startsWith('optimizer:')) throw new CheckpointError(`the ${where} does not fit this run's optimizer (${e.message.slice('optimizer: '.length)})`);
+      throw e;
+    }
+  }
   restoreVariables(variables, ck.variables, where);
   return ck.metadata;
 }

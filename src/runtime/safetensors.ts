@@ -61,10 +61,18 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'weights.safetensors
   const base = 8 + n;
   const body = bytes.length - base;
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+  if (!isObject(header)) throw bad('the header is not a JSON object');
   const metadata = (header['__metadata__'] ?? {}) as Record<string, string>;
+  if (!isObject(metadata) || Object.values(metadata).some((v) => typeof v !== 'string')) throw bad('__metadata__ is not an object of strings');
   const sizes: Record<string, number> = { F32: 4, F64: 8, I32: 4, U8: 1 };
+  const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
   for (const [name, e] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    const entry = e as Record<string, unknown>;
+    if (!isObject(entry) || !Array.isArray(entry['shape']) || !entry['shape'].every(isCount) || !Array.isArray(entry['data_offsets']) || entry['data_offsets'].length !== 2 || !entry['data_offsets'].every(isCount)) {
+      throw bad(`${name} is not a tensor entry ({dtype, shape, data_offsets})`);
+    }
     const { dtype, shape, data_offsets: [b, end] } = e as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const size = sizes[dtype];
     if (!size) throw bad(`${name} has dtype ${dtype} (F32, F64, I32 or U8 expected)`);

@@ -13,7 +13,8 @@ import { RunError } from '../diagnostics/errors.ts';
 import { trainStream, validationBatches, type RawBatch } from './data_source.ts';
 import { RunDir, type RunConfig } from './run_dir.ts';
 import { Trainer, type TrainerState } from './trainer.ts';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { CheckpointError, checkpointFile, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { trainingMetaProblem } from './checkpoint_schema.ts';
 import { Rng } from '../random/rng.ts';
 import { faultPoint } from './fault.ts';
 import { EventFileWriter, truncateEventFiles } from '../report/tensorboard.ts';
@@ -71,9 +72,17 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
   const stream = trainStream(ir, config.data);
   const valid = validationBatches(ir, config.data, config.validSize, Math.min(config.train.batch, 64));
   if (resume) {
-    const meta = loadCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer) as CheckpointMeta;
-    trainer.setState(meta.trainer);
-    stream.setState(meta.stream);
+    let meta: CheckpointMeta;
+    try {
+      // The metadata is checked whole before anything is restored (src/runtime/checkpoint_schema.ts).
+      meta = loadCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer, (m) => trainingMetaProblem(m, stream.state())) as CheckpointMeta;
+      trainer.setState(meta.trainer);
+      stream.setState(meta.stream);
+    } catch (e) {
+      trainer.dispose();
+      if (e instanceof RangeError) throw new CheckpointError(`${checkpointFile(dir.checkpointPath)} is not a valid checkpoint of this run: ${e.message}`);
+      throw e;
+    }
     trainedBefore = meta.trainedSeconds ?? 0;
     if (trainedBefore >= budgetSeconds) {
       trainer.dispose();

@@ -39,7 +39,7 @@ describe('checkpoint format', () => {
     expect([w.dtype, w.shape, w.data_offsets[1] - w.data_offsets[0]]).toEqual(['F32', [2, 3], 24]);
     expect(Array.from({ length: 6 }, (_, i) => bytes.readFloatLE(8 + n + w.data_offsets[0] + 4 * i))).toEqual([1, 2, 3, 4, 5, 6.5]);
     const meta = header.__metadata__;
-    expect([meta['format'], meta['version'], meta['step']]).toEqual(['vmm-checkpoint', '2', '12']);
+    expect([meta['format'], meta['version'], meta['step']]).toEqual(['vmm-checkpoint', '3', '12']);
     expect(JSON.parse(meta['metadata']!)).toEqual({ note: 'hi' });
     expect(JSON.parse(meta['optimizer']!)).toEqual({ config: optimizer.config, step: 12, slots: ['m', 'v'] });
     expect(Object.values(meta).every((v) => typeof v === 'string')).toBe(true);
