@@ -35,7 +35,7 @@ import { writeFileAtomicSync } from '../report/atomic.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { bindInputs, episodeInputs, loadImageSet, testBatches, type RawBatch } from './data_source.ts';
 import { loadCheckpoint } from './checkpoint.ts';
-import { irOfRun, RunDir } from './run_dir.ts';
+import { hasCheckpointFile, irOfRun, RunDir } from './run_dir.ts';
 import type { IrProgram, IrSite } from '../ir/types.ts';
 import { resolveSize } from '../lower/trace.ts';
 
@@ -128,16 +128,23 @@ export function loadTrained(runPath: string): { dir: RunDir; ir: IrProgram; mode
   const ir = irOfRun(config);
   const model = new CompiledModel(ir, config.seed, { baseline: ir.train.estimator.kind === 'reinforce' && ir.train.estimator.reinforceBaseline === 'nvil' });
   let loaded: string | undefined;
+  let failure: unknown;
   for (const p of [dir.finalPath, dir.checkpointPath]) {
+    if (!hasCheckpointFile(p)) continue;
     try {
       loadCheckpoint(p, model.variables, undefined);
       loaded = p;
       break;
-    } catch {
-      // try the next one
+    } catch (e) {
+      // Try the next one; if none loads, the first failure says why.
+      failure ??= e;
     }
   }
-  if (!loaded) throw new RunError(`${runPath} has no weights yet (no final/ or checkpoint/)`);
+  if (!loaded) {
+    model.dispose();
+    if (failure) throw failure;
+    throw new RunError(`${runPath} has no weights yet (no checkpoint in final/ or checkpoint/): it never reached its first checkpoint`);
+  }
   return { dir, ir, model, config, weights: loaded };
 }
 
