@@ -7,8 +7,14 @@
  * - reconstructions.png: held-out targets (top) and their reconstructions (bottom): z, a from the
  *   guide q, the Bernoulli means of the model's likelihood.
  * Ink is drawn dark on white.
+ *
+ * Data that are not square images (a mixture's points, a recall task's value bits: any data input
+ * whose size is not a square, or a memory whose entries differ from it in size) get the same
+ * figures as tables: samples.csv (episode, sample, values) and reconstructions.csv (episode, kind
+ * target | reconstruction, values).
  */
 import { mkdirSync } from 'node:fs';
+import { writeFileAtomicSync } from '../report/atomic.ts';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../random/rng.ts';
@@ -51,6 +57,22 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   const soft = ir.train.estimator.kind === 'soft';
   const files: string[] = [];
   const obsName = ir.model.find((s) => s.stmt === 'site' && s.role === 'observe')!.name;
+  // What is observed (and generated): the data input of that name, else the model's data input.
+  const observedInput = raw.inputs.find((i) => i.name === obsName) ?? raw.inputs.find((i) => i.name === b.data)!;
+  const dObs = observedInput.data.length / o.rows;
+
+  /** Reconstructions of the held-out targets: the means of p(x | z, a) with z, a from the guide, [rows * D]. */
+  const reconstruct = async (): Promise<Float32Array> => {
+    const rec = tf.tidy(() => {
+      const inputs = model.inputs(raw);
+      const trace = runTrace(ir, inputs, model.applyNet, { k: 1, rng, handlers: readHandlers(soft ? 'soft' : 'sample') });
+      const mm = mean(trace.modelDists.get(obsName)!);
+      return tf.reshape(mm.t, [o.rows, dObs]); // plates [sample (K = 1), batch]
+    });
+    const data = (await rec.data()) as Float32Array;
+    rec.dispose();
+    return data;
+  };
 
   // Generations: K = samples draws per episode from the prior given the episode's memory.
   const gen = tf.tidy(() => {
@@ -65,6 +87,32 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
 
   const memory = raw.inputs.find((i) => i.name === b.memory);
   const m = memory ? memory.shape[1]! : 0;
+  const entrySize = memory && m > 0 ? memory.data.length / (o.rows * m) : d;
+  if (side * side !== d || entrySize !== d || dObs !== d) {
+    process.stderr.write(
+      `vmm: note: ${ir.name}'s observed '${observedInput.name}' (${dObs} values${entrySize !== dObs ? `, memory entries of ${entrySize}` : ''}) is not a square image: writing the values as tables\n`,
+    );
+    const rec = await reconstruct();
+    const target = observedInput.data;
+    const d = dObs;
+    const cols = Array.from({ length: d }, (_, i) => `x${i}`).join(',');
+    const samplesCsv = join(out, 'samples.csv');
+    const sampleRows = g.flatMap((perEpisode, c) => perEpisode.map((v, r) => ({ r, c, v })));
+    sampleRows.sort((a, b2) => a.r - b2.r || a.c - b2.c);
+    writeFileAtomicSync(samplesCsv, `episode,sample,${cols}\n` + sampleRows.map(({ r, c, v }) => `${r},${c},${v.map(num).join(',')}\n`).join(''));
+    files.push(samplesCsv);
+    const reconCsv = join(out, 'reconstructions.csv');
+    let text = `episode,kind,${cols}\n`;
+    for (let r = 0; r < o.rows; r++) {
+      text += `${r},target,${Array.from(target.subarray(r * d, (r + 1) * d), num).join(',')}\n`;
+      text += `${r},reconstruction,${Array.from(rec.subarray(r * d, (r + 1) * d), num).join(',')}\n`;
+    }
+    writeFileAtomicSync(reconCsv, text);
+    files.push(reconCsv);
+    model.dispose();
+    process.stderr.write(`wrote ${files.join(', ')}\n`);
+    return { files };
+  }
   const cols = Math.max(m, o.samples, 1);
   const cells: Float32Array[] = [];
   const blank = new Float32Array(d);
@@ -79,15 +127,7 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   writeImageGrid(samplesPng, concat(cells), { rows: o.rows * rowsPerEpisode, cols, height: side, width: side, scale: 2, maxValue: 1, invert: true });
   files.push(samplesPng);
 
-  // Reconstructions of the held-out targets.
-  const rec = tf.tidy(() => {
-    const inputs = model.inputs(raw);
-    const trace = runTrace(ir, inputs, model.applyNet, { k: 1, rng, handlers: readHandlers(soft ? 'soft' : 'sample') });
-    const mm = mean(trace.modelDists.get(obsName)!);
-    return tf.reshape(mm.t, [o.rows, d]); // plates [sample (K = 1), batch]
-  });
-  const recData = (await rec.data()) as Float32Array;
-  rec.dispose();
+  const recData = await reconstruct();
   const target = raw.inputs.find((i) => i.name === b.data)!.data;
   const reconPng = join(out, 'reconstructions.png');
   writeImageGrid(reconPng, concat([target.subarray(0, o.rows * d), recData]), { rows: 2, cols: o.rows, height: side, width: side, scale: 2, maxValue: 1, invert: true });
@@ -95,6 +135,11 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   model.dispose();
   process.stderr.write(`wrote ${files.join(', ')}\n`);
   return { files };
+}
+
+/** A value for a table: 6 significant digits. */
+function num(v: number): string {
+  return Number.isFinite(v) ? String(Number(v.toPrecision(6))) : String(v);
 }
 
 function concat(parts: Float32Array[]): Float32Array {
