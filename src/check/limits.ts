@@ -35,6 +35,7 @@ export const LIMITS = {
   samples: { what: 'the number of samples', integer: true, min: 1, max: 1_000_000 },
   episodes: { what: 'the number of episodes', integer: true, min: 1, max: 10_000_000 },
   rows: { what: 'the number of rows', integer: true, min: 1, max: 10_000 },
+  seeds: { what: 'the number of seeds', integer: true, min: 1, max: 100 },
   top: { what: 'the number of entries listed', integer: true, min: 1, max: 1_000_000 },
   clip: { what: 'the gradient norm `clip`', integer: false, min: 0, minExclusive: true, max: 1e12 },
   minutes: { what: 'the time budget in minutes', integer: false, min: 0, minExclusive: true, max: 1_000_000 },

@@ -301,7 +301,9 @@ export function registerRunCommands(program: Command): void {
         'models side by side with the same data, seed and budget: variants of one model (--variants), several model files (each with its own estimator), or finished run directories; one markdown table (paired differences) and shared plots',
       )
       .argument('<models-or-runs...>', '.vmm files and/or run directories')
-      .option('--variants <list>', `comma separated estimators: ${estimatorKinds().join(', ')} (default: vimco,soft for one file; each file's own estimator for several)`)
+      .option('--variants <list>', `comma separated: hard, soft, control, or estimators (${estimatorKinds().join(', ')}) (default: hard,soft for one file; each file's own estimator for several; a no-memory control is added)`)
+      .option('--seeds <n>', 'seeds per variant: each variant trained once per seed (seeds --seed, --seed + 1, ...); seed-level standard errors', limitedFlag('seeds', '--seeds'), 3)
+      .option('--no-control', 'leave out the no-memory control (same networks, memory entries replaced by one learned entry)')
       .option('--out <dir>', 'output directory (default: runs/compare-<model>, or runs/compare-models)')
       .option('--eval-episodes <n>', 'test episodes per configuration in the evaluation', limitedFlag('episodes', '--eval-episodes'), 100)
       .option('--eval-samples <n>', 'importance samples in the evaluation', limitedFlag('samples', '--eval-samples'), 200)

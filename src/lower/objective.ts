@@ -102,6 +102,19 @@ export function importanceBound(
   return out;
 }
 
+/**
+ * What the K-sample bound of `importanceBound` bounds, in words, for every report: the same
+ * quantity for the hard and soft variants of a file (log p(x | memory) of a generative model that
+ * never sees the target when it reads memory), of different models.
+ */
+export function describeBound(ir: IrProgram, samples: number): string {
+  const iw = `${samples}-sample importance-weighted bound on log p(x | memory)`;
+  if (ir.noMemory?.length) return `${iw} of the no-memory control (every memory entry one learned entry)`;
+  if (ir.softAttention?.length) return `${iw} of the soft-attention model (a latent query u ~ N(0, I), reads weighted by softmax(keys @ u); guide q(u, z | x))`;
+  if (ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return `${iw}, addresses and latents drawn from the guide q(a, z | x)`;
+  return iw;
+}
+
 /** q(a | x) for the first address site: probabilities [B, M] (from the guide's Categorical). */
 export function addressPosterior(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['applyNet'], rng: Rng): tf.Tensor {
   const addr = ir.model.find((s) => s.stmt === 'site' && s.role === 'address');

@@ -27,13 +27,13 @@ import { EpisodeSampler, sharedMemoryEpisode, type EpisodeBatch } from '../data/
 import type { LabelledImageSet } from '../data/types.ts';
 import { Rng, type RngState } from '../random/rng.ts';
 import { CompiledModel } from '../lower/compile.ts';
-import { addressPosterior, importanceBound } from '../lower/objective.ts';
+import { addressPosterior, describeBound, importanceBound } from '../lower/objective.ts';
 import { lineChart } from '../report/svg.ts';
 import { writeSvgAndPng } from '../report/raster.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { RunError } from '../diagnostics/errors.ts';
-import { bindInputs, episodeInputs, loadImageSet, testBatches, type RawBatch } from './data_source.ts';
+import { bindInputs, episodeInputs, loadImageSet, testBatches, type DataOptions, type RawBatch } from './data_source.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { hasCheckpointFile, irOfRun, RunDir } from './run_dir.ts';
 import type { IrProgram, IrSite } from '../ir/types.ts';
@@ -92,6 +92,10 @@ export interface EvalResult {
   model: string;
   estimator: string;
   soft: boolean;
+  /** What every NLL of the result bounds (src/lower/objective.ts `describeBound`). */
+  bound?: string;
+  /** The no-memory control (`--addressing none`). */
+  control?: boolean;
   samples: number;
   /** Test episodes per configuration and the evaluation seed (same seed: same targets and memories). */
   episodes?: number;
@@ -300,7 +304,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const b = bindInputs(ir);
   let parameters = 0;
   for (const v of model.variables.values()) parameters += v.size;
-  const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, samples: o.samples, episodes: o.episodes, seed: o.seed, parameters, nll: [], ways: [], large: [], ...(o.quick ? { quick: true } : {}) };
+  const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, bound: describeBound(ir, o.samples), ...(ir.noMemory?.length ? { control: true } : {}), samples: o.samples, episodes: o.episodes, seed: o.seed, parameters, nll: [], ways: [], large: [], ...(o.quick ? { quick: true } : {}) };
   const batch = 20;
   const key = JSON.stringify({
     v: 1,
@@ -570,6 +574,30 @@ class EvalBar {
   }
 }
 
+/**
+ * n-way k-shot classification accuracy of argmax_i q(a = i | x) on test episodes of the run's data
+ * set (the figure of `vmm eval --ways`, for any shots): mean and standard error over targets.
+ */
+export function fewShotAccuracy(
+  ir: IrProgram,
+  model: CompiledModel,
+  data: Pick<DataOptions, 'dataset' | 'dataDir' | 'valid'>,
+  o: { ways: number; shots: number; episodes: number; seed: number },
+): { accuracy: number; se: number; episodes: number } {
+  const b = bindInputs(ir);
+  if (!b.memory || !addressesMemory(ir)) throw new RunError(`${ir.name} has no memory address to classify with (few-shot accuracy needs a model with 'memory' and a 'discrete address')`);
+  const { test, testSplit } = loadImageSet(data.dataset, data.dataDir, { memory: true, pixels: b.dataSize, ...(data.valid !== undefined ? { valid: data.valid } : {}) });
+  const sampler = new EpisodeSampler({ set: test as LabelledImageSet, classes: o.ways, shots: o.shots, distractors: 0, split: testSplit, seed: o.seed + 1000 + o.ways, pixels: { fixed: o.seed } });
+  const rng = new Rng(o.seed);
+  const hits: number[] = [];
+  for (let done = 0; done < o.episodes; done += 20) {
+    const r = evalBatch(ir, model, episodeInputs(b, sampler.next(Math.min(20, o.episodes - done))), 1, rng, ir.train.estimator.kind === 'soft');
+    if (r.hit) hits.push(...r.hit);
+  }
+  const s = meanSe(hits);
+  return { accuracy: s.mean, se: s.se, episodes: hits.length };
+}
+
 export function evalTable(result: EvalResult): string {
   const lines: string[] = [];
   if (result.plainNll) {
@@ -578,7 +606,7 @@ export function evalTable(result: EvalResult): string {
   }
   const Ms = [...new Set(result.nll.map((c) => c.memory))].sort((a, b) => a - b);
   const Cs = [...new Set(result.nll.map((c) => c.classes))].sort((a, b) => a - b);
-  lines.push(`Test NLL in nats (${result.samples} importance samples, mean ± standard error over episodes)${result.soft ? '; soft attention: the bound of the soft model, weights from q(a|x)' : ''}:`);
+  lines.push(`Test NLL in nats (${result.samples} importance samples, mean ± standard error over episodes); each a ${result.bound ?? 'bound on log p(x | memory)'}:`);
   lines.push('');
   lines.push(
     markdownTable(

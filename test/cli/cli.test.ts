@@ -118,24 +118,39 @@ describe('run commands on the embedded MNIST data', () => {
     }
   });
 
-  it('compare trains hard and soft variants and writes one table', async () => {
+  it('compare trains hard, soft and the no-memory control over seeds and writes one table', async () => {
     const out = join(tmp, 'compare');
-    const r = await run('compare', model, '--variants', 'vimco,soft', '--steps', '2', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', ...common, '--json');
+    const r = await run('compare', model, '--variants', 'hard,soft', '--seeds', '2', '--steps', '2', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', ...common, '--json');
     expect(r.code, r.err).toBe(0);
-    expect((JSON.parse(r.out) as { variant: string }[]).map((v) => v.variant)).toEqual(['vimco', 'soft']);
+    const entries = JSON.parse(r.out) as { variant: string; seed: number; eval: { bound: string } }[];
+    expect(entries.map((v) => `${v.variant} ${v.seed}`)).toEqual([
+      'vma_mnist (hard, vimco) 1',
+      'vma_mnist (hard, vimco) 2',
+      'vma_mnist (soft attention) 1',
+      'vma_mnist (soft attention) 2',
+      'vma_mnist (no-memory control) 1',
+      'vma_mnist (no-memory control) 2',
+    ]);
+    expect(entries[2]!.eval.bound).toMatch(/soft-attention model/);
+    expect(entries[4]!.eval.bound).toMatch(/no-memory control/);
     const md = readFileSync(join(out, 'compare.md'), 'utf8');
-    expect(md).toMatch(/\| *vimco/);
-    expect(md).toMatch(/\| *soft/);
+    expect(md).toMatch(/\| *vma_mnist \(hard, vimco\) *\| *2 *\|/);
+    expect(md).toMatch(/vs no-memory control at M=2 \(paired\)/);
+    expect(md).toMatch(/seed-level standard error/);
     expect(existsSync(join(out, 'nll_vs_memory.svg'))).toBe(true);
+    // Run again: every run is finished, nothing trains again.
+    const again = await run('compare', model, '--variants', 'hard,soft', '--seeds', '2', '--steps', '2', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', '--backend', 'wasm', '--batch', '2');
+    expect(again.code, again.err).toBe(0);
+    expect(again.err.match(/finished earlier/g)).toHaveLength(6);
   });
 
   it('compare evaluates finished runs on the same targets: paired differences across runs', async () => {
     const out = join(tmp, 'compare-runs');
-    const runs = [join(tmp, 'compare', 'vimco'), join(tmp, 'compare', 'soft')];
+    const runs = [join(tmp, 'compare', 'hard-s1'), join(tmp, 'compare', 'soft-s1')];
     const r = await run('compare', ...runs, '--out', out, '--eval-episodes', '6', '--eval-samples', '4', '--memory-sizes', '1,2', '--classes-list', '1', '--quiet', '--backend', 'wasm', '--json');
     expect(r.code, r.err).toBe(0);
     const entries = JSON.parse(r.out) as { variant: string; eval: { parameters: number; nll: { memory: number; values: number[] }[] } }[];
-    expect(entries.map((e) => e.variant)).toEqual(['vma_mnist (vimco)', 'vma_mnist (soft)']);
+    expect(entries.map((e) => e.variant)).toEqual(['vma_mnist (hard, vimco)', 'vma_mnist (soft attention)']);
     // The same evaluation seed: both runs are scored on the same 6 targets at each M.
     for (const e of entries) {
       expect(e.eval.parameters).toBeGreaterThan(1000);
@@ -153,7 +168,7 @@ describe('run commands on the embedded MNIST data', () => {
   it('compare trains several model files, each with its own estimator, under a time budget', async () => {
     const out = join(tmp, 'compare-files');
     const files = [model, join(MODELS, 'vsm_mnist.vmm')];
-    const r = await run('compare', ...files, '--minutes', '0.05', '--steps', '3', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', ...common, '--json');
+    const r = await run('compare', ...files, '--seeds', '1', '--no-control', '--minutes', '0.05', '--steps', '3', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', ...common, '--json');
     expect(r.code, r.err).toBe(0);
     const entries = JSON.parse(r.out) as { variant: string; run: string; train: { steps: number; trainedSeconds: number } }[];
     expect(entries.map((e) => e.run)).toEqual([join(out, 'vma_mnist-vimco'), join(out, 'vsm_mnist-vimco')]);
