@@ -20,6 +20,8 @@ import { RunError } from '../diagnostics/errors.ts';
 import { bindInputs, type RawBatch } from './data_source.ts';
 import { loadTrained } from './evaluate_run.ts';
 import { readImageArray, type ImageArray } from './image_array.ts';
+import type { IrProgram } from '../ir/types.ts';
+import type { CompiledModel } from '../lower/compile.ts';
 
 export interface ClassifyOptions {
   memory: string;
@@ -67,38 +69,61 @@ export function runClassify(runPath: string, o: ClassifyOptions, emit: (r: Query
         throw new RunError(`${path}: images of ${a.height}x${a.width} = ${a.height * a.width} pixels, but ${ir.name}'s data '${b.data}' has ${b.dataSize}`);
       }
     }
-    const D = b.dataSize;
-    const M = mem.count;
     const memory = binarizeImages(mem, o.binarize, o.seed, 0);
-    const queries = binarizeImages(qs, o.binarize, o.seed, M);
-    const label = (i: number) => (i >= M ? `learned:${i - M}` : (mem.labels?.[i] ?? String(i)));
-    const rng = new Rng(o.seed);
-    const results: QueryResult[] = [];
-    const chunk = Math.max(1, Math.min(256, Math.floor(4_000_000 / Math.max(1, M))));
-    for (let q0 = 0; q0 < qs.count; q0 += chunk) {
-      const n = Math.min(chunk, qs.count - q0);
-      const raw: RawBatch = {
-        inputs: [
-          { name: b.data, data: queries.subarray(q0 * D, (q0 + n) * D), shape: [n, D], plates: ['batch'] },
-          { name: b.memory, data: memory, shape: [M, D], plates: [] },
-        ],
-      };
-      const probs = tf.tidy(() => addressPosterior(ir, model.inputs(raw), model.applyNet, rng));
-      const p = probs.arraySync() as number[][];
-      probs.dispose();
-      for (let j = 0; j < n; j++) {
-        const row = p[j]!;
-        const order = row.map((_, i) => i).sort((x, y) => row[y]! - row[x]! || x - y);
-        const top = order.slice(0, Math.max(1, o.top)).map((i) => ({ entry: i, label: label(i), prob: row[i]! }));
-        const r: QueryResult = { query: q0 + j, ...top[0]!, top };
-        results.push(r);
-        emit(r);
-      }
-    }
-    return results;
+    const queries = binarizeImages(qs, o.binarize, o.seed, mem.count);
+    return classifyImages(ir, model, memory, queries, { top: o.top, seed: o.seed, ...(mem.labels ? { labels: mem.labels } : {}) }, emit);
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The classification itself: binary memory [M, D] and queries [Q, D] (flat, row-major); for each
+ * query, argmax q(a | x, memory), its probability and the `top` most probable entries.
+ */
+export function classifyImages(
+  ir: IrProgram,
+  model: CompiledModel,
+  memory: Float32Array,
+  queries: Float32Array,
+  o: { top: number; seed: number; labels?: readonly string[] },
+  emit: (r: QueryResult) => void = () => {},
+): QueryResult[] {
+  const b = bindInputs(ir);
+  if (!b.memory || !ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) {
+    throw new RunError(`${ir.name} has no memory address to classify with (classify needs a model with 'memory' and a 'discrete address')`);
+  }
+  const D = b.dataSize;
+  for (const [what, a] of [['memory', memory], ['queries', queries]] as const) {
+    if (a.length === 0 || a.length % D !== 0) throw new RunError(`classify: the ${what} hold ${a.length} values, not a whole number of ${ir.name}'s ${D}-value images`);
+  }
+  const M = memory.length / D;
+  const Q = queries.length / D;
+  const label = (i: number) => (i >= M ? `learned:${i - M}` : (o.labels?.[i] ?? String(i)));
+  const rng = new Rng(o.seed);
+  const results: QueryResult[] = [];
+  const chunk = Math.max(1, Math.min(256, Math.floor(4_000_000 / Math.max(1, M))));
+  for (let q0 = 0; q0 < Q; q0 += chunk) {
+    const n = Math.min(chunk, Q - q0);
+    const raw: RawBatch = {
+      inputs: [
+        { name: b.data, data: queries.subarray(q0 * D, (q0 + n) * D), shape: [n, D], plates: ['batch'] },
+        { name: b.memory, data: memory, shape: [M, D], plates: [] },
+      ],
+    };
+    const probs = tf.tidy(() => addressPosterior(ir, model.inputs(raw), model.applyNet, rng));
+    const p = probs.arraySync() as number[][];
+    probs.dispose();
+    for (let j = 0; j < n; j++) {
+      const row = p[j]!;
+      const order = row.map((_, i) => i).sort((x, y) => row[y]! - row[x]! || x - y);
+      const top = order.slice(0, Math.max(1, o.top)).map((i) => ({ entry: i, label: label(i), prob: row[i]! }));
+      const r: QueryResult = { query: q0 + j, ...top[0]!, top };
+      results.push(r);
+      emit(r);
+    }
+  }
+  return results;
 }
 
 /** One line of text for a result: `query 3: entry 7 (label) p=0.912  top: 7 0.912, 2 0.051, ...` */
