@@ -5,13 +5,14 @@
  * with the Omniglot fixture as $VMM_DATA.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..');
-// Inside the checkout (ignored by git), so that the script resolves this checkout's packages.
-const tmp = mkdtempSync(join(ROOT, 'scratch-notebook-'));
+// Inside the checkout (scratch/ is ignored by git), so that the script resolves this checkout's packages.
+mkdirSync(join(ROOT, 'scratch'), { recursive: true });
+const tmp = mkdtempSync(join(ROOT, 'scratch', 'notebook-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 interface Cell {
