@@ -284,6 +284,8 @@ export type PostfixCstChildren = {
   LBracket?: IToken[];
   indices?: ExpressionCstNode[];
   RBracket?: IToken[];
+  Dot?: IToken[];
+  members?: IToken[];
 };
 
 export interface AtomCstNode extends CstNode {

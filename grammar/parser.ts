@@ -11,7 +11,7 @@
  * - a type is an element type with optional `[dims]` and optional `(card)`.
  *
  * Statements are recognised by their leading keyword (newlines are not significant).
- * Expressions: `+ -` < `* / @` < unary `-` < postfix `[i]` < atoms (number, name, call, parens).
+ * Expressions: `+ -` < `* / @` < unary `-` < postfix `[i]` and `.name` < atoms (number, name, call, parens).
  *
  * Rules are class properties, so a misspelt rule is a compile error. `parser` is the one
  * instance, reused by every parse (set `parser.input`, call `parser.program()`).
@@ -25,6 +25,7 @@ import {
   Comma,
   Const,
   Data,
+  Dot,
   ElemType,
   Equals,
   Guide,
@@ -380,13 +381,29 @@ export class VmmParser extends CstParser {
     ]);
   });
 
-  /** An atom followed by any number of index reads `[i]`. */
+  /**
+   * An atom followed by any number of index reads `[i]` and member reads `.name` (a net's output,
+   * `g(x).s14`; the checker decides where a member read is allowed). The AST builder restores
+   * their order from the token offsets.
+   */
   postfix = this.RULE('postfix', () => {
     this.SUBRULE(this.atom);
     this.MANY(() => {
-      this.CONSUME(LBracket);
-      this.SUBRULE(this.expression, { LABEL: 'indices' });
-      this.CONSUME(RBracket);
+      this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(LBracket);
+            this.SUBRULE(this.expression, { LABEL: 'indices' });
+            this.CONSUME(RBracket);
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(Dot);
+            this.CONSUME(Identifier, { LABEL: 'members' });
+          },
+        },
+      ]);
     });
   });
 

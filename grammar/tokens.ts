@@ -87,6 +87,8 @@ export const RBracket = punct('RBracket', ']');
 export const LBrace = punct('LBrace', '{');
 export const RBrace = punct('RBrace', '}');
 export const Comma = punct('Comma', ',');
+/** `g(x).s14`: reads the output `s14` (a `tap`) of a net application. */
+export const Dot = punct('Dot', '.');
 export const Colon = punct('Colon', ':');
 export const Equals = punct('Equals', '=');
 export const Tilde = punct('Tilde', '~');
@@ -139,6 +141,7 @@ export const allTokens: TokenType[] = [
   LBrace,
   RBrace,
   Comma,
+  Dot,
   Colon,
   Equals,
   Tilde,

@@ -278,7 +278,7 @@ function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
 
 // ---------------------------------------------------------------- depth and comments
 
-const EXPR_KINDS = new Set(['Number', 'Ident', 'Call', 'Index', 'Binary', 'Unary']);
+const EXPR_KINDS = new Set(['Number', 'Ident', 'Call', 'Index', 'Member', 'Binary', 'Unary']);
 
 /**
  * Refuses top-level items whose expressions are nested deeper than MAX_EXPR_DEPTH (a

@@ -40,6 +40,8 @@ export function printExpr(e: Expr): string {
       return printCall(e);
     case 'Index':
       return `${wrap(e.target, prec(e.target) < ATOM)}[${printExpr(e.index)}]`;
+    case 'Member':
+      return `${wrap(e.target, prec(e.target) < ATOM)}.${e.member.name}`;
     case 'Unary':
       // `-(-x)` rather than `--x`; a binary operand needs parentheses.
       return `-${wrap(e.operand, prec(e.operand) <= UNARY)}`;

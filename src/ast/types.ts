@@ -10,7 +10,7 @@ export interface Span {
 
 // ---------------------------------------------------------------- expressions
 
-export type Expr = NumberLit | Ident | Call | IndexExpr | BinaryExpr | UnaryExpr;
+export type Expr = NumberLit | Ident | Call | IndexExpr | MemberExpr | BinaryExpr | UnaryExpr;
 
 export interface NumberLit {
   kind: 'Number';
@@ -46,6 +46,14 @@ export interface IndexExpr {
   kind: 'Index';
   target: Expr;
   index: Expr;
+  span: Span;
+}
+
+/** `target.member`: an output of a net application, `g(x).s14` (a `tap` stage of `g`). */
+export interface MemberExpr {
+  kind: 'Member';
+  target: Expr;
+  member: Ident;
   span: Span;
 }
 

@@ -422,7 +422,21 @@ class AstBuilder extends BaseVisitor implements Cst.ICstNodeVisitor<void, unknow
     if (target === undefined || start === undefined) return undefined;
     const indices = ch.indices ?? [];
     if (indices.length !== (ch.LBracket?.length ?? 0)) return undefined;
-    for (let i = 0; i < indices.length; i++) {
+    const members = ch.members ?? [];
+    if (members.length !== (ch.Dot?.length ?? 0)) return undefined;
+    // Index reads and member reads in source order (the CST groups them by kind).
+    const ops = [
+      ...indices.map((_, i) => ({ at: ch.LBracket![i]!.startOffset, index: i })),
+      ...members.map((_, i) => ({ at: ch.Dot![i]!.startOffset, member: i })),
+    ].sort((a, b) => a.at - b.at);
+    for (const op of ops) {
+      if ('member' in op) {
+        const member = ident(tok(ch.members, op.member));
+        if (!member) return undefined;
+        target = { kind: 'Member', target, member, span: { start, end: member.span.end } };
+        continue;
+      }
+      const i = op.index;
       const index = this.expr(indices[i]);
       const close = tok(ch.RBracket, i);
       const end = close ? tokenSpan(close).end : nodeSpan(indices[i])?.end;

@@ -101,6 +101,11 @@ function netActivations(net: IrNet, nets: Map<string, IrNet>, seen: Set<string> 
         total += netActivations(inner, nets, seen);
         return inner.outShape;
       }
+      case 'tap':
+        return shape;
+      case 'skip':
+        // An estimate, like the rest: the skip's channels (or features) join the last axis.
+        return [...shape.slice(0, -1), (shape[shape.length - 1] ?? 0) + l.channels];
     }
   };
   for (const l of net.layers) {
@@ -116,8 +121,10 @@ function netApplications(e: IrExpr, m: number, into: { net: string; times: numbe
   switch (e.op) {
     case 'net': {
       // The argument's elements: the net's input times the axes it is mapped over.
-      into.push({ net: e.net, times: product(e.arg.type.shape.map((s) => sizeValue(s, m))) });
+      // A tap read (`g(x).s14`) shares the forward pass of `g(x)`.
+      if (!e.tap) into.push({ net: e.net, times: product(e.arg.type.shape.map((s) => sizeValue(s, m))) });
       netApplications(e.arg, m, into);
+      for (const s of e.skips ?? []) netApplications(s.arg, m, into);
       return;
     }
     case 'index':

@@ -84,6 +84,7 @@ export function evalLinear(ctx: Ctx, e: Expr, scope: Scope, opts: SizeOpts): Siz
     }
     case 'Call':
     case 'Index':
+    case 'Member':
       ctx.error('VMM2010', `\`${formatExpr(e)}\` is not a constant expression: ${opts.what} is built from numbers, consts${opts.allowSymbols ? ', size symbols' : ''} and + - * /`, e.span);
       return undefined;
   }

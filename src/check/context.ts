@@ -66,7 +66,7 @@ export interface GuideScope {
 export const BUILTINS = ['concat', 'stack', 'dot', 'sum', 'mean', 'pool', 'attend', 'softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log', 'softmax'] as const;
 /** Distribution family names, from the registry (src/families/registry.ts). */
 export const DISTRIBUTIONS: readonly string[] = familyNames();
-export const LAYERS = ['linear', 'mlp', 'reshape', 'flatten', 'conv2d', 'deconv2d', 'relu', 'tanh', 'sigmoid', 'elu', 'softplus'] as const;
+export const LAYERS = ['linear', 'mlp', 'reshape', 'flatten', 'conv2d', 'deconv2d', 'relu', 'tanh', 'sigmoid', 'elu', 'softplus', 'tap', 'skip'] as const;
 
 export class Ctx {
   readonly diags: Diagnostic[] = [];

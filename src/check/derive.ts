@@ -45,6 +45,8 @@ function inlineLets(e: Expr, lets: Map<string, Expr>): Expr {
       return { ...e, args: e.args.map((a) => ({ ...a, value: inlineLets(a.value, lets) })) };
     case 'Index':
       return { ...e, target: inlineLets(e.target, lets), index: inlineLets(e.index, lets) };
+    case 'Member':
+      return { ...e, target: inlineLets(e.target, lets) };
     case 'Binary':
       return { ...e, left: inlineLets(e.left, lets), right: inlineLets(e.right, lets) };
     case 'Unary':
@@ -61,6 +63,9 @@ function* subExprs(e: Expr): Generator<Expr> {
     case 'Index':
       yield* subExprs(e.target);
       yield* subExprs(e.index);
+      break;
+    case 'Member':
+      yield* subExprs(e.target);
       break;
     case 'Binary':
       yield* subExprs(e.left);

@@ -3,11 +3,12 @@
  * its per-example type; `undefined` is the error type: the error is already reported and every
  * enclosing expression stays silent, so one mistake gives one diagnostic.
  */
-import type { Call, Expr, Ident, IndexExpr, Span } from '../ast/types.ts';
-import type { IrExpr, Size, ValueType } from '../ir/types.ts';
+import type { Arg, Call, Expr, Ident, IndexExpr, MemberExpr, Span } from '../ast/types.ts';
+import type { IrExpr, IrSkipArg, Size, ValueType } from '../ir/types.ts';
 import { BUILTINS, DISTRIBUTIONS, KIND_WORD, LAYERS, type Ctx, type Scope } from './context.ts';
 import { formatExpr } from './format.ts';
 import { neuralReadType } from './neural.ts';
+import { didYouMean } from './suggest.ts';
 import { addSize, formatShape, formatSize, formatType, shapeEq, sizeEq } from '../ir/size.ts';
 
 export interface Typed {
@@ -48,6 +49,8 @@ function inner(ctx: Ctx, e: Expr, scope: Scope): Typed | undefined {
       return checkCall(ctx, e, scope);
     case 'Index':
       return checkIndex(ctx, e, scope);
+    case 'Member':
+      return checkMember(ctx, e, scope);
     case 'Unary': {
       const a = checkExpr(ctx, e.operand, scope);
       if (!a || !numeric(ctx, e.operand, a, '`-`')) return undefined;
@@ -153,16 +156,27 @@ function checkCall(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
     checkArgs(ctx, e, scope);
     return undefined;
   }
-  const okNamed = noNamedArgs(ctx, e, `net \`${name}\``);
-  if (e.args.length !== 1) {
+  const skipPorts = sym.net?.skips ?? [];
+  const okNamed = skipPorts.length ? true : noNamedArgs(ctx, e, `net \`${name}\``);
+  const positionalArgs = skipPorts.length ? e.args.filter((a) => !a.name) : e.args;
+  if (positionalArgs.length !== 1 && skipPorts.length) {
+    const usage = `\`${name}(x, ${skipPorts.map((p) => `${p.name}: ...`).join(', ')})\``;
+    ctx.error('VMM2024', `net \`${name}\` takes one input and its skip inputs by name, ${usage}; found ${positionalArgs.length} unnamed argument${positionalArgs.length === 1 ? '' : 's'}`, e.span);
+    checkArgs(ctx, e, scope);
+    return undefined;
+  }
+  if (positionalArgs.length !== 1) {
     ctx.error('VMM2024', `net \`${name}\` takes one argument, found ${e.args.length}${e.args.length > 1 ? ': to feed several values, join them with `concat(...)`' : ''}`, e.span);
     checkArgs(ctx, e, scope);
     return undefined;
   }
-  const argExpr = e.args[0]!.value;
+  const argExpr = positionalArgs[0]!.value;
   const arg = checkExpr(ctx, argExpr, scope);
   const net = sym.net;
-  if (!arg || !net || !okNamed) return undefined;
+  if (!arg || !net || !okNamed) {
+    if (skipPorts.length) checkArgs(ctx, { ...e, args: e.args.filter((a) => a.name) }, scope);
+    return undefined;
+  }
   if (!numeric(ctx, argExpr, arg, `net \`${name}\``)) return undefined;
   const inRank = net.inShape.length;
   const shape = arg.type.shape;
@@ -180,7 +194,105 @@ function checkCall(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
     return undefined;
   }
   const type: ValueType = { elem: 'real', shape: [...lead, ...net.outShape.map((n) => ({ c: n, terms: {} }))] };
-  return { type, ir: { op: 'net', net: name, arg: arg.ir, type } };
+  if (!skipPorts.length) return { type, ir: { op: 'net', net: name, arg: arg.ir, type } };
+  const skips = checkSkipArgs(ctx, e, net, lead, argExpr, scope);
+  return skips && { type, ir: { op: 'net', net: name, arg: arg.ir, type, skips } };
+}
+
+type CheckedNetSym = NonNullable<NonNullable<ReturnType<Ctx['resolve']>>['net']>;
+
+/**
+ * The skip inputs of `dec(h, s7: v7, s14: v14)`, in the net's order: each skip stage of the net
+ * given once by name, with the shape the stage joins (`[C, H, W]`), mapped over the same leading
+ * axes as the net's input.
+ */
+function checkSkipArgs(ctx: Ctx, e: Call, net: CheckedNetSym, lead: Size[], argExpr: Expr, scope: Scope): IrSkipArg[] | undefined {
+  const ports = net.skips ?? [];
+  const name = net.name;
+  const given = new Map<string, Arg>();
+  let ok = true;
+  for (const a of e.args) {
+    if (!a.name) continue;
+    const n = a.name.name;
+    const port = ports.find((p) => p.name === n);
+    if (!port) {
+      ctx.error('VMM2037', `net \`${name}\` has no skip input \`${n}\` (it takes ${ports.map((p) => `\`${p.name}:\``).join(', ')})${didYouMean(n, ports.map((p) => p.name))}`, a.name.span, [
+        { message: `\`${name}\` is declared here`, span: net.decl.name.span },
+      ]);
+      ok = false;
+    } else if (given.has(n)) {
+      ctx.error('VMM2037', `skip input \`${n}\` is given twice`, a.span, [{ message: 'first given here', span: given.get(n)!.span }]);
+      ok = false;
+    } else given.set(n, a);
+  }
+  const out: IrSkipArg[] = [];
+  for (const port of ports) {
+    const a = given.get(port.name);
+    const want: Size[] = [...lead, ...port.shape.map((n) => ({ c: n, terms: {} }))];
+    if (!a) {
+      ctx.error('VMM2037', `net \`${name}\` needs its skip input \`${port.name}\` : real${formatShape(want)}: write \`${name}(..., ${port.name}: ...)\``, e.span, [
+        { message: `\`${port.name}\` is joined here, ${port.shape[0]} channel${port.shape[0] === 1 ? '' : 's'} at ${formatShape(port.shape.map((n) => ({ c: n, terms: {} })))}`, span: port.span },
+      ]);
+      ok = false;
+      continue;
+    }
+    const v = checkExpr(ctx, a.value, scope);
+    if (!v) {
+      ok = false;
+      continue;
+    }
+    if (!numeric(ctx, a.value, v, `skip input \`${port.name}\``)) {
+      ok = false;
+      continue;
+    }
+    if (!shapeEq(v.type.shape, want)) {
+      const mapped = lead.length ? ` (the leading axes ${formatShape(lead)} of its input \`${formatExpr(argExpr)}\`, then the skip's shape)` : '';
+      ctx.error('VMM2037', `skip input \`${port.name}\` of net \`${name}\` expects ${formatShape(want)}${mapped}, found ${describe(a.value, v.type)}`, a.value.span, [
+        { message: `\`${port.name}\` is joined here, ${port.shape[0]} channel${port.shape[0] === 1 ? '' : 's'} at ${formatShape(port.shape.map((n) => ({ c: n, terms: {} })))}`, span: port.span },
+      ]);
+      ok = false;
+      continue;
+    }
+    out.push({ name: port.name, arg: v.ir });
+  }
+  return ok ? out : undefined;
+}
+
+/**
+ * `g(x).s14`: the output `s14` (a `tap(s14)` stage) of the net application `g(x)`, mapped over
+ * the same leading axes as `g(x)`.
+ */
+function checkMember(ctx: Ctx, e: MemberExpr, scope: Scope): Typed | undefined {
+  const member = e.member.name;
+  const t = e.target;
+  const sym = t.kind === 'Call' || t.kind === 'Ident' ? ctx.symbols.get(t.kind === 'Call' ? t.callee.name : t.name) : undefined;
+  if (t.kind === 'Ident' && sym?.kind === 'net') {
+    ctx.error('VMM2037', `\`${formatExpr(e)}\` names an output of net \`${t.name}\` without applying it: write \`${t.name}(x).${member}\``, e.span);
+    return undefined;
+  }
+  if (t.kind !== 'Call' || sym?.kind !== 'net') {
+    const inner = checkExpr(ctx, t, scope);
+    if (inner) {
+      const hint = inner.ir.op === 'net' || t.kind !== 'Ident' ? '' : ': read it where the net is applied, `g(x).NAME`';
+      ctx.error('VMM2037', `\`.${member}\` reads an output of a net application (\`g(x).${member}\`), but \`${formatExpr(t)}\` is not one${hint}`, e.member.span);
+    }
+    return undefined;
+  }
+  const call = checkExpr(ctx, t, scope);
+  const net = sym.net;
+  if (!call || !net || call.ir.op !== 'net') return undefined;
+  const tap = net.taps?.find((p) => p.name === member);
+  if (!tap) {
+    const taps = net.taps ?? [];
+    const has = taps.length ? `its outputs are ${taps.map((p) => `\`.${p.name}\``).join(', ')}` : 'it has none: add `tap(NAME)` after the stage whose value you want';
+    ctx.error('VMM2037', `net \`${net.name}\` has no output \`${member}\`; ${has}${didYouMean(member, taps.map((p) => p.name))}`, e.member.span, [
+      { message: `\`${net.name}\` is declared here`, span: net.decl.name.span },
+    ]);
+    return undefined;
+  }
+  const lead = call.type.shape.slice(0, call.type.shape.length - net.outShape.length);
+  const type: ValueType = { elem: 'real', shape: [...lead, ...tap.shape.map((n) => ({ c: n, terms: {} }))] };
+  return { type, ir: { ...call.ir, tap: member, type } };
 }
 
 /** `nm(q)`: a read of a neural memory (src/check/neural.ts). */

@@ -3,6 +3,14 @@
  * The shape is followed through every stage (linear, mlp, conv2d / deconv2d with padding same or
  * valid, reshape, flatten, activations, calls of other nets); the net's input shape is the input of
  * its first stage. Image shapes are written channels-first, `[C, H, W]`, as in `reshape(C, H, W)`.
+ *
+ * Several outputs and inputs (U-Net style skip connections, as in the VMA reimplementation's
+ * decoder that reads the chosen entry's feature maps):
+ * - `tap(s14)` names the value at that point of the chain as an output of the net; `g(x)` is still
+ *   the final output, `g(x).s14` the tapped one (one forward pass gives both);
+ * - `skip(s14, C)` concatenates an extra input of the net, C channels at the current resolution
+ *   (C features after a vector), channel-wise: `[C0, H, W]` becomes `[C0 + C, H, W]`; the
+ *   application passes it by name, `dec(h, s14: g(m).s14)`, shape-checked against `[C, H, W]`.
  */
 import type { Arg, Call, Expr, NetDecl, Span } from '../ast/types.ts';
 import type { Activation, IrLayer } from '../ir/types.ts';
@@ -10,7 +18,7 @@ import { LAYERS, type Ctx, type Scope } from './context.ts';
 import { evalConcreteSize } from './consts.ts';
 import { formatExpr } from './format.ts';
 import { didYouMean } from './suggest.ts';
-import type { CheckedNet } from './types.ts';
+import type { CheckedNet, CheckedNetPort } from './types.ts';
 
 const ACTIVATIONS: Activation[] = ['relu', 'tanh', 'sigmoid', 'elu', 'softplus'];
 
@@ -40,6 +48,8 @@ interface Stage {
   input?: number[];
   /** Output shape given the input shape; reports mismatches itself. */
   apply(input: number[], prev: { span: Span; text: string }): number[] | undefined;
+  /** `tap(name)` / `skip(name, C)`: the port it declares (its shape is known after `apply`). */
+  port?: { kind: 'tap' | 'skip'; name: string; span: Span };
 }
 
 /** Checks a net declaration; returns the resolved net, or undefined after an error. */
@@ -61,15 +71,34 @@ export function checkNet(ctx: Ctx, decl: NetDecl, scope: Scope): CheckedNet | un
   let shape: number[] | undefined = inShape;
   const layers: IrLayer[] = [];
   let prev = { span: firstExpr.span, text: `the input of \`${name}\`` };
+  const taps: CheckedNetPort[] = [];
+  const skips: CheckedNetPort[] = [];
   for (let i = 0; i < stages.length; i++) {
     const st = stages[i]!;
     const expr = decl.stages[i]!;
+    const before: number[] = shape;
     shape = st.apply(shape, prev);
     if (!shape) return undefined;
+    if (st.port) {
+      const ports = st.port.kind === 'tap' ? taps : skips;
+      const twice = ports.find((p) => p.name === st.port!.name);
+      if (twice) {
+        ctx.error('VMM2036', `net \`${name}\` has two ${st.port.kind}s named \`${twice.name}\``, st.port.span, [{ message: 'first named here', span: twice.span }]);
+        return undefined;
+      }
+      // A skip input's shape: the current one with its channels (or features) replaced by C.
+      const port = st.port.kind === 'tap' ? shape : skipShape(before, (st.layers[0] as { channels: number }).channels);
+      ports.push({ name: st.port.name, shape: port, span: st.port.span });
+    }
     layers.push(...st.layers);
     prev = { span: expr.span, text: `\`${formatExpr(expr)}\`` };
   }
-  return { name, layers, inShape, outShape: shape, decl, derived: false };
+  return { name, layers, inShape, outShape: shape, decl, derived: false, ...(taps.length ? { taps } : {}), ...(skips.length ? { skips } : {}) };
+}
+
+/** The shape of a skip input of C channels joining a value of shape `at`: `[C, H, W]` or `[C]`. */
+function skipShape(at: number[], channels: number): number[] {
+  return at.length === 3 ? [channels, at[1]!, at[2]!] : [channels];
 }
 
 function positional(args: Arg[]): Expr[] {
@@ -173,6 +202,9 @@ function stageOf(ctx: Ctx, e: Expr, scope: Scope): Stage | undefined {
     case 'conv2d':
     case 'deconv2d':
       return convStage(ctx, e, name, scope);
+    case 'tap':
+    case 'skip':
+      return portStage(ctx, e, name, scope);
     case 'flatten':
     case 'relu':
     case 'tanh':
@@ -267,18 +299,52 @@ function convStage(ctx: Ctx, e: Call, name: 'conv2d' | 'deconv2d', scope: Scope)
   };
 }
 
+/** `tap(name)`: an output of the net here; `skip(name, C)`: an extra input joined here. */
+function portStage(ctx: Ctx, e: Call, kind: 'tap' | 'skip', scope: Scope): Stage | undefined {
+  const pos = positional(e.args);
+  const nm = named(ctx, e, []);
+  const want = kind === 'tap' ? 1 : 2;
+  const usage = kind === 'tap' ? '`tap(NAME)`: names the value here as an output of the net, read with `net(x).NAME`' : '`skip(NAME, C)`: joins the extra input NAME, C channels at this resolution, given as `net(x, NAME: value)`';
+  if (pos.length !== want || pos[0]!.kind !== 'Ident') {
+    ctx.error('VMM2031', `\`${kind}\` takes ${kind === 'tap' ? 'a name' : 'a name and a channel count'}: ${usage}`, e.span);
+    return undefined;
+  }
+  const id = pos[0] as { name: string; span: Span };
+  if (!nm) return undefined;
+  if (kind === 'tap') {
+    return { layers: [{ kind: 'tap', name: id.name }], apply: (input) => input, port: { kind, name: id.name, span: id.span } };
+  }
+  const channels = evalConcreteSize(ctx, pos[1]!, scope, 'a channel count');
+  if (channels === undefined) return undefined;
+  return {
+    layers: [{ kind: 'skip', name: id.name, channels }],
+    port: { kind, name: id.name, span: id.span },
+    apply(input, prev) {
+      if (input.length !== 3 && input.length !== 1) {
+        ctx.error('VMM2036', `\`skip\` joins an image [C, H, W] or a vector, but ${prev.text} gives ${fmt(input)}`, e.span, [
+          { message: `this stage outputs ${fmt(input)}`, span: prev.span },
+        ]);
+        return undefined;
+      }
+      return [input[0]! + channels, ...input.slice(1)];
+    },
+  };
+}
+
 function bareStage(ctx: Ctx, name: string, span: Span, scope: Scope): Stage | undefined {
   if ((ACTIVATIONS as string[]).includes(name)) {
     return { layers: [{ kind: 'act', fn: name as Activation }], apply: (input) => input };
   }
   if (name === 'flatten') return { layers: [{ kind: 'flatten' }], apply: (input) => [prod(input)] };
-  if (name === 'linear' || name === 'mlp' || name === 'reshape' || name === 'conv2d' || name === 'deconv2d') {
+  if (name === 'linear' || name === 'mlp' || name === 'reshape' || name === 'conv2d' || name === 'deconv2d' || name === 'tap' || name === 'skip') {
     const usage: Record<string, string> = {
       linear: 'linear(IN, OUT)',
       mlp: 'mlp(IN, HIDDEN..., OUT)',
       reshape: 'reshape(C, H, W)',
       conv2d: 'conv2d(IN_CH, OUT_CH, kernel: 3)',
       deconv2d: 'deconv2d(IN_CH, OUT_CH, kernel: 3)',
+      tap: 'tap(NAME)',
+      skip: 'skip(NAME, C)',
     };
     ctx.error('VMM2031', `\`${name}\` needs its sizes: \`${usage[name]}\``, span);
     return undefined;
@@ -306,6 +372,15 @@ function bareStage(ctx: Ctx, name: string, span: Span, scope: Scope): Stage | un
   const resolved = ctx.resolve(name, span, scope, ['net']);
   const net = resolved?.net;
   if (!net) return undefined;
+  if (net.skips?.length) {
+    ctx.error(
+      'VMM2036',
+      `net \`${name}\` takes skip inputs (${net.skips.map((s) => `\`${s.name}\``).join(', ')}), so it cannot be a stage of a chain: apply it in an expression, \`${name}(x, ${net.skips.map((s) => `${s.name}: ...`).join(', ')})\``,
+      span,
+      [{ message: `\`${name}\` is declared here`, span: net.decl.name.span }],
+    );
+    return undefined;
+  }
   return {
     layers: [{ kind: 'call', net: net.name }],
     input: net.inShape,

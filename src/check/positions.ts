@@ -363,6 +363,9 @@ class Indexer {
         this.expr(e.target, inner, own);
         this.expr(e.index, inner, own);
         return;
+      case 'Member':
+        this.expr(e.target, inner, own);
+        return;
       case 'Unary':
         this.expr(e.operand, inner, own);
         return;

@@ -28,6 +28,8 @@ export function toIr(checked: CheckedProgram): IrProgram {
       inShape: n.inShape,
       outShape: n.outShape,
       paramCount: netParamCount(n.layers),
+      ...(n.taps ? { taps: n.taps.map((p) => ({ name: p.name, shape: p.shape })) } : {}),
+      ...(n.skips ? { skips: n.skips.map((p) => ({ name: p.name, shape: p.shape })) } : {}),
     })),
     ...(checked.neural.length ? { neural: checked.neural.map(({ decl: _decl, ...n }) => n) } : {}),
     model: checked.model.map(stmt),

@@ -4,7 +4,7 @@
  * the compiler will use (written or derived) and the training settings with defaults filled in.
  * `toIr` (src/check/to_ir.ts) turns it into the IR; `explain` (explain.ts) describes it.
  */
-import type { GuideBlock, LetStmt, NetDecl, NeuralDecl, Program, SiteKeyword, SiteStmt, GuideSite } from '../ast/types.ts';
+import type { GuideBlock, LetStmt, NetDecl, NeuralDecl, Program, SiteKeyword, SiteStmt, GuideSite, Span } from '../ast/types.ts';
 import type { IrExpr, IrLayer, IrNeural, IrParam, SiteRole, Size, TrainSettings, ValueType } from '../ir/types.ts';
 
 export interface CheckedNet {
@@ -15,6 +15,17 @@ export interface CheckedNet {
   /** The declaration (for derived nets: synthesized, spans point at the site it serves). */
   decl: NetDecl;
   derived: boolean;
+  /** Outputs named by `tap(name)` stages, in chain order. */
+  taps?: CheckedNetPort[];
+  /** Extra inputs joined by `skip(name, C)` stages, in chain order. */
+  skips?: CheckedNetPort[];
+}
+
+/** A tap or skip of a net: its name, its shape (channels first) and where the stage names it. */
+export interface CheckedNetPort {
+  name: string;
+  shape: number[];
+  span: Span;
 }
 
 /** A checked neural memory declaration: the IR form plus its declaration (for spans). */

@@ -33,6 +33,8 @@ const SEMANTIC_CODES = {
   VMM2033: "a net's input shape cannot be inferred from its first stage",
   VMM2034: 'a convolution does not fit its input (not an image, wrong channels, kernel too large)',
   VMM2035: 'a reshape does not preserve the number of elements',
+  VMM2036: "a net's `tap` or `skip` stage is invalid (a name given twice, a skip joining neither an image nor a vector, a net with skips used as a chain stage)",
+  VMM2037: "a net's outputs or skip inputs misused (`.name` naming no tap of the net, a skip input missing, unknown, given twice or of the wrong shape)",
   // distributions
   VMM2040: 'unknown distribution',
   VMM2041: 'wrong arguments to a distribution (count, names)',

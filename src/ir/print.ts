@@ -31,8 +31,10 @@ export function printExpr(e: IrExpr): string {
       return num(e.value);
     case 'ref':
       return e.name;
-    case 'net':
-      return `${e.net}(${printExpr(e.arg)})`;
+    case 'net': {
+      const skips = (e.skips ?? []).map((s) => `, ${s.name}: ${printExpr(s.arg)}`).join('');
+      return `${e.net}(${printExpr(e.arg)}${skips})${e.tap ? `.${e.tap}` : ''}`;
+    }
     case 'index':
       return `${wrap(e.target, prec(e.target) < 4)}[${printExpr(e.index)}]`;
     case 'concat':
@@ -73,11 +75,18 @@ function printLayer(l: IrLayer): string {
       return `${l.kind}(${l.inChannels}, ${l.outChannels}, kernel: ${l.kernel}, stride: ${l.stride}, padding: ${l.padding})`;
     case 'call':
       return `call ${l.net}`;
+    case 'tap':
+      return `tap(${l.name})`;
+    case 'skip':
+      return `skip(${l.name}, ${l.channels})`;
   }
 }
 
 function printNet(n: IrNet): string[] {
-  const out = [`net ${n.name} : [${n.inShape.join(', ')}] -> [${n.outShape.join(', ')}]  params ${n.paramCount}`];
+  const ports = (what: string, ps: IrNet['taps']) => (ps?.length ? `  ${what} ${ps.map((p) => `${p.name} [${p.shape.join(', ')}]`).join(', ')}` : '');
+  const out = [
+    `net ${n.name} : [${n.inShape.join(', ')}] -> [${n.outShape.join(', ')}]  params ${n.paramCount}${ports('skips', n.skips)}${ports('taps', n.taps)}`,
+  ];
   for (const l of n.layers) out.push(`  ${printLayer(l)}`);
   return out;
 }

@@ -7,11 +7,16 @@
  *   enumerated  `a` holds every index 0..|M|-1 on the `enum` plate (exact summation).
  *   soft        `a` holds attention weights w = q(a | x); `g(mem[a])` becomes `sum_i w_i g(mem[i])`
  *               and a bare `mem[a]` becomes `sum_i w_i mem[i]` (soft attention, background.md §2).
+ *               A net with several outputs blends each one: `g(mem[a]).s14` is
+ *               `sum_i w_i g(mem[i]).s14`, from the one pass of g over the entries that `g(mem[a])`
+ *               uses. A net with skip inputs (`dec(h, s7: ...)`) is not pushed inside the blend:
+ *               its arguments are read (and blended) as they are.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { IrExpr } from '../ir/types.ts';
 import { gatherRows } from './gather.ts';
+import type { NetOutputs } from './nets.ts';
 import { neuralRead } from './neural_memory.ts';
 import {
   alignTo,
@@ -42,8 +47,17 @@ export function isSoft(b: Binding | undefined): b is SoftAddress {
 export interface EvalContext {
   /** Names in scope: data, memories, params, site values, lets. */
   env: Map<string, Binding>;
-  /** Applies a net to a tensor [...lead, ...inShape] and returns [...lead, ...outShape]. */
-  applyNet(name: string, flat: tf.Tensor): tf.Tensor;
+  /**
+   * Applies a net to a tensor [...lead, ...inShape] and returns [...lead, ...outShape]. Its
+   * `outputs` also gives the net's tapped outputs and takes its skip inputs (each
+   * [...lead, ...shape]); needed only by models whose nets have `tap` or `skip` stages.
+   * `hasTaps(name)`: the net has taps, so even a read of its final output runs `outputs` (and
+   * caches the taps for the reads that follow).
+   */
+  applyNet: ((name: string, flat: tf.Tensor) => tf.Tensor) & {
+    outputs?: (name: string, x: tf.Tensor, skips: Readonly<Record<string, tf.Tensor>>) => NetOutputs;
+    hasTaps?: (name: string) => boolean;
+  };
   /**
    * Results of net applications keyed by the printed expression, shared between the guide and
    * the model within one evaluation: `g(mem[a])` in the guide and in the model runs once.
@@ -69,6 +83,7 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
       return b;
     }
     case 'net':
+      if (e.tap !== undefined || e.skips?.length || ctx.applyNet.hasTaps?.(e.net)) return cached(e, ctx, () => evalNetOutputs(e, ctx));
       return cached(e, ctx, () => evalNet(e.net, e.arg, ctx));
     case 'index':
       return cached(e, ctx, () => evalIndex(e.target, e.index, ctx));
@@ -190,7 +205,9 @@ export function cacheKey(e: IrExpr, lets?: ReadonlyMap<string, string>): string 
       return e.ref === 'let' ? lets?.get(e.name) : e.name;
     case 'net': {
       const a = key(e.arg);
-      return a === undefined ? undefined : `${e.net}(${a})`;
+      const skips = (e.skips ?? []).map((s) => [s.name, key(s.arg)] as const);
+      if (a === undefined || skips.some(([, k]) => k === undefined)) return undefined;
+      return `${e.net}(${a}${skips.map(([n, k]) => `,${n}:${k}`).join('')})${e.tap !== undefined ? `.${e.tap}` : ''}`;
     }
     case 'index': {
       const t = key(e.target);
@@ -255,6 +272,65 @@ function evalNet(net: string, arg: IrExpr, ctx: EvalContext): Value {
   return applyNetTo(net, evaluate(arg, ctx), ctx, inRank);
 }
 
+type NetExpr = Extract<IrExpr, { op: 'net' }>;
+
+/**
+ * A net with taps or skip inputs: one forward pass gives its final output and every tap; all of
+ * them go into the cache (`g(x)`, `g(x).s14`, ...), so the other reads of the same application
+ * reuse the pass. Skip inputs are aligned to the plates of the net's input.
+ */
+function evalNetOutputs(e: NetExpr, ctx: EvalContext): Value {
+  const run = ctx.applyNet.outputs;
+  if (!run) throw new InternalError('lower', `net ${e.net} has taps or skip inputs, but this evaluation cannot apply such nets`);
+  const inRank = netInRank(e.arg);
+  const base: NetExpr = { op: 'net', net: e.net, arg: e.arg, type: e.type, ...(e.skips ? { skips: e.skips } : {}) };
+  const store = (outs: { out: Value; taps: Record<string, Value> }): Value => {
+    const key = (tap?: string) => cacheKey(tap === undefined ? base : { ...base, tap }, ctx.letKeys);
+    const k0 = key();
+    if (k0 !== undefined) ctx.cache.set(k0, outs.out);
+    for (const [name, v] of Object.entries(outs.taps)) {
+      const k = key(name);
+      if (k !== undefined) ctx.cache.set(k, v);
+    }
+    return e.tap === undefined ? outs.out : outs.taps[e.tap]!;
+  };
+  if (!e.skips?.length && e.arg.op === 'index' && e.arg.index.op === 'ref') {
+    const addr = ctx.env.get(e.arg.index.name);
+    if (isSoft(addr)) {
+      // Soft read: every entry through the net once, then each output blended with the weights.
+      const table = evaluate(e.arg.target, ctx);
+      if (table.t.rank < inRank) throw new InternalError('lower', `net ${e.net} applied to a value of rank ${table.t.rank}`);
+      const o = run(e.net, table.t, {});
+      const blended = (t: tf.Tensor) => blend(addr.soft, { t, plates: table.plates });
+      return store({ out: blended(o.out), taps: Object.fromEntries(Object.entries(o.taps).map(([n, t]) => [n, blended(t)])) });
+    }
+  }
+  const x = evaluate(e.arg, ctx);
+  if (x.t.rank < inRank) throw new InternalError('lower', `net ${e.net} applied to a value of rank ${x.t.rank}`);
+  const skipVals = (e.skips ?? []).map((s) => [s.name, evaluate(s.arg, ctx)] as const);
+  const all = [x, ...skipVals.map(([, v]) => v)];
+  const plates = unionPlates(...all.map((v) => v.plates));
+  const sizes = plateSizesOf(...all);
+  const xt = skipVals.length ? alignEvents(x, plates, sizes) : x.t;
+  const outPlates = skipVals.length ? plates : x.plates;
+  const skips = Object.fromEntries(skipVals.map(([n, v]) => [n, alignEvents(v, plates, sizes)]));
+  const o = run(e.net, xt, skips);
+  const wrap = (t: tf.Tensor): Value => ({ t, plates: outPlates });
+  return store({ out: wrap(o.out), taps: Object.fromEntries(Object.entries(o.taps).map(([n, t]) => [n, wrap(t)])) });
+}
+
+/**
+ * `alignTo` with the plates broadcast to full size, the event axes flattened meanwhile: tfjs
+ * implements the gradient of the broadcast (Tile) up to rank 4 only, and a feature map has 3
+ * event axes.
+ */
+function alignEvents(v: Value, plates: readonly string[], sizes: ReturnType<typeof plateSizesOf>): tf.Tensor {
+  const ev = eventShape(v);
+  const flat: Value = { t: reshape(v.t, [...v.t.shape.slice(0, v.plates.length), ev.reduce((a, b) => a * b, 1)]), plates: v.plates };
+  const t = alignTo(flat, plates as Value['plates'], undefined, sizes);
+  return reshape(t, [...t.shape.slice(0, plates.length), ...ev]);
+}
+
 /** The event rank a net consumes: the rank of its argument's IR type. */
 function netInRank(arg: IrExpr): number {
   return arg.type.shape.length;
@@ -285,7 +361,10 @@ export function blend(w: Value, entries: Value, entriesConstant = false): Value 
   const plates = unionPlates(w.plates, entries.plates);
   const sizes = plateSizesOf(w, entries);
   const wt = alignTo(w, plates, undefined, sizes); // [...plates, M]
-  const et = alignTo(entries, plates, undefined, sizes); // [...plates, M, ...rest]
+  // [...plates, M, prod(rest)]: flat first, so that a broadcast of image entries stays within
+  // the ranks whose gradient tfjs implements (Tile: 4).
+  const flatEntries: Value = { t: reshape(entries.t, [...entries.t.shape.slice(0, entries.plates.length + 1), -1]), plates: entries.plates };
+  const et = alignTo(flatEntries, plates, undefined, sizes);
   const lead = wt.shape.slice(0, plates.length);
   const n = lead.reduce((a, b) => a * b, 1);
   const m = wt.shape[plates.length]!;

@@ -115,7 +115,8 @@ function collectReads(ir: IrProgram): string[] {
     }
     switch (e.op) {
       case 'net':
-        visit(e.arg, e.net);
+        visit(e.arg, e.net); // a tap read `g(mem[a]).s14` is the same read as `g(mem[a])`
+        for (const s of e.skips ?? []) visit(s.arg);
         return;
       case 'index':
         visit(e.target);
