@@ -55,6 +55,14 @@ export interface ApplyOptions {
    * then the `inShape` argument). Lets nets that begin with the same `call` share its result.
    */
   from?: number;
+  /** The net's skip inputs by name, each `[...lead, ...shape]` with the leading axes of `x`. */
+  skips?: Readonly<Record<string, tf.Tensor>>;
+}
+
+/** What `applyNetOutputs` gives: the final output and every tapped one, each `[...lead, ...shape]`. */
+export interface NetOutputs {
+  out: tf.Tensor;
+  taps: Record<string, tf.Tensor>;
 }
 
 /** `net/<net>/<layer index>/<w|b>`. */
@@ -131,7 +139,17 @@ export function layerOutputShape(layer: IrLayer, inShape: readonly number[], net
       if (!sameShape(callee.inShape, inShape)) throw new Error(`applyNet: net '${layer.net}' expects [${callee.inShape}], got [${inShape}]`);
       return [...callee.outShape];
     }
+    case 'tap':
+      return [...inShape];
+    case 'skip':
+      if (inShape.length !== 3 && inShape.length !== 1) throw new Error(`applyNet: skip ${layer.name} joins an image or a vector, got [${inShape}]`);
+      return [inShape[0]! + layer.channels, ...inShape.slice(1)];
   }
+}
+
+/** The shape of skip input `layer` where it joins a value of shape `at`: `[C, H, W]` or `[C]`. */
+export function skipInputShape(layer: { channels: number }, at: readonly number[]): number[] {
+  return at.length === 3 ? [layer.channels, at[1]!, at[2]!] : [layer.channels];
 }
 
 /**
@@ -213,11 +231,45 @@ export function applyNet(
   if (x.rank < evRank || !sameShape(x.shape.slice(x.rank - evRank), inShape)) {
     throw new Error(`applyNet(${net.name}): input of shape [${x.shape}] does not end with [${inShape}]`);
   }
-  const lead = x.shape.slice(0, x.rank - evRank);
-  const n = prod(lead);
   const fused = opts.fused ?? true;
   if (fused && from === 0 && isMlp(net)) return applyMlp(net, params, x);
-  return tf.tidy(() => {
+  return tf.tidy(() => runLayers(net, params, nets, x, inShape, opts, false).out);
+}
+
+/**
+ * Applies net `net` like `applyNet` and returns its tapped outputs too (`tap(name)` stages): one
+ * forward pass for `g(x)`, `g(x).s14` and `g(x).s7`.
+ */
+export function applyNetOutputs(
+  net: IrNet,
+  params: ParamLookup,
+  nets: ReadonlyMap<string, IrNet>,
+  x: tf.Tensor,
+  opts: ApplyOptions = {},
+): NetOutputs {
+  const evRank = net.inShape.length;
+  if (x.rank < evRank || !sameShape(x.shape.slice(x.rank - evRank), net.inShape)) {
+    throw new Error(`applyNet(${net.name}): input of shape [${x.shape}] does not end with [${net.inShape}]`);
+  }
+  return tf.tidy(() => runLayers(net, params, nets, x, net.inShape, { ...opts, from: 0 }, true) as unknown as tf.TensorContainer) as unknown as NetOutputs;
+}
+
+/** The layers of `net` from `opts.from` on `x` (checked by the callers); inside their tidy. */
+function runLayers(
+  net: IrNet,
+  params: ParamLookup,
+  nets: ReadonlyMap<string, IrNet>,
+  x: tf.Tensor,
+  inShape: readonly number[],
+  opts: ApplyOptions,
+  wantTaps: boolean,
+): NetOutputs {
+  const from = opts.from ?? 0;
+  const fused = opts.fused ?? true;
+  const lead = x.shape.slice(0, x.rank - inShape.length);
+  const n = prod(lead);
+  const taps: Record<string, tf.Tensor> = {};
+  {
     let c = fromUser(reshape(x, [n, ...inShape]), [...inShape]);
     const layers = net.layers;
     for (let i = from; i < layers.length; i++) {
@@ -266,8 +318,23 @@ export function applyNet(
         }
         case 'call': {
           const callee = nets.get(layer.net)!;
-          const y = applyNet(callee, params, nets, toUser(c), callee.inShape, opts);
+          const y = applyNet(callee, params, nets, toUser(c), callee.inShape, { fused: opts.fused });
           c = fromUser(y, shape);
+          break;
+        }
+        case 'tap':
+          if (wantTaps) taps[layer.name] = reshape(toUser(c), [...lead, ...c.shape]);
+          break;
+        case 'skip': {
+          const s = opts.skips?.[layer.name];
+          const sShape = skipInputShape(layer, c.shape);
+          if (!s) throw new Error(`applyNet(${net.name}): skip input '${layer.name}' not given`);
+          if (!sameShape(s.shape, [...lead, ...sShape])) {
+            throw new Error(`applyNet(${net.name}): skip input '${layer.name}' has shape [${s.shape}], expected [${[...lead, ...sShape]}]`);
+          }
+          const j = fromUser(reshape(s, [n, ...sShape]), sShape);
+          // Channels-last images join on their last axis, as vectors do.
+          c = { t: tf.concat([c.t, j.t], -1), shape, img: c.img };
           break;
         }
       }
@@ -275,8 +342,8 @@ export function applyNet(
     if (!sameShape(c.shape, net.outShape)) {
       throw new Error(`applyNet(${net.name}): layers produce [${c.shape}], but the net declares [${net.outShape}]`);
     }
-    return reshape(toUser(c), [...lead, ...net.outShape]);
-  });
+    return { out: reshape(toUser(c), [...lead, ...net.outShape]), taps };
+  }
 }
 
 /** The per-example shape entering layer `from` of `net` (its input shape for 0). */
