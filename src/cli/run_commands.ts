@@ -1,6 +1,7 @@
 /**
  * Commands that run models: `train`, `eval`, `sample`, `classify`, `compare`, and `convert-omniglot`.
  */
+import { withAddressing } from '../ir/soft_attention.ts';
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { isGenerated, type IrProgram } from '../ir/types.ts';
@@ -165,7 +166,7 @@ export function registerRunCommands(program: Command): void {
         return;
       }
       config = configFor(model, loaded.result.ir, loaded.src.text, f);
-      ir = { ...loaded.result.ir, train: config.train };
+      ir = withAddressing({ ...loaded.result.ir, train: config.train });
       // What `vmm check` warns about and a data set cannot feed (src/check/inputs.ts) stops training here.
       const unbindable = loaded.result.diagnostics.filter((d) => BINDING_CODES.has(d.code));
       if (unbindable.length && !isGenerated(config.data.dataset)) {

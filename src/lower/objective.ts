@@ -42,6 +42,7 @@ export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace:
   if (!spec) throw new InternalError('lower', `unknown estimator ${settings.kind}`);
   const k = o.estimator.k;
   const b = batchSize(o.inputs);
+  transformed(o.ir, settings.kind === 'soft' ? 'soft' : 'sample');
   const trace = runTrace(o.ir, o.inputs, o.applyNet, { k, rng: o.rng, handlers: handlersFor(settings) });
   if (spec.terms === 'enumerated') {
     const e = trace.logQEnum!.t.shape[0]!;
@@ -78,6 +79,7 @@ export function importanceBound(
   opts: { k: number; chunk: number; rng: Rng; reads: 'sample' | 'soft' },
 ): Float32Array {
   const b = batchSize(inputs);
+  transformed(ir, opts.reads);
   const partial: Float32Array[] = [];
   let done = 0;
   while (done < opts.k) {
@@ -100,6 +102,16 @@ export function importanceBound(
     out[i] = m + Math.log(s) - Math.log(opts.k);
   }
   return out;
+}
+
+/**
+ * Soft reads score the soft-attention model (src/ir/soft_attention.ts); the control, its inputs
+ * replaced. A program that reached here without its transform would train or score another model
+ * than the one named: a bug in the caller, caught here rather than reported as a figure.
+ */
+function transformed(ir: IrProgram, reads: 'sample' | 'soft'): void {
+  if (reads === 'soft' && !ir.softAttention) throw new InternalError('lower', 'soft reads of a program without its soft-attention transform (withAddressing)');
+  if (ir.train.control && !ir.noMemory) throw new InternalError('lower', 'a no-memory control without its transform (withAddressing)');
 }
 
 /**
