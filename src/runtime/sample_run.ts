@@ -1,8 +1,8 @@
 /**
  * `vmm sample RUN`: pictures of what a trained model does.
  *
- * - samples.png: for each test episode, one row with the memory entries, then rows of
- *   generations conditioned on that memory (ancestral sampling: a ~ p(a | memory), z ~ p(z | m_a),
+ * - samples.png: for each test episode, its memory entries (labelled "memory", wrapped to the
+ *   width of a row of samples), then a row of generations conditioned on that memory (ancestral sampling: a ~ p(a | memory), z ~ p(z | m_a),
  *   the Bernoulli means of p(x | z, m_a)).
  * - reconstructions.png: held-out targets (top) and their reconstructions (bottom): z, a from the
  *   guide q, the Bernoulli means of the model's likelihood.
@@ -22,7 +22,7 @@ import { readHandlers } from '../lower/handlers.ts';
 import { runPrior, runTrace } from '../lower/trace.ts';
 import { mean } from '../lower/sites.ts';
 import { alignTo, addPlate } from '../lower/plates.ts';
-import { writeImageGrid } from '../report/png.ts';
+import { labelledGridPng } from '../report/labelled_grid.ts';
 import { testBatches, bindInputs, type RawBatch } from './data_source.ts';
 import { loadTrained } from './evaluate_run.ts';
 
@@ -113,24 +113,43 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
     process.stderr.write(`wrote ${files.join(', ')}\n`);
     return { files };
   }
-  const cols = Math.max(m, o.samples, 1);
-  const cells: Float32Array[] = [];
-  const blank = new Float32Array(d);
-  for (let r = 0; r < o.rows; r++) {
-    if (memory) {
-      for (let c = 0; c < cols; c++) cells.push(c < m ? memory.data.subarray((r * m + c) * d, (r * m + c + 1) * d) : blank);
-    }
-    for (let c = 0; c < cols; c++) cells.push(c < o.samples ? Float32Array.from(g[c]![r]!) : blank);
-  }
-  const rowsPerEpisode = memory ? 2 : 1;
+  // Rows as wide as the samples: a memory wider than that wraps onto more rows (a memory of 32
+  // entries and 8 samples: four rows of memory, one of samples, no empty columns).
+  const cols = Math.max(1, o.samples);
+  const shared = memory !== undefined && !memory.plates.includes('batch');
+  const entries = (r: number) => Array.from({ length: m }, (_, c) => memory!.data.subarray(((shared ? 0 : r * m) + c) * d, ((shared ? 0 : r * m) + c + 1) * d));
+  const groups = Array.from({ length: o.rows }, (_, r) => [
+    ...(memory && m > 0 ? [{ label: `memory\n${m} entr${m === 1 ? 'y' : 'ies'}`, images: entries(r) }] : []),
+    { label: `samples\n${memory ? 'given the memory' : 'from the prior'}`, images: g.map((perSample) => Float32Array.from(perSample[r]!)) },
+  ]);
   const samplesPng = join(out, 'samples.png');
-  writeImageGrid(samplesPng, concat(cells), { rows: o.rows * rowsPerEpisode, cols, height: side, width: side, scale: 2, maxValue: 1, invert: true });
+  writeFileAtomicSync(
+    samplesPng,
+    labelledGridPng({
+      title: `${ir.name}: ${memory ? 'memories of unseen test classes and generations from each' : 'generations'}`,
+      groups,
+      captions: groups.map((_, r) => `episode ${r + 1}`),
+      cols,
+      height: side,
+      width: side,
+    }),
+  );
   files.push(samplesPng);
 
   const recData = await reconstruct();
   const target = raw.inputs.find((i) => i.name === b.data)!.data;
   const reconPng = join(out, 'reconstructions.png');
-  writeImageGrid(reconPng, concat([target.subarray(0, o.rows * d), recData]), { rows: 2, cols: o.rows, height: side, width: side, scale: 2, maxValue: 1, invert: true });
+  const row = (x: Float32Array) => Array.from({ length: o.rows }, (_, r) => x.subarray(r * d, (r + 1) * d));
+  writeFileAtomicSync(
+    reconPng,
+    labelledGridPng({
+      title: `${ir.name}: held-out targets and their reconstructions`,
+      groups: [[{ label: 'targets', images: row(target) }, { label: 'reconstructed', images: row(recData) }]],
+      cols: o.rows,
+      height: side,
+      width: side,
+    }),
+  );
   files.push(reconPng);
   model.dispose();
   process.stderr.write(`wrote ${files.join(', ')}\n`);
@@ -140,17 +159,6 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
 /** A value for a table: 6 significant digits. */
 function num(v: number): string {
   return Number.isFinite(v) ? String(Number(v.toPrecision(6))) : String(v);
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Float32Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 export type { RawBatch };
