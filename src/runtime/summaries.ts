@@ -11,7 +11,7 @@ import { addPlate, alignTo } from '../lower/plates.ts';
 import { mean } from '../lower/sites.ts';
 import { runPrior } from '../lower/trace.ts';
 import { Rng } from '../random/rng.ts';
-import { encodeImageGrid, imageGridLayout } from '../report/png.ts';
+import { labelledGridPng } from '../report/labelled_grid.ts';
 import { bindInputs, type RawBatch } from './data_source.ts';
 
 /**
@@ -55,9 +55,9 @@ export function priorMeans(ir: IrProgram, model: CompiledModel, raw: RawBatch, s
 }
 
 /**
- * A PNG of generations for TensorBoard: per episode (up to `episodes`), a row with its memory
- * (up to `samples` entries) and a row of `samples` generations; undefined when the data are not
- * square images.
+ * A PNG of generations for TensorBoard: per episode (up to `episodes`), its memory (labelled,
+ * wrapped to rows of `samples`) and a row of `samples` generations; undefined when the data are
+ * not square images.
  */
 export function sampleGridPng(
   ir: IrProgram,
@@ -74,20 +74,12 @@ export function sampleGridPng(
   const g = priorMeans(ir, model, raw, o.samples, new Rng(o.seed));
   const memory = b.memory !== undefined ? raw.inputs.find((i) => i.name === b.memory) : undefined;
   const perEpisode = memory && memory.plates.includes('batch') ? memory.shape[1]! : 0;
-  const cols = o.samples;
-  const cells: Float32Array[] = [];
-  const blank = new Float32Array(b.dataSize);
-  for (let e = 0; e < episodes; e++) {
-    if (perEpisode) {
-      for (let c = 0; c < cols; c++) {
-        cells.push(c < perEpisode ? memory!.data.subarray((e * perEpisode + c) * b.dataSize, (e * perEpisode + c + 1) * b.dataSize) : blank);
-      }
-    }
-    for (let c = 0; c < cols; c++) cells.push(g[c]![e]!);
-  }
-  const images = new Float32Array(cells.length * b.dataSize);
-  cells.forEach((c, i) => images.set(c, i * b.dataSize));
-  const opts = { rows: episodes * (perEpisode ? 2 : 1), cols, height: side, width: side, scale: 2, maxValue: 1, invert: true };
-  const layout = imageGridLayout(opts);
-  return { png: new Uint8Array(encodeImageGrid(images, opts)), height: layout.pngHeight, width: layout.pngWidth };
+  const groups = Array.from({ length: episodes }, (_, e) => [
+    ...(perEpisode ? [{ label: 'memory', images: Array.from({ length: perEpisode }, (_, c) => memory!.data.subarray((e * perEpisode + c) * b.dataSize, (e * perEpisode + c + 1) * b.dataSize)) }] : []),
+    { label: 'samples', images: g.map((perSample) => perSample[e]!) },
+  ]);
+  const png = labelledGridPng({ groups, cols: o.samples, height: side, width: side });
+  // The size from the PNG's IHDR chunk (big-endian width and height at bytes 16 and 20).
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  return { png, width: view.getUint32(16), height: view.getUint32(20) };
 }
