@@ -4,7 +4,8 @@
  * analyses each version once (lazily, and at most every DEBOUNCE_MS while the user types) and
  * publishes the front end's diagnostics.
  */
-import { createConnection, ProposedFeatures, TextDocuments, TextDocumentSyncKind, type Connection } from 'vscode-languageserver/node';
+import { createConnection, ProposedFeatures, StreamMessageWriter, TextDocuments, TextDocumentSyncKind, type Connection } from 'vscode-languageserver/node';
+import { ResyncingMessageReader } from './framing.ts';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import {
   analyze,
@@ -111,9 +112,19 @@ export function startServer(connection: Connection): void {
   connection.listen();
 }
 
-/** Runs the server on stdin / stdout until the client disconnects. */
+/**
+ * Runs the server on stdin / stdout until the client disconnects. Malformed input is skipped (and
+ * logged on stderr) rather than leaving the server deaf (./framing.ts); when stdin ends, the
+ * process exits (code 0 after a `shutdown` request, else 1), as the specification asks.
+ */
 export function runStdioServer(): Promise<void> {
-  const connection = createConnection(ProposedFeatures.all, process.stdin, process.stdout);
+  const reader = new ResyncingMessageReader(process.stdin, (why) => process.stderr.write(`vmm lsp: skipped malformed input: ${why}\n`));
+  const connection = createConnection(ProposedFeatures.all, reader, new StreamMessageWriter(process.stdout));
+  let shutdown = false;
+  connection.onShutdown(() => {
+    shutdown = true;
+  });
+  reader.onClose(() => process.exit(shutdown ? 0 : 1));
   startServer(connection);
   return new Promise((resolve) => connection.onExit(() => resolve()));
 }
