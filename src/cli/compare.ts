@@ -21,6 +21,7 @@ import { RunError, UsageError } from './errors.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { lineChart } from '../report/svg.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
+import { writeSvgAndPng } from '../report/raster.ts';
 import { RunDir, irOfRun, type RunConfig } from '../runtime/run_dir.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { trainLoop } from '../runtime/train_loop.ts';
@@ -381,12 +382,14 @@ function writeCompareReport(out: string, targets: string[], entries: CompareEntr
   if (!withMemory.length) return;
   const C = Math.min(...withMemory[0]!.entries[0]!.eval.nll.map((c) => c.classes));
   const Ms = (v: VariantSummary) => [...v.nll.keys()].sort((a, b) => a - b);
-  writeFileAtomicSync(
+  // The evaluated memory sizes as ticks on a log axis; every plot also as PNG beside its SVG.
+  const axis = { xLabel: 'memory size M (log scale)', logX: true, xTicks: [...new Set(withMemory.flatMap(Ms))].sort((a, b) => a - b) };
+  writeSvgAndPng(
     join(out, 'nll_vs_memory.svg'),
     lineChart({
       title: `test NLL vs memory size (C = ${C})`,
-      xLabel: 'memory size M',
-      yLabel: 'NLL (nats)',
+      ...axis,
+      yLabel: 'NLL (nats, ± 1 s.e.)',
       series: withMemory.map((v) => ({ name: v.variant, points: Ms(v).map((M) => [M, v.nll.get(M)!.mean] as [number, number]), errorBars: Ms(v).map((M) => v.nll.get(M)!.se) })),
     }),
   );
@@ -394,25 +397,33 @@ function writeCompareReport(out: string, targets: string[], entries: CompareEntr
   const withKl = withMemory.filter((v) => !v.control && firstRow(v.entries[0]!).some((c) => c.kl !== undefined));
   if (withKl.length) {
     const row = (v: VariantSummary) => firstRow(v.entries[0]!);
-    writeFileAtomicSync(
+    writeSvgAndPng(
       join(out, 'kl_vs_memory.svg'),
       lineChart({
         title: `KL(q(a|x) || p(a)) vs memory size (C = ${C}, seed ${withKl[0]!.entries[0]!.seed})`,
-        xLabel: 'memory size M',
-        yLabel: 'nats',
+        ...axis,
+        yLabel: 'nats (± 1 s.e.)',
+        yIncludeZero: true,
         series: [
-          ...withKl.map((v) => ({ name: v.variant, points: row(v).filter((c) => c.kl !== undefined).map((c) => [c.memory, c.kl!] as [number, number]) })),
+          ...withKl.map((v) => {
+            const cells = row(v).filter((c) => c.kl !== undefined);
+            return { name: v.variant, points: cells.map((c) => [c.memory, c.kl!] as [number, number]), errorBars: cells.map((c) => c.klSe ?? null) };
+          }),
           { name: 'ceiling: log(entries)', dashed: true, points: row(withKl[0]!).map((c) => [c.memory, c.logM!] as [number, number]) },
         ],
       }),
     );
-    writeFileAtomicSync(
+    writeSvgAndPng(
       join(out, 'accuracy_vs_memory.svg'),
       lineChart({
         title: `argmax q(a|x) has the target's class (C = ${C}, seed ${withKl[0]!.entries[0]!.seed})`,
-        xLabel: 'memory size M',
-        yLabel: 'share',
-        series: withKl.map((v) => ({ name: v.variant, points: row(v).filter((c) => c.accuracy !== undefined).map((c) => [c.memory, c.accuracy!] as [number, number]) })),
+        ...axis,
+        yLabel: 'share (± 1 s.e.)',
+        yDomain: [0, 1.02],
+        series: withKl.map((v) => {
+          const cells = row(v).filter((c) => c.accuracy !== undefined);
+          return { name: v.variant, points: cells.map((c) => [c.memory, c.accuracy!] as [number, number]), errorBars: cells.map((c) => c.accuracySe ?? null) };
+        }),
       }),
     );
   }
