@@ -217,6 +217,8 @@ export function registerRunCommands(program: Command): void {
     .option('--classes-list <list>', 'classes in memory (comma separated)', '1,2')
     .option('--ways <list>', 'n-way 1-shot classification by argmax q(a|x) (comma separated)', '5,20')
     .option('--large <list>', 'large shared memories of unseen classes (comma separated; "" to skip)', '100,500,2500')
+    .option('--large-targets <n>', 'targets scored against each large shared memory', limitedFlag('episodes', '--large-targets'), 100)
+    .option('--lake', "Omniglot: Lake's 20 within-alphabet 20-way one-shot runs (argmax q(a|x), 400 trials)")
     .option('--seed <n>', 'evaluation seed', limitedFlag('seed', '--seed'), EVAL_SEED)
     .addOption(backendOption())
     .option('--out <dir>', 'where to write the report (default: RUN/eval)')

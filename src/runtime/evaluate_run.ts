@@ -38,6 +38,8 @@ import { loadCheckpoint } from './checkpoint.ts';
 import { hasCheckpointFile, irOfRun, RunDir } from './run_dir.ts';
 import type { IrProgram, IrSite } from '../ir/types.ts';
 import { resolveSize } from '../lower/trace.ts';
+import { loadOmniglot } from '../data/omniglot.ts';
+import { lakeRuns } from './lake_runs.ts';
 
 /** The default evaluation seed: one seed draws the same targets and memories for every run (paired comparisons). */
 export const EVAL_SEED = 12345;
@@ -50,6 +52,10 @@ export interface EvalOptions {
   classesList: string;
   ways: string;
   large: string;
+  /** Targets per large shared memory (default 100). */
+  largeTargets?: number;
+  /** Lake's 20 within-alphabet 20-way one-shot runs (Omniglot only; src/runtime/lake_runs.ts). */
+  lake?: boolean;
   seed: number;
   /** Print progress lines. */
   quiet?: boolean;
@@ -104,7 +110,9 @@ export interface EvalResult {
   parameters: number;
   nll: NllCell[];
   ways: { ways: number; accuracy: number; se: number; episodes: number }[];
-  large: { memory: number; classes: number; shots: number; accuracy: number; kl: number; logM: number; episodes: number }[];
+  large: { memory: number; classes: number; shots: number; accuracy: number; se?: number; kl: number; logM: number; episodes: number }[];
+  /** Lake's one-shot runs: accuracy over the 400 trials, standard error over trials. */
+  lake?: { accuracy: number; se: number; runs: number; trials: number };
   plainNll?: { nll: number; se: number; examples: number };
   /** Made with `--quick` (fewer episodes and samples than the full protocol). */
   quick?: boolean;
@@ -153,7 +161,7 @@ export function loadTrained(runPath: string): { dir: RunDir; ir: IrProgram; mode
 }
 
 /** Per-example: NLL, KL(q(a|x)||p(a)) and whether argmax q(a|x) hits the target's class. */
-function evalBatch(
+export function evalBatch(
   ir: IrProgram,
   model: CompiledModel,
   raw: RawBatch,
@@ -458,7 +466,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
         log(`${n}-way 1-shot accuracy ${(100 * s.mean).toFixed(1)}% ± ${(100 * s.se).toFixed(1)}`);
       }
       for (const n of largeList) {
-        const targets = Math.min(o.episodes, 100);
+        const targets = o.largeTargets ?? Math.min(o.episodes, 100);
         if (!(String(n) in partial.large)) {
           partial.large[String(n)] = largeMemory(n, targets);
           await advance(targets, `shared memory of ${n}`);
@@ -498,14 +506,25 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
         };
         // Shared memory: the episode fields are per-target; evalBatch reads matchMask [B, M].
         const r = evalBatch(ir, model, raw, 1, rng, soft);
-        const acc = r.hit ? meanSe([...r.hit]).mean : NaN;
+        const acc = r.hit ? meanSe([...r.hit]) : { mean: NaN, se: NaN };
         const kl = r.kl ? meanSe([...r.kl]).mean : NaN;
         const logM = Math.log(r.entries || n);
-        return { memory: n, classes, shots, accuracy: acc, kl, logM, episodes: targets };
+        return { memory: n, classes, shots, accuracy: acc.mean, se: acc.se, kl, logM, episodes: targets };
       }
     }
   } finally {
     progress.stop();
+  }
+  if (o.lake) {
+    if (dataOpts.dataset !== 'omniglot' || !b.memory || !addressesMemory(ir)) log('skipping Lake\'s runs: they need an Omniglot model that addresses its memory');
+    else {
+      const hits: number[] = [];
+      const runs = lakeRuns(loadOmniglot(dataOpts.dataDir ? { dataDir: dataOpts.dataDir } : {}), o.seed);
+      for (const e of runs) hits.push(...(evalBatch(ir, model, episodeInputs(b, e), 1, rng, soft).hit ?? []));
+      const s = meanSe(hits);
+      result.lake = { accuracy: s.mean, se: s.se, runs: runs.length, trials: hits.length };
+      log(`Lake's within-alphabet 20-way one-shot runs: ${(100 * s.mean).toFixed(1)}% ± ${(100 * s.se).toFixed(1)} (${runs.length} runs, ${hits.length} trials)`);
+    }
   }
   model.dispose();
   writeEvalReport(out, result);
@@ -642,11 +661,15 @@ export function evalTable(result: EvalResult): string {
     lines.push('');
     lines.push(markdownTable(['task', 'accuracy', '± se', 'episodes'], result.ways.map((w) => [`${w.ways}-way 1-shot`, `${(100 * w.accuracy).toFixed(1)}%`, `${(100 * w.se).toFixed(1)}`, String(w.episodes)])));
   }
+  if (result.lake) {
+    lines.push('');
+    lines.push(`Lake's one-shot classification runs (20 runs of 20-way one-shot within one evaluation alphabet, supports and queries by two drawers; src/runtime/lake_runs.ts): ${(100 * result.lake.accuracy).toFixed(1)}% ± ${(100 * result.lake.se).toFixed(1)} over ${result.lake.trials} trials (chance 5%).`);
+  }
   if (result.large.length) {
     lines.push('');
     lines.push('Large memories of unseen classes shared by all targets (accuracy: argmax q(a|x) has the target\'s class):');
     lines.push('');
-    lines.push(markdownTable(['M', 'classes x shots', 'accuracy', 'chance', 'KL', 'ceiling'], result.large.map((l) => [String(l.memory), `${l.classes} x ${l.shots}`, `${(100 * l.accuracy).toFixed(1)}%`, `${(100 / l.classes).toFixed(2)}%`, l.kl.toFixed(2), l.logM.toFixed(2)])));
+    lines.push(markdownTable(['M', 'classes x shots', 'targets', 'accuracy', 'chance', 'KL', 'ceiling'], result.large.map((l) => [String(l.memory), `${l.classes} x ${l.shots}`, String(l.episodes), `${(100 * l.accuracy).toFixed(1)}%${l.se !== undefined ? ` ± ${(100 * l.se).toFixed(1)}` : ''}`, `${(100 / l.classes).toFixed(2)}%`, l.kl.toFixed(2), l.logM.toFixed(2)])));
   }
   return lines.join('\n');
 }
