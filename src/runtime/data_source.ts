@@ -155,7 +155,7 @@ export function trainValidSplits(
       trainSplit: { images: trainSplit!, classes: classes.filter((c) => !held(c)) },
       valid: train,
       validSplit: { images: trainSplit!, classes: classes.filter(held) },
-      trainName: `${trainSplit}, characters not held out`,
+      trainName: `${trainSplit} characters except those held out for validation`,
       validName: `${trainSplit} characters held out of training (class id = 9 mod 10)`,
     };
   }
@@ -164,7 +164,7 @@ export function trainValidSplits(
     trainSplit: { images: images.filter((_, k) => k % 10 !== 9) },
     valid: train,
     validSplit: { images: images.filter((_, k) => k % 10 === 9) },
-    trainName: `${trainSplit ?? 'train'}, images not held out`,
+    trainName: `${trainSplit ?? 'train'} images except every 10th (held out for validation)`,
     validName: `every 10th ${trainSplit ?? 'train'} image, held out of training`,
   };
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { unzipSync, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.ts';
+import { lookupOrder } from '../../src/cli/data_commands.ts';
 import { loadBinarizedMnist } from '../../src/data/binarized_mnist.ts';
 import { DATA_SOURCES, getDataSet, listDataSets, parseAmat, type DataSetSource, type DownloadProgress } from '../../src/data/download.ts';
 import { loadOmniglot } from '../../src/data/omniglot.ts';
@@ -213,11 +214,17 @@ describe('the vmm data command', () => {
       expect(err.join('')).toMatch(new RegExp(`^vmm: ${base}/good/images_background\\.zip: size mismatch: ${background.length} bytes, expected 9464212\\. .*\\n$`));
       expect(err.join('').split('\n').length).toBe(2);
       expect(tree(dir)).toEqual([]);
-      expect(await main(['data', 'get', 'imagenet'])).toBe(1);
+      expect(await main(['data', 'get', 'imagenet'])).toBe(2); // misuse of the command
       expect(err.join('')).toContain("unknown data set 'imagenet' (vmm data get knows omniglot, binarized_mnist)");
       expect(await main(['data', 'list', '--data', join(tmp, 'good'), '--json'])).toBe(0);
       const listed = JSON.parse(out.join('')) as { sets: { name: string; present: boolean; dir?: string }[] };
       expect(listed.sets.find((s) => s.name === 'omniglot')).toMatchObject({ present: true, dir: join(tmp, 'good') });
+      // VMM_DATA set: the rest of the lookup order is still listed, as not searched.
+      const order = lookupOrder(undefined, { VMM_DATA: join(tmp, 'good'), HOME: tmp });
+      expect(order[2]).toMatch(/VMM_DATA .*good .*\(used; the places below are not searched\)/);
+      expect(order.slice(3).every((l) => l.includes('(not searched: VMM_DATA is set)'))).toBe(true);
+      expect(order.some((l) => /^ {2}cache /.test(l))).toBe(true);
+      expect(lookupOrder(undefined, { HOME: tmp }).slice(3).every((l) => l.endsWith('(searched)'))).toBe(true);
     } finally {
       e.mockRestore();
       o.mockRestore();
