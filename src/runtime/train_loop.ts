@@ -122,7 +122,7 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
   const trained = () => trainedBefore + (performance.now() - t0) / 1000;
   const save = () => {
     const meta: CheckpointMeta = { trainer: trainer.state(), stream: stream.state(), trainedSeconds: trained() };
-    saveCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer, meta);
+    saveCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer, meta, { step: trainer.stepCount });
   };
 
   const bar =
@@ -197,7 +197,8 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
     opts.log(`interrupted at step ${trainer.stepCount}; checkpoint saved. Continue with: vmm train --resume ${dir.path}`);
   } else if (trainer.stepCount >= total || budgetSpent) {
     if (budgetSpent) opts.log(`time budget of ${config.minutes} min spent at step ${trainer.stepCount}`);
-    saveCheckpoint(dir.finalPath, trainer.model.variables, undefined, { trainer: trainer.state() });
+    // The file's top-level step is the run's (final weights have no optimizer to take it from).
+    saveCheckpoint(dir.finalPath, trainer.model.variables, undefined, { trainer: trainer.state() }, { step: trainer.stepCount });
   }
   const result: LoopResult = {
     steps: trainer.stepCount,

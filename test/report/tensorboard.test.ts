@@ -208,6 +208,13 @@ describe.skipIf(!python)('a training run writes event files', () => {
     expect(images[0]!.png).toBe(true);
     expect(images[0]!.width).toBeGreaterThan(images[0]!.height / 2);
 
+    // The weights files say the run's step in their top-level metadata (safetensors __metadata__).
+    for (const folder of ['checkpoint', 'final']) {
+      const bytes = readFileSync(join(path, folder, 'checkpoint.safetensors'));
+      const header = JSON.parse(bytes.toString('utf8', 8, 8 + Number(bytes.readBigUInt64LE(0)))) as { __metadata__: { step: string } };
+      expect(header.__metadata__.step, folder).toBe('6');
+    }
+
     // vmm plot: the same run's curves, SVG with a PNG beside it.
     const plots = plotRuns([path, path], { out: join(tmp, 'curves.svg') });
     expect(plots.map((f) => basename(f))).toEqual(['curves.svg', 'curves.png', 'curves_address_kl.svg', 'curves_address_kl.png']);
