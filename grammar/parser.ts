@@ -114,6 +114,11 @@ const errorMessageProvider: IParserErrorMessageProvider = {
       const onLaterLine = !isEof(actual) && !isEof(previous) && actual.startLine! > (previous.endLine ?? previous.startLine!);
       const startsStatement = statementKeywords.some((k) => k === actual.tokenType);
       if (isEof(actual) || onLaterLine || startsStatement) return `${MISSING_CLOSER_PREFIX}${tokenLabel(expected)}`;
+      // An index holds one expression: `mem[a, 1]` is `mem[a][1]` (a ',' there is not a list).
+      if (ruleName === 'postfix') {
+        const hint = actual.tokenType === Comma ? ' (one index per pair of brackets: x[i][j], not x[i, j])' : '';
+        return `expected ${tokenLabel(expected)}${after(previous)} to close the index${hint}, found ${found(actual)}`;
+      }
       const list = expected === RBrace ? '' : `',' or `;
       return `expected ${list}${tokenLabel(expected)}${after(previous)}, found ${found(actual)}`;
     }
