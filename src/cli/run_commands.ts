@@ -102,7 +102,7 @@ function addTrainFlags(cmd: Command): Command {
     .option('--shots <n>', 'few-shot episodes: examples per class in memory', limitedFlag('shots', '--shots'))
     .option('--distractors <n>', 'few-shot episodes: extra entries from other classes', limitedFlag('distractors', '--distractors'))
     .option('--checkpoint-every <n>', 'steps between checkpoints', limitedFlag('checkpointEvery', '--checkpoint-every'), 200)
-    .option('--valid-every <n>', 'steps between validations (default: steps/5, at most 1000)', limitedFlag('validEvery', '--valid-every'))
+    .option('--valid-every <n>', 'steps between validations (default: steps/20, at most 500: a curve of 20 points in TensorBoard and vmm plot)', limitedFlag('validEvery', '--valid-every'))
     .option('--valid-size <n>', 'held-out examples per validation', limitedFlag('validSize', '--valid-size'), 256)
     .addOption(backendOption())
     .option('--quiet', 'no progress output');

@@ -68,7 +68,7 @@ export function configFor(modelPath: string, ir: IrProgram, source: string, f: T
     },
     seed: f.seed,
     checkpointEvery: f.checkpointEvery,
-    validEvery: f.validEvery ?? Math.max(1, Math.min(1000, Math.floor(steps / 5))),
+    validEvery: f.validEvery ?? Math.max(1, Math.min(500, Math.floor(steps / 20))),
     validSize: f.validSize,
     ...(f.minutes !== undefined ? { minutes: f.minutes } : {}),
     createdAt: new Date().toISOString(),
