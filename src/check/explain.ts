@@ -49,7 +49,7 @@ function handling(p: CheckedProgram, s: CheckedSite): string {
     case 'enumerate':
       return `${what}; summed exactly over its ${s.type.card ? formatSize(s.type.card) : ''} values (enumeration)`;
     case 'soft':
-      return `${what}; soft attention: every read of \`${s.name}\` becomes the q-weighted average over entries`;
+      return `${what}; soft attention: a latent query u ~ N(0, I) (its guide from the address's guide), and every read of \`${s.name}\` becomes the average over entries weighted by softmax(keys @ u)`;
     case 'relaxed':
       return `${what}; Gumbel-softmax relaxation (temperature ${e.temperature}), biased`;
     case 'iwae':

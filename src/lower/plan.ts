@@ -42,7 +42,7 @@ export function describePlan(ir: IrProgram): string {
   for (const s of sites(ir.model)) {
     let how: string;
     if (s.role === 'observe') how = 'observed: log p scored';
-    else if (s.role === 'address' && est.kind === 'soft') how = 'soft attention: w = q(a | x); reads become sum_i w_i f(mem[i]); no density term';
+    else if (s.role === 'address' && est.kind === 'soft') how = 'soft attention: w = softmax(keys @ u) for the query latent u; reads become sum_i w_i f(mem[i]); no density term';
     else if (s.discrete && est.kind === 'enumerate') how = 'enumerated: every value on the enum plate, summed exactly';
     else if (s.discrete) {
       const signal =
@@ -79,8 +79,8 @@ export function describePlan(ir: IrProgram): string {
       lines.push(`  q(a | x) trained towards the exact posterior p(a | x) (sum_a stop(p(a|x)) log q(a|x)); it does not enter L`);
       break;
     case 'soft':
-      lines.push(`  L = log (1/K) sum_k p(x, z_k | r) / q(z_k | x, r)    r = the soft read, K=${K}`);
-      lines.push(`  note: r depends on x through q(a | x), so L bounds the soft model, not the hard one`);
+      lines.push(`  L = log (1/K) sum_k p(x, u_k, z_k | r_k) / q(u_k, z_k | x)    r_k = sum_i softmax(keys @ u_k)_i f(m_i), K=${K}`);
+      lines.push(`  the soft-attention model: its query u ~ N(0, I) is a latent (src/ir/soft_attention.ts), so L is a lower bound on its log p(x | memory)`);
       break;
     default:
       lines.push(`  L = log (1/K) sum_k p(x, latents_k) / q(latents_k | x)    K=${K}; a lower bound on log p(x${ir.memories.length ? ' | memory' : ''})`);
