@@ -346,8 +346,12 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const largeList = isPlain ? [] : parseList(o.large, '--large');
   const total = isPlain
     ? o.episodes * o.samples
-    : classesList.reduce((n, C) => n + sizes.filter((M) => M >= C).length * o.episodes * o.samples, 0) + waysList.length * o.episodes + largeList.length * Math.min(o.episodes, 100);
+    : classesList.reduce((n, C) => n + sizes.filter((M) => M >= C).length * o.episodes * o.samples, 0) + waysList.length * o.episodes + largeList.reduce((n, M) => n + largeUnits(M), 0);
   const progress = new EvalBar(total, partial.done, o);
+  // A shared memory of M entries costs about M/20 times an NLL sample per target (q(a|x) over M).
+  function largeUnits(M: number): number {
+    return Math.min(o.episodes, 100) * Math.max(1, Math.round(M / 20));
+  }
   if (resumedAt > 0) log(`resuming the evaluation in ${out} at ${Math.floor((100 * resumedAt) / Math.max(total, 1))}% (${partialPath})`);
   /** After a unit of work: progress, the partial file, and a stop if the signal was raised. */
   const advance = async (units: number, stage: string): Promise<void> => {
@@ -469,7 +473,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
         const targets = o.largeTargets ?? Math.min(o.episodes, 100);
         if (!(String(n) in partial.large)) {
           partial.large[String(n)] = largeMemory(n, targets);
-          await advance(targets, `shared memory of ${n}`);
+          await advance(largeUnits(n), `shared memory of ${n}`);
         }
         const row = partial.large[String(n)];
         if (row) {
