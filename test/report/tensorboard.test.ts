@@ -14,6 +14,7 @@ import { selectBackend } from '../../src/runtime/backend.ts';
 import { RunDir } from '../../src/runtime/run_dir.ts';
 import { trainLoop } from '../../src/runtime/train_loop.ts';
 import { plotRuns } from '../../src/runtime/plot_runs.ts';
+import { runCli } from '../cli/run_cli.ts';
 import { irOfFile } from '../lower/helpers.ts';
 import { configOf, MODELS } from '../lower/suites/training.ts';
 
@@ -220,6 +221,10 @@ describe.skipIf(!python)('a training run writes event files', () => {
     expect(plots.map((f) => basename(f))).toEqual(['curves.svg', 'curves.png', 'curves_address_kl.svg', 'curves_address_kl.png']);
     expect(readFileSync(plots[1]!).subarray(1, 4).toString()).toBe('PNG');
     if (process.env['VMM_KEEP_PLOTS']) for (const f of plots) cpSync(f, join(process.env['VMM_KEEP_PLOTS'], basename(f)));
+    const cli = await runCli('plot', path, '--out', join(tmp, 'cli.svg'));
+    expect(cli.code, cli.err).toBe(0);
+    expect(cli.out.split('\n').filter(Boolean).map((f) => basename(f))).toEqual(['cli.svg', 'cli.png', 'cli_address_kl.svg', 'cli_address_kl.png']);
+    expect((await runCli('plot', tmp)).code).toBe(1); // not a run folder: one line, exit 1
     expect(plotRuns([path])).toEqual([join(path, 'training_curves.svg'), join(path, 'training_curves.png'), join(path, 'training_curves_address_kl.svg'), join(path, 'training_curves_address_kl.png')]);
   }, 60_000);
 });
