@@ -19,7 +19,7 @@
  * `truncateEventFiles` drops the records past a step (a resumed run's first act), keeping the
  * run's history free of steps written twice.
  */
-import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from './atomic.ts';
@@ -191,13 +191,18 @@ export function eventFiles(dir: string): string[] {
 
 /**
  * Rewrites every event file in `dir` without the summaries of steps after `step` (and without a
- * torn last record). Atomic per file; a file left with no summaries keeps its version record.
+ * torn last record), atomically per file; a file left with no summaries (a run started again
+ * from nothing) is removed.
  */
 export function truncateEventFiles(dir: string, step: number): void {
   for (const file of eventFiles(dir)) {
     const bytes = new Uint8Array(readFileSync(file));
     const records = readTfRecords(bytes);
     const kept = records.filter((r) => eventStep(r) <= step);
+    if (kept.every((r) => eventStep(r) === 0)) {
+      rmSync(file, { force: true });
+      continue;
+    }
     const keptBytes = kept.reduce((n, r) => n + r.length + 16, 0);
     if (keptBytes === bytes.length) continue;
     writeFileAtomicSync(file, Buffer.concat(kept.map((r) => tfRecord(r))));

@@ -158,6 +158,9 @@ describe('TensorBoard event files', () => {
     truncateEventFiles(dir, 3);
     const steps = readTfRecords(new Uint8Array(readFileSync(w.path))).map(eventStep);
     expect(steps).toEqual([0, 1, 2, 3]);
+    // A run started again from nothing (step 0): the file goes.
+    truncateEventFiles(dir, 0);
+    expect(eventFiles(dir)).toEqual([]);
   });
 });
 
