@@ -3,7 +3,8 @@
  * enumerated, soft, relaxed), which estimator handles its gradient, and the objective. `vmm compile`
  * prints it; whether an estimator applies to a model is decided by its spec (src/estimators/registry.ts).
  */
-import { estimatorSpec, exprsOf } from '../estimators/registry.ts';
+import { estimatorSpec } from '../estimators/registry.ts';
+import { exprsOf } from '../ir/traverse.ts';
 import type { IrExpr, IrProgram, IrSite, IrStmt, Size } from '../ir/types.ts';
 
 export function formatSize(s: Size): string {
