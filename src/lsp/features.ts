@@ -197,6 +197,8 @@ export const LAYER_FORMS: Record<string, { form: string; snippet: string }> = {
   sigmoid: { form: 'sigmoid', snippet: 'sigmoid' },
   elu: { form: 'elu', snippet: 'elu' },
   softplus: { form: 'softplus', snippet: 'softplus' },
+  tap: { form: 'tap(NAME)', snippet: 'tap(${1:NAME})' },
+  skip: { form: 'skip(NAME, C)', snippet: 'skip(${1:NAME}, ${2:C})' },
 };
 
 /** The type of an expression, as `` `text` : type ``. */
