@@ -27,7 +27,7 @@
  * whose header lists each tensor as `{shape, offset, length}` (in float32 elements from the start
  * of the blob) and carries the blob's CRC-32.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -36,6 +36,7 @@ import type { Optimizer, OptimizerState, ResolvedOptimizerConfig, TensorData } f
 import type { RngState } from '../random/rng.ts';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type NamedTensor } from './safetensors.ts';
 import { faultPoint } from './fault.ts';
+import { mkdirpSync } from '../report/atomic.ts';
 import { optimizerMetaProblem, rngStateProblem } from './checkpoint_schema.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -123,7 +124,7 @@ export function writeCheckpoint(dir: string, ckpt: CheckpointData): void {
   const bytes = encodeSafetensors(tensors, { ...meta, crc32: CRC_PLACEHOLDER });
   patchChecksum(bytes, String(crc32(bytes)).padStart(10, '0'));
 
-  mkdirSync(dir, { recursive: true });
+  mkdirpSync(dir);
   removeStaleTemporaries(dir);
   const target = checkpointFile(dir);
   const tmp = join(dir, `.${CHECKPOINT_FILE}.${process.pid}.${Math.floor(Math.random() * 0x100000000).toString(16)}.tmp`);

@@ -23,9 +23,9 @@
  * Metrics stay true across resumes: `truncateMetrics` drops the records of steps after the
  * checkpoint a run resumes from (the resumed run takes those steps again).
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../report/atomic.ts';
+import { mkdirpSync, writeFileAtomicSync } from '../report/atomic.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { withAddressing } from '../ir/soft_attention.ts';
 import { RunError } from '../diagnostics/errors.ts';
@@ -114,7 +114,7 @@ export class RunDir {
     const refused = RunDir.refusal(path, config.source);
     if (refused) throw new RunError(refused);
     const fresh = !existsSync(path);
-    mkdirSync(path, { recursive: true });
+    mkdirpSync(path);
     acquireRunLock(path);
     // Checked again under the lock: another writer may have started between the check and the lock.
     const raced = RunDir.refusal(path, config.source);

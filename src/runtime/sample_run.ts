@@ -13,8 +13,7 @@
  * figures as tables: samples.csv (episode, sample, values) and reconstructions.csv (episode, kind
  * target | reconstruction, values).
  */
-import { mkdirSync } from 'node:fs';
-import { writeFileAtomicSync } from '../report/atomic.ts';
+import { mkdirpSync, writeFileAtomicSync } from '../report/atomic.ts';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../random/rng.ts';
@@ -43,7 +42,7 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   const d = b.dataSize;
   const side = Math.round(Math.sqrt(d));
   const out = o.out ?? join(dir.path, 'samples');
-  mkdirSync(out, { recursive: true });
+  mkdirpSync(out);
   const dataOpts = {
     ...config.data,
     ...(o.data ? { dataDir: o.data } : {}),
