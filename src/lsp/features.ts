@@ -40,22 +40,42 @@ export interface Analysis {
   doc: TextDocument;
   diagnostics: Diagnostic[];
   index: PositionIndex;
+  /** Over MAX_DOCUMENT_CHARS: not analysed; its one diagnostic says so and the features are off. */
+  tooLarge?: boolean;
 }
+
+/**
+ * The largest document the server analyses (2 Mi characters, some 60k lines): the front end's time
+ * grows with the text and requests wait for it, so a larger one gets one diagnostic instead
+ * (issue #22). `vmm check` has no such limit.
+ */
+export const MAX_DOCUMENT_CHARS = 2 * 1024 * 1024;
 
 /** Analyses a document's current version (a snapshot: the server's documents change in place). */
 export function analyze(current: TextDocument): Analysis {
   const text = current.getText();
   const doc = TextDocument.create(current.uri, current.languageId, current.version, text);
+  if (text.length > MAX_DOCUMENT_CHARS) {
+    const mb = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} Mi characters`;
+    const message =
+      `this document has ${mb(text.length)}, over the language server's limit of ${mb(MAX_DOCUMENT_CHARS)}: ` +
+      'hover, completion, highlighting and the other editor features are off for it; `vmm check FILE` checks it';
+    return { doc, diagnostics: [{ code: 'VMM-LSP-SIZE', severity: 'warning', message, span: { start: 0, end: 0 }, notes: [] }], index: indexProgram(parse('').program), tooLarge: true };
+  }
   let diagnostics: Diagnostic[];
+  let program = undefined as ReturnType<typeof parse>['program'] | undefined;
   try {
-    diagnostics = frontEnd(text).diagnostics;
+    const fe = frontEnd(text);
+    diagnostics = fe.diagnostics;
+    program = fe.program;
   } catch (e) {
     // A bug in the compiler, not the user's mistake: say so, at the top of the file.
     const stage = e instanceof InternalError ? e.stage : 'the front end';
     const msg = e instanceof Error ? e.message : String(e);
     diagnostics = [{ code: 'internal', severity: 'error', message: `internal error in ${stage}: ${msg} (a bug in vmm, please report it)`, span: { start: 0, end: 0 }, notes: [] }];
   }
-  const index = indexProgram(parse(text).program);
+  // The front end's program, not a second parse of the same text.
+  const index = indexProgram(program ?? parse(text).program);
   return { doc, diagnostics, index };
 }
 
@@ -459,6 +479,7 @@ export function completion(a: Analysis, offset: number): CompletionItem[] {
 
 /** The whole document through `vmm fmt`'s printer; no edit when the file has syntax errors or is formatted. */
 export function format(a: Analysis): TextEdit[] {
+  if (a.tooLarge) return [];
   const text = a.doc.getText();
   const { program, diagnostics } = parse(text);
   if (hasErrors(diagnostics)) return [];
@@ -488,16 +509,15 @@ const NAME_TOKEN: Record<NameInfo['kind'], [TokenType, Modifier[]]> = {
   neural: ['function', []],
 };
 
-/** Classifies one lexer token (names by what they resolve to). */
-function classify(t: IToken, a: Analysis): [TokenType, Modifier[]] | undefined {
+/** Classifies one lexer token (names by what they resolve to, `starts`: the names by start offset). */
+function classify(t: IToken, starts: ReadonlyMap<number, IdentAt>): [TokenType, Modifier[]] | undefined {
   const type = t.tokenType;
   if (type === T.Comment) return ['comment', []];
   if (type === T.NumberLit) return ['number', []];
   if (T.statementKeywords.includes(type)) return ['keyword', []];
   const cats = type.CATEGORIES ?? [];
   if (type === T.Identifier || cats.includes(T.Identifier)) {
-    const id = a.index.identAt(t.startOffset);
-    const r = id && id.ident.span.start === t.startOffset ? id.role : undefined;
+    const r = starts.get(t.startOffset)?.role;
     if (r && (r.role === 'decl' || r.role === 'ref')) {
       const [tt, mods] = NAME_TOKEN[r.info.kind];
       return [tt, r.role === 'decl' ? [...mods, 'declaration'] : mods];
@@ -515,13 +535,18 @@ function classify(t: IToken, a: Analysis): [TokenType, Modifier[]] | undefined {
 
 /** LSP semantic tokens: five integers per token, positions relative to the previous token. */
 export function semanticTokens(a: Analysis): number[] {
+  if (a.tooLarge) return [];
+  // The names by where they start: one look-up per token, not a scan of every name (which made
+  // a 40k-line document take 16 s).
+  const starts = new Map<number, IdentAt>();
+  for (const id of a.index.idents) if (!starts.has(id.ident.span.start)) starts.set(id.ident.span.start, id);
   const lexed = T.vmmLexer.tokenize(a.doc.getText());
   const tokens = [...lexed.tokens, ...(lexed.groups.comments ?? [])].sort((x, y) => x.startOffset - y.startOffset);
   const data: number[] = [];
   let line = 0;
   let char = 0;
   for (const t of tokens) {
-    const c = classify(t, a);
+    const c = classify(t, starts);
     if (!c) continue;
     const pos = a.doc.positionAt(t.startOffset);
     const dl = pos.line - line;

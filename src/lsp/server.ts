@@ -4,7 +4,17 @@
  * analyses each version once (lazily, and at most every DEBOUNCE_MS while the user types) and
  * publishes the front end's diagnostics.
  */
-import { createConnection, ProposedFeatures, StreamMessageWriter, TextDocuments, TextDocumentSyncKind, type Connection } from 'vscode-languageserver/node';
+import {
+  createConnection,
+  LSPErrorCodes,
+  ProposedFeatures,
+  ResponseError,
+  StreamMessageWriter,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type CancellationToken,
+  type Connection,
+} from 'vscode-languageserver/node';
 import { ResyncingMessageReader } from './framing.ts';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import {
@@ -24,6 +34,20 @@ import {
 
 /** How long the server waits after a change before re-checking (and publishing diagnostics). */
 export const DEBOUNCE_MS = 150;
+
+/**
+ * A request handler that first lets the messages already received run (a `$/cancelRequest` for
+ * this request, newer edits), then answers RequestCancelled if the client cancelled it: work the
+ * client no longer wants is not done (issue #22).
+ */
+function cancellable<P, R>(handler: (params: P) => R): (params: P, token: CancellationToken) => Promise<R | ResponseError<void>> {
+  return async (params, token) => {
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    if (token.isCancellationRequested) return new ResponseError(LSPErrorCodes.RequestCancelled, 'the request was cancelled');
+    return handler(params);
+  };
+}
 
 export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
@@ -79,34 +103,36 @@ export function startServer(connection: Connection): void {
     const a = analysisOf(uri);
     return a ? { a, offset: a.doc.offsetAt(pos) } : undefined;
   };
-  connection.onHover((p) => {
+  connection.onHover(cancellable((p) => {
     const x = at(p.textDocument.uri, p.position);
     return x ? (hover(x.a, x.offset) ?? null) : null;
-  });
-  connection.onDefinition((p) => {
+  }));
+  connection.onDefinition(cancellable((p) => {
     const x = at(p.textDocument.uri, p.position);
     return x ? (definition(x.a, x.offset) ?? null) : null;
-  });
-  connection.onReferences((p) => {
+  }));
+  connection.onReferences(cancellable((p) => {
     const x = at(p.textDocument.uri, p.position);
     return x ? references(x.a, x.offset, p.context.includeDeclaration) : [];
-  });
-  connection.onDocumentSymbol((p) => {
+  }));
+  connection.onDocumentSymbol(cancellable((p) => {
     const a = analysisOf(p.textDocument.uri);
     return a ? documentSymbols(a) : [];
-  });
-  connection.onCompletion((p) => {
+  }));
+  connection.onCompletion(cancellable((p) => {
     const x = at(p.textDocument.uri, p.position);
     return x ? completion(x.a, x.offset) : [];
-  });
-  connection.onDocumentFormatting((p) => {
+  }));
+  connection.onDocumentFormatting(cancellable((p) => {
     const a = analysisOf(p.textDocument.uri);
     return a ? format(a) : [];
-  });
-  connection.languages.semanticTokens.on((p) => {
-    const a = analysisOf(p.textDocument.uri);
-    return { data: a ? semanticTokens(a) : [] };
-  });
+  }));
+  connection.languages.semanticTokens.on(
+    cancellable((p) => {
+      const a = analysisOf(p.textDocument.uri);
+      return { data: a ? semanticTokens(a) : [] };
+    }),
+  );
 
   documents.listen(connection);
   connection.listen();

@@ -1,0 +1,98 @@
+/**
+ * The language server on large documents (issue #22): semantic tokens in time linear in the
+ * document (they were quadratic: 16 s at 40k lines), a size limit over which a document gets one
+ * diagnostic and no analysis, and cancellation of requests the client no longer wants.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import type { Message } from 'vscode-languageserver/node';
+import { analyze, lspDiagnostics, MAX_DOCUMENT_CHARS, semanticTokens } from '../../src/lsp/features.ts';
+import { ResyncingMessageReader } from '../../src/lsp/framing.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+/** models/vae.vmm with `n` constant declarations before its first data line. */
+function bigModel(n: number): string {
+  const lines = readFileSync(join(ROOT, 'models', 'vae.vmm'), 'utf8').split('\n');
+  const at = lines.findIndex((l) => l.startsWith('data'));
+  return [...lines.slice(0, at), ...Array.from({ length: n }, (_, i) => `const C${i} = ${i}  // filler`), ...lines.slice(at)].join('\n');
+}
+
+const doc = (text: string) => TextDocument.create('file:///big.vmm', 'vmm', 1, text);
+
+describe('large documents', () => {
+  it('semantic tokens take time linear in the document, not quadratic', () => {
+    const time = (n: number) => {
+      const a = analyze(doc(bigModel(n)));
+      let best = Infinity;
+      for (let i = 0; i < 5; i++) {
+        const t = performance.now();
+        const data = semanticTokens(a);
+        best = Math.min(best, performance.now() - t);
+        expect(data.length).toBeGreaterThan(n * 5);
+      }
+      return best;
+    };
+    time(500); // warm-up
+    const small = time(2000);
+    const large = time(16_000);
+    // Eight times the lines: about 8x the time when linear, 64x when quadratic (the best of five runs each).
+    expect(large / small, `${small.toFixed(1)} ms, then ${large.toFixed(1)} ms`).toBeLessThan(24);
+  }, 30_000);
+
+  it('a document over the size limit gets one diagnostic and no analysis', () => {
+    const line = '// a comment line of filler text, repeated until the document is too large\n';
+    const text = line.repeat(Math.ceil((MAX_DOCUMENT_CHARS + 1) / line.length));
+    const t = performance.now();
+    const a = analyze(doc(text));
+    expect(a.tooLarge).toBe(true);
+    const diags = lspDiagnostics(a);
+    expect(diags).toHaveLength(1);
+    expect(diags[0]!.message).toContain("over the language server's limit");
+    expect(diags[0]!.message).toContain('vmm check');
+    expect(semanticTokens(a)).toEqual([]);
+    expect(performance.now() - t).toBeLessThan(5_000);
+    // Just under the limit is analysed.
+    expect(analyze(doc(bigModel(100))).tooLarge).toBeUndefined();
+  });
+
+  it('a cancelled request is answered RequestCancelled, not computed', async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'vmm.mjs'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const responses = new Map<number, Message & { result?: unknown; error?: { code: number } }>();
+    new ResyncingMessageReader(child.stdout!).listen((m) => {
+      const id = (m as { id?: unknown }).id;
+      if (typeof id === 'number') responses.set(id, m);
+    });
+    const reply = async (id: number) => {
+      for (let i = 0; i < 300 && !responses.has(id); i++) await new Promise((r) => setTimeout(r, 100));
+      return responses.get(id)!;
+    };
+    const frame = (o: unknown) => {
+      const b = Buffer.from(JSON.stringify(o), 'utf8');
+      return Buffer.concat([Buffer.from(`Content-Length: ${b.length}\r\n\r\n`, 'latin1'), b]);
+    };
+    try {
+      child.stdin!.write(frame({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { processId: null, rootUri: null, capabilities: {} } }));
+      expect(await reply(0)).toHaveProperty('result');
+      const uri = 'file:///virtual/big.vmm';
+      const params = { textDocument: { uri } };
+      child.stdin!.write(
+        Buffer.concat([
+          frame({ jsonrpc: '2.0', method: 'textDocument/didOpen', params: { textDocument: { uri, languageId: 'vmm', version: 1, text: bigModel(3000) } } }),
+          frame({ jsonrpc: '2.0', id: 1, method: 'textDocument/semanticTokens/full', params }),
+          frame({ jsonrpc: '2.0', method: '$/cancelRequest', params: { id: 1 } }),
+          frame({ jsonrpc: '2.0', id: 2, method: 'textDocument/semanticTokens/full', params }),
+        ]),
+      );
+      const cancelled = await reply(1);
+      expect(cancelled.error?.code).toBe(-32800);
+      const done = await reply(2);
+      expect((done.result as { data: number[] }).data.length).toBeGreaterThan(3000 * 5);
+    } finally {
+      child.kill();
+    }
+  }, 40_000);
+});
