@@ -128,7 +128,15 @@ export interface GetOptions {
   readonly keepArchives?: boolean;
   /** Convert again even if the converted files are present. */
   readonly force?: boolean;
+  /**
+   * Seconds without an answer or a byte before a download is given up (default 60; the transfer
+   * can be resumed); after a fifth of it, `log` says what is being waited for.
+   */
+  readonly timeoutSeconds?: number;
 }
+
+/** Seconds a silent server is waited on: undici's own defaults wait some 5 minutes, in silence. */
+export const DOWNLOAD_TIMEOUT_SECONDS = 60;
 
 export interface GetResult {
   readonly dir: string;
@@ -164,38 +172,104 @@ function localMirror(mirror: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A watchdog for one transfer: `touch()` on every sign of life; after `seconds / 5` of silence it
+ * logs what it waits for (once per silence), after `seconds` it aborts `signal`.
+ */
+function silenceWatchdog(seconds: number, waitingFor: () => string, log?: (m: string) => void): { signal: AbortSignal; touch: () => void; stop: () => void; timedOut: () => boolean } {
+  const controller = new AbortController();
+  let last = performance.now();
+  let noted = false;
+  let expired = false;
+  const timer = setInterval(
+    () => {
+      const silent = (performance.now() - last) / 1000;
+      if (silent >= seconds) {
+        expired = true;
+        controller.abort();
+      } else if (!noted && silent >= seconds / 5) {
+        noted = true;
+        log?.(`${waitingFor()}: no data for ${silent.toFixed(silent < 10 ? 1 : 0)} s; giving up after ${seconds} s`);
+      }
+    },
+    Math.max(10, Math.min(1000, (seconds * 1000) / 20)),
+  );
+  return {
+    signal: controller.signal,
+    touch: () => {
+      last = performance.now();
+      noted = false;
+    },
+    stop: () => clearInterval(timer),
+    timedOut: () => expired,
+  };
+}
+
 /** Appends the bytes of `url` from offset `from` to `part`; returns when the body has ended. */
-async function fetchInto(url: string, part: string, file: RemoteFile, onProgress?: (p: DownloadProgress) => void): Promise<void> {
+async function fetchInto(url: string, part: string, file: RemoteFile, opts: GetOptions = {}): Promise<void> {
+  const onProgress = opts.onProgress;
+  const seconds = opts.timeoutSeconds ?? DOWNLOAD_TIMEOUT_SECONDS;
   let from = sizeOf(part);
   if (from > file.size) {
     rmSync(part, { force: true });
     from = 0;
   }
+  let received = from;
+  const host = (() => {
+    try {
+      return new URL(url).host;
+    } catch {
+      return url;
+    }
+  })();
+  const watchdog = silenceWatchdog(seconds, () => `waiting for ${host} (${received} of ${file.size} bytes of ${file.name})`, opts.log);
+  try {
+    await fetchBody(url, part, file, from, watchdog, seconds, onProgress, (n) => (received = n));
+  } finally {
+    watchdog.stop();
+  }
+}
+
+async function fetchBody(
+  url: string,
+  part: string,
+  file: RemoteFile,
+  start: number,
+  watchdog: ReturnType<typeof silenceWatchdog>,
+  seconds: number,
+  onProgress: ((p: DownloadProgress) => void) | undefined,
+  setReceived: (n: number) => void,
+): Promise<void> {
+  let from = start;
   let res: Response;
   try {
-    res = await fetch(url, from > 0 ? { headers: { Range: `bytes=${from}-` } } : {});
+    res = await fetch(url, { signal: watchdog.signal, ...(from > 0 ? { headers: { Range: `bytes=${from}-` } } : {}) });
   } catch (e) {
+    if (watchdog.timedOut()) throw new DataError(`${url}: no answer from the server in ${seconds} s; check the connection or pass --mirror, then run the command again`);
     const cause = (e as Error & { cause?: Error }).cause;
     throw new DataError(`${url}: download failed (${cause?.message ?? (e as Error).message})`);
   }
+  watchdog.touch();
   if (res.status === 416 && from === file.size) return; // already complete
   if (!res.ok) throw new DataError(`${url}: the server answered ${res.status} ${res.statusText}`.trimEnd());
   if (from > 0 && res.status !== 206) from = 0; // the server ignored the range: start over
   const out = createWriteStream(part, { flags: from > 0 ? 'a' : 'w' });
   const resumedFrom = from;
   let received = from;
+  setReceived(received);
   try {
     if (!res.body) throw new Error('empty response');
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      watchdog.touch();
       received += chunk.length;
+      setReceived(received);
       if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
       onProgress?.({ file: file.name, received, total: file.size, resumedFrom });
     }
   } catch (e) {
     const cause = (e as Error & { cause?: Error }).cause;
-    throw new DataError(
-      `${url}: the transfer was interrupted after ${received} of ${file.size} bytes (${cause?.message ?? (e as Error).message}); run the command again to resume`,
-    );
+    const why = watchdog.timedOut() ? `no data for ${seconds} s` : (cause?.message ?? (e as Error).message);
+    throw new DataError(`${url}: the transfer was interrupted after ${received} of ${file.size} bytes (${why}); run the command again to resume`);
   } finally {
     await new Promise<void>((r) => out.end(r));
   }
@@ -220,7 +294,7 @@ async function fetchVerified(base: string, downloads: string, file: RemoteFile, 
     }
     await new Promise<void>((r) => out.end(r));
   } else {
-    await fetchInto(where, part, file, opts.onProgress);
+    await fetchInto(where, part, file, opts);
   }
   // The body ended normally (an interruption throws above): a size other than the recorded one
   // means another file, like a wrong checksum.
