@@ -15,6 +15,7 @@ import { RunDir, type RunConfig } from './run_dir.ts';
 import { Trainer, type TrainerState } from './trainer.ts';
 import { CheckpointError, checkpointFile, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { trainingMetaProblem } from './checkpoint_schema.ts';
+import { firstNonFiniteSite, implausibleBound } from './divergence.ts';
 import { Rng } from '../random/rng.ts';
 import { faultPoint } from './fault.ts';
 import { EventFileWriter, truncateEventFiles } from '../report/tensorboard.ts';
@@ -136,8 +137,12 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
         })
       : undefined;
   bar?.start(total, trainer.stepCount, { rate: '-', bound: '-', valid: '-', budget: '' });
-  let ema: number | undefined;
+  // The moving average goes on from the last one logged (a resumed run's curve has no jump).
+  const lastLogged = dir.readMetrics().filter((r) => r['kind'] === 'train' && typeof r['boundEma'] === 'number').at(-1);
+  let ema = lastLogged?.['boundEma'] as number | undefined;
   let lastBound = NaN;
+  /** The bound of this invocation's first step: the scale of "plausible" (src/runtime/divergence.ts). */
+  let firstBound: number | undefined;
   let validBound: number | undefined;
   let stepsThisRun = 0;
   let lastLog = performance.now();
@@ -149,10 +154,26 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
       stepsThisRun++;
       if (!Number.isFinite(m.loss) || !Number.isFinite(m.bound)) {
         dir.appendMetrics({ kind: 'error', step: m.step, loss: m.loss, bound: m.bound });
-        const kept = existsSync(dir.checkpointPath)
-          ? `The last good checkpoint is kept in ${dir.checkpointPath}: try a lower learning rate (--lr) and --resume ${dir.path}.`
-          : `No checkpoint was written before it (the first comes at step ${config.checkpointEvery}): start again with a lower learning rate (--lr).`;
+        // Invalid model maths first (no learning rate helps there), else the likely cause: the step size.
+        const site = firstNonFiniteSite(trainer, raw, config.seed + 4);
+        const hasCheckpoint = existsSync(dir.checkpointPath);
+        const kept = site
+          ? `${hasCheckpoint ? `The last good checkpoint is kept in ${dir.checkpointPath}.` : `No checkpoint was written before it (the first comes at step ${config.checkpointEvery}).`}\n` +
+            `The first value that is not finite is ${site}: check the model's maths that computes it ` +
+            `(a log of a number that can be negative, a probability outside [0, 1], a division by zero, an exp that overflows); a lower learning rate will not help.`
+          : hasCheckpoint
+            ? `The last good checkpoint is kept in ${dir.checkpointPath}: try a lower learning rate (--lr) and --resume ${dir.path}.`
+            : `No checkpoint was written before it (the first comes at step ${config.checkpointEvery}): start again with a lower learning rate (--lr).`;
         throw new RunError(`the loss became ${m.loss} (bound ${m.bound}) at step ${m.step}; training stopped.\n${kept}`);
+      }
+      firstBound ??= m.bound;
+      if (implausibleBound(m.bound, firstBound)) {
+        dir.appendMetrics({ kind: 'error', step: m.step, loss: m.loss, bound: m.bound });
+        throw new RunError(
+          `the bound diverged to ${m.bound.toPrecision(3)} at step ${m.step} (it was ${firstBound.toPrecision(3)} at the start); training stopped.\n` +
+            `Try a lower learning rate (--lr), gradient clipping (optimizer = adam(lr: ..., clip: 1)) or, for a neural memory, a smaller write rate (lr: in its 'writes' clause)` +
+            (existsSync(dir.checkpointPath) ? `; the last checkpoint is kept in ${dir.checkpointPath}.` : '.'),
+        );
       }
       lastBound = m.bound;
       budgetSpent = trained() >= budgetSeconds;

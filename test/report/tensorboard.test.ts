@@ -197,6 +197,10 @@ describe.skipIf(!python)('a training run writes event files', () => {
       events.flatMap((e) => e.values.filter((v) => v.tag === tag && v.simple_value !== undefined).map((v) => [e.step, v.simple_value!] as const));
     const bound = scalar('train/bound');
     expect(bound.map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6]);
+    // The moving average goes on across the resume: step 4's is 0.95 of step 3's plus 0.05 of its bound.
+    const ema = (s: number) => metrics.find((m) => m.kind === 'train' && m.step === s)!.boundEma as number;
+    const b4 = metrics.find((m) => m.kind === 'train' && m.step === 4)!.bound as number;
+    expect(ema(4)).toBeCloseTo(0.95 * ema(3) + 0.05 * b4, 6);
     // The values are those of metrics.jsonl (float32 in the event file).
     bound.forEach(([s, v]) => expect(v).toBeCloseTo(metrics.find((m) => m.kind === 'train' && m.step === s)!.bound as number, 3));
     expect(scalar('valid/bound').map(([s]) => s)).toEqual([3, 6]);
