@@ -80,9 +80,10 @@ export class Trainer {
       const loss = tf.neg(r.surrogate);
       return (r.extraLoss ? tf.add(loss, r.extraLoss) : loss) as tf.Scalar;
     }, [...vars.values()]);
-    this.optimizer.apply(grads);
     const loss = value.dataSync()[0]!;
     const bound = boundT!.dataSync()[0]!;
+    // A non-finite step is not applied: the weights stay those that produced it, for the diagnosis.
+    if (Number.isFinite(loss) && Number.isFinite(bound)) this.optimizer.apply(grads);
     value.dispose();
     boundT!.dispose();
     tf.dispose(grads);
