@@ -50,6 +50,7 @@ export const PUNCTUATION_SCOPES: Record<string, string> = {
   [word(T.RBrace)]: 'punctuation.section.braces.end.vmm',
   [word(T.Comma)]: 'punctuation.separator.comma.vmm',
   [word(T.Colon)]: 'punctuation.separator.colon.vmm',
+  [word(T.Dot)]: 'punctuation.accessor.vmm',
 };
 
 const IDENT = source(T.Identifier);

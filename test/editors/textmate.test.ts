@@ -117,7 +117,7 @@ describe('TextMate grammar', () => {
   });
 
   it('scopes every operator and punctuation mark', () => {
-    const line = 'net f = a >> b\nlet y = (a + b - c * d / e) @ m[i], {}\nlatent z ~ N(loc: 0)';
+    const line = 'net f = a >> b\nlet y = (a + b - c * d / e) @ m[i], {}\nlatent z ~ N(loc: 0)\nlet s = f(x).s7';
     const got = new Map(tokenize(line).filter((t) => t.text.trim()).map((t) => [t.text.trim(), t.scopes.at(-1)!]));
     for (const [text, scope] of Object.entries(PUNCTUATION_SCOPES)) expect(got.get(text), text).toBe(scope);
   });
