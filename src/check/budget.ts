@@ -229,6 +229,33 @@ export function describeBudget(f: BudgetFigures, sizes: BudgetSizes): string {
   );
 }
 
+type Setting = 'batch' | 'k' | 'memory';
+
+/**
+ * The setting that dominates `measure`: the one whose smallest value (1) shrinks it the most, so
+ * the advice names the memory size when a 10^6-entry memory is what does not fit, not the batch
+ * (issue #22). Ties go to the batch, then k.
+ */
+function dominantSetting(ir: IrProgram, sizes: BudgetSizes, measure: (f: BudgetFigures) => number): Setting {
+  const base = measure(estimateBudget(ir, sizes));
+  const candidates: [Setting, BudgetSizes, boolean][] = [
+    ['batch', { ...sizes, batch: 1 }, sizes.batch > 1],
+    ['k', { ...sizes, k: 1 }, sizes.k > 1],
+    ['memory', { ...sizes, memorySize: 1 }, sizes.memorySize > 1 && ir.memories.length > 0],
+  ];
+  let best: Setting = 'batch';
+  let bestRatio = 0;
+  for (const [setting, smaller, applies] of candidates) {
+    if (!applies) continue;
+    const ratio = base / Math.max(1, measure(estimateBudget(ir, smaller)));
+    if (ratio > bestRatio) {
+      best = setting;
+      bestRatio = ratio;
+    }
+  }
+  return best;
+}
+
 /**
  * Undefined when the model fits at these sizes in `maxBytes`, else a one-line problem with the
  * figures. The caller locates it (a diagnostic at the net) or prints it (a command-line error).
@@ -242,8 +269,9 @@ export function budgetProblem(ir: IrProgram, sizes: BudgetSizes, maxBytes: numbe
   if (figures.largest.elements > MAX_TENSOR_ELEMENTS) {
     const big = figures.largest;
     const culprit = big.activation ? undefined : culpritOf(big.owner);
-    const what = big.activation ? `${big.owner} at batch ${sizes.batch} x k ${sizes.k} is` : `${big.owner} needs`;
-    const advice = big.activation ? 'lower the batch size or k' : 'make it smaller';
+    const byMemory = big.activation && dominantSetting(ir, sizes, (f) => f.largest.elements) === 'memory';
+    const what = big.activation ? `${big.owner} at batch ${sizes.batch} x k ${sizes.k}${byMemory ? ` with memory ${sizes.memorySize}` : ''} is` : `${big.owner} needs`;
+    const advice = !big.activation ? 'make it smaller' : byMemory ? 'lower the memory size (it dominates: the batch size and k count less)' : 'lower the batch size or k';
     return {
       message: `the model does not fit: ${what} a tensor of ${formatCount(big.elements)} numbers, more than the ${formatCount(MAX_TENSOR_ELEMENTS)} a backend can hold; ${describeBudget(figures, sizes)}; ${advice}`,
       ...(culprit ? { culprit } : {}),
@@ -253,7 +281,15 @@ export function budgetProblem(ir: IrProgram, sizes: BudgetSizes, maxBytes: numbe
   if (figures.totalBytes > maxBytes) {
     const params = figures.parameterBytes >= figures.activationBytes;
     const culprit = params ? culpritOf(figures.largest.owner) : undefined;
-    const advice = params ? 'make the nets or params smaller' : 'lower the batch size, k or the memory size';
+    const dominant = params ? undefined : dominantSetting(ir, sizes, (f) => f.activationBytes);
+    const advice =
+      dominant === undefined
+        ? 'make the nets or params smaller'
+        : dominant === 'memory'
+          ? 'lower the memory size first (it dominates), then the batch size or k'
+          : dominant === 'k'
+            ? 'lower k first (it dominates), then the batch size or the memory size'
+            : 'lower the batch size, k or the memory size';
     return {
       message: `the model does not fit: training needs about ${formatBytes(figures.totalBytes)}, more than the ${formatBytes(maxBytes)} available; ${describeBudget(figures, sizes)}; ${advice}`,
       ...(culprit ? { culprit } : {}),
