@@ -6,6 +6,7 @@
  * The trainer's whole state (variables, optimizer moments, estimator state, RNG, step) goes into a
  * checkpoint, so a resumed run continues exactly where the killed one stopped.
  */
+import { withAddressing } from '../ir/soft_attention.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import { makeEstimator } from '../estimators/registry.ts';
 import { Rng, type RngState } from '../random/rng.ts';
@@ -40,11 +41,18 @@ export class Trainer {
   private estState: EstimatorState;
   stepCount = 0;
 
+  /** The program trained: the given one after its addressing transform (src/ir/soft_attention.ts). */
+  readonly ir: IrProgram;
+
   constructor(
-    readonly ir: IrProgram,
+    program: IrProgram,
     readonly seed: number,
   ) {
-    const problem = estimatorProblem(ir);
+    const problem = estimatorProblem(program);
+    // Soft attention and the no-memory control are models of their own; a caller may hand over the
+    // checked program with the setting only (idempotent when it is already transformed).
+    const ir = withAddressing(program);
+    this.ir = ir;
     if (problem) throw new RunError(problem);
     this.estimator = makeEstimator(ir.train.estimator);
     this.model = new CompiledModel(ir, seed, { baseline: this.estimator.needsBaselineNet });
