@@ -4,6 +4,7 @@
  * parameter counts; the guide the compiler will use (derived sites marked, in .vmm syntax); and
  * the training settings with the defaults filled in.
  */
+import { estimatorSpec, filledSettings } from '../estimators/registry.ts';
 import { family } from '../families/registry.ts';
 import { printExpr, printTrain } from '../ir/print.ts';
 import { formatGuide, formatLet, formatNet, formatSite } from './format.ts';
@@ -28,35 +29,22 @@ function slotsNote(p: CheckedProgram, s: CheckedSite): string | undefined {
   return `latent memory: ${formatSize(s.type.shape[0]!)} slots of ${entry}, inferred by the guide, addressed by ${readers.map((r) => `\`${r.name}\``).join(', ')}`;
 }
 
-/** How the gradient reaches a site's guide under the chosen estimator. */
+/** How the gradient reaches a site's guide under the chosen estimator (its registry entry says it). */
 function handling(p: CheckedProgram, s: CheckedSite): string {
   if (s.role === 'observe') return `likelihood of the data \`${s.name}\``;
   const d = s.dist;
   const unreparameterized = d.kind === 'family' && family(d.family)?.reparameterized === false;
   if (!s.discrete && !unreparameterized) return 'continuous: reparameterized (gradients flow through the sample)';
-  const e = p.train.estimator;
   const what =
     s.role === 'address' && d.kind === 'Categorical' && d.form === 'uniform' && d.table
       ? `one of the ${formatSize(d.n)} entries of \`${printExpr(d.table)}\``
       : d.kind === 'family'
         ? `continuous ${d.family}, drawn without a pathwise gradient`
         : `discrete ${d.kind}`;
-  switch (e.kind) {
-    case 'vimco':
-      return `${what}; not reparameterizable: score function with the VIMCO leave-one-out baseline (k = ${e.k}, ${e.vimcoBaseline})`;
-    case 'reinforce':
-      return `${what}; not reparameterizable: score function (REINFORCE, k = ${e.k}, baseline ${e.reinforceBaseline})`;
-    case 'enumerate':
-      return `${what}; summed exactly over its ${s.type.card ? formatSize(s.type.card) : ''} values (enumeration)`;
-    case 'soft':
-      return `${what}; soft attention: a latent query u ~ N(0, I) (its guide from the address's guide), and every read of \`${s.name}\` becomes the average over entries weighted by softmax(keys @ u)`;
-    case 'relaxed':
-      return `${what}; Gumbel-softmax relaxation (temperature ${e.temperature}), biased`;
-    case 'iwae':
-      return `${what}; not reparameterizable`;
-    case 'rws':
-      return `${what}; drawn without gradient; the guide follows the self-normalized weights (reweighted wake-sleep, k = ${e.k})`;
-  }
+  const e = filledSettings(p.train.estimator);
+  const spec = estimatorSpec(e.kind);
+  const latent = { name: s.name, what, values: s.type.card ? formatSize(s.type.card) : '' };
+  return spec ? spec.explain(e, latent) : `${what}; not reparameterizable`;
 }
 
 export function explain(p: CheckedProgram): string {

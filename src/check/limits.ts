@@ -7,24 +7,19 @@
  * The bounds are where a run stops making sense or stops being representable: a step counter
  * above 2^53 loses whole numbers, an infinite learning rate makes every weight NaN at step one.
  * How much memory a batch or a number of samples needs is a separate question (./budget.ts).
+ * An estimator's own numeric arguments (relaxed's `temperature`) carry their limits in the
+ * estimator's registry entry; the shape of a limit and its test are src/ir/limits.ts.
  */
 
-export interface Limit {
-  /** What the setting is, as the messages say it. */
-  what: string;
-  integer: boolean;
-  min: number;
-  /** `min` itself is excluded (a learning rate must be above 0). */
-  minExclusive?: boolean;
-  max: number;
-}
+import { describeLimit, outsideLimit, parseWithin, type Limit } from '../ir/limits.ts';
+
+export { describeLimit, type Limit };
 
 export const LIMITS = {
   steps: { what: 'the number of training steps', integer: true, min: 1, max: Number.MAX_SAFE_INTEGER },
   batch: { what: 'the batch size', integer: true, min: 1, max: 1_000_000 },
   k: { what: 'the number of samples `k`', integer: true, min: 1, max: 100_000 },
   lr: { what: 'the learning rate `lr`', integer: false, min: 0, minExclusive: true, max: 1000 },
-  temperature: { what: 'the temperature', integer: false, min: 0, minExclusive: true, max: 1e6 },
   classes: { what: 'the number of classes in memory', integer: true, min: 1, max: 100_000 },
   shots: { what: 'the number of shots per class', integer: true, min: 1, max: 100_000 },
   distractors: { what: 'the number of distractor entries', integer: true, min: 0, max: 1_000_000 },
@@ -43,23 +38,9 @@ export const LIMITS = {
 
 export type LimitName = keyof typeof LIMITS;
 
-function show(n: number): string {
-  if (n === Number.MAX_SAFE_INTEGER) return '2^53 - 1';
-  if (n === 2 ** 32 - 1) return '2^32 - 1';
-  return Number.isInteger(n) && Math.abs(n) >= 10_000 ? n.toLocaleString('en-US') : String(n);
-}
-
-/** What values the limit allows, e.g. "a whole number from 1 to 1,000,000". */
-export function describeLimit(l: Limit): string {
-  if (l.integer) return `a whole number from ${show(l.min)} to ${show(l.max)}`;
-  return l.minExclusive ? `a number above ${show(l.min)} and at most ${show(l.max)}` : `a number from ${show(l.min)} to ${show(l.max)}`;
-}
-
 /** Undefined when `v` is within the limit, else why not (without the setting's name). */
 export function limitProblem(name: LimitName, v: number): string | undefined {
-  const l: Limit = LIMITS[name];
-  const ok = Number.isFinite(v) && (!l.integer || Number.isInteger(v)) && (l.minExclusive ? v > l.min : v >= l.min) && v <= l.max;
-  return ok ? undefined : `must be ${describeLimit(l)}`;
+  return outsideLimit(LIMITS[name], v);
 }
 
 /**
@@ -67,8 +48,5 @@ export function limitProblem(name: LimitName, v: number): string | undefined {
  * user typed (`--seed expects a whole number from 0 to 2^32 - 1, got '-5'`).
  */
 export function parseLimited(name: LimitName, text: string, flag: string): number | string {
-  const trimmed = text.trim();
-  const v = trimmed === '' ? NaN : Number(trimmed);
-  const l: Limit = LIMITS[name];
-  return limitProblem(name, v) === undefined ? v : `${flag} expects ${describeLimit(l)}, got '${text}'`;
+  return parseWithin(LIMITS[name], text, flag);
 }

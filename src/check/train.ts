@@ -5,18 +5,24 @@
  * needs addresses used only as memory indices, VIMCO's leave-one-out baseline needs k >= 2.
  */
 import type { Arg, Call, Expr, Setting, Span, TrainBlock } from '../ast/types.ts';
-import { estimatorKinds, estimatorSpec } from '../estimators/registry.ts';
+import { estimatorKinds, estimatorSettings, estimatorSpec } from '../estimators/registry.ts';
 import { family } from '../families/registry.ts';
-import { BUILTIN_DATASETS, type EstimatorKind, type EstimatorSettings, type TrainSettings } from '../ir/types.ts';
+import type { Limit } from '../ir/limits.ts';
+import { BUILTIN_DATASETS, type EstimatorArg, type EstimatorSettings, type TrainSettings } from '../ir/types.ts';
 import type { Ctx, Scope } from './context.ts';
 import { evalConst } from './consts.ts';
 import { formatExpr } from './format.ts';
-import { LIMITS, limitProblem, type LimitName } from './limits.ts';
+import { LIMITS, type LimitName } from './limits.ts';
+import { outsideLimit } from '../ir/limits.ts';
 import { didYouMean } from './suggest.ts';
 import type { CheckedSite, CheckedStmt } from './types.ts';
 
 export const TRAIN_KEYS = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset'] as const;
-export const ESTIMATORS: EstimatorKind[] = estimatorKinds();
+/** The estimators a train block may name (the registry's, for the editor's completions). */
+export function estimatorNames(): string[] {
+  return estimatorKinds();
+}
+
 const HINTS: Record<string, string> = {
   lr: 'the learning rate is an optimizer argument: `optimizer = adam(lr: 1e-3)`',
   learning_rate: 'the learning rate is an optimizer argument: `optimizer = adam(lr: 1e-3)`',
@@ -27,13 +33,7 @@ const HINTS: Record<string, string> = {
 
 /** The estimator used when the file names none: VIMCO for models with discrete latents, else IWAE. */
 export function defaultEstimator(hasDiscrete: boolean): EstimatorSettings {
-  return {
-    kind: hasDiscrete ? 'vimco' : 'iwae',
-    k: hasDiscrete ? 4 : 1,
-    vimcoBaseline: 'geometric',
-    reinforceBaseline: 'running',
-    temperature: 0.5,
-  };
+  return estimatorSettings(hasDiscrete ? 'vimco' : 'iwae');
 }
 
 export function defaultTrain(hasDiscrete: boolean): TrainSettings {
@@ -83,15 +83,15 @@ function namedArgs(ctx: Ctx, c: Call, allowed: string[]): Map<string, Arg> | und
   return ok ? out : undefined;
 }
 
-/** A numeric setting checked against the limits shared with the command line (./limits.ts). */
-function limitedValue(ctx: Ctx, e: Expr, name: LimitName): number | undefined {
-  const what = LIMITS[name].what;
-  const v = evalConst(ctx, e, SCOPE, what);
+/** A numeric setting checked against the limits shared with the command line (./limits.ts, or an estimator argument's own). */
+function limitedValue(ctx: Ctx, e: Expr, name: LimitName | Limit): number | undefined {
+  const limit: Limit = typeof name === 'string' ? LIMITS[name] : name;
+  const v = evalConst(ctx, e, SCOPE, limit.what);
   if (v === undefined) return undefined;
-  const problem = limitProblem(name, v);
+  const problem = outsideLimit(limit, v);
   if (problem) {
     const text = formatExpr(e);
-    ctx.error('VMM3005', `${what} ${problem}, found ${text}${text === String(v) ? '' : ` = ${v}`}`, e.span);
+    ctx.error('VMM3005', `${limit.what} ${problem}, found ${text}${text === String(v) ? '' : ` = ${v}`}`, e.span);
     return undefined;
   }
   return v;
@@ -137,12 +137,14 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
     switch (key) {
       case 'estimator': {
         const c = asCall(v);
-        const kind = c && choice(ctx, c.callee, ESTIMATORS, 'estimator', 'VMM3003');
+        const kind = c && choice(ctx, c.callee, estimatorKinds(), 'estimator', 'VMM3003');
         if (!c) ctx.error('VMM3003', `an estimator is written \`vimco(k: 4)\`, \`iwae(k: 8)\`, ...; found \`${formatExpr(v)}\``, v.span);
         if (!c || !kind) break;
         estimatorExpr = v;
+        // The arguments, their defaults and limits are the estimator's registry entry.
         const spec = estimatorSpec(kind)!;
-        const est = { ...train.estimator, kind, k: spec.defaultK };
+        let k = spec.defaultK;
+        const written: Record<string, EstimatorArg> = {};
         const args = namedArgs(ctx, c, spec.args.map((a) => a.name));
         if (args) {
           for (const a of spec.args) {
@@ -153,15 +155,17 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
               const n = limitedValue(ctx, given.value, 'k');
               if (n !== undefined && n < a.min && a.below) {
                 ctx.error(a.below.code, `\`${kind}\` needs k >= ${a.min} samples: ${a.below.why}; found k = ${n}`, given.value.span);
-              } else if (n !== undefined) est.k = n;
+              } else if (n !== undefined) k = n;
             } else if (a.kind === 'choice') {
-              const v = choice(ctx, given.value, a.choices, `${kind} baseline`);
-              if (v !== undefined) (est as Record<string, unknown>)[a.field] = v;
+              const v = choice(ctx, given.value, a.choices, `${kind} ${a.name}`);
+              if (v !== undefined) written[a.name] = v;
             } else {
-              est.temperature = limitedValue(ctx, given.value, 'temperature') ?? est.temperature;
+              const v = limitedValue(ctx, given.value, a.limit);
+              if (v !== undefined) written[a.name] = v;
             }
           }
         }
+        const est = estimatorSettings(kind, { k, args: written });
         train.estimator = est;
         break;
       }

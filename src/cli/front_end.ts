@@ -15,7 +15,8 @@ import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { renderDiagnostics, SourceFile } from '../diagnostics/render.ts';
 import { printIr } from '../ir/print.ts';
 import { describePlan } from '../lower/plan.ts';
-import { estimatorKinds } from '../estimators/registry.ts';
+import { estimatorArgs, estimatorKinds } from '../estimators/registry.ts';
+import { parseWithin } from '../ir/limits.ts';
 import { fileSystemMessage, RunError, UsageError } from './errors.ts';
 
 /** The name standard input is shown under. */
@@ -182,27 +183,27 @@ export function registerFrontEndCommands(program: Command): void {
       process.exitCode = unreadable ? 2 : failed ? 1 : 0;
     });
 
-  program
+  const compile = program
     .command('compile')
     .description('print the lowered plan: how each site is sampled or summed, which estimator handles it, the objective')
     .argument('<file>', '.vmm file')
     .option('--estimator <name>', `override the estimator (${estimatorKinds().join(', ')})`)
     .option('--k <n>', 'samples per example', limitedFlag('k', '--k'))
     .option('--batch <n>', 'examples per step (for the memory estimate)', limitedFlag('batch', '--batch'))
-    .option('--addressing <mode>', 'hard | soft | none (soft: the soft-attention model, as --estimator soft; none: the no-memory control)')
-    .action((file: string, opts: { estimator?: string; k?: number; batch?: number; addressing?: string }) => {
-      const { result, ok } = loadModel(file);
-      if (!ok || !result.ir) {
-        process.exitCode = 1;
-        return;
-      }
-      const ir = applyOverrides(result.ir, opts);
-      checkBudget(ir);
-      process.stdout.write(describePlan(ir));
-      const sizes = sizesOf(ir.train);
-      process.stdout.write(`memory: ${describeBudget(estimateBudget(ir, sizes), sizes)}\n`);
-      process.exitCode = 0;
-    });
+    .option('--addressing <mode>', 'hard | soft | none (soft: the soft-attention model, as --estimator soft; none: the no-memory control)');
+  addEstimatorArgFlags(compile).action((file: string, opts: { estimator?: string; k?: number; batch?: number; addressing?: string }) => {
+    const { result, ok } = loadModel(file);
+    if (!ok || !result.ir) {
+      process.exitCode = 1;
+      return;
+    }
+    const ir = applyOverrides(result.ir, opts);
+    checkBudget(ir);
+    process.stdout.write(describePlan(ir));
+    const sizes = sizesOf(ir.train);
+    process.stdout.write(`memory: ${describeBudget(estimateBudget(ir, sizes), sizes)}\n`);
+    process.exitCode = 0;
+  });
 }
 
 /** A commander value parser for a flag with a limit of src/check/limits.ts; the error echoes what was typed. */
@@ -214,13 +215,52 @@ export function limitedFlag(name: LimitName, flag: string): (v: string) => numbe
   };
 }
 
-import type { IrProgram } from '../ir/types.ts';
+import type { EstimatorArg, IrProgram } from '../ir/types.ts';
 import { applySettings, SettingsError, type SettingOverrides } from '../driver/settings.ts';
 
+/** The flag of an estimator argument: `--baseline`, `--temperature`; `control_variate` is `--control-variate`. */
+export function argFlag(name: string): { flag: string; key: string } {
+  const flag = name.replace(/_/g, '-');
+  return { flag: `--${flag}`, key: flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()) };
+}
+
+/**
+ * The estimators' own arguments as flags, one per argument name of the registry
+ * (src/estimators/registry.ts): a number is parsed against its limit, a choice is checked against
+ * the estimator the run ends up with (src/driver/settings.ts).
+ */
+export function addEstimatorArgFlags(cmd: Command): Command {
+  for (const a of estimatorArgs()) {
+    const { flag } = argFlag(a.name);
+    if (a.kind === 'number' && a.limit) {
+      const limit = a.limit;
+      cmd.option(`${flag} <x>`, a.help, (v: string) => {
+        const r = parseWithin(limit, v, flag);
+        if (typeof r === 'string') throw new UsageError(r);
+        return r;
+      });
+    } else cmd.option(`${flag} <name>`, a.help);
+  }
+  return cmd;
+}
+
+/** The estimator arguments among parsed flags, by argument name. */
+export function estimatorArgFlags(flags: object): Record<string, EstimatorArg> {
+  const out: Record<string, EstimatorArg> = {};
+  for (const a of estimatorArgs()) {
+    const v = (flags as Record<string, unknown>)[argFlag(a.name).key];
+    if (typeof v === 'string' || typeof v === 'number') out[a.name] = v;
+  }
+  return out;
+}
+
+/** The flags of the settings: the overrides, and the estimator arguments under their own names. */
+export type SettingFlags = Omit<SettingOverrides, 'args'>;
+
 /** Command-line training settings override the file's `train { }` block (src/driver/settings.ts); a misfit is misuse of the command. */
-export function applyOverrides(ir: IrProgram, opts: SettingOverrides): IrProgram {
+export function applyOverrides(ir: IrProgram, opts: SettingFlags): IrProgram {
   try {
-    return applySettings(ir, opts);
+    return applySettings(ir, { ...opts, args: estimatorArgFlags(opts) });
   } catch (e) {
     if (e instanceof SettingsError) throw new UsageError(e.message);
     throw e;

@@ -10,7 +10,7 @@ import { RunDir, type RunConfig } from '../runtime/run_dir.ts';
 import { trainLoop, type LoopResult } from '../runtime/train_loop.ts';
 import { estimatorKinds } from '../estimators/registry.ts';
 import { irOfRun } from '../runtime/run_dir.ts';
-import { applyOverrides, checkBudget, limitedFlag, loadModel, readSource } from './front_end.ts';
+import { addEstimatorArgFlags, applyOverrides, argFlag, checkBudget, limitedFlag, loadModel, readSource } from './front_end.ts';
 import { UsageError } from './errors.ts';
 import { frontEnd } from '../check/pipeline.ts';
 import { renderDiagnostics } from '../diagnostics/render.ts';
@@ -19,6 +19,7 @@ import { EVAL_SEED, EvalInterrupted, QUICK_EVAL, runEval, type EvalOptions } fro
 import { runSample } from '../runtime/sample_run.ts';
 import { plotRuns } from '../runtime/plot_runs.ts';
 import { formatResult, runClassify, type ClassifyOptions } from '../runtime/classify_run.ts';
+import { addIndexFlags, classifyFromIndex, type IndexClassifyFlags } from './index_command.ts';
 import { isRunDir, runCompare, type CompareFlags } from './compare.ts';
 import { configFor, type TrainFlags } from './run_config.ts';
 import { convertOmniglotZips } from '../data/convert_omniglot.ts';
@@ -59,11 +60,16 @@ function noteIgnoredDataDir(run: string, dataDir: string | undefined): void {
 export function resumeConflicts(config: RunConfig, f: TrainFlags, given: (key: string) => boolean): string[] {
   const est = config.train.estimator;
   const d = config.data;
-  const checks: [keyof TrainFlags, string, unknown, unknown][] = [
+  const flags = f as unknown as Record<string, unknown>;
+  const checks: [string, string, unknown, unknown][] = [
     ['estimator', '--estimator', f.estimator, est.kind],
     ['k', '--k', f.k, est.k],
     ['addressing', '--addressing', f.addressing, config.train.control ? 'none' : est.kind === 'soft' ? 'soft' : 'hard'],
-    ['baseline', '--baseline', f.baseline, est.kind === 'vimco' ? est.vimcoBaseline : est.reinforceBaseline],
+    // The run's estimator's own arguments (--baseline, --temperature, ...).
+    ...Object.entries(est.args).map(([name, v]): [string, string, unknown, unknown] => {
+      const { flag, key } = argFlag(name);
+      return [key, flag, flags[key], v];
+    }),
     ['batch', '--batch', f.batch, config.train.batch],
     ['lr', '--lr', f.lr, config.train.optimizer.lr],
     ['seed', '--seed', f.seed, config.seed],
@@ -81,7 +87,7 @@ export function resumeConflicts(config: RunConfig, f: TrainFlags, given: (key: s
 /** The IR of a run: its saved source compiled again with the saved settings. */
 
 function addTrainFlags(cmd: Command): Command {
-  return cmd
+  cmd
     .option('--data <dir>', 'data directory of the built-in sets (default: $VMM_DATA, else the `vmm data get` cache, else ../shared/data)')
     .option(
       '--dataset <name|path>',
@@ -91,8 +97,8 @@ function addTrainFlags(cmd: Command): Command {
     .option('--estimator <name>', estimatorKinds().join(' | '))
     .option('--k <n>', 'samples per example (K of the K-sample bound)', limitedFlag('k', '--k'))
     .option('--addressing <mode>', 'hard | soft | none: the same file with sampled reads, as a soft-attention model (a latent query), or as its no-memory control')
-    .option('--baseline <name>', 'vimco: geometric | arithmetic; reinforce: none | running | nvil')
-    .option('--temperature <x>', 'relaxed: the Gumbel-softmax temperature', limitedFlag('temperature', '--temperature'))
+  // The estimators' own arguments (--baseline, --temperature, ...), from their registry entries.
+  return addEstimatorArgFlags(cmd)
     .option('--steps <n>', 'training steps', limitedFlag('steps', '--steps'))
     .option('--minutes <x>', 'wall-clock budget: stop (and save the final weights) after this many minutes of training, or at --steps if that comes first', limitedFlag('minutes', '--minutes'))
     .option('--batch <n>', 'examples (episodes) per step', limitedFlag('batch', '--batch'))
@@ -281,21 +287,25 @@ export function registerRunCommands(program: Command): void {
       for (const file of plotRuns(runs, f)) process.stdout.write(file + '\n');
     });
 
-  program
+  const classify = program
     .command('classify')
     .description('few-shot classification of your own images: for each query the memory entry argmax q(a|x), its probability and the top few')
     .argument('<run>', 'run directory')
-    .requiredOption('--memory <file>', 'memory images, .npy or .npz ([N, H, W], [N, H*W], ...; an .npz may add "labels"), e.g. one support image per class')
+    .option('--memory <file>', 'memory images, .npy or .npz ([N, H, W], [N, H*W], ...; an .npz may add "labels"), e.g. one support image per class (or --index)')
     .requiredOption('--queries <file>', 'query images, .npy or .npz')
     .option('--top <n>', 'entries listed per query', limitedFlag('top', '--top'), 3)
     .option('--json', 'one JSON object per query (JSON lines)')
     .addOption(new Option('--binarize <mode>', 'sample: seeded Bernoulli draw with p = intensity (as in evaluation); threshold: ink where intensity >= 1/2').choices(['sample', 'threshold']).default('sample'))
     .option('--seed <n>', 'binarization seed', limitedFlag('seed', '--seed'), 12345)
-    .addOption(backendOption())
-    .action(async (run: string, f: ClassifyOptions & { backend?: BackendName }) => {
-      await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
-      runClassify(run, f, (r) => process.stdout.write((f.json ? JSON.stringify(r) : formatResult(r)) + '\n'));
-    });
+    .addOption(backendOption());
+  // Large memories: --index DIR of `vmm index` (src/cli/index_command.ts).
+  addIndexFlags(classify).action(async (run: string, f: ClassifyOptions & IndexClassifyFlags & { backend?: BackendName }) => {
+    await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
+    if (f.index !== undefined) return classifyFromIndex(run, f);
+    if (f.memory === undefined) throw new UsageError('classify needs --memory FILE (or --index DIR of vmm index)');
+    if (f.exact) throw new UsageError('--exact goes with --index DIR');
+    runClassify(run, f, (r) => process.stdout.write((f.json ? JSON.stringify(r) : formatResult(r)) + '\n'));
+  });
 
   addTrainFlags(
     program

@@ -13,6 +13,7 @@ import { applyOverrides } from './front_end.ts';
 /** The step count of a run that trains until its time budget (`--minutes` without `--steps`) is spent. */
 export const UNTIL_BUDGET = 1_000_000_000;
 
+/** The flags of `vmm train` and `vmm compare`; the estimators' own arguments (`--baseline`, ...) come beside them, read by name (./front_end.ts). */
 export interface TrainFlags {
   data?: string;
   dataset?: string;
@@ -20,8 +21,6 @@ export interface TrainFlags {
   estimator?: string;
   k?: number;
   addressing?: string;
-  baseline?: string;
-  temperature?: number;
   steps?: number;
   /** A wall-clock budget in minutes; without --steps the run trains until it is spent. */
   minutes?: number;

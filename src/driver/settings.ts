@@ -6,9 +6,9 @@
  * checker would have refused.
  */
 import { limitProblem, type LimitName } from '../check/limits.ts';
-import { estimatorKinds, estimatorProblem, estimatorSpec } from '../estimators/registry.ts';
+import { argProblem, estimatorKinds, estimatorProblem, estimatorSettings, estimatorSpec } from '../estimators/registry.ts';
 import { withAddressing } from '../ir/soft_attention.ts';
-import type { EstimatorKind, EstimatorSettings, IrProgram } from '../ir/types.ts';
+import type { EstimatorArg, IrProgram } from '../ir/types.ts';
 
 export interface SettingOverrides {
   /** Any estimator of the registry. */
@@ -19,9 +19,12 @@ export interface SettingOverrides {
    * file's `soft`; 'none' is its no-memory control (every memory's entries one learned entry).
    */
   addressing?: string;
-  /** vimco: geometric | arithmetic; reinforce: none | running | nvil. */
-  baseline?: string;
-  temperature?: number;
+  /**
+   * The estimator's own arguments by name, as its registry entry lists them (`{ baseline: 'nvil' }`
+   * for reinforce, `{ temperature: 0.3 }` for relaxed); an argument the estimator does not take is
+   * an error.
+   */
+  args?: Readonly<Record<string, EstimatorArg>>;
   lr?: number;
   batch?: number;
   steps?: number;
@@ -41,32 +44,36 @@ function checked(name: LimitName, flag: string, v: number | undefined): number |
 
 /** The program with the overrides applied; throws SettingsError when one does not fit it. */
 export function applySettings(ir: IrProgram, o: SettingOverrides): IrProgram {
-  const est: EstimatorSettings = { ...ir.train.estimator };
+  let kind = ir.train.estimator.kind;
+  let k: number | undefined = ir.train.estimator.k;
   let control = ir.train.control;
   if (o.addressing !== undefined) {
     if (!['hard', 'soft', 'none'].includes(o.addressing)) throw new SettingsError(`addressing is hard, soft or none, got '${o.addressing}'`);
-    if (o.addressing === 'soft') est.kind = 'soft';
-    else if (est.kind === 'soft') est.kind = 'vimco';
+    if (o.addressing === 'soft') kind = 'soft';
+    else if (kind === 'soft') kind = 'vimco';
     control = o.addressing === 'none' ? true : undefined;
     if (control && ir.memories.length === 0) throw new SettingsError('addressing none is the no-memory control of a model with a memory; this model has none');
   }
   if (o.estimator !== undefined) {
     const spec = estimatorSpec(o.estimator);
     if (!spec) throw new SettingsError(`unknown estimator '${o.estimator}' (expected one of ${estimatorKinds().join(', ')})`);
-    if (spec.kind !== est.kind && o.k === undefined) est.k = spec.defaultK;
-    est.kind = spec.kind as EstimatorKind;
+    if (spec.kind !== kind && o.k === undefined) k = undefined;
+    kind = spec.kind;
   }
-  const k = checked('k', 'k', o.k);
-  if (k !== undefined) est.k = k;
-  else if (est.kind === 'vimco' && est.k < 2) est.k = estimatorSpec('vimco')!.defaultK;
-  if (o.baseline !== undefined) {
-    const arg = estimatorSpec(est.kind)?.args.find((a) => a.name === 'baseline');
-    if (!arg || arg.kind !== 'choice') throw new SettingsError(`${est.kind} takes no baseline`);
-    if (!arg.choices.includes(o.baseline)) throw new SettingsError(`the ${est.kind} baseline is ${arg.choices.join(' | ')}, got '${o.baseline}'`);
-    (est as unknown as Record<string, unknown>)[arg.field] = o.baseline;
+  const spec = estimatorSpec(kind);
+  if (!spec) throw new SettingsError(`unknown estimator '${kind}' (expected one of ${estimatorKinds().join(', ')})`);
+  const given = checked('k', 'k', o.k);
+  if (given !== undefined) k = given;
+  else if (k !== undefined && k < (spec.args.find((a) => a.kind === 'count')?.min ?? 1)) k = undefined;
+  // The file's arguments go on where the estimator still takes them; the given ones replace them.
+  const args: Record<string, EstimatorArg> = { ...ir.train.estimator.args };
+  for (const [name, v] of Object.entries(o.args ?? {})) {
+    if (v === undefined) continue;
+    const problem = argProblem(spec, name, v);
+    if (problem) throw new SettingsError(problem);
+    args[name] = typeof v === 'string' && spec.args.find((a) => a.name === name)?.kind === 'number' ? Number(v) : v;
   }
-  const t = checked('temperature', 'temperature', o.temperature);
-  if (t !== undefined) est.temperature = t;
+  const est = estimatorSettings(kind, { ...(k !== undefined ? { k } : {}), args });
   const train = { ...ir.train, estimator: est, optimizer: { ...ir.train.optimizer } };
   if (control) train.control = true;
   else delete train.control;

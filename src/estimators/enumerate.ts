@@ -32,6 +32,8 @@ import type { EstimatorKind } from '../ir/types.ts';
 import { checkEnumerated, checkK, checkState, initialState, logMeanExp, nextState } from './common.ts';
 import { stopGradient } from './stop_gradient.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+import type { EstimatorSpec } from './spec.ts';
+import { err, guideSitesIn, names, scoreFunctionSites } from './fits.ts';
 
 export class EnumerateEstimator implements Estimator {
   readonly kind: EstimatorKind = 'enumerate';
@@ -57,3 +59,50 @@ export class EnumerateEstimator implements Estimator {
     return { ...out, state: nextState(state) };
   }
 }
+
+/** The registry entry (src/estimators/spec.ts). */
+export const enumerateSpec: EstimatorSpec = {
+  kind: 'enumerate',
+  args: [{ name: 'k', kind: 'count', min: 1 }],
+  defaultK: 1,
+  handlers: ['enumerate'],
+  terms: 'enumerated',
+  summary: 'exact sum over one Categorical latent (the address)',
+  fits: (ir) => {
+    const score = scoreFunctionSites(ir);
+    const cats = score.filter((s) => s.dist.kind === 'Categorical');
+    if (score.length === 0) {
+      return [err('VMM3010', '`enumerate` sums exactly over one discrete address (or Categorical latent), but the model has no discrete latent', [{ message: 'every latent is continuous: use `iwae(k: 1)`' }])];
+    }
+    if (score.length > 1 || cats.length !== 1) {
+      const first = score.find((s) => s.role !== 'address') ?? score[1] ?? score[0]!;
+      return [
+        err('VMM3010', `\`enumerate\` sums exactly over one discrete address (or Categorical latent) and nothing else, but the model has the discrete latents ${names(score)}${cats.length ? '' : ', none of them Categorical'}`, [
+          { message: `\`${first.name}\` is declared here`, site: first.name },
+          { message: 'use `vimco(k: 4)` or `reinforce(k: 4)` for several discrete latents' },
+        ]),
+      ];
+    }
+    const site = cats[0]!;
+    const drawn = guideSitesIn(ir, site.name);
+    if (drawn.length) {
+      return [
+        err('VMM3010', `\`enumerate\` sums over \`${site.name}\` with weights q(${site.name} | x), but its guide depends on the sampled ${names(drawn)}`, [
+          { message: `\`${site.name}\` is declared here`, site: site.name },
+          { message: 'use `vimco(k: 4)` or `rws(k: 4)`' },
+        ]),
+      ];
+    }
+    return [];
+  },
+  make: (s) => new EnumerateEstimator(s.k),
+  explain: (_s, l) => `${l.what}; summed exactly over its ${l.values} values (enumeration)`,
+  plan: {
+    site: (_s, site) => (site.discrete ? 'enumerated: every value on the enum plate, summed exactly' : undefined),
+    reads: 'runs on every entry (enum plate)',
+    objective: (s) => [
+      `L = log sum_a p(a) (1/K) sum_k p(x, z_k | a) / q(z_k | x, a)    exact in a, K=${s.k} samples of z; a lower bound on log p(x)`,
+      'q(a | x) trained towards the exact posterior p(a | x) (sum_a stop(p(a|x)) log q(a|x)); it does not enter L',
+    ],
+  },
+};

@@ -4,8 +4,8 @@
  * program's `train` block asks for.
  */
 
-export { makeEstimator, estimatorSpec, estimatorSpecs, estimatorKinds, estimatorMisfits, estimatorProblem } from './registry.ts';
-export type { EstimatorSpec, Misfit, ArgSpec, HandlerName } from './registry.ts';
+export { makeEstimator, estimatorSpec, estimatorSpecs, estimatorKinds, estimatorMisfits, estimatorProblem, estimatorSettings, registerEstimator, argValue } from './registry.ts';
+export type { EstimatorSpec, Misfit, ArgSpec, HandlerName, LatentNote, PlanText } from './registry.ts';
 export { RwsEstimator } from './rws.ts';
 export type { DiscreteMode, EnumeratedTerms, Estimator, EstimatorResult, EstimatorState, EstimatorTerms, SampledTerms } from './types.ts';
 export { stopGradient } from './stop_gradient.ts';

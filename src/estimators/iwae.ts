@@ -13,6 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, checkSampled, checkState, initialState, logMeanExp, nextState } from './common.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+import type { EstimatorSpec } from './spec.ts';
+import { err, names, scoreFunctionSites } from './fits.ts';
 
 /** Shared by iwae, soft and relaxed: the IWAE objective on `logWeights [K, B]`. */
 export function iwaeObjective(where: string, k: number, terms: EstimatorTerms, state: EstimatorState): EstimatorResult {
@@ -39,3 +41,25 @@ export class IwaeEstimator implements Estimator {
     return iwaeObjective('iwae', this.k, terms, state);
   }
 }
+
+/** The registry entry (src/estimators/spec.ts). */
+export const iwaeSpec: EstimatorSpec = {
+  kind: 'iwae',
+  args: [{ name: 'k', kind: 'count', min: 1 }],
+  defaultK: 1,
+  handlers: [],
+  terms: 'sampled',
+  summary: 'importance-weighted bound with reparameterized latents only (Burda et al. 2015)',
+  fits: (ir) => {
+    const score = scoreFunctionSites(ir);
+    if (!score.length) return [];
+    return [
+      err(
+        'VMM3015',
+        `\`iwae\` differentiates through reparameterized samples only, so the guide of the discrete latents ${names(score)} would get no gradient: use \`vimco\`, \`reinforce\`, \`rws\`, \`enumerate\`, \`relaxed\` or \`soft\``,
+      ),
+    ];
+  },
+  make: (s) => new IwaeEstimator(s.k),
+  explain: (_s, l) => `${l.what}; not reparameterizable`,
+};

@@ -28,6 +28,8 @@ import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, checkSampled, checkState, fail, initialState, logMeanExp, nextState } from './common.ts';
 import { stopGradient } from './stop_gradient.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+import { argValue, type EstimatorSpec } from './spec.ts';
+import { pointless } from './fits.ts';
 
 export type ReinforceBaseline = 'none' | 'running' | 'nvil';
 
@@ -95,3 +97,26 @@ export class ReinforceEstimator implements Estimator {
     return { ...out, state: nextState(state, runningMean) };
   }
 }
+
+/** The registry entry (src/estimators/spec.ts). */
+export const reinforceSpec: EstimatorSpec = {
+  kind: 'reinforce',
+  args: [
+    { name: 'k', kind: 'count', min: 1 },
+    { name: 'baseline', kind: 'choice', choices: ['running', 'nvil', 'none'], default: 'running' },
+  ],
+  defaultK: 1,
+  handlers: [],
+  terms: 'sampled',
+  summary: 'REINFORCE with a running or learned (NVIL) baseline (Mnih & Gregor 2014)',
+  fits: pointless,
+  make: (s) => new ReinforceEstimator(s.k, { baseline: argValue(s, 'baseline') as ReinforceBaseline }),
+  explain: (s, l) => `${l.what}; not reparameterizable: score function (REINFORCE, k = ${s.k}, baseline ${argValue(s, 'baseline')})`,
+  plan: {
+    signal: (s) => {
+      const b = argValue(s, 'baseline');
+      return `score function, signal L - c${b === 'nvil' ? ' - b(x)' : ''} (${b} baseline)`;
+    },
+    surrogate: (s) => `surrogate = L + sum_k stop(L - c${argValue(s, 'baseline') === 'nvil' ? ' - b(x)' : ''}) log q(discrete_k | x)    (Mnih & Gregor 2014)`,
+  },
+};

@@ -15,6 +15,8 @@ import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, fail, initialState } from './common.ts';
 import { iwaeObjective } from './iwae.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+import { argValue, type EstimatorSpec } from './spec.ts';
+import { readsOnly } from './fits.ts';
 
 export class RelaxedEstimator implements Estimator {
   readonly kind: EstimatorKind = 'relaxed';
@@ -36,3 +38,19 @@ export class RelaxedEstimator implements Estimator {
     return iwaeObjective('relaxed', this.k, terms, state);
   }
 }
+
+/** The registry entry (src/estimators/spec.ts). */
+export const relaxedSpec: EstimatorSpec = {
+  kind: 'relaxed',
+  args: [
+    { name: 'k', kind: 'count', min: 1 },
+    { name: 'temperature', kind: 'number', limit: { what: 'the temperature', integer: false, min: 0, minExclusive: true, max: 1e6 }, default: 0.5, help: 'the Gumbel-softmax temperature' },
+  ],
+  defaultK: 1,
+  handlers: ['relaxed'],
+  terms: 'sampled',
+  summary: 'Gumbel-softmax relaxation of the address (Jang et al. 2016; Maddison et al. 2016), biased',
+  fits: (ir) => readsOnly(ir, 'relaxed'),
+  make: (s) => new RelaxedEstimator(s.k, argValue(s, 'temperature') as number),
+  explain: (s, l) => `${l.what}; Gumbel-softmax relaxation (temperature ${argValue(s, 'temperature')}), biased`,
+};

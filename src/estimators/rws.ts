@@ -18,6 +18,7 @@ import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, checkSampled, checkState, initialState, logMeanExp, nextState } from './common.ts';
 import { stopGradient } from './stop_gradient.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+import type { EstimatorSpec } from './spec.ts';
 
 export class RwsEstimator implements Estimator {
   readonly kind: EstimatorKind = 'rws';
@@ -42,3 +43,16 @@ export class RwsEstimator implements Estimator {
     return { ...out, state: nextState(state) };
   }
 }
+
+/** The registry entry (src/estimators/spec.ts). */
+export const rwsSpec: EstimatorSpec = {
+  kind: 'rws',
+  args: [{ name: 'k', kind: 'count', min: 1 }],
+  defaultK: 4,
+  handlers: ['wake'],
+  terms: 'sampled',
+  summary: 'reweighted wake-sleep, wake phase (Bornschein & Bengio 2015)',
+  fits: () => [],
+  make: (s) => new RwsEstimator(s.k),
+  explain: (s, l) => `${l.what}; drawn without gradient; the guide follows the self-normalized weights (reweighted wake-sleep, k = ${s.k})`,
+};

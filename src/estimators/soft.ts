@@ -16,6 +16,8 @@ import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, initialState } from './common.ts';
 import { iwaeObjective } from './iwae.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+import type { EstimatorSpec } from './spec.ts';
+import { readsOnly } from './fits.ts';
 
 export class SoftEstimator implements Estimator {
   readonly kind: EstimatorKind = 'soft';
@@ -31,3 +33,25 @@ export class SoftEstimator implements Estimator {
     return iwaeObjective('soft', this.k, terms, state);
   }
 }
+
+/** The registry entry (src/estimators/spec.ts). */
+export const softSpec: EstimatorSpec = {
+  kind: 'soft',
+  args: [{ name: 'k', kind: 'count', min: 1 }],
+  defaultK: 1,
+  handlers: ['soft'],
+  terms: 'sampled',
+  summary: 'soft attention: a model with a latent query u ~ N(0, I); reads are averages over entries weighted by softmax(keys @ u)',
+  fits: (ir) => readsOnly(ir, 'soft'),
+  make: (s) => new SoftEstimator(s.k),
+  explain: (_s, l) =>
+    `${l.what}; soft attention: a latent query u ~ N(0, I) (its guide from the address's guide), and every read of \`${l.name}\` becomes the average over entries weighted by softmax(keys @ u)`,
+  plan: {
+    site: (_s, site) => (site.role === 'address' ? 'soft attention: w = softmax(keys @ u) for the query latent u; reads become sum_i w_i f(mem[i]); no density term' : undefined),
+    reads: 'runs on all entries, blended by the attention weights',
+    objective: (s) => [
+      `L = log (1/K) sum_k p(x, u_k, z_k | r_k) / q(u_k, z_k | x)    r_k = sum_i softmax(keys @ u_k)_i f(m_i), K=${s.k}`,
+      'the soft-attention model: its query u ~ N(0, I) is a latent (src/ir/soft_attention.ts), so L is a lower bound on its log p(x | memory)',
+    ],
+  },
+};

@@ -26,6 +26,8 @@ import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, checkSampled, checkState, fail, initialState, logMeanExp, nextState } from './common.ts';
 import { withoutGradient } from './stop_gradient.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
+import { argValue, type EstimatorSpec } from './spec.ts';
+import { err, pointless } from './fits.ts';
 
 export type VimcoBaseline = 'geometric' | 'arithmetic';
 
@@ -151,3 +153,26 @@ export class VimcoEstimator implements Estimator {
     return { ...out, state: nextState(state) };
   }
 }
+
+/** The registry entry (src/estimators/spec.ts). */
+export const vimcoSpec: EstimatorSpec = {
+  kind: 'vimco',
+  args: [
+    { name: 'k', kind: 'count', min: 2, below: { code: 'VMM3012', why: 'its baseline for each sample is built from the other samples' } },
+    { name: 'baseline', kind: 'choice', choices: ['geometric', 'arithmetic'], default: 'geometric' },
+  ],
+  defaultK: 4,
+  handlers: [],
+  terms: 'sampled',
+  summary: 'VIMCO: score function with leave-one-out baselines (Mnih & Rezende 2016)',
+  fits: (ir, s) =>
+    s.k < 2
+      ? [{ ...err('VMM3012', `\`vimco\` needs k >= 2 samples: its baseline for each sample is built from the other samples; found k = ${s.k}`), atK: true }]
+      : pointless(ir, s),
+  make: (s) => new VimcoEstimator(s.k, argValue(s, 'baseline') as VimcoBaseline),
+  explain: (s, l) => `${l.what}; not reparameterizable: score function with the VIMCO leave-one-out baseline (k = ${s.k}, ${argValue(s, 'baseline')})`,
+  plan: {
+    signal: (s) => `VIMCO learning signal L - L^{-k} (${argValue(s, 'baseline')} leave-one-out)`,
+    surrogate: () => 'surrogate = L + sum_k stop(L - L^{-k}) log q(discrete_k | x)    (Mnih & Rezende 2016)',
+  },
+};

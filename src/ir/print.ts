@@ -4,7 +4,7 @@
  * distribution parameter is printed with its type.
  */
 import { formatSize, formatType } from './size.ts';
-import type { IrDist, IrExpr, IrLayer, IrNet, IrProgram, IrStmt, TrainSettings } from './types.ts';
+import type { EstimatorSettings, IrDist, IrExpr, IrLayer, IrNet, IrProgram, IrStmt, TrainSettings } from './types.ts';
 import { family } from '../families/registry.ts';
 
 const BIN: Record<string, [string, number]> = { add: ['+', 1], sub: ['-', 1], mul: ['*', 2], div: ['/', 2] };
@@ -125,16 +125,14 @@ function printStmts(stmts: IrStmt[]): string[] {
   return out;
 }
 
+/** An estimator as written in a train block: `vimco(k: 4, baseline: geometric)`; every argument shown. */
+export function printEstimator(e: EstimatorSettings): string {
+  const args = Object.entries(e.args).map(([name, v]) => `, ${name}: ${typeof v === 'number' ? num(v) : v}`);
+  return `${e.kind}(k: ${e.k}${args.join('')})`;
+}
+
 export function printTrain(t: TrainSettings): string[] {
-  const e = t.estimator;
-  const est =
-    e.kind === 'vimco'
-      ? `vimco(k: ${e.k}, baseline: ${e.vimcoBaseline})`
-      : e.kind === 'reinforce'
-        ? `reinforce(k: ${e.k}, baseline: ${e.reinforceBaseline})`
-        : e.kind === 'relaxed'
-          ? `relaxed(k: ${e.k}, temperature: ${num(e.temperature)})`
-          : `${e.kind}(k: ${e.k})`;
+  const est = printEstimator(t.estimator);
   return [
     `estimator = ${est}`,
     `optimizer = ${t.optimizer.kind}(lr: ${num(t.optimizer.lr)}${t.optimizer.clip !== undefined ? `, clip: ${num(t.optimizer.clip)}` : ''})`,

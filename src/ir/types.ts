@@ -188,18 +188,25 @@ export interface IrParam {
   init: { kind: 'normal'; std: number } | { kind: 'zeros' };
 }
 
-export type EstimatorKind = 'vimco' | 'reinforce' | 'enumerate' | 'soft' | 'relaxed' | 'iwae' | 'rws';
+/**
+ * An estimator's name: an entry of the estimator registry (src/estimators/registry.ts), which the
+ * checker and the settings accept and nothing else; the IR does not list them.
+ */
+export type EstimatorKind = string;
+
+/** The value of an estimator argument: a number (`temperature: 0.5`) or a name (`baseline: nvil`). */
+export type EstimatorArg = number | string;
 
 export interface EstimatorSettings {
   kind: EstimatorKind;
   /** Samples per example (the K of the K-sample bound). */
   k: number;
-  /** VIMCO leave-one-out baseline. */
-  vimcoBaseline: 'geometric' | 'arithmetic';
-  /** REINFORCE baselines: running average of the signal, plus an optional learned input-dependent one (NVIL). */
-  reinforceBaseline: 'none' | 'running' | 'nvil';
-  /** Gumbel-softmax temperature for `relaxed`. */
-  temperature: number;
+  /**
+   * The estimator's other arguments by name, as written in `train { estimator = vimco(k: 4,
+   * baseline: geometric) }`, each filled in (its default when not written), in the order of its
+   * registry entry. What an estimator takes, and each argument's default and limits, is its entry's.
+   */
+  args: Readonly<Record<string, EstimatorArg>>;
 }
 
 export interface TrainSettings {

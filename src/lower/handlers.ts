@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { Rng } from '../random/rng.ts';
 import { stopGradient } from '../estimators/stop_gradient.ts';
-import { estimatorSpec, type HandlerName } from '../estimators/registry.ts';
+import { argValue, estimatorSpec, filledSettings, type HandlerName } from '../estimators/registry.ts';
 import { childrenOf, exprsOf } from '../ir/traverse.ts';
 import type { EstimatorSettings, IrExpr, IrProgram, IrSite } from '../ir/types.ts';
 import type { Binding } from './evaluate.ts';
@@ -241,7 +241,7 @@ export function readHandlers(mode: 'sample' | 'soft' | 'enumerate'): Handler[] {
 const HANDLERS: Record<HandlerName, (s: EstimatorSettings) => Handler> = {
   enumerate: () => enumerate(),
   soft: () => softAttention(),
-  relaxed: (s) => relaxed(s.temperature),
+  relaxed: (s) => relaxed(argValue(s, 'temperature') as number),
   wake: () => wake(),
 };
 
@@ -249,5 +249,6 @@ const HANDLERS: Record<HandlerName, (s: EstimatorSettings) => Handler> = {
 export function handlersFor(s: EstimatorSettings): Handler[] {
   const spec = estimatorSpec(s.kind);
   if (!spec) throw new InternalError('lower', `unknown estimator ${s.kind}`);
-  return spec.handlers.map((h) => HANDLERS[h](s));
+  const filled = filledSettings(s);
+  return spec.handlers.map((h) => HANDLERS[h](filled));
 }

@@ -1,9 +1,11 @@
 /**
  * The lowered plan in words: for each site how it is drawn (sampled, reparameterized,
  * enumerated, soft, relaxed), which estimator handles its gradient, and the objective. `vmm compile`
- * prints it; whether an estimator applies to a model is decided by its spec (src/estimators/registry.ts).
+ * prints it. What an estimator does differently from the defaults here is its registry entry's
+ * `plan` text (src/estimators/spec.ts), as is whether it applies to a model.
  */
-import { estimatorSpec } from '../estimators/registry.ts';
+import { estimatorSpec, filledSettings } from '../estimators/registry.ts';
+import { printEstimator } from '../ir/print.ts';
 import { exprsOf } from '../ir/traverse.ts';
 import type { IrExpr, IrProgram, IrSite, IrStmt, Size } from '../ir/types.ts';
 
@@ -28,10 +30,11 @@ function sites(stmts: IrStmt[]): IrSite[] {
 }
 
 export function describePlan(ir: IrProgram): string {
-  const est = ir.train.estimator;
+  const est = filledSettings(ir.train.estimator);
+  const plan = estimatorSpec(est.kind)?.plan ?? {};
   const K = est.k;
   const lines: string[] = [];
-  lines.push(`${ir.name}: lowered for ${estimatorSpec(est.kind)?.label(est) ?? est.kind}, optimizer ${ir.train.optimizer.kind}(lr: ${ir.train.optimizer.lr}), batch ${ir.train.batch}`);
+  lines.push(`${ir.name}: lowered for ${printEstimator(est)}, optimizer ${ir.train.optimizer.kind}(lr: ${ir.train.optimizer.lr}), batch ${ir.train.batch}`);
   lines.push('');
   lines.push('inputs (plates: batch = examples of a minibatch, sample = the K draws):');
   for (const d of ir.data) lines.push(`  ${d.name.padEnd(10)} data    ${formatType(d).padEnd(22)} [batch]`);
@@ -43,17 +46,12 @@ export function describePlan(ir: IrProgram): string {
   for (const s of sites(ir.model)) {
     let how: string;
     if (s.role === 'observe') how = 'observed: log p scored';
-    else if (s.role === 'address' && est.kind === 'soft') how = 'soft attention: w = softmax(keys @ u) for the query latent u; reads become sum_i w_i f(mem[i]); no density term';
-    else if (s.discrete && est.kind === 'enumerate') how = 'enumerated: every value on the enum plate, summed exactly';
-    else if (s.discrete) {
-      const signal =
-        est.kind === 'vimco'
-          ? `VIMCO learning signal L - L^{-k} (${est.vimcoBaseline} leave-one-out)`
-          : est.kind === 'reinforce'
-            ? `score function, signal L - c${est.reinforceBaseline === 'nvil' ? ' - b(x)' : ''} (${est.reinforceBaseline} baseline)`
-            : 'no gradient to q (iwae treats it as a constant)';
-      how = `sampled K=${K} per example from q; ${signal}`;
-    } else how = `reparameterized K=${K}: loc + scale * eps; pathwise gradient`;
+    else {
+      const own = plan.site?.(est, s);
+      if (own !== undefined) how = own;
+      else if (s.discrete) how = `sampled K=${K} per example from q; ${plan.signal?.(est) ?? 'no gradient to q (iwae treats it as a constant)'}`;
+      else how = `reparameterized K=${K}: loc + scale * eps; pathwise gradient`;
+    }
     const g = guideByName.get(s.name);
     const src = s.role === 'observe' ? '' : g ? (ir.guide.derived ? ' (derived guide)' : '') : '';
     lines.push(`  ${s.name.padEnd(10)} ${s.role.padEnd(8)} ${formatType(s).padEnd(18)} ${how}${src}`);
@@ -63,30 +61,17 @@ export function describePlan(ir: IrProgram): string {
     lines.push('');
     lines.push('memory reads:');
     for (const read of collectReads(ir)) {
-      const cost =
-        est.kind === 'soft'
-          ? `runs on all entries, blended by the attention weights`
-          : est.kind === 'enumerate'
-            ? `runs on every entry (enum plate)`
-            : `runs on the K=${K} sampled entries only`;
+      const cost = plan.reads ?? `runs on the K=${K} sampled entries only`;
       lines.push(`  ${read.padEnd(24)} ${cost}`);
     }
   }
   lines.push('');
   lines.push('objective:');
-  switch (est.kind) {
-    case 'enumerate':
-      lines.push(`  L = log sum_a p(a) (1/K) sum_k p(x, z_k | a) / q(z_k | x, a)    exact in a, K=${K} samples of z; a lower bound on log p(x)`);
-      lines.push(`  q(a | x) trained towards the exact posterior p(a | x) (sum_a stop(p(a|x)) log q(a|x)); it does not enter L`);
-      break;
-    case 'soft':
-      lines.push(`  L = log (1/K) sum_k p(x, u_k, z_k | r_k) / q(u_k, z_k | x)    r_k = sum_i softmax(keys @ u_k)_i f(m_i), K=${K}`);
-      lines.push(`  the soft-attention model: its query u ~ N(0, I) is a latent (src/ir/soft_attention.ts), so L is a lower bound on its log p(x | memory)`);
-      break;
-    default:
-      lines.push(`  L = log (1/K) sum_k p(x, latents_k) / q(latents_k | x)    K=${K}; a lower bound on log p(x${ir.memories.length ? ' | memory' : ''})`);
-      if (est.kind === 'vimco') lines.push(`  surrogate = L + sum_k stop(L - L^{-k}) log q(discrete_k | x)    (Mnih & Rezende 2016)`);
-      if (est.kind === 'reinforce') lines.push(`  surrogate = L + sum_k stop(L - c${est.reinforceBaseline === 'nvil' ? ' - b(x)' : ''}) log q(discrete_k | x)    (Mnih & Gregor 2014)`);
+  if (plan.objective) lines.push(...plan.objective(est, ir.memories.length > 0).map((l) => `  ${l}`));
+  else {
+    lines.push(`  L = log (1/K) sum_k p(x, latents_k) / q(latents_k | x)    K=${K}; a lower bound on log p(x${ir.memories.length ? ' | memory' : ''})`);
+    const surrogate = plan.surrogate?.(est);
+    if (surrogate) lines.push(`  ${surrogate}`);
   }
   lines.push('');
   lines.push('parameters:');

@@ -29,7 +29,7 @@ import { formatGuideSite, formatLet, formatNet, formatSite } from '../check/form
 import { netParamCount } from '../check/nets.ts';
 import { frontEnd } from '../check/pipeline.ts';
 import { indexProgram, type IdentAt, type NameInfo, type PositionIndex } from '../check/positions.ts';
-import { ESTIMATORS, TRAIN_KEYS } from '../check/train.ts';
+import { estimatorNames, TRAIN_KEYS } from '../check/train.ts';
 import { CODES } from '../diagnostics/codes.ts';
 import { hasErrors, InternalError, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { families } from '../families/registry.ts';
@@ -440,7 +440,7 @@ export function completion(a: Analysis, offset: number): CompletionItem[] {
   const items: CompletionItem[] = [];
   const first = (want: Place[], p = 0) => (want.includes(place) ? p : 5);
   if (place === 'trainKey' || place === 'estimator') {
-    const words = place === 'trainKey' ? TRAIN_KEYS : ESTIMATORS;
+    const words = place === 'trainKey' ? TRAIN_KEYS : estimatorNames();
     const kind = place === 'trainKey' ? CompletionItemKind.Property : CompletionItemKind.EnumMember;
     for (const w of words) items.push({ label: w, kind, detail: place === 'trainKey' ? 'training setting' : 'estimator', sortText: rank(0, w) });
     if (place === 'trainKey') return items;

@@ -27,6 +27,7 @@ import { EpisodeSampler, sharedMemoryEpisode, type EpisodeBatch } from '../data/
 import type { LabelledImageSet } from '../data/types.ts';
 import { Rng, type RngState } from '../random/rng.ts';
 import { CompiledModel } from '../lower/compile.ts';
+import { makeEstimator } from '../estimators/registry.ts';
 import { addressPosterior, describeBound, importanceBound } from '../lower/objective.ts';
 import { lineChart } from '../report/svg.ts';
 import { writeSvgAndPng } from '../report/raster.ts';
@@ -138,7 +139,7 @@ export function meanSe(xs: number[]): { mean: number; se: number } {
 export function loadTrained(runPath: string): { dir: RunDir; ir: IrProgram; model: CompiledModel; config: ReturnType<typeof RunDir.open>['config']; weights: string } {
   const { dir, config } = RunDir.open(runPath);
   const ir = irOfRun(config);
-  const model = new CompiledModel(ir, config.seed, { baseline: ir.train.estimator.kind === 'reinforce' && ir.train.estimator.reinforceBaseline === 'nvil' });
+  const model = new CompiledModel(ir, config.seed, { baseline: makeEstimator(ir.train.estimator).needsBaselineNet });
   let loaded: string | undefined;
   let failure: unknown;
   for (const p of [dir.finalPath, dir.checkpointPath]) {

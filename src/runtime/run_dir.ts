@@ -26,7 +26,7 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdirpSync, writeFileAtomicSync } from '../report/atomic.ts';
-import type { IrProgram } from '../ir/types.ts';
+import type { EstimatorArg, EstimatorSettings, IrProgram } from '../ir/types.ts';
 import { withAddressing } from '../ir/soft_attention.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { limitProblem, type LimitName } from '../check/limits.ts';
@@ -177,7 +177,8 @@ export class RunDir {
     }
     const problem = configProblem(raw);
     if (problem) throw new RunError(`${file} is not a valid vmm run configuration (${problem}); this run folder cannot be used: train a new run with --out`);
-    return { dir: new RunDir(path), config: raw as RunConfig };
+    const config = raw as RunConfig;
+    return { dir: new RunDir(path), config: { ...config, train: { ...config.train, estimator: upgradeEstimator(config.train.estimator) } } };
   }
 
   get checkpointPath(): string {
@@ -231,6 +232,19 @@ export class RunDir {
   writeJson(name: string, value: unknown): void {
     writeFileAtomicSync(join(this.path, name), JSON.stringify(value, null, 2) + '\n');
   }
+}
+
+/**
+ * Estimator settings as a run saved them. Runs saved before the estimators' arguments were kept by
+ * name (`args`) have `vimcoBaseline`, `reinforceBaseline` and `temperature` beside `k`; those are read
+ * into `args` (this list is frozen: an estimator added since saves `args`).
+ */
+export function upgradeEstimator(est: EstimatorSettings): EstimatorSettings {
+  if (est.args !== undefined) return est;
+  const old = est as unknown as Record<string, unknown>;
+  const pick = (key: string): Record<string, EstimatorArg> => (typeof old[key] === 'string' || typeof old[key] === 'number' ? { [key === 'temperature' ? 'temperature' : 'baseline']: old[key] as EstimatorArg } : {});
+  const args = est.kind === 'vimco' ? pick('vimcoBaseline') : est.kind === 'reinforce' ? pick('reinforceBaseline') : est.kind === 'relaxed' ? pick('temperature') : {};
+  return { kind: est.kind, k: est.k, args };
 }
 
 /** What is wrong with a parsed config.json, or undefined: every field a run reads, with its type and limits. */

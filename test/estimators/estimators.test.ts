@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { makeEstimator } from '../../src/estimators/index.ts';
+import { estimatorSettings, makeEstimator } from '../../src/estimators/index.ts';
 import { IwaeEstimator } from '../../src/estimators/iwae.ts';
 import { ReinforceEstimator } from '../../src/estimators/reinforce.ts';
 import { Rng } from '../../src/random/rng.ts';
@@ -27,14 +27,7 @@ function randomLogWeights(k: number, b: number, seed: number): number[][] {
   );
 }
 
-const settings = (kind: EstimatorSettings['kind'], k: number, extra: Partial<EstimatorSettings> = {}): EstimatorSettings => ({
-  kind,
-  k,
-  vimcoBaseline: 'geometric',
-  reinforceBaseline: 'running',
-  temperature: 0.5,
-  ...extra,
-});
+const settings = (kind: EstimatorSettings['kind'], k: number, args: EstimatorSettings['args'] = {}): EstimatorSettings => estimatorSettings(kind, { k, args });
 
 describeBackends('estimators', () => {
   it('stopGradient: identity forward, zero gradient backward', () => {
@@ -183,7 +176,7 @@ describeBackends('estimators', () => {
       expect(est.discrete).toBe(mode);
       expect(est.needsBaselineNet).toBe(false);
     }
-    expect(makeEstimator(settings('reinforce', 1, { reinforceBaseline: 'nvil' })).needsBaselineNet).toBe(true);
+    expect(makeEstimator(settings('reinforce', 1, { baseline: 'nvil' })).needsBaselineNet).toBe(true);
     expect(() => makeEstimator(settings('iwae', 0))).toThrow(/iwae: K/);
     expect(() => makeEstimator({ ...settings('iwae', 2), kind: 'nope' as EstimatorSettings['kind'] })).toThrow(/unknown estimator kind 'nope'/);
     expect(() => new IwaeEstimator(2).estimate({ kind: 'sampled', logWeights: tf.zeros([2, 3, 1]) }, { steps: 0, runningMean: null })).toThrow(
@@ -206,7 +199,7 @@ describeBackends('estimators', () => {
       const lq = tf.sum(tf.mul(oh, logq), -1);
       return { logWeights: tf.sub(tf.sum(tf.mul(oh, el), -1), lq), logQDiscrete: lq };
     };
-    for (const s of [settings('vimco', K), settings('vimco', K, { vimcoBaseline: 'arithmetic' }), settings('reinforce', K), settings('reinforce', K, { reinforceBaseline: 'nvil' })]) {
+    for (const s of [settings('vimco', K), settings('vimco', K, { baseline: 'arithmetic' }), settings('reinforce', K), settings('reinforce', K, { baseline: 'nvil' })]) {
       const est = makeEstimator(s);
       cases.push([est, (th, el, bl) => ({ kind: 'sampled', ...sampled(th, el), ...(est.needsBaselineNet ? { baseline: bl } : {}) })]);
     }

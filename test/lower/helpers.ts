@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { frontEnd } from '../../src/check/pipeline.ts';
 import type { EstimatorKind, IrProgram, Size } from '../../src/ir/types.ts';
+import { estimatorSettings } from '../../src/estimators/registry.ts';
 import type { RawBatch } from '../../src/runtime/data_source.ts';
 
 export function irOf(source: string): IrProgram {
@@ -24,9 +25,9 @@ function concrete(s: Size, sizes: Record<string, number>): number {
   return n;
 }
 
-/** `ir` with estimator `kind` (K = `k`, other settings from `extra`) and a batch of 2. */
-export function withEstimator(ir: IrProgram, kind: EstimatorKind, k: number, extra: Partial<IrProgram['train']['estimator']> = {}): IrProgram {
-  return { ...ir, train: { ...ir.train, batch: 2, estimator: { ...ir.train.estimator, kind, k, ...extra } } };
+/** `ir` with estimator `kind` (K = `k`, its arguments from `args`, else their defaults) and a batch of 2. */
+export function withEstimator(ir: IrProgram, kind: EstimatorKind, k: number, args: IrProgram['train']['estimator']['args'] = {}): IrProgram {
+  return { ...ir, train: { ...ir.train, batch: 2, estimator: estimatorSettings(kind, { k, args }) } };
 }
 
 /** A deterministic pseudo-random batch for a model: binary data, binary memories, real data ~ N(0,1)-ish. */

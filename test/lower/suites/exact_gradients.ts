@@ -98,11 +98,11 @@ export function exactGradientChecks(only?: readonly ExactCase[]): void {
     };
   }
 
-  const all: [ExactCase, EstimatorKind, Partial<IrProgram['train']['estimator']>][] = [
-    ['vimco geometric', 'vimco', { vimcoBaseline: 'geometric' }],
-    ['vimco arithmetic', 'vimco', { vimcoBaseline: 'arithmetic' }],
-    ['reinforce, no baseline', 'reinforce', { reinforceBaseline: 'none' }],
-    ['reinforce, running baseline', 'reinforce', { reinforceBaseline: 'running' }],
+  const all: [ExactCase, EstimatorKind, IrProgram['train']['estimator']['args']][] = [
+    ['vimco geometric', 'vimco', { baseline: 'geometric' }],
+    ['vimco arithmetic', 'vimco', { baseline: 'arithmetic' }],
+    ['reinforce, no baseline', 'reinforce', { baseline: 'none' }],
+    ['reinforce, running baseline', 'reinforce', { baseline: 'running' }],
     ['rws (wake-phase expectation)', 'rws', {}],
   ];
   const cases = all.filter(([label]) => !only || only.includes(label));
