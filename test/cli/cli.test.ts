@@ -142,7 +142,7 @@ describe('run commands on the embedded MNIST data', () => {
     const again = await run('compare', model, '--variants', 'hard,soft', '--seeds', '2', '--steps', '2', '--out', out, '--eval-episodes', '4', '--eval-samples', '4', '--memory-sizes', '1,2', '--backend', 'wasm', '--batch', '2');
     expect(again.code, again.err).toBe(0);
     expect(again.err.match(/finished earlier/g)).toHaveLength(6);
-  });
+  }, 300_000); // six short trainings and evaluations: well under a minute on a quiet machine
 
   it('compare evaluates finished runs on the same targets: paired differences across runs', async () => {
     const out = join(tmp, 'compare-runs');
