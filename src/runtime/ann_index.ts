@@ -5,8 +5,9 @@
  * a few candidates instead of every entry.
  *
  * The index is HNSW (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor search
- * using Hierarchical Navigable Small World graphs", arXiv:1603.09320) by inner product, from the
- * `usearch` package (prebuilt N-API binaries in the npm package; why this library:
+ * using Hierarchical Navigable Small World graphs", arXiv:1603.09320) over the keys made equally
+ * long by one added coordinate, so that the largest inner product is the smallest angle
+ * ({@link augmentKeys}), from the `usearch` package (prebuilt N-API binaries in the npm package; why this library:
  * bench/results/ann.md). It only proposes candidates: their scores are recomputed exactly from the
  * stored keys, so what a query gets is exact among the candidates, and the exact scan (`exact`)
  * reads the same keys.
@@ -25,7 +26,8 @@
  */
 import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { RunError } from '../diagnostics/errors.ts';
 import { Rng } from '../random/rng.ts';
@@ -49,7 +51,11 @@ export interface IndexManifest extends IndexFingerprint {
   /** Memory rows whose keys are in keys.f32. */
   embedded: number;
   labels: boolean;
-  index?: { library: 'usearch'; version: string; metric: 'ip'; connectivity: number; expansionAdd: number; buildS: number };
+  /**
+   * `metric: 'mips-cos'`: the graph is over the keys with one coordinate added,
+   * `sqrt(maxNorm^2 - |k|^2)`, by cosine (see {@link augmentKeys}).
+   */
+  index?: { library: 'usearch'; version: string; metric: 'mips-cos'; maxNorm: number; connectivity: number; expansionAdd: number; buildS: number };
 }
 
 type Usearch = typeof import('usearch').default;
@@ -65,13 +71,20 @@ export async function loadUsearch(): Promise<Usearch> {
   }
 }
 
+/** The installed usearch's version (recorded in the manifest): its package.json, found above its entry point. */
 function usearchVersion(): string {
   try {
-    const p = join(import.meta.dirname, '..', '..', 'node_modules', 'usearch', 'package.json');
-    return (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version;
+    let d = dirname(createRequire(import.meta.url).resolve('usearch'));
+    for (let up = 0; up < 5; up++, d = dirname(d)) {
+      const p = join(d, 'package.json');
+      if (!existsSync(p)) continue;
+      const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'usearch') return pkg.version;
+    }
   } catch {
-    return 'unknown';
+    /* not installed: loadUsearch says so */
   }
+  return 'unknown';
 }
 
 const manifestPath = (dir: string) => join(dir, 'manifest.json');
@@ -182,15 +195,16 @@ export async function buildMemoryIndex(dir: string, o: BuildOptions): Promise<Bu
       const u = await loadUsearch();
       const all = readKeys(dir, m);
       const t0 = performance.now();
-      const index = new u.Index({ dimensions: f.dim, metric: u.MetricKind.IP, quantization: u.ScalarKind.F32, connectivity: HNSW.connectivity, expansion_add: HNSW.expansionAdd, expansion_search: 64, multi: false });
+      const { rows, maxNorm } = augmentKeys(all, f.dim);
+      const index = new u.Index({ dimensions: f.dim + 1, metric: u.MetricKind.Cos, quantization: u.ScalarKind.F32, connectivity: HNSW.connectivity, expansion_add: HNSW.expansionAdd, expansion_search: 64, multi: false });
       const n = total + f.learned;
       const ids = new BigUint64Array(n);
       for (let i = 0; i < n; i++) ids[i] = BigInt(i);
-      index.add(ids, all, o.threads ?? 0);
+      index.add(ids, rows, o.threads ?? 0);
       const buildS = (performance.now() - t0) / 1000;
       index.save(join(dir, 'index.usearch.tmp'));
       renameSync(join(dir, 'index.usearch.tmp'), join(dir, 'index.usearch'));
-      m = { ...m, index: { library: 'usearch', version: usearchVersion(), metric: 'ip', connectivity: HNSW.connectivity, expansionAdd: HNSW.expansionAdd, buildS } };
+      m = { ...m, index: { library: 'usearch', version: usearchVersion(), metric: 'mips-cos', maxNorm, connectivity: HNSW.connectivity, expansionAdd: HNSW.expansionAdd, buildS } };
       writeManifest(dir, m);
       o.progress?.({ phase: 'index', done: n, total: n });
     }
@@ -202,6 +216,32 @@ export async function buildMemoryIndex(dir: string, o: BuildOptions): Promise<Bu
       /* closed above */
     }
   }
+}
+
+/**
+ * Maximum inner product search as nearest-neighbour search (Bachrach et al. 2014, "Speeding up the
+ * Xbox recommender system using a Euclidean transformation for inner-product spaces", RecSys): each
+ * key k gets the coordinate sqrt(maxNorm^2 - |k|^2), so every key has norm maxNorm, and a query q
+ * gets 0; then q·k is |q| maxNorm cos(q', k'), and the largest inner products are the smallest
+ * angles. A graph index built on raw inner products links entries by a non-metric "distance" (long
+ * keys are everyone's neighbours) and misses the best entry where this one does not.
+ */
+export function augmentKeys(keys: Float32Array, dim: number): { rows: Float32Array; maxNorm: number } {
+  const n = keys.length / dim;
+  const sq = new Float64Array(n);
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += keys[i * dim + d]! ** 2;
+    sq[i] = s;
+    if (s > max) max = s;
+  }
+  const rows = new Float32Array(n * (dim + 1));
+  for (let i = 0; i < n; i++) {
+    rows.set(keys.subarray(i * dim, (i + 1) * dim), i * (dim + 1));
+    rows[i * (dim + 1) + dim] = Math.sqrt(Math.max(0, max - sq[i]!));
+  }
+  return { rows, maxNorm: Math.sqrt(max) };
 }
 
 /** keys.f32 then learned.f32: [entries + learned, H]. */
@@ -263,7 +303,7 @@ export async function openMemoryIndex(dir: string, o: { ann: boolean; candidates
   const graph = (ef: number) => {
     // usearch fixes the search breadth when an index is made: one per breadth asked for.
     if (index && efNow === ef) return index;
-    index = new u!.Index({ dimensions: H, metric: u!.MetricKind.IP, quantization: u!.ScalarKind.F32, connectivity: m.index!.connectivity, expansion_add: m.index!.expansionAdd, expansion_search: ef, multi: false });
+    index = new u!.Index({ dimensions: H + 1, metric: u!.MetricKind.Cos, quantization: u!.ScalarKind.F32, connectivity: m.index!.connectivity, expansion_add: m.index!.expansionAdd, expansion_search: ef, multi: false });
     index.load(join(dir, 'index.usearch'));
     if (index.size() !== size) throw new RunError(`${dir}/index.usearch: ${index.size()} entries, the manifest says ${size}; run vmm index again`);
     efNow = ef;
@@ -296,7 +336,9 @@ export async function openMemoryIndex(dir: string, o: { ann: boolean; candidates
       const C = Math.min(size, Math.max(s.candidates, s.top));
       const idx = graph(breadth(C));
       // A flat array of several queries is searched as a batch (BatchMatches, with a count per query).
-      const found = idx.search(queries, C, s.threads ?? 0) as { keys: BigUint64Array; counts?: BigUint64Array };
+      const padded = new Float32Array(nq * (H + 1)); // queries get 0 in the added coordinate (augmentKeys)
+      for (let q = 0; q < nq; q++) padded.set(queries.subarray(q * H, (q + 1) * H), q * (H + 1));
+      const found = idx.search(padded, C, s.threads ?? 0) as { keys: BigUint64Array; counts?: BigUint64Array };
       const rng = new Rng(s.seed);
       const hits: SearchHit[] = [];
       for (let q = 0; q < nq; q++) {
