@@ -14,15 +14,8 @@ import { BIDI_CONTROLS } from '../diagnostics/render.ts';
 import type { Expr, Program, Span } from './types.ts';
 import { toAst } from './visitor.ts';
 
-/** The syntax codes (1xxx) with a one-line summary each, merged into the global registry. */
-export const SYNTAX_CODES = {
-  VMM1001: 'unexpected character: the text contains a character that starts no token',
-  VMM1002: 'syntax error: unexpected token (the message says what was expected)',
-  VMM1003: "missing closing ')', ']' or '}'",
-  VMM1004: "statement not allowed here (e.g. 'observe' inside guide, a setting outside train)",
-  VMM1005: 'an expression is too deep: a chain of more operations than the compiler nests (split it with `let`)',
-  VMM1006: 'warning: a comment holds a bidirectional control character that can make the code read differently than it runs ("Trojan Source")',
-} as const satisfies Record<string, string>;
+// The syntax codes (1xxx) are listed with the others in src/diagnostics/codes.ts.
+export { SYNTAX_CODES } from '../diagnostics/codes.ts';
 
 const UNEXPECTED_CHARACTER = 'VMM1001';
 const SYNTAX_ERROR = 'VMM1002';

@@ -3,10 +3,9 @@
  * and the input of `check`. It records what the user wrote, with spans, and nothing inferred.
  * Spans are half-open source offsets; line/column are computed only when rendering diagnostics.
  */
-export interface Span {
-  start: number;
-  end: number;
-}
+import type { Span } from '../diagnostics/span.ts';
+
+export type { Span };
 
 // ---------------------------------------------------------------- expressions
 

@@ -293,7 +293,7 @@ function elementwise(ctx: Ctx, call: Call, scope: Scope, spec: FamilySpec): Dist
   }
   const shape = main.typed!.type.shape;
   return {
-    dist: { kind: 'family', family: spec.name, params: params.map((p) => p.typed!.ir) },
+    dist: { kind: 'family', family: spec.name, params: params.map((p) => p.typed!.ir), paramNames: spec.params.map((p) => p.name) },
     support: { elem: spec.support === 'binary' ? 'binary' : 'real', shape },
     discrete: spec.discrete,
     param: { expr: main.expr, type: main.typed!.type, name: main.name },

@@ -52,7 +52,7 @@ const scalar = (value: number): IrExpr => ({ op: 'const', value, type: { elem: '
 function dist(d: CheckedDist): IrDist {
   switch (d.kind) {
     case 'family':
-      return { kind: 'family', family: d.family, params: d.params };
+      return { kind: 'family', family: d.family, params: d.params, paramNames: d.paramNames };
     case 'Categorical':
       if (d.form === 'logits') return { kind: 'Categorical', logits: d.logits, n: d.n };
       if (!d.memory) return { kind: 'Categorical', n: d.n };

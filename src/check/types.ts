@@ -44,7 +44,7 @@ export type CheckedDist =
   | { kind: 'Normal'; form: 'short'; params: IrExpr; n: number }
   | { kind: 'Normal'; form: 'locScale'; loc: IrExpr; scale: IrExpr }
   /** Any other family of the registry (src/families/registry.ts), parameters in its order. */
-  | { kind: 'family'; family: string; params: IrExpr[] };
+  | { kind: 'family'; family: string; params: IrExpr[]; paramNames: readonly string[] };
 
 export interface CheckedSite {
   stmt: 'site';

@@ -1,10 +1,18 @@
 /**
  * The registry of every diagnostic code with a one-line summary. Codes are stable: a code is never
- * reused for a different mistake. 1xxx syntax (owned by the parser, src/ast/parse.ts), 2xxx names,
+ * reused for a different mistake. 1xxx syntax (reported by the parser, src/ast/parse.ts), 2xxx names,
  * types, shapes, distributions and the guide (src/check/), 3xxx training settings and the
  * constraints the lowering puts on an estimator. test/golden/ has a bad file for every code.
  */
-import { SYNTAX_CODES } from '../ast/parse.ts';
+/** The syntax codes (1xxx), reported by the parser (src/ast/parse.ts) and the AST builder. */
+export const SYNTAX_CODES = {
+  VMM1001: 'unexpected character: the text contains a character that starts no token',
+  VMM1002: 'syntax error: unexpected token (the message says what was expected)',
+  VMM1003: "missing closing ')', ']' or '}'",
+  VMM1004: "statement not allowed here (e.g. 'observe' inside guide, a setting outside train)",
+  VMM1005: 'an expression is too deep: a chain of more operations than the compiler nests (split it with `let`)',
+  VMM1006: 'warning: a comment holds a bidirectional control character that can make the code read differently than it runs ("Trojan Source")',
+} as const satisfies Record<string, string>;
 
 const SEMANTIC_CODES = {
   // names and scopes

@@ -6,7 +6,7 @@
  * Code ranges: 1xxx syntax, 2xxx names/types/shapes/distributions, 3xxx lowering constraints
  * and training settings. The registry of every code with a one-line summary is codes.ts.
  */
-import type { Span } from '../ast/types.ts';
+import type { Span } from './span.ts';
 
 export type Severity = 'error' | 'warning' | 'note';
 

@@ -14,7 +14,7 @@
  * `SourceFile.position` keeps UTF-16 columns for programs (editors, the language server).
  */
 import stringWidth from 'string-width';
-import type { Span } from '../ast/types.ts';
+import type { Span } from './span.ts';
 import type { Diagnostic } from './diagnostic.ts';
 
 /** Tab stops of the echoed source line (as a terminal's default). */

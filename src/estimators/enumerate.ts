@@ -30,7 +30,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EstimatorKind } from '../ir/types.ts';
 import { checkEnumerated, checkK, checkState, initialState, logMeanExp, nextState } from './common.ts';
-import { stopGradient } from './stop_gradient.ts';
+import { stopGradient } from '../kernels/stop_gradient.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
 import type { EstimatorSpec } from './spec.ts';
 import { err, guideSitesIn, names, scoreFunctionSites } from './fits.ts';

@@ -8,7 +8,7 @@ export { makeEstimator, estimatorSpec, estimatorSpecs, estimatorKinds, estimator
 export type { EstimatorSpec, Misfit, ArgSpec, HandlerName, LatentNote, PlanText } from './registry.ts';
 export { RwsEstimator } from './rws.ts';
 export type { DiscreteMode, EnumeratedTerms, Estimator, EstimatorResult, EstimatorState, EstimatorTerms, SampledTerms } from './types.ts';
-export { stopGradient } from './stop_gradient.ts';
+export { stopGradient } from '../kernels/stop_gradient.ts';
 export { Rng } from '../random/rng.ts';
 export { logMeanExp } from './common.ts';
 export { vimcoSignals, vimcoSignalsReference, VimcoEstimator } from './vimco.ts';

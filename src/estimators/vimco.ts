@@ -24,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, checkSampled, checkState, fail, initialState, logMeanExp, nextState } from './common.ts';
-import { withoutGradient } from './stop_gradient.ts';
+import { withoutGradient } from '../kernels/stop_gradient.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
 import { argValue, type EstimatorSpec } from './spec.ts';
 import { err, pointless } from './fits.ts';

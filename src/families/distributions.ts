@@ -33,7 +33,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../random/rng.ts';
-import { stopGradient, withoutGradient } from '../estimators/stop_gradient.ts';
+import { stopGradient, withoutGradient } from '../kernels/stop_gradient.ts';
 import { bernoulliLogProbFused, normalLogProbFused } from './fused.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../random/rng.ts';
-import { stopGradient } from '../estimators/stop_gradient.ts';
+import { stopGradient } from '../kernels/stop_gradient.ts';
 import { broadcastShapes } from './distributions.ts';
 import type { FamilyDist, FamilySpec } from './types.ts';
 

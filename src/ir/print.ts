@@ -5,7 +5,6 @@
  */
 import { formatSize, formatType } from './size.ts';
 import type { EstimatorSettings, IrDist, IrExpr, IrLayer, IrNet, IrProgram, IrStmt, TrainSettings } from './types.ts';
-import { family } from '../families/registry.ts';
 
 const BIN: Record<string, [string, number]> = { add: ['+', 1], sub: ['-', 1], mul: ['*', 2], div: ['/', 2] };
 
@@ -104,10 +103,8 @@ function printDist(d: IrDist): [string, string[]] {
       return ['Bernoulli', [param('logits', d.logits)]];
     case 'Normal':
       return ['Normal', [param('loc', d.loc), param('scale', d.scale)]];
-    case 'family': {
-      const spec = family(d.family);
-      return [d.family, d.params.map((e, i) => param(spec?.params[i]?.name ?? `p${i}`, e))];
-    }
+    case 'family':
+      return [d.family, d.params.map((e, i) => param(d.paramNames[i] ?? `p${i}`, e))];
   }
 }
 

@@ -113,8 +113,8 @@ export type IrDist =
   | { kind: 'Categorical'; logits?: IrExpr; n: Size; memory?: string; offset?: Size }
   | { kind: 'Bernoulli'; logits: IrExpr }
   | { kind: 'Normal'; loc: IrExpr; scale: IrExpr }
-  /** Any other family of the registry (src/families/registry.ts), parameters in its order. */
-  | { kind: 'family'; family: string; params: IrExpr[] };
+  /** Any other family of the registry (src/families/registry.ts), parameters in its order, with their names (for the printer). */
+  | { kind: 'family'; family: string; params: IrExpr[]; paramNames: readonly string[] };
 
 export type SiteRole = 'address' | 'latent' | 'observe';
 

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { Rng } from '../random/rng.ts';
-import { stopGradient } from '../estimators/stop_gradient.ts';
+import { stopGradient } from '../kernels/stop_gradient.ts';
 import { argValue, estimatorSpec, filledSettings, type HandlerName } from '../estimators/registry.ts';
 import { childrenOf, exprsOf } from '../ir/traverse.ts';
 import type { EstimatorSettings, IrExpr, IrProgram, IrSite } from '../ir/types.ts';
@@ -123,6 +123,23 @@ export function guideWeights(): Handler {
     process(msg) {
       if (!isAddress(msg)) return;
       if (msg.phase === 'guide' && !msg.value) msg.value = { soft: categoricalProbs(msg.dist) };
+      msg.term = undefined;
+      msg.score = false;
+    },
+  };
+}
+
+/**
+ * Fixes the named continuous guide sites at their guide's mean (the soft-attention query when
+ * q(a | x) is read off for classification: argmax_i softmax(keys @ E[u | x])_i is then the same
+ * rule as the hard guide's argmax_i keys_i . query(x), without the noise of one sampled query).
+ */
+export function guideMean(names: ReadonlySet<string>): Handler {
+  return {
+    name: 'guide-mean',
+    process(msg) {
+      if (msg.phase !== 'guide' || msg.value || !names.has(msg.site.name) || msg.dist.kind !== 'Normal') return;
+      msg.value = msg.dist.loc;
       msg.term = undefined;
       msg.score = false;
     },

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
-import { stopGradient } from '../estimators/stop_gradient.ts';
+import { stopGradient } from '../kernels/stop_gradient.ts';
 import type { IrDist, IrExpr, IrProgram, IrSite, Size } from '../ir/types.ts';
 import { cacheKey, evaluate, type Binding, type EvalContext } from './evaluate.ts';
 import { broadcastTo, broadcastValues, reshape, type Value } from './plates.ts';

@@ -8,7 +8,7 @@ import { estimatorSettings, makeEstimator } from '../../src/estimators/index.ts'
 import { IwaeEstimator } from '../../src/estimators/iwae.ts';
 import { ReinforceEstimator } from '../../src/estimators/reinforce.ts';
 import { Rng } from '../../src/random/rng.ts';
-import { stopGradient } from '../../src/estimators/stop_gradient.ts';
+import { stopGradient } from '../../src/kernels/stop_gradient.ts';
 import type { Estimator, EstimatorTerms } from '../../src/estimators/types.ts';
 import { VimcoEstimator, vimcoSignals, vimcoSignalsReference } from '../../src/estimators/vimco.ts';
 import type { EstimatorSettings } from '../../src/ir/types.ts';

@@ -1,7 +1,8 @@
 /**
  * The layering rule (.dependency-cruiser.cjs, `npm run deps`) catches what it is meant to: run on a
- * scratch tree laid out like src/, an upward import (lower -> runtime) and a cycle are errors, and
- * the same tree without them is clean.
+ * scratch tree laid out like src/, an upward import (lower -> runtime) and a cycle are errors, an
+ * import its folder's allow-list does not name (families -> estimators) is one, a folder missing from
+ * the allow-list is one, and the same tree without them is clean.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,6 +38,26 @@ it('an upward import and a cycle fail the rule; the same tree without them passe
   expect(cruise(clean).ok).toBe(true);
   const upward = cruise({ ...clean, 'src/lower/lower.ts': "import { run } from '../runtime/run.ts';\nexport const lower = () => 1;\nexport const again = run;\n" });
   expect(upward.ok).toBe(false);
-  expect(upward.out).toContain('lower-below-runtime');
+  expect(upward.out).toContain('lower-may-import');
   expect(upward.out).toContain('no-circular');
+}, 60_000);
+
+it('an import the allow-list does not name, and a folder missing from it, fail the rule', () => {
+  const sideways = cruise({
+    'src/families/normal.ts': "import { stop } from '../estimators/stop.ts';\nexport const normal = () => stop();\n",
+    'src/estimators/stop.ts': 'export const stop = () => 1;\n',
+  });
+  expect(sideways.ok).toBe(false);
+  expect(sideways.out).toContain('families-may-import');
+  const unlisted = cruise({
+    'src/jobs/train.ts': "import { lower } from '../lower/lower.ts';\nexport const train = () => lower();\n",
+    'src/lower/lower.ts': 'export const lower = () => 1;\n',
+  });
+  expect(unlisted.ok).toBe(false);
+  expect(unlisted.out).toContain('every-folder-listed');
+  const allowed = cruise({
+    'src/estimators/vimco.ts': "import { stop } from '../kernels/stop.ts';\nexport const vimco = () => stop();\n",
+    'src/kernels/stop.ts': 'export const stop = () => 1;\n',
+  });
+  expect(allowed.ok).toBe(true);
 }, 60_000);

@@ -21,7 +21,7 @@ import type { EstimatorKind, IrProgram } from '../../../src/ir/types.ts';
 import { CompiledModel } from '../../../src/lower/compile.ts';
 import { runTrace, toSampleBatch } from '../../../src/lower/trace.ts';
 import { enumerate } from '../../../src/lower/handlers.ts';
-import { stopGradient } from '../../../src/estimators/stop_gradient.ts';
+import { stopGradient } from '../../../src/kernels/stop_gradient.ts';
 import { estimateObjective } from '../../../src/lower/objective.ts';
 import { makeEstimator } from '../../../src/estimators/index.ts';
 import { Rng } from '../../../src/random/rng.ts';

@@ -5,6 +5,9 @@
  * `tf.customGrad`, which is implemented in tfjs-core's engine and needs no backend kernel, so it
  * behaves identically on cpu and wasm. The forward value is `tf.clone(x)` (an Identity kernel that
  * shares the data buffer; it costs no copy).
+ *
+ * In the kernels layer, below the families (whose pathwise samples and fused densities use it),
+ * the estimators and the lowering: every layer that stops a gradient takes it from here.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
