@@ -297,17 +297,18 @@ export async function openMemoryIndex(dir: string, o: { ann: boolean; candidates
   const H = m.dim;
   const size = m.memory.count + m.learned;
   const labels = m.labels ? (JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')) as string[]) : undefined;
-  let index: InstanceType<Usearch['Index']> | undefined;
-  let efNow = 0;
+  const graphs = new Map<number, InstanceType<Usearch['Index']>>();
   const u = o.ann ? await loadUsearch() : undefined;
   const graph = (ef: number) => {
-    // usearch fixes the search breadth when an index is made: one per breadth asked for.
-    if (index && efNow === ef) return index;
-    index = new u!.Index({ dimensions: H + 1, metric: u!.MetricKind.Cos, quantization: u!.ScalarKind.F32, connectivity: m.index!.connectivity, expansion_add: m.index!.expansionAdd, expansion_search: ef, multi: false });
-    index.load(join(dir, 'index.usearch'));
-    if (index.size() !== size) throw new RunError(`${dir}/index.usearch: ${index.size()} entries, the manifest says ${size}; run vmm index again`);
-    efNow = ef;
-    return index;
+    // usearch fixes the search breadth when an index is made: one per breadth asked for, each a
+    // memory-mapped view of the same file (the pages are shared, nothing is copied).
+    let g = graphs.get(ef);
+    if (g) return g;
+    g = new u!.Index({ dimensions: H + 1, metric: u!.MetricKind.Cos, quantization: u!.ScalarKind.F32, connectivity: m.index!.connectivity, expansion_add: m.index!.expansionAdd, expansion_search: ef, multi: false });
+    g.view(join(dir, 'index.usearch'));
+    if (g.size() !== size) throw new RunError(`${dir}/index.usearch: ${g.size()} entries, the manifest says ${size}; run vmm index again`);
+    graphs.set(ef, g);
+    return g;
   };
   /** HNSW's search breadth for C candidates: at least 64, and twice the candidates. */
   const breadth = (C: number) => o.expansionSearch ?? Math.max(64, 2 * C);
@@ -411,7 +412,7 @@ export async function openMemoryIndex(dir: string, o: { ann: boolean; candidates
       });
     },
     dispose() {
-      index = undefined;
+      graphs.clear();
     },
   };
 }

@@ -17,6 +17,7 @@ import { buildMemoryIndex, fingerprintChanges, hashFiles, openMemoryIndex, readM
 import type { Choice, QueryResult } from './classify_run.ts';
 import { loadTrained } from './evaluate_run.ts';
 import { readImageArray, type ImageArray } from './image_array.ts';
+import { openImageRows, type ImageRows } from './image_rows.ts';
 
 export interface IndexOptions {
   memory: string;
@@ -30,9 +31,9 @@ export interface IndexOptions {
 }
 
 /** Binary rows [start, end) of `a` as the model reads them (ids firstId + k, as classify_run.ts). */
-function binaryRows(a: ImageArray, start: number, end: number, mode: 'sample' | 'threshold', seed: number, firstId: number): Float32Array {
+function binaryRows(a: ImageArray | ImageRows, start: number, end: number, mode: 'sample' | 'threshold', seed: number, firstId: number): Float32Array {
   const D = a.height * a.width;
-  const px = a.pixels.subarray(start * D, end * D);
+  const px = 'rows' in a ? a.rows(start, end) : a.pixels.subarray(start * D, end * D);
   if (mode === 'threshold') return Float32Array.from(px, (v) => (v >= 128 ? 1 : 0));
   return binarizeFixed(px, seed, { pixelsPerImage: D, maxValue: 255, imageIds: Array.from({ length: end - start }, (_, k) => firstId + start + k) });
 }
@@ -54,9 +55,12 @@ function checkMode(mode: string): void {
 export async function runIndex(runPath: string, o: IndexOptions): Promise<BuildResult> {
   checkMode(o.binarize);
   const { ir, model, config, weights } = loadTrained(runPath);
+  const cleanup: (() => void)[] = [];
   try {
     const a = addressKeys(ir);
-    const mem = readImageArray(o.memory);
+    // Read by rows where the file allows it (a .npy of bytes): a memory need not fit in memory as floats.
+    const mem = openImageRows(o.memory);
+    cleanup.push(() => mem.close());
     if (mem.height * mem.width !== a.dataSize) {
       throw new RunError(`${o.memory}: images of ${mem.height}x${mem.width} = ${mem.height * mem.width} pixels, but ${ir.name}'s data '${a.data}' has ${a.dataSize}`);
     }
@@ -77,6 +81,7 @@ export async function runIndex(runPath: string, o: IndexOptions): Promise<BuildR
       ...(o.threads !== undefined ? { threads: o.threads } : {}),
     });
   } finally {
+    for (const c of cleanup) c();
     model.dispose();
   }
 }
