@@ -22,4 +22,4 @@ export type { InputBatch } from './lower/compile.ts';
 export * from './driver/library.ts';
 
 export { compile, compileIr, CompileError, type CompileOptions } from './driver/compile.ts';
-export { applySettings, SettingsError, type SettingOverrides } from './driver/settings.ts';
+export { applySettings, SettingsError, type SettingOverrides } from './check/settings.ts';

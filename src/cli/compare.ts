@@ -144,8 +144,10 @@ export async function runCompare(targets: string[], f: CompareFlags): Promise<Co
         const resume = isRunDir(runPath);
         log(`\n== ${name}${resume ? ' (continuing)' : ''}`);
         const opened = resume ? RunDir.open(runPath) : undefined;
-        const config = opened?.config ?? configFor(t, baseIr, text, { ...f, ...variantFlags(v, baseIr), k: v === 'reinforce' ? (f.k ?? 1) : k, seed, out: undefined });
-        const ir = irOfRun(config);
+        // A new run goes through the pipeline at the variant's flags; a run continued is its own program again.
+        const fresh = opened ? undefined : configFor(t, text, { ...f, ...variantFlags(v, baseIr), k: v === 'reinforce' ? (f.k ?? 1) : k, seed, out: undefined });
+        const config = opened?.config ?? fresh!.config;
+        const ir = fresh?.ir ?? irOfRun(config);
         const dir = opened?.dir ?? RunDir.create(runPath, config);
         const train = await trainLoop(dir, config, ir, resume, { progress: !f.quiet, log }).finally(() => dir.release());
         dir.writeJson('summary.json', { ...train, finishedAt: new Date().toISOString() });

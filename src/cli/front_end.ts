@@ -10,7 +10,7 @@ import { printProgram, stripMeta } from '../ast/print.ts';
 import { budgetProblem, describeBudget, estimateBudget, sizesOf, WASM_MAX_BYTES } from '../check/budget.ts';
 import { explain } from '../check/explain.ts';
 import { parseLimited, type LimitName } from '../check/limits.ts';
-import { frontEnd } from '../check/pipeline.ts';
+import { compileSource, frontEnd, type PipelineResult } from '../check/pipeline.ts';
 import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { renderDiagnostics, SourceFile } from '../diagnostics/render.ts';
 import { printIr } from '../ir/print.ts';
@@ -192,13 +192,11 @@ export function registerFrontEndCommands(program: Command): void {
     .option('--batch <n>', 'examples per step (for the memory estimate)', limitedFlag('batch', '--batch'))
     .option('--addressing <mode>', 'hard | soft | none (soft: the soft-attention model, as --estimator soft; none: the no-memory control)');
   addEstimatorArgFlags(compile).action((file: string, opts: { estimator?: string; k?: number; batch?: number; addressing?: string }) => {
-    const { result, ok } = loadModel(file);
-    if (!ok || !result.ir) {
+    const { ir } = compileModel(file, opts);
+    if (!ir) {
       process.exitCode = 1;
       return;
     }
-    const ir = applyOverrides(result.ir, opts);
-    checkBudget(ir);
     process.stdout.write(describePlan(ir));
     const sizes = sizesOf(ir.train);
     process.stdout.write(`memory: ${describeBudget(estimateBudget(ir, sizes), sizes)}\n`);
@@ -216,7 +214,7 @@ export function limitedFlag(name: LimitName, flag: string): (v: string) => numbe
 }
 
 import type { EstimatorArg, IrProgram } from '../ir/types.ts';
-import { applySettings, SettingsError, type SettingOverrides } from '../driver/settings.ts';
+import type { SettingOverrides } from '../check/settings.ts';
 
 /** The flag of an estimator argument: `--baseline`, `--temperature`; `control_variate` is `--control-variate`. */
 export function argFlag(name: string): { flag: string; key: string } {
@@ -227,7 +225,7 @@ export function argFlag(name: string): { flag: string; key: string } {
 /**
  * The estimators' own arguments as flags, one per argument name of the registry
  * (src/estimators/registry.ts): a number is parsed against its limit, a choice is checked against
- * the estimator the run ends up with (src/driver/settings.ts).
+ * the estimator the run ends up with (src/check/settings.ts).
  */
 export function addEstimatorArgFlags(cmd: Command): Command {
   for (const a of estimatorArgs()) {
@@ -257,12 +255,27 @@ export function estimatorArgFlags(flags: object): Record<string, EstimatorArg> {
 /** The flags of the settings: the overrides, and the estimator arguments under their own names. */
 export type SettingFlags = Omit<SettingOverrides, 'args'>;
 
-/** Command-line training settings override the file's `train { }` block (src/driver/settings.ts); a misfit is misuse of the command. */
-export function applyOverrides(ir: IrProgram, opts: SettingFlags): IrProgram {
-  try {
-    return applySettings(ir, { ...opts, args: estimatorArgFlags(opts) });
-  } catch (e) {
-    if (e instanceof SettingsError) throw new UsageError(e.message);
-    throw e;
-  }
+/** The overrides the flags give (the estimator arguments gathered by name). */
+export function settingOverrides(flags: SettingFlags): SettingOverrides {
+  return { ...flags, args: estimatorArgFlags(flags) };
+}
+
+/** A refusal of the pipeline after the front end: a setting the model cannot take is misuse of the command; a model too big for the machine is not. */
+export function refuse(problem: NonNullable<PipelineResult['problem']>): never {
+  throw problem.stage === 'settings' ? new UsageError(problem.message) : new RunError(problem.message);
+}
+
+/**
+ * A model file through the whole pipeline (src/check/pipeline.ts) at the flags' settings, its
+ * diagnostics printed; `ir` is undefined when the file has errors (the caller exits 1). `budget`:
+ * the bytes it may use (default: the machine's), or false to leave it to the caller.
+ */
+export function compileModel(path: string, flags: SettingFlags, opts: { quietWarnings?: boolean; budget?: number | false } = {}) {
+  const src = readSource(path);
+  const result = compileSource(src.text, { settings: { overrides: settingOverrides(flags) }, budget: opts.budget ?? availableBytes() });
+  const shown = opts.quietWarnings ? result.diagnostics.filter((d) => d.severity === 'error') : result.diagnostics;
+  if (shown.length) process.stderr.write(renderDiagnostics(src, shown) + '\n');
+  if (hasErrors(result.diagnostics) || !result.ir) return { src, result, ir: undefined };
+  if (result.problem) refuse(result.problem);
+  return { src, result, ir: result.compiled };
 }

@@ -1,7 +1,6 @@
 /**
  * Commands that run models: `train`, `eval`, `sample`, `classify`, `compare`, and `convert-omniglot`.
  */
-import { withAddressing } from '../ir/soft_attention.ts';
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { isGenerated, type IrProgram } from '../ir/types.ts';
@@ -10,9 +9,9 @@ import { RunDir, type RunConfig } from '../runtime/run_dir.ts';
 import { trainLoop, type LoopResult } from '../runtime/train_loop.ts';
 import { estimatorKinds } from '../estimators/registry.ts';
 import { irOfRun } from '../runtime/run_dir.ts';
-import { addEstimatorArgFlags, applyOverrides, argFlag, checkBudget, limitedFlag, loadModel, readSource } from './front_end.ts';
+import { addEstimatorArgFlags, argFlag, availableBytes, checkBudget, limitedFlag, loadModel, readSource, refuse, settingOverrides } from './front_end.ts';
 import { UsageError } from './errors.ts';
-import { frontEnd } from '../check/pipeline.ts';
+import { compileSource } from '../check/pipeline.ts';
 import { renderDiagnostics } from '../diagnostics/render.ts';
 import { RunError } from './errors.ts';
 import { EVAL_SEED, EvalInterrupted, QUICK_EVAL, runEval, type EvalOptions } from '../runtime/evaluate_run.ts';
@@ -171,8 +170,7 @@ export function registerRunCommands(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      config = configFor(model, loaded.result.ir, loaded.src.text, f);
-      ir = withAddressing({ ...loaded.result.ir, train: config.train });
+      ({ config, ir } = configFor(model, loaded.src.text, f));
       // What `vmm check` warns about and a data set cannot feed (src/check/inputs.ts) stops training here.
       const unbindable = loaded.result.diagnostics.filter((d) => BINDING_CODES.has(d.code));
       if (unbindable.length && !isGenerated(config.data.dataset)) {
@@ -327,10 +325,11 @@ export function registerRunCommands(program: Command): void {
   ).action(async (targets: string[], f: CompareFlags) => {
     const backend = await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
     // The memory budget at the flags' settings, before any folder is made (runCompare reports the models' diagnostics).
+    // Each file goes through the front end once: runCompare and the runs' programs reuse its result (src/check/pipeline.ts).
     for (const model of targets.filter((t) => !isRunDir(t))) {
-      const checked = frontEnd(readSource(model).text);
+      const checked = compileSource(readSource(model).text, { settings: { overrides: settingOverrides(f) }, budget: availableBytes(backend.name) });
       if (!checked.ir) continue;
-      checkBudget(applyOverrides(checked.ir, f), backend.name);
+      if (checked.problem) refuse(checked.problem);
       const ignored = ignoredDataDir(f.dataset ?? checked.ir.train.dataset, f.data);
       if (ignored) process.stderr.write(`vmm: note: ${ignored}\n`);
     }

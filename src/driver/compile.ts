@@ -1,17 +1,15 @@
 /**
- * The pipeline composed once (stanc3's driver): parse -> check -> IR (src/check/pipeline.ts), the
- * settings given outside the file (./settings.ts), the memory budget at those settings, then the
- * lowering into a trainer. The library's `compile` is this function; the CLI runs the same steps
- * with its flags.
+ * The library's compiler: the pipeline (src/check/pipeline.ts, `compileSource`: parse -> check ->
+ * IR -> the options' settings -> addressing -> budget), its refusals as one CompileError, then the
+ * lowering into a trainer. The CLI runs the same `compileSource` with its flags.
  */
-import { budgetProblem, sizesOf } from '../check/budget.ts';
-import { frontEnd } from '../check/pipeline.ts';
+import { compileSource } from '../check/pipeline.ts';
 import type { Diagnostic } from '../diagnostics/diagnostic.ts';
 import { renderDiagnostics, SourceFile } from '../diagnostics/render.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { BackendError, currentBackend } from '../runtime/backend.ts';
 import { Trainer } from '../runtime/trainer.ts';
-import { applySettings, SettingsError, type SettingOverrides } from './settings.ts';
+import type { SettingOverrides } from '../check/settings.ts';
 
 export interface CompileOptions extends SettingOverrides {
   seed?: number;
@@ -33,20 +31,11 @@ export class CompileError extends Error {
 /** The checked program with the options applied; throws CompileError on any error. */
 export function compileIr(source: string, options: CompileOptions = {}): IrProgram {
   const src = new SourceFile(options.path ?? '<source>', source);
-  const r = frontEnd(source);
+  const r = compileSource(source, { settings: { overrides: options } });
   const errors = r.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length || !r.ir) throw new CompileError(errors, renderDiagnostics(src, errors));
-  let ir: IrProgram;
-  try {
-    ir = applySettings(r.ir, options);
-  } catch (e) {
-    if (e instanceof SettingsError) throw new CompileError([], e.message);
-    throw e;
-  }
-  // A caller's batch or k can push a model past what the file's own settings allowed.
-  const budget = budgetProblem(ir, sizesOf(ir.train));
-  if (budget) throw new CompileError([], budget.message);
-  return ir;
+  if (r.problem || !r.compiled) throw new CompileError([], r.problem?.message ?? 'the program did not compile');
+  return r.compiled;
 }
 
 /** Compiles a .vmm source to a trainer; throws CompileError with rendered diagnostics on errors. */

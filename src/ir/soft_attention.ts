@@ -140,7 +140,7 @@ function scalar(value: number): IrExpr {
 /**
  * The program its estimator trains: with soft attention (`soft`), the soft-attention model above;
  * otherwise the program as checked. Every path from a checked program to a trainer or an
- * evaluation (src/driver/settings.ts, a run folder's program) goes through here.
+ * evaluation (src/check/settings.ts, a run folder's program) goes through here.
  */
 export function withAddressing(ir: IrProgram): IrProgram {
   if (ir.train.control) return toNoMemory(ir);

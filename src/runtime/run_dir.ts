@@ -27,10 +27,9 @@ import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync, rmSyn
 import { join } from 'node:path';
 import { mkdirpSync, writeFileAtomicSync } from '../report/atomic.ts';
 import type { EstimatorArg, EstimatorSettings, IrProgram } from '../ir/types.ts';
-import { withAddressing } from '../ir/soft_attention.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { limitProblem, type LimitName } from '../check/limits.ts';
-import { frontEnd } from '../check/pipeline.ts';
+import { compileSource } from '../check/pipeline.ts';
 import type { DataOptions } from './data_source.ts';
 import { CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE } from './checkpoint.ts';
 import { acquireRunLock, holdsRunLock, LOCK_FILE, releaseRunLock, runLockRefusal } from './run_lock.ts';
@@ -286,9 +285,9 @@ export function configProblem(raw: unknown): string | undefined {
   return undefined;
 }
 
-/** The program a run was trained with: its saved model source, checked again, with the run's settings. */
+/** The program a run was trained with: its saved model source through the pipeline again, at the run's settings. */
 export function irOfRun(config: RunConfig): IrProgram {
-  const r = frontEnd(config.source);
-  if (!r.ir) throw new RunError(`the model saved in the run no longer compiles: ${r.diagnostics[0]?.message ?? 'unknown error'}`);
-  return withAddressing({ ...r.ir, train: config.train });
+  const r = compileSource(config.source, { settings: { train: config.train }, budget: false });
+  if (!r.compiled) throw new RunError(`the model saved in the run no longer compiles: ${r.diagnostics.find((d) => d.severity === 'error')?.message ?? r.problem?.message ?? 'unknown error'}`);
+  return r.compiled;
 }

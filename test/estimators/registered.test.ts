@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explain } from '../../src/check/explain.ts';
 import { frontEnd } from '../../src/check/pipeline.ts';
 import { addEstimatorArgFlags, estimatorArgFlags } from '../../src/cli/front_end.ts';
-import { applySettings, SettingsError } from '../../src/driver/settings.ts';
+import { applySettings, SettingsError } from '../../src/check/settings.ts';
 import { argValue, estimatorArgs, estimatorKinds, registerEstimator, type EstimatorSpec } from '../../src/estimators/registry.ts';
 import type { Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from '../../src/estimators/types.ts';
 import { VimcoEstimator, type VimcoBaseline } from '../../src/estimators/vimco.ts';

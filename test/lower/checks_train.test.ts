@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { frontEnd } from '../../src/check/pipeline.ts';
 import { InternalError } from '../../src/diagnostics/diagnostic.ts';
-import { applySettings, SettingsError } from '../../src/driver/settings.ts';
+import { applySettings, SettingsError } from '../../src/check/settings.ts';
 import { estimatorKinds } from '../../src/estimators/registry.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
 import { describeBackends } from '../estimators/backends.ts';

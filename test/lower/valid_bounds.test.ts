@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/runtime/backend.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
-import { applySettings } from '../../src/driver/settings.ts';
+import { applySettings } from '../../src/check/settings.ts';
 import { importanceBound } from '../../src/lower/objective.ts';
 import { runTrace, type Inputs } from '../../src/lower/trace.ts';
 import { condition, readHandlers } from '../../src/lower/handlers.ts';

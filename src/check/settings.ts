@@ -5,7 +5,7 @@
  * (src/estimators/registry.ts) the checker uses, so an override cannot produce a program the
  * checker would have refused.
  */
-import { limitProblem, type LimitName } from '../check/limits.ts';
+import { limitProblem, type LimitName } from './limits.ts';
 import { argProblem, estimatorKinds, estimatorProblem, estimatorSettings, estimatorSpec } from '../estimators/registry.ts';
 import { withAddressing } from '../ir/soft_attention.ts';
 import type { EstimatorArg, IrProgram } from '../ir/types.ts';
