@@ -64,7 +64,7 @@ export function checkSampled(
     checkFloat(where, 'baseline', baseline);
     if (baseline.rank !== 1 || baseline.shape[0] !== b) fail(where, `baseline must be [B] = [${b}], got ${shapeStr(baseline)}`);
   } else if (need.baseline === 'required') {
-    fail(where, 'needs a learned baseline b(x) [B] (reinforceBaseline = nvil)');
+    fail(where, 'needs a learned baseline b(x) [B] (reinforce(baseline: nvil))');
   }
   return { ...terms, b };
 }
