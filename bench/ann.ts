@@ -18,9 +18,12 @@
  * search by inner product. Recall@10: the fraction of the exact top 10 (ground truth from the
  * exact scan over the same queries) that the index returns among its 10.
  *
+ * `--data keys:DIR --query-keys DIR2`: the keys of a real memory and of queries, from `vmm index`
+ * folders (e.g. Omniglot through pretrained/vma_omniglot's h, bench/omniglot_memory.ts).
+ *
  * Results: bench/results/ann.md.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -40,6 +43,8 @@ const modules = resolve(flag('modules', '.'));
 const out = flag('out', '');
 /** usearch: `mips-cos`, the keys with one added coordinate searched by cosine (what vmm index builds, src/runtime/ann_index.ts augmentKeys), or `ip`, raw inner products. */
 const metric = flag('metric', 'mips-cos');
+/** lancedb: which of its indexes to build (comma separated). */
+const lanceIndexes = flag('indexes', 'ivf_pq,hnsw_sq').split(',');
 const DIM = 128;
 const K = 10;
 
@@ -75,9 +80,16 @@ function makeData(n: number, seed: number, centres?: Float32Array): Float32Array
   return x;
 }
 
+/** `--data keys:DIR --query-keys DIR2`: real keys from `vmm index` folders (keys.f32), the first N of DIR and NQ of DIR2. */
+function readKeys(dir: string, n: number): Float32Array {
+  const b = readFileSync(join(dir, 'keys.f32'));
+  const all = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  if (all.length < n * DIM) throw new Error(`${dir}/keys.f32 has ${all.length / DIM} keys of ${DIM}, fewer than ${n}`);
+  return all.slice(0, n * DIM);
+}
 const centres = dataKind === 'clustered' ? gaussians(Math.max(1, Math.floor(N / 100)) * DIM, 99) : undefined;
-const data = makeData(N, 1, centres);
-const queries = makeData(NQ, 2, centres);
+const data = dataKind.startsWith('keys:') ? readKeys(dataKind.slice(5), N) : makeData(N, 1, centres);
+const queries = dataKind.startsWith('keys:') ? readKeys(flag('query-keys', ''), NQ) : makeData(NQ, 2, centres);
 
 /** Exact top-k by inner product: the plain JavaScript scan (one query at a time over all rows). */
 function exactTopK(q: Float32Array, qi: number, k: number): Int32Array {
@@ -206,7 +218,8 @@ if (lib === 'exact') {
       for (let d = 0; d < DIM; d++) s += data[i * DIM + d]! ** 2;
       return s;
     });
-    const max = Math.max(...sq);
+    let max = 0;
+    for (const v of sq) if (v > max) max = v;
     rows = pad(data, (i) => Math.sqrt(max - sq[i]!));
     qs = pad(queries, () => 0);
   }
@@ -262,6 +275,7 @@ if (lib === 'exact') {
       ['ivf_pq', ldb.Index.ivfPq({ distanceType: 'dot', numPartitions: Math.round(Math.sqrt(N)), numSubVectors: 16 })],
       ['hnsw_sq', ldb.Index.hnswSq({ distanceType: 'dot', numPartitions: Math.max(1, Math.round(N / 100_000)) })],
     ] as const) {
+      if (!lanceIndexes.includes(name)) continue;
       const t1 = performance.now();
       await table.createIndex('vector', { config, replace: true });
       const buildS = writeS + (performance.now() - t1) / 1000;

@@ -159,6 +159,11 @@ export async function buildMemoryIndex(dir: string, o: BuildOptions): Promise<Bu
   const rowBytes = f.dim * 4;
   const keysPath = join(dir, 'keys.f32');
   const fd = openSync(keysPath, existsSync(keysPath) ? 'r+' : 'w+');
+  let open = true;
+  const close = () => {
+    if (open) closeSync(fd);
+    open = false;
+  };
   let done: number;
   try {
     // Rows on disk past the manifest's count (a batch cut off mid-write) are dropped.
@@ -169,7 +174,7 @@ export async function buildMemoryIndex(dir: string, o: BuildOptions): Promise<Bu
       ...f,
       embedded: done,
       labels: o.labels !== undefined,
-      ...(m?.index && done === f.memory.count && existsSync(join(dir, 'index.usearch')) ? { index: m.index } : {}),
+      ...(m?.index?.metric === 'mips-cos' && done === f.memory.count && existsSync(join(dir, 'index.usearch')) ? { index: m.index } : {}),
     };
     if (o.labels) writeFileSync(join(dir, 'labels.json'), JSON.stringify(o.labels));
     writeManifest(dir, m);
@@ -189,7 +194,7 @@ export async function buildMemoryIndex(dir: string, o: BuildOptions): Promise<Bu
       writeManifest(dir, m);
       o.progress?.({ phase: 'embed', done, total });
     }
-    closeSync(fd);
+    close();
     if (!m.index) {
       o.progress?.({ phase: 'index', done: 0, total: total + f.learned });
       const u = await loadUsearch();
@@ -210,11 +215,7 @@ export async function buildMemoryIndex(dir: string, o: BuildOptions): Promise<Bu
     }
     return { manifest: m, embeddedNow: done - resumedAt, resumedAt, ...(restarted ? { restarted } : {}) };
   } finally {
-    try {
-      closeSync(fd);
-    } catch {
-      /* closed above */
-    }
+    close();
   }
 }
 
@@ -263,7 +264,7 @@ function readKeys(dir: string, m: IndexManifest): Float32Array {
 export interface SearchHit {
   entries: number[];
   scores: number[];
-  /** log sum_i exp(score_i) over all entries: exact for the scan, an unbiased estimate of Z (in log) for the index. */
+  /** log sum_i exp(score_i) over all entries: exact for the scan, the log of an unbiased estimate of Z for the index. */
   logZ: number;
 }
 
@@ -293,6 +294,7 @@ export async function openMemoryIndex(dir: string, o: { ann: boolean; candidates
   if (m.embedded !== m.memory.count || !m.index) {
     throw new RunError(`${dir}: the index is not finished (${m.embedded} of ${m.memory.count} entries embedded${m.embedded === m.memory.count ? ', the graph not built' : ''}); run vmm index again to finish it`);
   }
+  if (o.ann && m.index.metric !== 'mips-cos') throw new RunError(`${dir}: a graph of an earlier format (${String(m.index.metric)}); run vmm index again to rebuild it`);
   const keys = readKeys(dir, m);
   const H = m.dim;
   const size = m.memory.count + m.learned;
@@ -321,7 +323,8 @@ export async function openMemoryIndex(dir: string, o: { ann: boolean; candidates
     return s;
   };
   const logSumExp = (xs: number[]) => {
-    const mx = Math.max(...xs);
+    let mx = -Infinity;
+    for (const x of xs) if (x > mx) mx = x;
     let s = 0;
     for (const x of xs) s += Math.exp(x - mx);
     return mx + Math.log(s);
