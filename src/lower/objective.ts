@@ -13,7 +13,7 @@ import type { IrProgram } from '../ir/types.ts';
 import type { EvalContext } from './evaluate.ts';
 import { alignTo, broadcastTo, reshape, type Value } from './plates.ts';
 import { estimatorSpec } from '../estimators/registry.ts';
-import { guideWeights, handlersFor, readHandlers } from './handlers.ts';
+import { guideMean, guideWeights, handlersFor, readHandlers } from './handlers.ts';
 import { runTrace, toSampleBatch, type Inputs, type Trace } from './trace.ts';
 
 export interface ObjectiveInput {
@@ -127,12 +127,14 @@ export function describeBound(ir: IrProgram, samples: number): string {
   return iw;
 }
 
-/** q(a | x) for the first address site: probabilities [B, M] (from the guide's Categorical). */
+/** q(a | x) for the first address site: probabilities [B, M] (from the guide's Categorical; soft attention: at the mean query). */
 export function addressPosterior(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['applyNet'], rng: Rng): tf.Tensor {
   const addr = ir.model.find((s) => s.stmt === 'site' && s.role === 'address');
   if (!addr) throw new InternalError('lower', `${ir.name} has no address site`);
   return tf.tidy(() => {
-    const trace = runTrace(ir, inputs, applyNet, { k: 1, rng, handlers: [guideWeights()] });
+    // The soft-attention model's q(a | x): the attention weights at the guide's mean query.
+    const queries = new Set((ir.softAttention ?? []).map((q) => q.query));
+    const trace = runTrace(ir, inputs, applyNet, { k: 1, rng, handlers: [guideWeights(), ...(queries.size ? [guideMean(queries)] : [])] });
     const w = trace.values.get(addr.name);
     if (!w || !('soft' in w)) throw new InternalError('lower', 'address posterior not computed');
     const v: Value = w.soft;
