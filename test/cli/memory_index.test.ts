@@ -17,6 +17,8 @@ import { addressKeys, embedKeys } from '../../src/runtime/address_keys.ts';
 import { runIndex } from '../../src/runtime/index_run.ts';
 import { readManifest } from '../../src/runtime/ann_index.ts';
 import { withAddressing } from '../../src/ir/soft_attention.ts';
+import { openImageRows } from '../../src/runtime/image_rows.ts';
+import { readImageArray } from '../../src/runtime/image_array.ts';
 
 const root = join(__dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-index-'));
@@ -159,6 +161,27 @@ describe('vmm index and vmm classify --index', () => {
     const n = await run('classify', runDir, '--queries', qPath, '--backend', 'wasm');
     expect(n.err).toMatch(/needs --memory FILE \(or --index DIR/);
   }, 30_000);
+});
+
+describe('openImageRows: a memory file read by rows', () => {
+  it('gives the bytes readImageArray gives, binary 0/1 images scaled to 0/255 alike', () => {
+    for (const [name, values] of [
+      ['bytes.npy', (i: number) => (i * 37) % 256],
+      ['bits.npy', (i: number) => (i * 7) % 3 === 0 ? 1 : 0],
+    ] as const) {
+      const body = Uint8Array.from({ length: 5 * 784 }, (_, i) => values(i));
+      const p = join(tmp, name);
+      writeFileSync(p, npyU8(5, body));
+      const rows = openImageRows(p);
+      try {
+        const whole = readImageArray(p);
+        expect([rows.count, rows.height, rows.width]).toEqual([5, 28, 28]);
+        expect(Buffer.compare(Buffer.from(rows.rows(1, 4)), Buffer.from(whole.pixels.subarray(784, 4 * 784))), name).toBe(0);
+      } finally {
+        rows.close();
+      }
+    }
+  });
 });
 
 describe('addressKeys: the guide address logits as keys(memory) @ query(x)', () => {
