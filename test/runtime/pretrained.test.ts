@@ -1,5 +1,5 @@
 /**
- * The shipped models (pretrained/vma_omniglot, pretrained/vma_omniglot_soft: weights only) work on
+ * The shipped models (every folder of pretrained/: weights only) work on
  * a fresh clone: `vmm eval` and `vmm sample` run on them with the small Omniglot fixture as data,
  * and the weights are trained ones: their test NLL is far below an untrained model's (~540 nats).
  */
@@ -20,7 +20,15 @@ function sizeOf(dir: string): number {
     .reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0);
 }
 
-describe.each(['vma_omniglot', 'vma_omniglot_soft'])('pretrained/%s', (name) => {
+const SHIPPED = readdirSync(join(ROOT, 'pretrained'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+
+it('ships a hard and a soft-attention model', () => {
+  const kinds = SHIPPED.map((n) => (JSON.parse(readFileSync(join(ROOT, 'pretrained', n, 'config.json'), 'utf8')) as { train: { estimator: { kind: string } } }).train.estimator.kind);
+  expect(kinds).toContain('soft');
+  expect(kinds.some((k) => k !== 'soft')).toBe(true);
+});
+
+describe.each(SHIPPED)('pretrained/%s', (name) => {
   const dir = join(ROOT, 'pretrained', name);
 
   it('holds weights only (no optimizer state), under 10 MB', () => {
