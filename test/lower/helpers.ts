@@ -52,14 +52,15 @@ export function fakeBatch(ir: IrProgram, batch: number, sizes: Record<string, nu
   return { inputs };
 }
 
-/** The smallest VMA model: one address over M entries of 4 pixels, no continuous latent (enumerable exactly). */
-export const TINY_VMA = `
-model tiny
-const D = 4
+/** The smallest VMA model: one address over M entries of `d` pixels, an addressing embedding of width `h`, no continuous latent (enumerable exactly). */
+export function tinyVma(d: number, h: number, name = 'tiny'): string {
+  return `
+model ${name}
+const D = ${d}
 size M
 data x : binary[D]
 memory mem : binary[M, D]
-net h = linear(D, 3)
+net h = linear(D, ${h})
 net f = linear(D, D)
 discrete address a ~ Categorical(mem)
 observe x ~ Bernoulli(logits: f(mem[a]))
@@ -67,3 +68,6 @@ guide {
   a ~ Categorical(logits: h(mem) @ h(x))
 }
 `;
+}
+
+export const TINY_VMA = tinyVma(4, 3);

@@ -21,7 +21,7 @@ import { alignTo } from '../../src/lower/plates.ts';
 import type { RawBatch } from '../../src/runtime/data_source.ts';
 import type { IrProgram } from '../../src/ir/types.ts';
 import { Rng } from '../../src/random/rng.ts';
-import { irOf } from './helpers.ts';
+import { irOf, tinyVma } from './helpers.ts';
 
 beforeAll(async () => {
   await selectBackend({ force: 'wasm', log: () => {} });
@@ -110,20 +110,7 @@ describe('bounds are bounds: memory-independent random data', () => {
 });
 
 /** One address over M entries of 3 pixels; a width-1 addressing embedding so soft attention's query is 1-D. */
-const EXACT_MODEL = `
-model exact
-const D = 3
-size M
-data x : binary[D]
-memory mem : binary[M, D]
-net h = linear(D, 1)
-net f = linear(D, D)
-discrete address a ~ Categorical(mem)
-observe x ~ Bernoulli(logits: f(mem[a]))
-guide {
-  a ~ Categorical(logits: h(mem) @ h(x))
-}
-`;
+const EXACT_MODEL = tinyVma(3, 1, 'exact');
 
 describe('bounds are bounds: below the exact log-likelihood', () => {
   const batch = (): RawBatch => {
