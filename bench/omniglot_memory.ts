@@ -11,8 +11,8 @@
  * often in memory, the query is another drawing of it, or the same one when the memory is large).
  */
 import { writeFileSync } from 'node:fs';
-import { zipSync } from 'fflate';
 import { loadOmniglot } from '../src/data/omniglot.ts';
+import { encodeNpy, encodeNpz } from '../src/data/npy.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, dflt?: string) => {
@@ -25,18 +25,6 @@ const dataDir = flag('data');
 const set = loadOmniglot(dataDir ? { dataDir } : {});
 const D = set.height * set.width;
 
-function npy(descr: string, shape: number[], body: Uint8Array): Uint8Array {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  while ((10 + header.length + 1) % 64) header += ' ';
-  header += '\n';
-  const out = new Uint8Array(10 + header.length + body.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  new DataView(out.buffer).setUint16(8, header.length, true);
-  out.set(new TextEncoder().encode(header), 10);
-  out.set(body, 10 + header.length);
-  return out;
-}
-
 const order = [...set.splits.background, ...set.splits.evaluation];
 const mem = new Uint8Array(entries * D);
 const labels = new Int32Array(entries);
@@ -45,7 +33,7 @@ for (let i = 0; i < entries; i++) {
   mem.set(set.images.subarray(k * D, (k + 1) * D), i * D);
   labels[i] = set.characterId(k);
 }
-writeFileSync(flag('out', 'mem.npz')!, zipSync({ 'images.npy': npy('|u1', [entries, set.height, set.width], mem), 'labels.npy': npy('<i4', [entries], new Uint8Array(labels.buffer)) }, { level: 0 }));
+writeFileSync(flag('out', 'mem.npz')!, encodeNpz({ images: { data: mem, shape: [entries, set.height, set.width] }, labels: { data: labels, shape: [entries] } }));
 const ev = set.splits.evaluation;
 const q = new Uint8Array(nq * D);
 const step = Math.max(1, Math.floor(ev.length / nq));
@@ -53,5 +41,5 @@ for (let j = 0; j < nq; j++) {
   const k = ev[(j * step + 1) % ev.length]!;
   q.set(set.images.subarray(k * D, (k + 1) * D), j * D);
 }
-writeFileSync(flag('queries-out', 'q.npy')!, npy('|u1', [nq, set.height, set.width], q));
+writeFileSync(flag('queries-out', 'q.npy')!, encodeNpy(q, [nq, set.height, set.width]));
 process.stderr.write(`memory: ${entries} entries of ${set.height}x${set.width}; queries: ${nq}\n`);

@@ -14,7 +14,7 @@ import { parse } from '../ast/parse.ts';
 import type { Program } from '../ast/types.ts';
 import { error, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { estimatorKinds } from '../estimators/registry.ts';
-import { withAddressing } from '../ir/soft_attention.ts';
+import { withAddressing } from '../ir/addressing.ts';
 import type { IrProgram, TrainSettings } from '../ir/types.ts';
 import { budgetProblem, sizesOf } from './budget.ts';
 import { check } from './check.ts';

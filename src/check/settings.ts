@@ -7,7 +7,7 @@
  */
 import { limitProblem, type LimitName } from './limits.ts';
 import { argProblem, estimatorKinds, estimatorProblem, estimatorSettings, estimatorSpec } from '../estimators/registry.ts';
-import { withAddressing } from '../ir/soft_attention.ts';
+import { withAddressing } from '../ir/addressing.ts';
 import type { EstimatorArg, IrProgram } from '../ir/types.ts';
 
 export interface SettingOverrides {
@@ -15,7 +15,7 @@ export interface SettingOverrides {
   estimator?: string;
   k?: number;
   /**
-   * 'soft' is the same file as a soft-attention model (src/ir/soft_attention.ts); 'hard' undoes a
+   * 'soft' is the same file as a soft-attention model (src/ir/addressing.ts); 'hard' undoes a
    * file's `soft`; 'none' is its no-memory control (every memory's entries one learned entry).
    */
   addressing?: string;

@@ -6,7 +6,7 @@
 import type { EstimatorSettings, IrExpr, IrProgram, IrSite, IrStmt } from '../ir/types.ts';
 import { family } from '../families/registry.ts';
 import { childrenOf, exprsOf } from '../ir/traverse.ts';
-import { softAttentionProblem } from '../ir/soft_attention.ts';
+import { softAttentionProblem } from '../ir/addressing.ts';
 import type { Misfit } from './spec.ts';
 
 function sites(stmts: IrStmt[]): IrSite[] {

@@ -51,7 +51,7 @@ export const softSpec: EstimatorSpec = {
     reads: 'runs on all entries, blended by the attention weights',
     objective: (s) => [
       `L = log (1/K) sum_k p(x, u_k, z_k | r_k) / q(u_k, z_k | x)    r_k = sum_i softmax(keys @ u_k)_i f(m_i), K=${s.k}`,
-      'the soft-attention model: its query u ~ N(0, I) is a latent (src/ir/soft_attention.ts), so L is a lower bound on its log p(x | memory)',
+      'the soft-attention model: its query u ~ N(0, I) is a latent (src/ir/addressing.ts), so L is a lower bound on its log p(x | memory)',
     ],
   },
 };

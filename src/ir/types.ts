@@ -220,7 +220,7 @@ export interface TrainSettings {
   /** `recall`: synthetic associative recall (src/data/synthetic_recall.ts), N = classes * shots pairs. */
   dataset: BuiltinDataset;
   /**
-   * The no-memory control (`--addressing none`, src/ir/soft_attention.ts `toNoMemory`): every
+   * The no-memory control (`--addressing none`, src/ir/addressing.ts `toNoMemory`): every
    * memory's entries replaced by one learned entry, so nothing of the episode reaches the model.
    */
   control?: boolean;
@@ -248,7 +248,7 @@ export interface IrProgram {
   model: IrStmt[];
   guide: { derived: boolean; stmts: IrStmt[] };
   train: TrainSettings;
-  /** Set by the soft-attention transform (./soft_attention.ts): the query latent added per address. */
+  /** Set by the soft-attention transform (./addressing.ts): the query latent added per address. */
   softAttention?: SoftQuery[];
   /** Set by the no-memory transform: each memory whose entries are all the learned entry `param`. */
   noMemory?: Array<{ memory: string; param: string }>;

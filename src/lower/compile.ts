@@ -136,7 +136,7 @@ export class CompiledModel {
     const out: Inputs = new Map();
     for (const i of raw.inputs) out.set(i.name, { t: inputTensor(i), plates: i.plates });
     for (const p of this.ir.params) out.set(p.name, { t: this.variables.get(`param/${p.name}`)!, plates: [] });
-    // The no-memory control (src/ir/soft_attention.ts): the entries become copies of a learned one.
+    // The no-memory control (src/ir/addressing.ts): the entries become copies of a learned one.
     for (const { memory, param } of this.ir.noMemory ?? []) {
       const m = out.get(memory);
       if (m) out.set(memory, { t: tf.add(tf.zerosLike(m.t), this.variables.get(`param/${param}`)!), plates: m.plates });

@@ -147,7 +147,7 @@ export function guideMean(names: ReadonlySet<string>): Handler {
 }
 
 /**
- * Soft attention in a generative model (background.md §2; src/ir/soft_attention.ts): the address
+ * Soft attention in a generative model (background.md §2; src/ir/addressing.ts): the address
  * holds attention weights and reads become weighted sums of entries; the address has no density
  * (it is a deterministic function of the model's query latent). In the model phase the weights are
  * always the MODEL's own distribution of the address, softmax(keys @ u) for the query u, never the

@@ -70,7 +70,7 @@ export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace:
  * thousands, in chunks of `chunk` samples combined by logsumexp (Burda et al. 2015). With
  * `reads: 'sample'` it is a stochastic lower bound on log p(x | memory) whatever estimator
  * trained the model; with 'soft' it is the bound of the soft-attention model (a model of its own:
- * src/ir/soft_attention.ts), a stochastic lower bound on its log p(x | memory).
+ * src/ir/addressing.ts), a stochastic lower bound on its log p(x | memory).
  */
 export function importanceBound(
   ir: IrProgram,
@@ -105,7 +105,7 @@ export function importanceBound(
 }
 
 /**
- * Soft reads score the soft-attention model (src/ir/soft_attention.ts); the control, its inputs
+ * Soft reads score the soft-attention model (src/ir/addressing.ts); the control, its inputs
  * replaced. A program that reached here without its transform would train or score another model
  * than the one named: a bug in the caller, caught here rather than reported as a figure.
  */

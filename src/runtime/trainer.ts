@@ -6,7 +6,7 @@
  * The trainer's whole state (variables, optimizer moments, estimator state, RNG, step) goes into a
  * checkpoint, so a resumed run continues exactly where the killed one stopped.
  */
-import { withAddressing } from '../ir/soft_attention.ts';
+import { withAddressing } from '../ir/addressing.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import { makeEstimator } from '../estimators/registry.ts';
 import { Rng, type RngState } from '../random/rng.ts';
@@ -41,7 +41,7 @@ export class Trainer {
   private estState: EstimatorState;
   stepCount = 0;
 
-  /** The program trained: the given one after its addressing transform (src/ir/soft_attention.ts). */
+  /** The program trained: the given one after its addressing transform (src/ir/addressing.ts). */
   readonly ir: IrProgram;
 
   constructor(

@@ -16,26 +16,17 @@ import { CompiledModel } from '../../src/lower/compile.ts';
 import { addressKeys, embedKeys } from '../../src/runtime/address_keys.ts';
 import { runIndex } from '../../src/runtime/index_run.ts';
 import { readManifest } from '../../src/runtime/ann_index.ts';
-import { withAddressing } from '../../src/ir/soft_attention.ts';
+import { withAddressing } from '../../src/ir/addressing.ts';
 import { openImageRows } from '../../src/runtime/image_rows.ts';
 import { readImageArray } from '../../src/runtime/image_array.ts';
+import { encodeNpy } from '../../src/data/npy.ts';
 
 const root = join(__dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-index-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A uint8 .npy file of `n` images of 28x28. */
-function npyU8(n: number, body: Uint8Array): Uint8Array {
-  let header = `{'descr': '|u1', 'fortran_order': False, 'shape': (${n}, 28, 28), }`;
-  while ((10 + header.length + 1) % 64) header += ' ';
-  header += '\n';
-  const out = new Uint8Array(10 + header.length + body.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  new DataView(out.buffer).setUint16(8, header.length, true);
-  out.set(new TextEncoder().encode(header), 10);
-  out.set(body, 10 + header.length);
-  return out;
-}
+const npyU8 = (n: number, body: Uint8Array): Uint8Array => encodeNpy(body, [n, 28, 28]);
 
 interface Row {
   query: number;

@@ -1,5 +1,8 @@
 /**
- * Soft attention as a generative model of its own (issue #20; background.md §2).
+ * The addressing variants of one program (issue #20): soft attention as a generative model of its
+ * own, and the no-memory control; `withAddressing` applies the one a program's settings name.
+ *
+ * Soft attention (background.md §2).
  *
  * The classic soft baseline reads `r = sum_i q(a = i | x, mem) g(m_i)` inside the generative model.
  * The weights come from the guide, which sees the target x, so the "likelihood" of that model is
