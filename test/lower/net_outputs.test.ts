@@ -19,7 +19,7 @@ import { evaluate, type EvalContext } from '../../src/lower/evaluate.ts';
 import { selectBackend } from '../../src/runtime/backend.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
 import { applySettings } from '../../src/check/settings.ts';
-import { withAddressing } from '../../src/ir/soft_attention.ts';
+import { withAddressing } from '../../src/ir/addressing.ts';
 import { Rng } from '../../src/random/rng.ts';
 import { fakeBatch, irOf } from './helpers.ts';
 
