@@ -76,6 +76,13 @@ function readSummary(run: string): TrainSummary {
   return { steps: s.steps ?? NaN, msPerStep: s.msPerStep ?? NaN, trainedSeconds: s.trainedSeconds ?? s.wallSeconds ?? NaN, ...(s.budgetSpent ? { budgetSpent: true } : {}) };
 }
 
+/** What the table needs of a run's training, from its metrics.jsonl (a run whose summary.json was never written). */
+function summaryFromMetrics(dir: RunDir): TrainSummary {
+  const train = dir.readMetrics().filter((m): m is { kind: 'train'; step: number; ms: number } => m.kind === 'train' && typeof m['step'] === 'number');
+  const ms = train.map((m) => m.ms).filter((x) => typeof x === 'number');
+  return { steps: train[train.length - 1]?.step ?? 0, msPerStep: ms.length ? ms.reduce((a, b) => a + b, 0) / ms.length : NaN, trainedSeconds: NaN };
+}
+
 /** The name of a run's variant, from its configuration: the same for runs trained here and runs given as folders. */
 export function variantOf(config: RunConfig): string {
   const kind = config.train.estimator.kind;
@@ -142,16 +149,27 @@ export async function runCompare(targets: string[], f: CompareFlags): Promise<Co
           continue;
         }
         const resume = isRunDir(runPath);
-        log(`\n== ${name}${resume ? ' (continuing)' : ''}`);
         const opened = resume ? RunDir.open(runPath) : undefined;
+        if (opened?.dir.state === 'finished') {
+          // Final weights but no summary (stopped between the two writes): the run is done; its summary from its log.
+          log(`\n== ${name}: finished earlier (${runPath})`);
+          const train = summaryFromMetrics(opened.dir);
+          opened.dir.writeJson('summary.json', { ...train, finishedAt: new Date().toISOString() });
+          runs.push({ run: runPath, train });
+          continue;
+        }
+        log(`\n== ${name}${resume ? ' (continuing)' : ''}`);
         // A new run goes through the pipeline at the variant's flags; a run continued is its own program again.
         const fresh = opened ? undefined : configFor(t, text, { ...f, ...variantFlags(v, baseIr), k: v === 'reinforce' ? (f.k ?? 1) : k, seed, out: undefined });
         const config = opened?.config ?? fresh!.config;
         const ir = fresh?.ir ?? irOfRun(config);
         const dir = opened?.dir ?? RunDir.create(runPath, config);
+        // A continued run is written by this process alone, as `train --resume` holds it.
+        if (opened) dir.lock();
         const train = await trainLoop(dir, config, ir, resume, { progress: !f.quiet, log }).finally(() => dir.release());
-        dir.writeJson('summary.json', { ...train, finishedAt: new Date().toISOString() });
+        // No summary for an interrupted run: summary.json marks a run the next invocation skips as finished.
         if (train.interrupted) throw new RunError(`interrupted while training ${name}; run the same command again to continue (finished runs are kept in ${out})`);
+        dir.writeJson('summary.json', { ...train, finishedAt: new Date().toISOString() });
         runs.push({ run: runPath, train });
       }
     }
@@ -330,7 +348,7 @@ export function compareTable(entries: CompareEntry[]): string {
       first.eval.parameters.toLocaleString('en-US'),
       mean((e) => e.train.steps).toFixed(0),
       mean((e) => e.train.msPerStep).toFixed(0),
-      mean((e) => e.train.trainedSeconds / 60).toFixed(1),
+      Number.isFinite(mean((e) => e.train.trainedSeconds)) ? mean((e) => e.train.trainedSeconds / 60).toFixed(1) : '—',
     ];
   });
   const C = ref ? Math.min(...ref.entries[0]!.eval.nll.map((c) => c.classes)) : 1;
