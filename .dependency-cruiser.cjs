@@ -4,10 +4,12 @@
  * other folder of src/ or grammar/ is an error. `npm run deps` checks it; CI runs it, so an upward
  * import, an import the list does not name, or a new folder missing from the list fails the build.
  *
- *   cli -> driver -> runtime -> lower -> estimators -> families -> kernels -> (tfjs)
- *                                  \-> ir <- check <- ast <- grammar
- *   check reads the registries (estimators, families); lsp is a front-end tool beside the cli
- *   data, report, diagnostics, random: leaves used from above (data reads the IR's data-set names)
+ *   cli -> driver -> jobs -> runtime -> lower -> estimators -> families -> kernels -> (tfjs)
+ *                                          \-> ir <- check <- ast <- grammar
+ *   jobs: what one command does (train, eval, sample, classify, index, compare, run folders);
+ *   runtime: the engine they drive (trainer, optimizer, checkpoints, backends)
+ *   check reads the registries (estimators, families, data sets); lsp is a front-end tool beside the cli
+ *   data, report, diagnostics, random: leaves used from above (data binds a model's IR inputs)
  *
  * Packages and Node's own modules may be imported from anywhere.
  */
@@ -29,8 +31,9 @@ const MAY_IMPORT = {
   data: ['ir', 'random', 'report', 'diagnostics'],
   // the engine and what drives it
   runtime: ['check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics'],
-  driver: ['check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime'],
-  cli: ['ast', 'check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime', 'driver', 'lsp'],
+  jobs: ['check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime'],
+  driver: ['check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime', 'jobs'],
+  cli: ['ast', 'check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime', 'jobs', 'driver', 'lsp'],
 };
 
 const WHY = {
@@ -46,7 +49,8 @@ const WHY = {
   estimators: 'estimators see terms, not models',
   lower: 'the lowering never depends on the runtime that drives it',
   data: 'data loading knows nothing of models',
-  runtime: 'the runtime is used by the CLI and the library, never the reverse',
+  runtime: 'the engine (trainer, optimizer, checkpoints, backends) knows no command: jobs drive it, never the reverse',
+  jobs: "a command's job (a run folder trained, evaluated, sampled, classified, compared) sits on the engine, under the CLI and the library",
   driver: 'the driver composes the stages for the CLI and the library',
   cli: 'the command line sits on top',
 };

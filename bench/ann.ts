@@ -41,7 +41,7 @@ const dataKind = flag('data', 'gauss');
 const NQ = Number(flag('queries', '1000'));
 const modules = resolve(flag('modules', '.'));
 const out = flag('out', '');
-/** usearch: `mips-cos`, the keys with one added coordinate searched by cosine (what vmm index builds, src/runtime/ann_index.ts augmentKeys), or `ip`, raw inner products. */
+/** usearch: `mips-cos`, the keys with one added coordinate searched by cosine (what vmm index builds, src/jobs/ann_index.ts augmentKeys), or `ip`, raw inner products. */
 const metric = flag('metric', 'mips-cos');
 /** lancedb: which of its indexes to build (comma separated). */
 const lanceIndexes = flag('indexes', 'ivf_pq,hnsw_sq').split(',');

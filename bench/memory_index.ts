@@ -9,11 +9,11 @@
  * and one warm-up query run outside the timing. Results: bench/results/ann.md.
  */
 import { selectBackend, type BackendName } from '../src/runtime/backend.ts';
-import { addressKeys, embedQueries } from '../src/runtime/address_keys.ts';
-import { openMemoryIndex, readManifest } from '../src/runtime/ann_index.ts';
-import { binarizeImages } from '../src/runtime/classify_run.ts';
-import { loadTrained } from '../src/runtime/evaluate_run.ts';
-import { readImageArray } from '../src/runtime/image_array.ts';
+import { addressKeys, embedQueries } from '../src/jobs/address_keys.ts';
+import { openMemoryIndex, readManifest } from '../src/jobs/ann_index.ts';
+import { binarizeImages } from '../src/jobs/classify_run.ts';
+import { loadTrained } from '../src/jobs/evaluate_run.ts';
+import { readImageArray } from '../src/data/image_array.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, dflt?: string) => {

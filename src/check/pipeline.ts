@@ -2,7 +2,7 @@
  * The pipeline composed once (stanc3's driver): parse -> check -> IR -> the settings given outside
  * the file -> the addressing transform -> the memory budget, stopping at the first stage that
  * failed. `compileSource` is the one function that runs it, for the library (src/driver/compile.ts),
- * every command of the CLI (src/cli/) and a saved run opened again (src/runtime/run_dir.ts,
+ * every command of the CLI (src/cli/) and a saved run opened again (src/jobs/run_dir.ts,
  * `irOfRun`); `frontEnd` is its first half (parse -> check -> IR, with the budget at the file's own
  * settings as a located diagnostic), for `vmm check` and the language server.
  *
@@ -76,7 +76,7 @@ export function budgetDiagnostic(program: Program, ir: IrProgram, maxBytes?: num
 export type PipelineSettings =
   /** Overrides (command-line flags, `compile(source, options)`), checked as the train block is (./settings.ts). */
   | { overrides: SettingOverrides }
-  /** A run's saved training settings (src/runtime/run_dir.ts), taken as they were checked then. */
+  /** A run's saved training settings (src/jobs/run_dir.ts), taken as they were checked then. */
   | { train: TrainSettings };
 
 export interface PipelineOptions {

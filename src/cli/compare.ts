@@ -22,10 +22,10 @@ import { markdownTable } from '../report/markdown.ts';
 import { lineChart } from '../report/svg.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { writeSvgAndPng } from '../report/raster.ts';
-import { RunDir, irOfRun, type RunConfig } from '../runtime/run_dir.ts';
+import { RunDir, irOfRun, type RunConfig } from '../jobs/run_dir.ts';
 import type { IrProgram } from '../ir/types.ts';
-import { trainLoop } from '../runtime/train_loop.ts';
-import { EVAL_SEED, meanSe, runEval, type EvalResult, type NllCell } from '../runtime/evaluate_run.ts';
+import { trainLoop } from '../jobs/train_loop.ts';
+import { EVAL_SEED, meanSe, runEval, type EvalResult, type NllCell } from '../jobs/evaluate_run.ts';
 
 export interface CompareFlags extends TrainFlags {
   /** Results as JSON on stdout (printed by the command) instead of the table. */

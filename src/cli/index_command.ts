@@ -1,12 +1,12 @@
 /**
  * `vmm index` and the `--index` form of `vmm classify` (issue #26): hard addressing over memories
  * of up to millions of entries, through an approximate nearest-neighbour index of the entries' keys
- * (src/runtime/index_run.ts).
+ * (src/jobs/index_run.ts).
  */
 import { Option, type Command } from 'commander';
 import { selectBackend, type BackendName } from '../runtime/backend.ts';
-import { formatResult } from '../runtime/classify_run.ts';
-import { runClassifyIndex, runIndex } from '../runtime/index_run.ts';
+import { formatResult } from '../jobs/classify_run.ts';
+import { runClassifyIndex, runIndex } from '../jobs/index_run.ts';
 import { UsageError } from './errors.ts';
 import { limitedFlag } from './front_end.ts';
 

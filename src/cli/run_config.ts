@@ -9,7 +9,7 @@ import { isBuiltinDataset } from '../data/user_data.ts';
 import { compileSource } from '../check/pipeline.ts';
 import type { IrProgram } from '../ir/types.ts';
 import type { BackendName } from '../runtime/backend.ts';
-import type { RunConfig } from '../runtime/run_dir.ts';
+import type { RunConfig } from '../jobs/run_dir.ts';
 import { RunError, UsageError } from './errors.ts';
 import { refuse, settingOverrides } from './front_end.ts';
 /** The step count of a run that trains until its time budget (`--minutes` without `--steps`) is spent. */

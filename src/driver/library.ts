@@ -28,12 +28,12 @@ import { checkVariables, restoreVariables, snapshotVariables } from '../runtime/
 import { trainStream, validationBatches, type DataOptions, type TrainStream } from '../runtime/data_source.ts';
 import type { InputBatch } from '../lower/compile.ts';
 import { decodeSafetensors, encodeSafetensors } from '../runtime/safetensors.ts';
-import { validate } from '../runtime/train_loop.ts';
+import { validate } from '../jobs/train_loop.ts';
 import { Trainer, type StepMetrics } from '../runtime/trainer.ts';
-import { irOfRun, RunDir, runState, hasCheckpointFile, type RunConfig, type RunState } from '../runtime/run_dir.ts';
+import { irOfRun, RunDir, runState, hasCheckpointFile, type RunConfig, type RunState } from '../jobs/run_dir.ts';
 import { loadCheckpoint } from '../runtime/checkpoint.ts';
-import { fewShotAccuracy, runEval, EVAL_SEED, QUICK_EVAL, type EvalOptions, type EvalResult } from '../runtime/evaluate_run.ts';
-import { classifyImages, type QueryResult } from '../runtime/classify_run.ts';
+import { fewShotAccuracy, runEval, EVAL_SEED, QUICK_EVAL, type EvalOptions, type EvalResult } from '../jobs/evaluate_run.ts';
+import { classifyImages, type QueryResult } from '../jobs/classify_run.ts';
 import { bindInputs } from '../runtime/data_source.ts';
 
 export { trainStream, validationBatches, type DataOptions, type TrainStream } from '../runtime/data_source.ts';
@@ -44,9 +44,9 @@ export { parseNpy, parseNpz, encodeNpy, encodeNpz, type NpyArray } from '../data
 export { getDataSet, listDataSets, DATA_SOURCES } from '../data/download.ts';
 
 export { InputError } from '../diagnostics/errors.ts';
-export { EvalInterrupted, type EvalProgress, type EvalResult } from '../runtime/evaluate_run.ts';
-export type { QueryResult, Choice } from '../runtime/classify_run.ts';
-export type { RunConfig, RunState } from '../runtime/run_dir.ts';
+export { EvalInterrupted, type EvalProgress, type EvalResult } from '../jobs/evaluate_run.ts';
+export type { QueryResult, Choice } from '../jobs/classify_run.ts';
+export type { RunConfig, RunState } from '../jobs/run_dir.ts';
 
 /** Selects a backend (native TensorFlow, else wasm, else cpu) unless one is already selected. */
 export async function ensureBackend(opts: SelectOptions = {}): Promise<BackendInfo> {

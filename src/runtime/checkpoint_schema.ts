@@ -87,7 +87,7 @@ export function trainerStateProblem(x: unknown, at = 'trainer'): Problem {
 
 /**
  * The metadata a training checkpoint carries (`{trainer, stream, trainedSeconds?}`, written by
- * src/runtime/train_loop.ts), against the state of this run's data stream.
+ * src/jobs/train_loop.ts), against the state of this run's data stream.
  */
 export function trainingMetaProblem(x: unknown, streamTemplate: unknown): Problem {
   if (!isObject(x)) return `its metadata is ${show(x)}, not {trainer, stream}`;

@@ -1,6 +1,6 @@
 /**
  * `vmm classify` on a small trained run (embedded MNIST), the NumPy reader it uses
- * (src/runtime/image_array.ts), and the paired columns of `vmm eval`.
+ * (src/data/image_array.ts), and the paired columns of `vmm eval`.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,8 +9,8 @@ import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli as run } from './run_cli.ts';
 import { loadMnistPackage } from '../../src/data/mnist_package.ts';
-import { parseNpy, readImageArray } from '../../src/runtime/image_array.ts';
-import { binarizeImages } from '../../src/runtime/classify_run.ts';
+import { parseNpy, readImageArray } from '../../src/data/image_array.ts';
+import { binarizeImages } from '../../src/jobs/classify_run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-classify-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

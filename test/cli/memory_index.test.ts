@@ -2,7 +2,7 @@
  * `vmm index` and `vmm classify --index` (issue #26) on a small trained run and a memory of a few
  * thousand MNIST images: the nearest-neighbour index and the exact scan of the stored keys agree on
  * the best entry; an interrupted build resumes to the same keys; a changed memory file or model is
- * detected. And the keys/query split of the guide's address logits (src/runtime/address_keys.ts).
+ * detected. And the keys/query split of the guide's address logits (src/jobs/address_keys.ts).
  */
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +13,12 @@ import { runCli as run } from './run_cli.ts';
 import { loadMnistPackage } from '../../src/data/mnist_package.ts';
 import { frontEnd } from '../../src/check/pipeline.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
-import { addressKeys, embedKeys } from '../../src/runtime/address_keys.ts';
-import { runIndex } from '../../src/runtime/index_run.ts';
-import { readManifest } from '../../src/runtime/ann_index.ts';
+import { addressKeys, embedKeys } from '../../src/jobs/address_keys.ts';
+import { runIndex } from '../../src/jobs/index_run.ts';
+import { readManifest } from '../../src/jobs/ann_index.ts';
 import { withAddressing } from '../../src/ir/addressing.ts';
-import { openImageRows } from '../../src/runtime/image_rows.ts';
-import { readImageArray } from '../../src/runtime/image_array.ts';
+import { openImageRows } from '../../src/data/image_rows.ts';
+import { readImageArray } from '../../src/data/image_array.ts';
 import { encodeNpy } from '../../src/data/npy.ts';
 
 const root = join(__dirname, '..', '..');

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fileSystemMessage } from '../../src/cli/errors.ts';
 import { stdin } from '../../src/cli/front_end.ts';
 import { runCli as run } from './run_cli.ts';
-import { RunDir } from '../../src/runtime/run_dir.ts';
+import { RunDir } from '../../src/jobs/run_dir.ts';
 
 const ROOT = join(__dirname, '..', '..');
 const MODELS = join(ROOT, 'models');

@@ -4,7 +4,7 @@
  */
 import { expect, it } from 'vitest';
 import { frontEnd } from '../../src/check/pipeline.ts';
-import { memoryRowOffset } from '../../src/runtime/evaluate_run.ts';
+import { memoryRowOffset } from '../../src/jobs/evaluate_run.ts';
 
 const model = (table: string) => `
 model rows

@@ -11,8 +11,8 @@ import { fakeBatch, irOf, irOfFile } from './helpers.ts';
 import { configOf, learnsCheck, MODELS } from './suites/training.ts';
 import { InputError } from '../../src/diagnostics/errors.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
-import { trainLoop } from '../../src/runtime/train_loop.ts';
-import { RunDir } from '../../src/runtime/run_dir.ts';
+import { trainLoop } from '../../src/jobs/train_loop.ts';
+import { RunDir } from '../../src/jobs/run_dir.ts';
 import { loadCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
 

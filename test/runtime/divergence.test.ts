@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli as run } from '../cli/run_cli.ts';
 import { implausibleBound } from '../../src/runtime/divergence.ts';
-import { RunDir } from '../../src/runtime/run_dir.ts';
+import { RunDir } from '../../src/jobs/run_dir.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-divergence-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -18,7 +18,7 @@ import type { IrExpr, IrProgram, IrSite } from '../ir/types.ts';
 import type { CompiledModel } from '../lower/compile.ts';
 import { evaluate, type Binding, type EvalContext } from '../lower/evaluate.ts';
 import { alignTo } from '../lower/plates.ts';
-import { bindInputs } from './data_source.ts';
+import { bindInputs } from '../runtime/data_source.ts';
 
 export interface AddressKeys {
   /** The address site. */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { makeOmniglot, type OmniglotIndex } from '../../src/data/omniglot.ts';
-import { lakeRuns } from '../../src/runtime/lake_runs.ts';
+import { lakeRuns } from '../../src/jobs/lake_runs.ts';
 
 const DPC = 20;
 const index: OmniglotIndex = {

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli as run } from '../cli/run_cli.ts';
-import { RunDir, runState } from '../../src/runtime/run_dir.ts';
-import { LOCK_FILE } from '../../src/runtime/run_lock.ts';
+import { RunDir, runState } from '../../src/jobs/run_dir.ts';
+import { LOCK_FILE } from '../../src/jobs/run_lock.ts';
 
 const ROOT = resolve(__dirname, '..', '..');
 const VAE = join(ROOT, 'models', 'vae.vmm');

@@ -34,8 +34,8 @@ import { writeSvgAndPng } from '../report/raster.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { RunError } from '../diagnostics/errors.ts';
-import { bindInputs, episodeInputs, loadImageSet, testBatches, type DataOptions, type RawBatch } from './data_source.ts';
-import { loadCheckpoint } from './checkpoint.ts';
+import { bindInputs, episodeInputs, loadImageSet, testBatches, type DataOptions, type RawBatch } from '../runtime/data_source.ts';
+import { loadCheckpoint } from '../runtime/checkpoint.ts';
 import { hasCheckpointFile, irOfRun, RunDir } from './run_dir.ts';
 import type { IrProgram, IrSite } from '../ir/types.ts';
 import { resolveSize } from '../lower/trace.ts';
@@ -55,7 +55,7 @@ export interface EvalOptions {
   large: string;
   /** Targets per large shared memory (default 100). */
   largeTargets?: number;
-  /** Lake's 20 within-alphabet 20-way one-shot runs (Omniglot only; src/runtime/lake_runs.ts). */
+  /** Lake's 20 within-alphabet 20-way one-shot runs (Omniglot only; src/jobs/lake_runs.ts). */
   lake?: boolean;
   seed: number;
   /** Print progress lines. */
@@ -668,7 +668,7 @@ export function evalTable(result: EvalResult): string {
   }
   if (result.lake) {
     lines.push('');
-    lines.push(`Lake's one-shot classification runs (20 runs of 20-way one-shot within one evaluation alphabet, supports and queries by two drawers; src/runtime/lake_runs.ts): ${(100 * result.lake.accuracy).toFixed(1)}% ± ${(100 * result.lake.se).toFixed(1)} over ${result.lake.trials} trials (chance 5%).`);
+    lines.push(`Lake's one-shot classification runs (20 runs of 20-way one-shot within one evaluation alphabet, supports and queries by two drawers; src/jobs/lake_runs.ts): ${(100 * result.lake.accuracy).toFixed(1)}% ± ${(100 * result.lake.se).toFixed(1)} over ${result.lake.trials} trials (chance 5%).`);
   }
   if (result.large.length) {
     lines.push('');

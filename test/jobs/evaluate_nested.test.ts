@@ -1,12 +1,12 @@
 /**
- * Paired evaluation across memory sizes (src/runtime/evaluate_run.ts): the memories of one C are
+ * Paired evaluation across memory sizes (src/jobs/evaluate_run.ts): the memories of one C are
  * nested (each smaller one a prefix of the larger, in round-robin class order) and keep the same
  * targets, so per-episode NLL differences are paired.
  */
 import { describe, expect, it } from 'vitest';
 import { EpisodeSampler } from '../../src/data/episodes.ts';
 import { loadMnistPackage } from '../../src/data/mnist_package.ts';
-import { meanSe, nestedEpisode, roundRobinOrder } from '../../src/runtime/evaluate_run.ts';
+import { meanSe, nestedEpisode, roundRobinOrder } from '../../src/jobs/evaluate_run.ts';
 
 describe('nested memories for paired evaluation', () => {
   const set = loadMnistPackage();

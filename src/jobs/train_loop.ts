@@ -10,14 +10,14 @@ import type { IrProgram } from '../ir/types.ts';
 import { importanceBound } from '../lower/objective.ts';
 
 import { RunError } from '../diagnostics/errors.ts';
-import { trainStream, validationBatches, type RawBatch } from './data_source.ts';
+import { trainStream, validationBatches, type RawBatch } from '../runtime/data_source.ts';
 import { RunDir, type RunConfig } from './run_dir.ts';
-import { Trainer, type TrainerState } from './trainer.ts';
-import { CheckpointError, checkpointFile, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import { trainingMetaProblem } from './checkpoint_schema.ts';
-import { firstNonFiniteSite, implausibleBound } from './divergence.ts';
+import { Trainer, type TrainerState } from '../runtime/trainer.ts';
+import { CheckpointError, checkpointFile, loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
+import { trainingMetaProblem } from '../runtime/checkpoint_schema.ts';
+import { firstNonFiniteSite, implausibleBound } from '../runtime/divergence.ts';
 import { Rng } from '../random/rng.ts';
-import { faultPoint } from './fault.ts';
+import { faultPoint } from '../runtime/fault.ts';
 import { EventFileWriter, truncateEventFiles } from '../report/tensorboard.ts';
 import { addressKl, sampleGridPng } from './summaries.ts';
 

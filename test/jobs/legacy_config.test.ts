@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { printEstimator } from '../../src/ir/print.ts';
-import { irOfRun, RunDir, upgradeEstimator } from '../../src/runtime/run_dir.ts';
+import { irOfRun, RunDir, upgradeEstimator } from '../../src/jobs/run_dir.ts';
 import type { EstimatorSettings } from '../../src/ir/types.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-legacy-'));

@@ -12,7 +12,7 @@ import { DataError } from '../../src/data/paths.ts';
 import { readZip } from '../../src/data/zip.ts';
 import { selectBackend } from '../../src/runtime/backend.ts';
 import { trainStream, validationBatches, type DataOptions } from '../../src/runtime/data_source.ts';
-import { validate } from '../../src/runtime/train_loop.ts';
+import { validate } from '../../src/jobs/train_loop.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
 import { irOfFile } from '../lower/helpers.ts';
 import { FIXTURE_DATA, fixtureData } from '../fixtures/data.ts';

@@ -18,7 +18,7 @@
  * something other than a vmm run and a run that has a checkpoint; a new run may be started again
  * by the same command (the same model), and `--resume` of a new run says exactly that, so the two
  * messages never send the user to each other. One training writes into a folder at a time
- * (`.vmm-lock`, src/runtime/run_lock.ts). `open` validates config.json, so a damaged folder is
+ * (`.vmm-lock`, src/jobs/run_lock.ts). `open` validates config.json, so a damaged folder is
  * one clear line, not a JSON or type error. `discardIfUnstarted` removes a folder whose start failed.
  * Metrics stay true across resumes: `truncateMetrics` drops the records of steps after the
  * checkpoint a run resumes from (the resumed run takes those steps again).
@@ -30,10 +30,10 @@ import type { EstimatorArg, EstimatorSettings, IrProgram } from '../ir/types.ts'
 import { RunError } from '../diagnostics/errors.ts';
 import { limitProblem, type LimitName } from '../check/limits.ts';
 import { compileSource } from '../check/pipeline.ts';
-import type { DataOptions } from './data_source.ts';
-import { CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE } from './checkpoint.ts';
+import type { DataOptions } from '../runtime/data_source.ts';
+import { CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE } from '../runtime/checkpoint.ts';
 import { acquireRunLock, holdsRunLock, LOCK_FILE, releaseRunLock, runLockRefusal } from './run_lock.ts';
-import { faultPoint } from './fault.ts';
+import { faultPoint } from '../runtime/fault.ts';
 
 /** What a run folder holds: nothing resumable yet, a checkpoint to resume from, or final weights. */
 export type RunState = 'new' | 'has checkpoint' | 'finished';

@@ -16,8 +16,8 @@ import { addressKeys, embedKeys, embedQueries } from './address_keys.ts';
 import { buildMemoryIndex, fingerprintChanges, hashFiles, openMemoryIndex, readManifest, type BuildResult, type IndexFingerprint } from './ann_index.ts';
 import type { Choice, QueryResult } from './classify_run.ts';
 import { loadTrained } from './evaluate_run.ts';
-import { readImageArray, type ImageArray } from './image_array.ts';
-import { openImageRows, type ImageRows } from './image_rows.ts';
+import { readImageArray, type ImageArray } from '../data/image_array.ts';
+import { openImageRows, type ImageRows } from '../data/image_rows.ts';
 
 export interface IndexOptions {
   memory: string;

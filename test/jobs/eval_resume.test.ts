@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/runtime/backend.ts';
-import { EvalInterrupted, runEval, type EvalOptions, type EvalProgress } from '../../src/runtime/evaluate_run.ts';
+import { EvalInterrupted, runEval, type EvalOptions, type EvalProgress } from '../../src/jobs/evaluate_run.ts';
 import { runCli } from '../cli/run_cli.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -14,7 +14,7 @@
  * returned as uint8 in 0..255 so they binarize exactly as the data sets do (src/data/binarize.ts).
  */
 import { readFileSync } from 'node:fs';
-import { readZip } from '../data/zip.ts';
+import { readZip } from './zip.ts';
 import { RunError } from '../diagnostics/errors.ts';
 
 export interface ImageArray {

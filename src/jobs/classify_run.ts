@@ -17,9 +17,9 @@ import { binarizeFixed } from '../data/binarize.ts';
 import { Rng } from '../random/rng.ts';
 import { addressPosterior } from '../lower/objective.ts';
 import { RunError } from '../diagnostics/errors.ts';
-import { bindInputs, type RawBatch } from './data_source.ts';
+import { bindInputs, type RawBatch } from '../runtime/data_source.ts';
 import { loadTrained } from './evaluate_run.ts';
-import { readImageArray, type ImageArray } from './image_array.ts';
+import { readImageArray, type ImageArray } from '../data/image_array.ts';
 import type { IrProgram } from '../ir/types.ts';
 import type { CompiledModel } from '../lower/compile.ts';
 
