@@ -45,9 +45,8 @@ import { blasInUse, blasModuleKind, blasUnavailableReason, patchWasmConvWithBlas
 import { ensureGradients } from './gradients.ts';
 import { KERNELS_ENV, installKernel, kernelMode, kernelModeFromEnv, kernelsInstalled, parseKernelMode, setKernelMode, type KernelMode } from '../kernels/registry.ts';
 import { installEagerRelease, installSharedSaves } from './backprop.ts';
-import { adapterLabel, loadWebGpu, type AdapterInfo } from './webgpu.ts';
 
-export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface BackendInfo {
@@ -73,8 +72,6 @@ export interface BackendInfo {
   kernels: KernelMode;
   /** Which native module runs the products: the package's prebuilt one or one built from source. */
   blasModule?: NativeKind;
-  /** webgpu only: the adapter that runs the kernels. */
-  adapter?: AdapterInfo;
   /** "OpenBLAS module prebuilt for linux-x64", or "OpenBLAS module built from source: no prebuilt for darwin-arm64". */
   blasModuleNote?: string;
 }
@@ -163,19 +160,15 @@ async function select(opts: SelectOptions): Promise<BackendInfo> {
     info = await describe(force, 'forced');
   } else {
     const native = await tryBackend('tensorflow');
-    // A GPU through WebGPU when a hardware adapter exists; a software one (lavapipe) only when forced.
-    const gpu = native.ok ? undefined : await tryBackend('webgpu', { hardwareOnly: true });
     if (native.ok) {
       info = await describe('tensorflow', 'native TensorFlow found');
-    } else if (gpu?.ok) {
-      info = await describe('webgpu', `${native.why}; a WebGPU adapter found`);
     } else {
       const w = await tryBackend('wasm');
       if (w.ok) {
         info = await describe('wasm', native.why);
       } else {
         const c = await tryBackend('cpu');
-        if (!c.ok) throw new BackendError(`no tfjs backend could start: tensorflow: ${native.why}; webgpu: ${gpu?.why}; wasm: ${w.why}; cpu: ${c.why}`);
+        if (!c.ok) throw new BackendError(`no tfjs backend could start: tensorflow: ${native.why}; wasm: ${w.why}; cpu: ${c.why}`);
         info = await describe('cpu', `${native.why}; wasm failed: ${w.why}`);
       }
     }
@@ -205,9 +198,9 @@ function requestedKernels(option: string | undefined): KernelMode | undefined {
   }
 }
 
-/** The kernels a backend runs in the current mode: tensorflow and webgpu never have vmm's own. */
+/** The kernels a backend runs in the current mode: tensorflow never has vmm's own. */
 function kernelsOn(name: BackendName): KernelMode {
-  return name === 'tensorflow' || name === 'webgpu' ? 'generic' : kernelMode();
+  return name === 'tensorflow' ? 'generic' : kernelMode();
 }
 
 /**
@@ -217,7 +210,6 @@ function kernelsOn(name: BackendName): KernelMode {
  * source and why not the prebuilt one), or why none does.
  */
 export function formatInfo(info: BackendInfo): string {
-  if (info.name === 'webgpu') return `backend: webgpu (${info.adapter ? adapterLabel(info.adapter) : 'unknown adapter'}); ${info.reason}`;
   const parts: string[] = [];
   if (info.name === 'wasm') parts.push(info.simd ? 'SIMD' : 'no SIMD');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
@@ -243,10 +235,6 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
   switch (name) {
     case 'tensorflow':
       return { name, simd: true, threads: os.cpus().length, reason, kernels: kernelsOn(name) };
-    case 'webgpu': {
-      const adapter = (await loadWebGpu()).adapter;
-      return { name, simd: false, threads: 1, reason, kernels: kernelsOn(name), ...(adapter ? { adapter } : {}) };
-    }
     case 'wasm': {
       let threads = 1;
       try {
@@ -290,18 +278,9 @@ export async function availableBackends(): Promise<BackendName[]> {
 
 let versionWarned = false;
 
-/**
- * Makes `name` the active backend if it can start; says why not otherwise. `hardwareOnly`: a
- * software WebGPU adapter does not count (the automatic choice; forcing takes any adapter).
- */
-async function tryBackend(name: BackendName, opts: { hardwareOnly?: boolean } = {}): Promise<Probe> {
+/** Makes `name` the active backend if it can start; says why not otherwise. */
+async function tryBackend(name: BackendName): Promise<Probe> {
   switch (name) {
-    case 'webgpu': {
-      const p = await loadWebGpu();
-      if (!p.ok) return p;
-      if (opts.hardwareOnly && p.adapter?.software) return { ok: false, why: `only a software WebGPU adapter (${adapterLabel(p.adapter)}), used with --backend webgpu` };
-      return activate('webgpu');
-    }
     case 'tensorflow': {
       const p = await loadNative();
       if (!p.ok) return p;
