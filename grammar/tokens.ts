@@ -1,5 +1,5 @@
 /**
- * The tokens of the `.vmm` language (grammar/README.md, "Lexical structure"). Lexing only: no
+ * The tokens of the `.vmm` language (docs/language.md, "Lexical structure"). Lexing only: no
  * semantics. Keywords are declared before `Identifier` and carry `longer_alt: Identifier`, so
  * `models` or `latent_z` are names. Comments go to the `comments` group: the parser never sees
  * them, the AST builder attaches them to statements so that `vmm fmt` keeps them.

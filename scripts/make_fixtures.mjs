@@ -1,5 +1,5 @@
 // Cuts the small data fixtures under test/fixtures/data/ from the full files in ../shared/data
-// (README "Tests and data"). Run once by a developer who has the full data:
+// (docs/guide.md, "Tests and data"). Run once by a developer who has the full data:
 //   node scripts/make_fixtures.mjs [SHARED_DATA_DIR]
 // The output is committed; `npm test` reads only it. Omniglot: MIT, (c) 2015 Brenden Lake;
 // binarized MNIST derives from MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0.

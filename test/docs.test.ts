@@ -13,7 +13,7 @@ import { BUILTINS, LAYERS } from '../src/check/context.ts';
 import { TRAIN_KEYS } from '../src/check/train.ts';
 import { estimatorSpecs } from '../src/estimators/registry.ts';
 import { familyNames } from '../src/families/registry.ts';
-import { BUILTIN_DATASETS } from '../src/ir/types.ts';
+import { datasetNames } from '../src/data/registry.ts';
 import { statementKeywords } from '../grammar/tokens.ts';
 
 const root = join(__dirname, '..');
@@ -49,7 +49,7 @@ describe('docs/language.md', () => {
       ...BUILTINS,
       ...LAYERS,
       ...TRAIN_KEYS,
-      ...BUILTIN_DATASETS,
+      ...datasetNames(),
       'adam',
       'sgd',
       'clip',

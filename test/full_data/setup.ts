@@ -31,6 +31,6 @@ export default function setup(): void {
   throw new Error(
     `npm run test:data needs the full data files:\n${FULL_DATA_FILES.map((f) => `  ${missing.includes(f) ? 'MISSING ' : 'found   '} ${f}`).join('\n')}\n` +
       `in a data directory: $VMM_DATA, the \`vmm data get\` cache, or ../shared/data beside the checkout ` +
-      `(see README "Tests and data"). \`npm test\` does not need them.`,
+      `(see docs/guide.md, "Tests and data"). \`npm test\` does not need them.`,
   );
 }
