@@ -33,6 +33,7 @@ import { estimatorNames, TRAIN_KEYS } from '../check/train.ts';
 import { CODES } from '../diagnostics/codes.ts';
 import { hasErrors, InternalError, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { families } from '../families/registry.ts';
+import { builtins } from '../ir/builtins.ts';
 import { formatType } from '../ir/size.ts';
 
 /** One analysed version of a document: its diagnostics and its position index. */
@@ -176,23 +177,8 @@ function nameHover(a: Analysis, info: NameInfo): string[] {
   }
 }
 
-/** One line per builtin, layer and distribution of src/check/context.ts (test/lsp/features.test.ts checks they agree). */
-export const BUILTIN_DOCS: Record<string, string> = {
-  concat: 'concat(a, b, ...): joins along the last axis',
-  stack: 'stack(a, b, ...): joins along the first axis (a stack of tables is a table)',
-  dot: 'dot(a, b): contracts the last axis',
-  sum: 'sum(e): reduces the last axis',
-  mean: 'mean(e): averages over the last axis',
-  pool: 'pool(t): averages the entries (first axis) of a table: [M, H] -> [H]',
-  attend: 'attend(queries, keys, values): scaled dot-product attention; [S, H], [M, H], [M, V] -> [S, V]',
-  softmax: 'softmax(e): normalizes the last axis to probabilities',
-  softplus: 'softplus(e): elementwise',
-  sigmoid: 'sigmoid(e): elementwise',
-  tanh: 'tanh(e): elementwise',
-  relu: 'relu(e): elementwise (in a net: an activation layer)',
-  exp: 'exp(e): elementwise',
-  log: 'log(e): elementwise',
-};
+/** One line per built-in function, from its row of the signature table (src/ir/builtins.ts): `usage: doc`. */
+export const BUILTIN_DOCS: Record<string, string> = Object.fromEntries(builtins().map((b) => [b.name, `${b.usage}: ${b.doc}`]));
 
 /** How each distribution family is written (src/families/registry.ts): its forms for hover and completion, and a snippet. */
 export const DISTRIBUTION_FORMS: Record<string, { forms: string[]; snippet: string }> = Object.fromEntries(
