@@ -110,7 +110,8 @@ export class AnalysisWorkers {
   private homeOf(uri: string): Slot {
     let slot = this.homes.get(uri);
     if (slot) return slot;
-    slot = this.slots.length < MAX_WORKERS ? this.start() : this.slots.reduce((x, y) => (y.uris.size < x.uris.size ? y : x));
+    // A worker with no document (its documents were closed), else a new one, else the least busy.
+    slot = this.slots.find((x) => x.uris.size === 0) ?? (this.slots.length < MAX_WORKERS ? this.start() : this.slots.reduce((x, y) => (y.uris.size < x.uris.size ? y : x)));
     slot.uris.add(uri);
     this.homes.set(uri, slot);
     return slot;
