@@ -31,7 +31,7 @@ import { Trainer } from '../src/runtime/trainer.ts';
 import { Rng } from '../src/random/rng.ts';
 import { estimateObjective } from '../src/lower/objective.ts';
 import type { IrProgram, Size } from '../src/ir/types.ts';
-import type { RawBatch } from '../src/runtime/data_source.ts';
+import type { RawBatch } from '../src/data/bind.ts';
 
 const { values: a, positionals } = parseArgs({
   allowPositionals: true,

@@ -20,7 +20,9 @@ import type { IrProgram, IrSite } from '../src/ir/types.ts';
 import { evaluate, type EvalContext } from '../src/lower/evaluate.ts';
 import { writtenMemory } from '../src/lower/neural_memory.ts';
 import { selectBackend } from '../src/runtime/backend.ts';
-import { recallBinding, recallInputs, trainStream, type DataOptions } from '../src/runtime/data_source.ts';
+import { type DataOptions } from '../src/data/bind.ts';
+import { trainStream } from '../src/data/source.ts';
+import { recallBinding, recallInputs } from '../src/data/sets/recall.ts';
 import { Trainer } from '../src/runtime/trainer.ts';
 
 const ROOT = join(import.meta.dirname, '..');

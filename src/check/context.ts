@@ -9,7 +9,6 @@ import type { SiteRole, ValueType } from '../ir/types.ts';
 import { didYouMean } from './suggest.ts';
 import type { CheckedNet, CheckedNeural } from './types.ts';
 import { familyNames, type Support } from '../families/registry.ts';
-import { builtinNames } from '../ir/builtins.ts';
 
 export type SymKind = 'const' | 'size' | 'data' | 'memory' | 'param' | 'net' | 'neural' | 'let' | 'site';
 
@@ -64,8 +63,7 @@ export interface GuideScope {
   all: Map<string, Span>;
 }
 
-/** The built-in functions' names, from their signature table (src/ir/builtins.ts). */
-export const BUILTINS: readonly string[] = builtinNames();
+export const BUILTINS = ['concat', 'stack', 'dot', 'sum', 'mean', 'pool', 'attend', 'softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log', 'softmax'] as const;
 /** Distribution family names, from the registry (src/families/registry.ts). */
 export const DISTRIBUTIONS: readonly string[] = familyNames();
 export const LAYERS = ['linear', 'mlp', 'reshape', 'flatten', 'conv2d', 'deconv2d', 'relu', 'tanh', 'sigmoid', 'elu', 'softplus', 'tap', 'skip'] as const;

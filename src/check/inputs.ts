@@ -6,7 +6,8 @@
  * refused here, at the declaration, rather than failing in the first training step.
  */
 import type { Span } from '../ast/types.ts';
-import { isGenerated, type IrProgram } from '../ir/types.ts';
+import type { IrProgram } from '../ir/types.ts';
+import { isGenerated } from '../data/registry.ts';
 import { formatType, shapeEq } from '../ir/size.ts';
 import type { Diagnostic, DiagnosticNote } from '../diagnostics/diagnostic.ts';
 
@@ -22,7 +23,7 @@ export function bindingProblems(ir: IrProgram, spanOf: (name: string) => Span | 
 }
 
 function checkBindable(ctx: { error(code: string, message: string, span: Span, notes?: DiagnosticNote[]): void }, ir: IrProgram, spanOf: (name: string) => Span | undefined, at: Span): void {
-  // The synthetic data sources generate their own inputs (src/data/synthetic.ts, src/data/synthetic_recall.ts).
+  // A generated data set (its registry entry's kind, src/data/registry.ts) makes every input itself.
   if (isGenerated(ir.train.dataset)) return;
   const where = (name: string) => spanOf(name) ?? at;
   const images = ir.data.filter((d) => d.type.elem === 'binary' || d.type.elem === 'real');

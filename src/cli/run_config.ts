@@ -1,19 +1,14 @@
 /**
- * A run's configuration from a model file and the command-line flags: the file through the
- * pipeline (src/check/pipeline.ts) at the flags' settings (its `train { }` block, overridden by the
- * flags, src/check/settings.ts), plus the data and loop settings. Shared by `vmm train` and
- * `vmm compare`.
+ * The flags of `vmm train` and `vmm compare` as a run's settings (src/jobs/run_config.ts, which
+ * makes the run's configuration).
  */
-import { resolve } from 'node:path';
-import { isBuiltinDataset } from '../data/user_data.ts';
-import { compileSource } from '../check/pipeline.ts';
+import { isBuiltinDataset } from '../data/registry.ts';
 import type { IrProgram } from '../ir/types.ts';
+import { runConfig, type RunSettings } from '../jobs/run_config.ts';
 import type { BackendName } from '../runtime/backend.ts';
 import type { RunConfig } from '../jobs/run_dir.ts';
-import { RunError, UsageError } from './errors.ts';
+import { UsageError } from './errors.ts';
 import { refuse, settingOverrides } from './front_end.ts';
-/** The step count of a run that trains until its time budget (`--minutes` without `--steps`) is spent. */
-export const UNTIL_BUDGET = 1_000_000_000;
 
 /** The flags of `vmm train` and `vmm compare`; the estimators' own arguments (`--baseline`, ...) come beside them, read by name (./front_end.ts). */
 export interface TrainFlags {
@@ -42,45 +37,30 @@ export interface TrainFlags {
 }
 
 /**
- * Resolves a model file and flags into a run configuration and the program it trains (the file's
- * train block, overridden by flags, with the addressing transform). The memory budget is left to
- * the caller, who knows the backend.
+ * Resolves a model file and flags into a run configuration and the program it trains
+ * (src/jobs/run_config.ts); a setting the model cannot take is misuse of the command.
  */
 export function configFor(modelPath: string, source: string, f: TrainFlags): { config: RunConfig; ir: IrProgram } {
-  // Anything that is not a built-in name is a path to the user's data (checked when it is read);
-  // it is stored absolute so that `--resume` works from another directory.
-  const dataset = f.dataset === undefined ? undefined : isBuiltinDataset(f.dataset) ? f.dataset : resolve(f.dataset);
-  if (f.validData !== undefined && (dataset === undefined || isBuiltinDataset(dataset))) {
+  if (f.validData !== undefined && (f.dataset === undefined || isBuiltinDataset(f.dataset))) {
     throw new UsageError(`--valid-data goes with --dataset PATH (a user's data set); the built-in data sets have their own validation split`);
   }
-  // With a time budget and no step count, the budget alone decides when training ends.
-  const flags = f.minutes !== undefined && f.steps === undefined ? { ...f, steps: UNTIL_BUDGET } : f;
-  const r = compileSource(source, { settings: { overrides: settingOverrides(flags) }, budget: false });
-  if (r.problem) refuse(r.problem);
-  if (!r.compiled) throw new RunError(`${modelPath} has errors: ${r.diagnostics.find((d) => d.severity === 'error')?.message ?? 'unknown error'}`);
-  const tuned = r.compiled;
-  const ep = tuned.train.episodes;
-  const steps = tuned.train.steps;
-  const config: RunConfig = {
-    version: 1,
-    modelPath,
-    source,
-    train: tuned.train,
-    data: {
-      dataset: dataset ?? tuned.train.dataset,
-      ...(f.data ? { dataDir: f.data } : {}),
-      ...(f.validData !== undefined ? { valid: resolve(f.validData) } : {}),
-      seed: f.seed,
-      classes: f.classes ?? ep.classes,
-      shots: f.shots ?? ep.shots,
-      distractors: f.distractors ?? ep.distractors,
-    },
+  return runConfig(modelPath, source, runSettings(f), refuse);
+}
+
+/** The flags as the settings of a run. */
+export function runSettings(f: TrainFlags): RunSettings {
+  return {
+    overrides: settingOverrides(f),
+    ...(f.minutes !== undefined ? { minutes: f.minutes } : {}),
+    ...(f.dataset !== undefined ? { dataset: f.dataset } : {}),
+    ...(f.data ? { dataDir: f.data } : {}),
+    ...(f.validData !== undefined ? { validData: f.validData } : {}),
+    ...(f.classes !== undefined ? { classes: f.classes } : {}),
+    ...(f.shots !== undefined ? { shots: f.shots } : {}),
+    ...(f.distractors !== undefined ? { distractors: f.distractors } : {}),
     seed: f.seed,
     checkpointEvery: f.checkpointEvery,
-    validEvery: f.validEvery ?? Math.max(1, Math.min(500, Math.floor(steps / 20))),
+    ...(f.validEvery !== undefined ? { validEvery: f.validEvery } : {}),
     validSize: f.validSize,
-    ...(f.minutes !== undefined ? { minutes: f.minutes } : {}),
-    createdAt: new Date().toISOString(),
   };
-  return { config, ir: tuned };
 }

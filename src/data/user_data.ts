@@ -26,13 +26,7 @@ import { describeArray, parseNpy, parseNpz, type NpyArray } from './npy.ts';
 import { DataError } from './paths.ts';
 import type { ImageSet } from './types.ts';
 
-import { BUILTIN_DATASETS, type BuiltinDataset } from '../ir/types.ts';
-
-export { BUILTIN_DATASETS, type BuiltinDataset };
-
-export function isBuiltinDataset(name: string): name is BuiltinDataset {
-  return (BUILTIN_DATASETS as readonly string[]).includes(name);
-}
+import { datasetNames } from './registry.ts';
 
 /** A user's data set: images, labels when the source has them, and train/valid splits. */
 export interface UserDataset extends ImageSet {
@@ -279,7 +273,7 @@ function readAny(path: string, size?: readonly [number, number]): { train: Raw; 
   } catch {
     fail(
       path,
-      `no such file or folder (a data set is ${BUILTIN_DATASETS.join(', ')}, or a path: a .npy or .npz file, or a folder of PNG images with one sub-folder per class)`,
+      `no such file or folder (a data set is ${datasetNames().join(', ')}, or a path: a .npy or .npz file, or a folder of PNG images with one sub-folder per class)`,
     );
   }
   if (isDir) return { train: readFolder(path, size), from: undefined };

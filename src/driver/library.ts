@@ -25,7 +25,8 @@ import { runPrior } from '../lower/trace.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { currentBackend, selectBackend, type BackendInfo, type SelectOptions } from '../runtime/backend.ts';
 import { checkVariables, restoreVariables, snapshotVariables } from '../runtime/checkpoint.ts';
-import { trainStream, validationBatches, type DataOptions, type TrainStream } from '../runtime/data_source.ts';
+import { type DataOptions, type TrainStream } from '../data/bind.ts';
+import { trainStream, validationBatches } from '../data/source.ts';
 import type { InputBatch } from '../lower/compile.ts';
 import { decodeSafetensors, encodeSafetensors } from '../runtime/safetensors.ts';
 import { validate } from '../jobs/train_loop.ts';
@@ -34,9 +35,10 @@ import { irOfRun, RunDir, runState, hasCheckpointFile, type RunConfig, type RunS
 import { loadCheckpoint } from '../runtime/checkpoint.ts';
 import { fewShotAccuracy, runEval, EVAL_SEED, QUICK_EVAL, type EvalOptions, type EvalResult } from '../jobs/evaluate_run.ts';
 import { classifyImages, type QueryResult } from '../jobs/classify_run.ts';
-import { bindInputs } from '../runtime/data_source.ts';
+import { bindInputs } from '../data/bind.ts';
 
-export { trainStream, validationBatches, type DataOptions, type TrainStream } from '../runtime/data_source.ts';
+export { type DataOptions, type TrainStream } from '../data/bind.ts';
+export { trainStream, validationBatches } from '../data/source.ts';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError } from '../runtime/safetensors.ts';
 export { DataError } from '../data/paths.ts';
 export { loadUserDataset, type UserDataset } from '../data/user_data.ts';

@@ -33,13 +33,17 @@ export function childrenOf(e: IrExpr): IrExpr[] {
       return [e.arg, ...(e.skips ?? []).map((s) => s.arg)];
     case 'unary':
     case 'slice':
+    case 'reduce':
     case 'neural_read':
       return [e.arg];
     case 'index':
       return [e.target, e.index];
-    case 'builtin':
+    case 'concat':
       return e.args;
+    case 'attend':
+      return [e.query, e.keys, e.values];
     case 'matmul':
+    case 'dot':
     case 'binary':
       return [e.left, e.right];
   }
@@ -55,13 +59,17 @@ export function mapChildren(e: IrExpr, f: (c: IrExpr) => IrExpr): IrExpr {
       return { ...e, arg: f(e.arg), ...(e.skips ? { skips: e.skips.map((s) => ({ ...s, arg: f(s.arg) })) } : {}) };
     case 'unary':
     case 'slice':
+    case 'reduce':
     case 'neural_read':
       return { ...e, arg: f(e.arg) };
     case 'index':
       return { ...e, target: f(e.target), index: f(e.index) };
-    case 'builtin':
+    case 'concat':
       return { ...e, args: e.args.map(f) };
+    case 'attend':
+      return { ...e, query: f(e.query), keys: f(e.keys), values: f(e.values) };
     case 'matmul':
+    case 'dot':
     case 'binary':
       return { ...e, left: f(e.left), right: f(e.right) };
   }

@@ -17,7 +17,7 @@ import { binarizeFixed } from '../data/binarize.ts';
 import { Rng } from '../random/rng.ts';
 import { addressPosterior } from '../lower/objective.ts';
 import { RunError } from '../diagnostics/errors.ts';
-import { bindInputs, type RawBatch } from '../runtime/data_source.ts';
+import { bindInputs, type RawBatch } from '../data/bind.ts';
 import { loadTrained } from './evaluate_run.ts';
 import { readImageArray, type ImageArray } from '../data/image_array.ts';
 import type { IrProgram } from '../ir/types.ts';

@@ -30,7 +30,7 @@ import type { EstimatorArg, EstimatorSettings, IrProgram } from '../ir/types.ts'
 import { RunError } from '../diagnostics/errors.ts';
 import { limitProblem, type LimitName } from '../check/limits.ts';
 import { compileSource } from '../check/pipeline.ts';
-import type { DataOptions } from '../runtime/data_source.ts';
+import type { DataOptions } from '../data/bind.ts';
 import { CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE } from '../runtime/checkpoint.ts';
 import { acquireRunLock, holdsRunLock, LOCK_FILE, releaseRunLock, runLockRefusal } from './run_lock.ts';
 import { faultPoint } from '../runtime/fault.ts';

@@ -22,7 +22,8 @@ import { runPrior, runTrace } from '../lower/trace.ts';
 import { mean } from '../lower/sites.ts';
 import { alignTo, addPlate } from '../lower/plates.ts';
 import { labelledGridPng } from '../report/labelled_grid.ts';
-import { testBatches, bindInputs, type RawBatch } from '../runtime/data_source.ts';
+import { bindInputs, type RawBatch } from '../data/bind.ts';
+import { testBatches } from '../data/source.ts';
 import { loadTrained } from './evaluate_run.ts';
 
 export interface SampleOptions {

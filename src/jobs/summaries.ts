@@ -12,7 +12,7 @@ import { mean } from '../lower/sites.ts';
 import { runPrior } from '../lower/trace.ts';
 import { Rng } from '../random/rng.ts';
 import { labelledGridPng } from '../report/labelled_grid.ts';
-import { bindInputs, type RawBatch } from '../runtime/data_source.ts';
+import { bindInputs, type RawBatch } from '../data/bind.ts';
 
 /**
  * Mean over the batch of KL(q(a|x) || uniform) = log M - H(q(a|x)) for the model's first address

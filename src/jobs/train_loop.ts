@@ -10,7 +10,8 @@ import type { IrProgram } from '../ir/types.ts';
 import { importanceBound } from '../lower/objective.ts';
 
 import { RunError } from '../diagnostics/errors.ts';
-import { trainStream, validationBatches, type RawBatch } from '../runtime/data_source.ts';
+import { type RawBatch } from '../data/bind.ts';
+import { trainStream, validationBatches } from '../data/source.ts';
 import { RunDir, type RunConfig } from './run_dir.ts';
 import { Trainer, type TrainerState } from '../runtime/trainer.ts';
 import { CheckpointError, checkpointFile, loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
@@ -27,6 +28,10 @@ export interface LoopOptions {
   log: (line: string) => void;
   /** Stop after this many steps in this invocation (tests; default: until train.steps). */
   maxStepsThisRun?: number;
+  /** Stops training between steps as Ctrl-C does (a library caller's): the checkpoint is saved, the result says interrupted. */
+  signal?: AbortSignal;
+  /** Called after every step with its number and bound. */
+  onStep?: (step: number, bound: number) => void;
 }
 
 export interface LoopResult {
@@ -118,6 +123,8 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  opts.signal?.addEventListener('abort', onSignal);
+  if (opts.signal?.aborted) interrupted = true;
 
   const t0 = performance.now();
   const trained = () => trainedBefore + (performance.now() - t0) / 1000;
@@ -176,6 +183,7 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
         );
       }
       lastBound = m.bound;
+      opts.onStep?.(m.step, m.bound);
       budgetSpent = trained() >= budgetSeconds;
       const last = m.step === stopAt || budgetSpent;
       ema = ema === undefined ? m.bound : 0.95 * ema + 0.05 * m.bound;
@@ -211,6 +219,7 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
     bar?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    opts.signal?.removeEventListener('abort', onSignal);
   }
   save();
   const wallSeconds = (performance.now() - t0) / 1000;

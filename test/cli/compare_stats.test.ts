@@ -3,7 +3,7 @@
  * paired differences seed by seed over the same targets, one seed falling back to target-level.
  */
 import { describe, expect, it } from 'vitest';
-import { pairedVariants, summarize, type CompareEntry } from '../../src/cli/compare.ts';
+import { pairedVariants, summarize, type CompareEntry } from '../../src/jobs/compare_stats.ts';
 
 function entry(variant: string, seed: number, nll1: number[], nll2: number[], control = false): CompareEntry {
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;

@@ -7,7 +7,8 @@ import { encodeNpy, encodeNpz } from '../../src/data/npy.ts';
 import { loadOmniglot } from '../../src/data/omniglot.ts';
 import { loadBinarizedMnist } from '../../src/data/binarized_mnist.ts';
 import { DataError } from '../../src/data/paths.ts';
-import { isBuiltinDataset, loadUserDataset, resizeArea } from '../../src/data/user_data.ts';
+import { loadUserDataset, resizeArea } from '../../src/data/user_data.ts';
+import { isBuiltinDataset } from '../../src/data/registry.ts';
 import { readZip } from '../../src/data/zip.ts';
 import { FIXTURE_DATA, fixtureData } from '../fixtures/data.ts';
 

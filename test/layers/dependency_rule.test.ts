@@ -40,6 +40,10 @@ it('an upward import and a cycle fail the rule; the same tree without them passe
   expect(upward.ok).toBe(false);
   expect(upward.out).toContain('lower-may-import');
   expect(upward.out).toContain('no-circular');
+  // The engine never reaches up into a command's job.
+  const engineToJob = cruise({ ...clean, 'src/runtime/run.ts': "import { job } from '../jobs/job.ts';\nexport const run = () => job();\n", 'src/jobs/job.ts': 'export const job = () => 1;\n' });
+  expect(engineToJob.ok).toBe(false);
+  expect(engineToJob.out).toContain('runtime-may-import');
 }, 60_000);
 
 it('an import the allow-list does not name, and a folder missing from it, fail the rule', () => {
@@ -50,7 +54,7 @@ it('an import the allow-list does not name, and a folder missing from it, fail t
   expect(sideways.ok).toBe(false);
   expect(sideways.out).toContain('families-may-import');
   const unlisted = cruise({
-    'src/jobs/train.ts': "import { lower } from '../lower/lower.ts';\nexport const train = () => lower();\n",
+    'src/plugins/train.ts': "import { lower } from '../lower/lower.ts';\nexport const train = () => lower();\n",
     'src/lower/lower.ts': 'export const lower = () => 1;\n',
   });
   expect(unlisted.ok).toBe(false);

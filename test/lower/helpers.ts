@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { frontEnd } from '../../src/check/pipeline.ts';
 import type { EstimatorKind, IrProgram, Size } from '../../src/ir/types.ts';
 import { estimatorSettings } from '../../src/estimators/registry.ts';
-import type { RawBatch } from '../../src/runtime/data_source.ts';
+import type { RawBatch } from '../../src/data/bind.ts';
 
 export function irOf(source: string): IrProgram {
   const r = frontEnd(source);

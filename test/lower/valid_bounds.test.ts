@@ -18,7 +18,7 @@ import { importanceBound } from '../../src/lower/objective.ts';
 import { runTrace, type Inputs } from '../../src/lower/trace.ts';
 import { condition, readHandlers } from '../../src/lower/handlers.ts';
 import { alignTo } from '../../src/lower/plates.ts';
-import type { RawBatch } from '../../src/runtime/data_source.ts';
+import type { RawBatch } from '../../src/data/bind.ts';
 import type { IrProgram } from '../../src/ir/types.ts';
 import { Rng } from '../../src/random/rng.ts';
 import { irOf, tinyVma } from './helpers.ts';

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resolveSplit } from '../../src/data/episodes.ts';
 import type { LabelledImageSet } from '../../src/data/types.ts';
-import { loadImageSet, trainValidSplits } from '../../src/runtime/data_source.ts';
+import { loadImageSet, trainValidSplits } from '../../src/data/source.ts';
 
 const haveOmniglot = existsSync('../shared/data/omniglot28_index.json');
 const haveBinarized = existsSync('../shared/data/binarized_mnist_valid_bits.bin.gz');

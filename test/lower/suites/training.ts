@@ -10,7 +10,7 @@ import { expect, it } from 'vitest';
 import type { IrProgram } from '../../../src/ir/types.ts';
 import { Trainer } from '../../../src/runtime/trainer.ts';
 import { validate } from '../../../src/jobs/train_loop.ts';
-import { trainStream, validationBatches } from '../../../src/runtime/data_source.ts';
+import { trainStream, validationBatches } from '../../../src/data/source.ts';
 import type { RunConfig } from '../../../src/jobs/run_dir.ts';
 import { fakeBatch, irOf, irOfFile, withEstimator } from '../helpers.ts';
 

@@ -1,0 +1,155 @@
+/**
+ * Connects a model's declared inputs to a data set of the registry (./registry.ts): which split
+ * trains and which tests, and what the model receives.
+ *
+ * - A model with a `memory` gets few-shot episodes (./episodes.ts): memory = C classes x S shots
+ *   (+ distractors), target = another image of one of those classes. Training uses the training
+ *   split (Omniglot: its 30 background alphabets; the MNIST package: its train split), evaluation
+ *   the test split (characters never seen in training).
+ * - A model without memory gets plain minibatches.
+ * - A generated data set (synthetic, recall) makes every input itself.
+ * Training pixels are binarized dynamically; evaluation uses a fixed seeded binarization.
+ */
+import { bindInputs, episodeInputs, type Binding, type DataOptions, type DatasetName, type RawBatch, type TrainStream } from './bind.ts';
+import { EpisodeSampler, BatchSampler, type SamplerState, type BatchSamplerState, type SplitSpec } from './episodes.ts';
+import { DataError } from './paths.ts';
+import { datasetSpec } from './registry.ts';
+import type { DatasetSpec, ImageSplits, LoadOptions, TrainValidSplits } from './spec.ts';
+import { userDataset } from './sets/user.ts';
+import type { ImageSet, LabelledImageSet } from './types.ts';
+import type { IrProgram } from '../ir/types.ts';
+
+/** The entry of a data set: a registered name, else the user's data at that path. */
+export function datasetFor(name: DatasetName): DatasetSpec {
+  return datasetSpec(name) ?? userDataset(name);
+}
+
+/** An image set's entry; a generated set is not one. */
+function imageSpec(name: DatasetName) {
+  const spec = datasetFor(name);
+  if (spec.kind !== 'images') throw new DataError(`${name} data is not an image set`);
+  return spec;
+}
+
+/** The images of a data set: what trains and what tests. */
+export function loadImageSet(dataset: DatasetName, dataDir?: string, o: Omit<LoadOptions, 'dataDir'> = {}): ImageSplits {
+  return imageSpec(dataset).load({ ...o, ...(dataDir ? { dataDir } : {}) });
+}
+
+/**
+ * Training data and the validation data held out of it. Validation during training never
+ * touches what `vmm eval` reports on (the Omniglot evaluation alphabets, the MNIST test split);
+ * each entry says what it holds out.
+ */
+export function trainValidSplits(dataset: DatasetName, dataDir?: string, o: Omit<LoadOptions, 'dataDir'> = {}): TrainValidSplits {
+  return imageSpec(dataset).trainValid({ ...o, ...(dataDir ? { dataDir } : {}) });
+}
+
+function checkPixels(set: ImageSet, b: Binding): void {
+  const d = set.height * set.width;
+  if (d !== b.dataSize) {
+    throw new DataError(
+      `${set.name}: the model's data input '${b.data}' takes ${b.dataSize} values per example, but the images are ${set.height}x${set.width} = ${d} pixels`,
+    );
+  }
+}
+
+/** The options a user's data set is loaded with for this model. */
+function userOptions(opts: DataOptions, b: Binding): Omit<LoadOptions, 'dataDir'> {
+  return { memory: b.memory !== undefined, pixels: b.dataSize, ...(opts.valid !== undefined ? { valid: opts.valid } : {}) };
+}
+
+/** The training stream for a model: generated batches, episodes if it has a memory, else minibatches. */
+export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
+  const spec = datasetFor(opts.dataset);
+  if (spec.kind === 'generated') return spec.open(ir, opts);
+  const b = bindInputs(ir);
+  const { train, trainSplit, trainName } = trainValidSplits(opts.dataset, opts.dataDir, userOptions(opts, b));
+  checkPixels(train, b);
+  if (b.memory) {
+    if (!('labels' in train) || train.labels === undefined) {
+      throw new DataError(
+        `${train.name === 'binarized-mnist-train' ? opts.dataset : train.name}: no class labels, so it cannot make the few-shot episodes that ${ir.name}'s memory '${b.memory}' needs ` +
+          `(give labels: an .npz with an integer array 'labels' or 'y', or a folder with one sub-folder per class)`,
+      );
+    }
+    const sampler = new EpisodeSampler({
+      set: train as LabelledImageSet,
+      classes: opts.classes,
+      shots: opts.shots,
+      distractors: opts.distractors,
+      split: trainSplit,
+      seed: opts.seed,
+      pixels: 'dynamic',
+    });
+    return {
+      next: (n) => episodeInputs(b, sampler.next(n)),
+      state: () => sampler.state(),
+      setState: (s) => sampler.setState(s as SamplerState),
+      describe: `${train.name} episodes (${trainName}): ${opts.classes} classes x ${opts.shots} shots${
+        opts.distractors ? ` + ${opts.distractors} distractors` : ''
+      } = ${sampler.memorySize} memory entries, dynamic binarization`,
+    };
+  }
+  const sampler = new BatchSampler({ set: train, split: trainSplit, seed: opts.seed, pixels: 'dynamic' });
+  return {
+    next: (n) => {
+      const batch = sampler.next(n);
+      return { inputs: [{ name: b.data, data: batch.images, shape: [batch.batch, batch.pixels], plates: ['batch'] }] };
+    },
+    state: () => sampler.state(),
+    setState: (s) => sampler.setState(s as BatchSamplerState),
+    describe: `${train.name} (${trainName}), dynamic binarization`,
+  };
+}
+
+/**
+ * A fixed validation set: `count` examples (episodes with the same C and S for memory models)
+ * from the data held out of training (`trainValidSplits`), fixed binarization, the same every
+ * time it is built with this seed.
+ */
+export function validationBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
+  const spec = datasetFor(opts.dataset);
+  if (spec.kind === 'generated') return generatedBatches(spec.open(ir, opts, 'valid'), count, batch);
+  const { valid, validSplit } = spec.trainValid({ ...userOptions(opts, bindInputs(ir)), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) });
+  return fixedBatches(ir, opts, count, batch, valid, validSplit);
+}
+
+/** `count` fixed examples of the test split (what `vmm eval` reports on), as `validationBatches`. */
+export function testBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number): RawBatch[] {
+  const spec = datasetFor(opts.dataset);
+  if (spec.kind === 'generated') return generatedBatches(spec.open(ir, opts, 'test'), count, batch);
+  const { test, testSplit } = spec.load({ ...userOptions(opts, bindInputs(ir)), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) });
+  return fixedBatches(ir, opts, count, batch, test, testSplit);
+}
+
+function generatedBatches(stream: TrainStream, count: number, batch: number): RawBatch[] {
+  const out: RawBatch[] = [];
+  for (let i = 0; i < count; i += batch) out.push(stream.next(Math.min(batch, count - i)));
+  return out;
+}
+
+function fixedBatches(ir: IrProgram, opts: DataOptions, count: number, batch: number, set: ImageSet, split: SplitSpec | undefined): RawBatch[] {
+  const out: RawBatch[] = [];
+  const b = bindInputs(ir);
+  checkPixels(set, b);
+  if (b.memory) {
+    const sampler = new EpisodeSampler({
+      set: set as LabelledImageSet,
+      classes: opts.classes,
+      shots: opts.shots,
+      distractors: opts.distractors,
+      split,
+      seed: opts.seed + 7919,
+      pixels: { fixed: opts.seed + 104729 },
+    });
+    for (let i = 0; i < count; i += batch) out.push(episodeInputs(b, sampler.next(Math.min(batch, count - i))));
+    return out;
+  }
+  const sampler = new BatchSampler({ set, split, seed: opts.seed + 7919, pixels: { fixed: opts.seed + 104729 } });
+  for (let i = 0; i < count; i += batch) {
+    const bb = sampler.next(Math.min(batch, count - i));
+    out.push({ inputs: [{ name: b.data, data: bb.images, shape: [bb.batch, bb.pixels], plates: ['batch'] }] });
+  }
+  return out;
+}
