@@ -9,6 +9,7 @@ import type { SiteRole, ValueType } from '../ir/types.ts';
 import { didYouMean } from './suggest.ts';
 import type { CheckedNet, CheckedNeural } from './types.ts';
 import { familyNames, type Support } from '../families/registry.ts';
+import { builtinNames } from '../ir/builtins.ts';
 
 export type SymKind = 'const' | 'size' | 'data' | 'memory' | 'param' | 'net' | 'neural' | 'let' | 'site';
 
@@ -63,7 +64,8 @@ export interface GuideScope {
   all: Map<string, Span>;
 }
 
-export const BUILTINS = ['concat', 'stack', 'dot', 'sum', 'mean', 'pool', 'attend', 'softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log', 'softmax'] as const;
+/** The built-in functions' names, from their signature table (src/ir/builtins.ts). */
+export const BUILTINS: readonly string[] = builtinNames();
 /** Distribution family names, from the registry (src/families/registry.ts). */
 export const DISTRIBUTIONS: readonly string[] = familyNames();
 export const LAYERS = ['linear', 'mlp', 'reshape', 'flatten', 'conv2d', 'deconv2d', 'relu', 'tanh', 'sigmoid', 'elu', 'softplus', 'tap', 'skip'] as const;

@@ -9,7 +9,8 @@ import { BUILTINS, DISTRIBUTIONS, KIND_WORD, LAYERS, type Ctx, type Scope } from
 import { formatExpr } from './format.ts';
 import { neuralReadType } from './neural.ts';
 import { didYouMean } from './suggest.ts';
-import { addSize, formatShape, formatSize, formatType, shapeEq, sizeEq } from '../ir/size.ts';
+import { builtin, type BuiltinSpec } from '../ir/builtins.ts';
+import { formatShape, formatSize, formatType, shapeEq, sizeEq } from '../ir/size.ts';
 
 export interface Typed {
   type: ValueType;
@@ -19,7 +20,6 @@ export interface Typed {
 }
 
 const SCALAR: ValueType = { elem: 'real', shape: [] };
-const UNARY_FNS = ['softplus', 'sigmoid', 'tanh', 'relu', 'exp', 'log', 'softmax'] as const;
 
 export function isNumeric(t: ValueType): boolean {
   return t.elem !== 'cat';
@@ -133,7 +133,8 @@ function arity(ctx: Ctx, call: Call, min: number, max: number, usage: string): b
 
 function checkCall(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
   const name = e.callee.name;
-  if ((BUILTINS as readonly string[]).includes(name)) return checkBuiltin(ctx, e, scope);
+  const row = builtin(name);
+  if (row) return checkBuiltin(ctx, e, scope, row);
   if ((DISTRIBUTIONS as readonly string[]).includes(name)) {
     ctx.error('VMM2006', `the distribution \`${name}\` can only appear after \`~\` in a site, not inside an expression`, e.callee.span);
     checkArgs(ctx, e, scope);
@@ -312,117 +313,39 @@ function checkNeuralRead(ctx: Ctx, e: Call, scope: Scope, sym: NonNullable<Retur
   return { type, ir: { op: 'neural_read', neural, arg: arg.ir, type } };
 }
 
-function checkBuiltin(ctx: Ctx, e: Call, scope: Scope): Typed | undefined {
-  const name = e.callee.name;
+/**
+ * `f(args)` for a built-in `f`: its row of the signature table (src/ir/builtins.ts) says the
+ * arity, which arguments need an axis and the result's type; here the table's complaints get
+ * their places in the source.
+ */
+function checkBuiltin(ctx: Ctx, e: Call, scope: Scope, row: BuiltinSpec): Typed | undefined {
+  const name = row.name;
   const okNamed = noNamedArgs(ctx, e, `\`${name}\``);
   const args = checkArgs(ctx, e, scope);
   const exprs = e.args.map((a) => a.value);
-  const usage: Record<string, string> = {
-    concat: 'concat(a, b, ...)',
-    stack: 'stack(a, b, ...)',
-    dot: 'dot(a, b)',
-    attend: 'attend(queries, keys, values)',
-    pool: 'pool(entries)',
-  };
-  const [min, max] = name === 'concat' || name === 'stack' ? [2, Infinity] : name === 'dot' ? [2, 2] : name === 'attend' ? [3, 3] : [1, 1];
-  const okArity = arity(ctx, e, min, max, usage[name] ?? `${name}(e)`);
+  const okArity = arity(ctx, e, row.arity.min, row.arity.max, row.usage);
   if (!okNamed || !okArity || args.some((a) => !a)) return undefined;
   const ts = args as Typed[];
   for (let i = 0; i < ts.length; i++) if (!numeric(ctx, exprs[i]!, ts[i]!, `\`${name}\``)) return undefined;
-  const needRank1 = (i: number, why: string): boolean => {
-    if (ts[i]!.type.shape.length >= 1) return true;
-    ctx.error('VMM2025', `\`${name}\` ${why}, but ${describe(exprs[i]!, ts[i]!.type)} is a scalar`, exprs[i]!.span);
-    return false;
-  };
-  switch (name) {
-    case 'concat':
-    case 'stack': {
-      const first = name === 'stack';
-      for (let i = 0; i < ts.length; i++) if (!needRank1(i, first ? 'joins along the first axis' : 'joins along the last axis')) return undefined;
-      const t0 = ts[0]!.type;
-      const rank = t0.shape.length;
-      let joined: Size = first ? t0.shape[0]! : t0.shape[rank - 1]!;
-      const keep = (s: Size[]) => (first ? s.slice(1) : s.slice(0, -1));
-      for (let i = 1; i < ts.length; i++) {
-        const t = ts[i]!.type;
-        const ok = t.shape.length === rank && shapeEq(keep(t.shape), keep(t0.shape));
-        if (!ok) {
-          const axes = first ? 'all axes after the first' : 'all axes but the last';
-          ctx.error(
-            'VMM2020',
-            `\`${name}\` needs arguments that agree on ${axes}: ${describe(exprs[i]!, t)} does not fit ${describe(exprs[0]!, t0)}`,
-            exprs[i]!.span,
-            [{ message: `the first argument has type ${formatType(t0)}`, span: exprs[0]!.span }],
-          );
-          return undefined;
-        }
-        joined = addSize(joined, first ? t.shape[0]! : t.shape[rank - 1]!);
-      }
-      const elem = ts.every((t) => t.type.elem === t0.elem) ? t0.elem : 'real';
-      const shape = first ? [joined, ...t0.shape.slice(1)] : [...t0.shape.slice(0, -1), joined];
-      const type: ValueType = { elem, shape };
-      const ir: IrExpr = { op: 'concat', axis: first ? 'first' : 'last', args: ts.map((t) => t.ir), type };
-      if (!first) return { type, ir };
-      // A stack of tables is a table (learned entries added to a memory); it is named after its first memory.
-      const tables = ts.map((t) => t.table).filter((t): t is string => t !== undefined);
-      const mem = tables.find((t) => ctx.symbols.get(t)?.kind === 'memory') ?? tables[0];
-      return mem ? { type, ir, table: mem } : { type, ir };
-    }
-    case 'dot': {
-      if (!needRank1(0, 'contracts the last axis') || !needRank1(1, 'contracts the last axis')) return undefined;
-      const [a, b] = [ts[0]!.type, ts[1]!.type];
-      const la = a.shape[a.shape.length - 1]!;
-      const lb = b.shape[b.shape.length - 1]!;
-      const leadA = a.shape.slice(0, -1);
-      const leadB = b.shape.slice(0, -1);
-      if (!sizeEq(la, lb) || !(shapeEq(leadA, leadB) || leadA.length === 0 || leadB.length === 0)) {
-        ctx.error(
-          'VMM2020',
-          `\`dot\` needs the same last axis (and equal leading axes, or none on one side): found ${formatType(a)} and ${formatType(b)}`,
-          e.span,
-        );
-        return undefined;
-      }
-      const type: ValueType = { elem: 'real', shape: leadA.length >= leadB.length ? leadA : leadB };
-      return { type, ir: { op: 'dot', left: ts[0]!.ir, right: ts[1]!.ir, type } };
-    }
-    case 'pool': {
-      // The mean over the entries (first axis) of a table: a set summarized, whatever its size.
-      if (!needRank1(0, 'averages the entries along the first axis')) return undefined;
-      const type: ValueType = { elem: 'real', shape: ts[0]!.type.shape.slice(1) };
-      return { type, ir: { op: 'reduce', fn: 'mean', arg: ts[0]!.ir, type, axis: 'first' } };
-    }
-    case 'attend': {
-      const [q, k, v] = [ts[0]!.type, ts[1]!.type, ts[2]!.type];
-      const rankOk = (t: ValueType, lo: number, hi: number) => t.shape.length >= lo && t.shape.length <= hi;
-      if (!rankOk(q, 1, 2) || !rankOk(k, 2, 2) || !rankOk(v, 2, 2)) {
-        ctx.error('VMM2025', `\`attend\` takes queries [S, H] or [H], keys [M, H] and values [M, V]; found ${formatType(q)}, ${formatType(k)} and ${formatType(v)}`, e.span);
-        return undefined;
-      }
-      const h = q.shape[q.shape.length - 1]!;
-      if (!sizeEq(h, k.shape[1]!)) {
-        ctx.error('VMM2020', `\`attend\` compares queries and keys along their last axis: ${describe(exprs[0]!, q)} does not fit ${describe(exprs[1]!, k)}`, exprs[1]!.span);
-        return undefined;
-      }
-      if (!sizeEq(k.shape[0]!, v.shape[0]!)) {
-        ctx.error('VMM2020', `\`attend\` needs one value per key: ${describe(exprs[1]!, k)} and ${describe(exprs[2]!, v)} have different numbers of entries`, exprs[2]!.span);
-        return undefined;
-      }
-      const type: ValueType = { elem: 'real', shape: [...q.shape.slice(0, -1), v.shape[1]!] };
-      return { type, ir: { op: 'attend', query: ts[0]!.ir, keys: ts[1]!.ir, values: ts[2]!.ir, type } };
-    }
-    case 'sum':
-    case 'mean': {
-      if (!needRank1(0, 'reduces the last axis')) return undefined;
-      const type: ValueType = { elem: 'real', shape: ts[0]!.type.shape.slice(0, -1) };
-      return { type, ir: { op: 'reduce', fn: name, arg: ts[0]!.ir, type } };
-    }
-    default: {
-      const fn = name as (typeof UNARY_FNS)[number];
-      const type: ValueType = { elem: 'real', shape: ts[0]!.type.shape };
-      return { type, ir: { op: 'unary', fn, arg: ts[0]!.ir, type } };
+  if (row.needsAxis) {
+    const scalar = ts.findIndex((t) => t.type.shape.length === 0);
+    if (scalar >= 0) {
+      ctx.error('VMM2025', `\`${name}\` ${row.needsAxis}, but ${describe(exprs[scalar]!, ts[scalar]!.type)} is a scalar`, exprs[scalar]!.span);
+      return undefined;
     }
   }
+  const type = row.result(ts.map((t, i) => ({ type: t.type, text: describe(exprs[i]!, t.type) })));
+  if ('code' in type) {
+    const notes = type.note ? [{ message: type.note.message, span: exprs[type.note.at]!.span }] : [];
+    ctx.error(type.code, type.message, type.at === undefined ? e.span : exprs[type.at]!.span, notes);
+    return undefined;
+  }
+  const ir: IrExpr = { op: 'builtin', fn: name, args: ts.map((t) => t.ir), type };
+  if (!row.joinsTables) return { type, ir };
+  // A stack of tables is a table (learned entries added to a memory); it is named after its first memory.
+  const tables = ts.map((t) => t.table).filter((t): t is string => t !== undefined);
+  const mem = tables.find((t) => ctx.symbols.get(t)?.kind === 'memory') ?? tables[0];
+  return mem ? { type, ir, table: mem } : { type, ir };
 }
 
 function checkIndex(ctx: Ctx, e: IndexExpr, scope: Scope): Typed | undefined {

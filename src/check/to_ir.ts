@@ -66,8 +66,8 @@ function dist(d: CheckedDist): IrDist {
       const logits: IrExpr = {
         op: 'binary',
         fn: 'sub',
-        left: { op: 'unary', fn: 'log', arg: p, type: t },
-        right: { op: 'unary', fn: 'log', arg: oneMinus, type: t },
+        left: { op: 'builtin', fn: 'log', args: [p], type: t },
+        right: { op: 'builtin', fn: 'log', args: [oneMinus], type: t },
         type: t,
       };
       return { kind: 'Bernoulli', logits };
@@ -82,7 +82,7 @@ function dist(d: CheckedDist): IrDist {
       const scale: IrExpr = {
         op: 'binary',
         fn: 'add',
-        left: { op: 'unary', fn: 'softplus', arg: raw, type: half },
+        left: { op: 'builtin', fn: 'softplus', args: [raw], type: half },
         right: scalar(MIN_SCALE),
         type: half,
       };
@@ -98,7 +98,7 @@ function dist(d: CheckedDist): IrDist {
  */
 function rowOffset(table: IrExpr, memory: string): Size | undefined {
   if (table.op === 'ref') return table.name === memory ? { c: 0, terms: {} } : undefined;
-  if (table.op !== 'concat' || table.axis !== 'first') return undefined;
+  if (table.op !== 'builtin' || table.fn !== 'stack') return undefined;
   let before: Size = { c: 0, terms: {} };
   for (const a of table.args) {
     const inner = rowOffset(a, memory);

@@ -43,15 +43,11 @@ function usedOutsideReads(e: IrExpr, name: string): boolean {
       return usedOutsideReads(e.arg, name) || (e.skips ?? []).some((s) => usedOutsideReads(s.arg, name));
     case 'unary':
     case 'slice':
-    case 'reduce':
     case 'neural_read':
       return usedOutsideReads(e.arg, name);
-    case 'concat':
+    case 'builtin':
       return e.args.some((a) => usedOutsideReads(a, name));
-    case 'attend':
-      return [e.query, e.keys, e.values].some((a) => usedOutsideReads(a, name));
     case 'matmul':
-    case 'dot':
     case 'binary':
       return usedOutsideReads(e.left, name) || usedOutsideReads(e.right, name);
   }

@@ -125,7 +125,7 @@ export function toSoftAttention(ir: IrProgram): IrProgram {
       role: 'latent',
       discrete: false,
       type: qType,
-      dist: { kind: 'Normal', loc: right, scale: { op: 'binary', fn: 'add', left: { op: 'unary', fn: 'softplus', arg: scaleRef, type: qType }, right: scalar(1e-4), type: qType } },
+      dist: { kind: 'Normal', loc: right, scale: { op: 'binary', fn: 'add', left: { op: 'builtin', fn: 'softplus', args: [scaleRef], type: qType }, right: scalar(1e-4), type: qType } },
     };
     const guideAddress: IrSite = { ...g, dist: { ...g.dist, logits: { op: 'matmul', left, right: u, type: logitsType } } };
     guide = guide.flatMap((s) => (s === g ? [guideQuery, guideAddress] : [s]));

@@ -11,7 +11,7 @@ const BIN: Record<string, [string, number]> = { add: ['+', 1], sub: ['-', 1], mu
 function prec(e: IrExpr): number {
   if (e.op === 'binary') return BIN[e.fn]![1];
   if (e.op === 'matmul') return 2;
-  if (e.op === 'unary' && e.fn === 'neg') return 3;
+  if (e.op === 'unary') return 3;
   return 4;
 }
 
@@ -36,24 +36,18 @@ export function printExpr(e: IrExpr): string {
     }
     case 'index':
       return `${wrap(e.target, prec(e.target) < 4)}[${printExpr(e.index)}]`;
-    case 'concat':
-      return `${e.axis === 'last' ? 'concat' : 'stack'}(${e.args.map(printExpr).join(', ')})`;
+    case 'builtin':
+      return `${e.fn}(${e.args.map(printExpr).join(', ')})`;
     case 'matmul':
       return `${wrap(e.left, prec(e.left) < 2)} @ ${wrap(e.right, prec(e.right) <= 2)}`;
-    case 'dot':
-      return `dot(${printExpr(e.left)}, ${printExpr(e.right)})`;
     case 'unary':
-      return e.fn === 'neg' ? `-${wrap(e.arg, prec(e.arg) <= 3)}` : `${e.fn}(${printExpr(e.arg)})`;
+      return `-${wrap(e.arg, prec(e.arg) <= 3)}`;
     case 'binary': {
       const [op, p] = BIN[e.fn]!;
       return `${wrap(e.left, prec(e.left) < p)} ${op} ${wrap(e.right, prec(e.right) <= p)}`;
     }
     case 'slice':
       return `${wrap(e.arg, prec(e.arg) < 4)}[${e.from}:${e.to}]`;
-    case 'reduce':
-      return e.axis === 'first' ? `pool(${printExpr(e.arg)})` : `${e.fn}(${printExpr(e.arg)})`;
-    case 'attend':
-      return `attend(${printExpr(e.query)}, ${printExpr(e.keys)}, ${printExpr(e.values)})`;
     case 'neural_read':
       return `${e.neural.name}(${printExpr(e.arg)})`;
   }

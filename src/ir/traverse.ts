@@ -33,17 +33,13 @@ export function childrenOf(e: IrExpr): IrExpr[] {
       return [e.arg, ...(e.skips ?? []).map((s) => s.arg)];
     case 'unary':
     case 'slice':
-    case 'reduce':
     case 'neural_read':
       return [e.arg];
     case 'index':
       return [e.target, e.index];
-    case 'concat':
+    case 'builtin':
       return e.args;
-    case 'attend':
-      return [e.query, e.keys, e.values];
     case 'matmul':
-    case 'dot':
     case 'binary':
       return [e.left, e.right];
   }
@@ -59,17 +55,13 @@ export function mapChildren(e: IrExpr, f: (c: IrExpr) => IrExpr): IrExpr {
       return { ...e, arg: f(e.arg), ...(e.skips ? { skips: e.skips.map((s) => ({ ...s, arg: f(s.arg) })) } : {}) };
     case 'unary':
     case 'slice':
-    case 'reduce':
     case 'neural_read':
       return { ...e, arg: f(e.arg) };
     case 'index':
       return { ...e, target: f(e.target), index: f(e.index) };
-    case 'concat':
+    case 'builtin':
       return { ...e, args: e.args.map(f) };
-    case 'attend':
-      return { ...e, query: f(e.query), keys: f(e.keys), values: f(e.values) };
     case 'matmul':
-    case 'dot':
     case 'binary':
       return { ...e, left: f(e.left), right: f(e.right) };
   }

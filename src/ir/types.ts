@@ -28,7 +28,8 @@ export interface ValueType {
   card?: Size;
 }
 
-export type UnaryFn = 'neg' | 'softplus' | 'sigmoid' | 'tanh' | 'relu' | 'exp' | 'log' | 'softmax';
+/** The one unary operator (`-e`); functions such as `softplus` are built-ins (`builtin`). */
+export type UnaryFn = 'neg';
 export type BinaryFn = 'add' | 'sub' | 'mul' | 'div';
 
 export type IrExpr =
@@ -44,25 +45,19 @@ export type IrExpr =
   | { op: 'net'; net: string; arg: IrExpr; type: ValueType; tap?: string; skips?: IrSkipArg[] }
   /** `target[index]`: entry `index` along the first event axis of `target`. */
   | { op: 'index'; target: IrExpr; index: IrExpr; type: ValueType }
-  /** Concatenation along the last event axis (`concat`) or the first one (`stack`, used to add entries to a memory). */
-  | { op: 'concat'; axis: 'last' | 'first'; args: IrExpr[]; type: ValueType }
   /** `l @ r`: contracts the last axis of `l` with the first axis of `r` (rank <= 2 each). */
   | { op: 'matmul'; left: IrExpr; right: IrExpr; type: ValueType }
-  /** Dot product over the last axis (`dot(a, b)`), broadcasting the others. */
-  | { op: 'dot'; left: IrExpr; right: IrExpr; type: ValueType }
   | { op: 'unary'; fn: UnaryFn; arg: IrExpr; type: ValueType }
   /** Elementwise with broadcasting of scalars / equal shapes. */
   | { op: 'binary'; fn: BinaryFn; left: IrExpr; right: IrExpr; type: ValueType }
   /** `arg[..., from:to]` on the last axis (used to split a net's output into loc and scale). */
   | { op: 'slice'; arg: IrExpr; from: number; to: number; type: ValueType }
-  /** Sum or mean over the last axis, or over the first (`pool`: the entries of a table). */
-  | { op: 'reduce'; fn: 'sum' | 'mean'; arg: IrExpr; type: ValueType; axis?: 'first' }
   /**
-   * `attend(query, keys, values)`: for each query row, the values averaged with weights
-   * softmax_m(query · keys_m / sqrt(H)) (scaled dot-product attention, Vaswani et al. 2017):
-   * query [S, H] or [H], keys [M, H], values [M, V] -> [S, V] or [V].
+   * `fn(args)`: a built-in function, a row of the signature table src/ir/builtins.ts (`concat`,
+   * `stack`, `dot`, `sum`, `pool`, `attend`, `softmax`, ...), which says its arguments and result;
+   * each target lowers it by name (tfjs: src/lower/builtins.ts).
    */
-  | { op: 'attend'; query: IrExpr; keys: IrExpr; values: IrExpr; type: ValueType }
+  | { op: 'builtin'; fn: string; args: IrExpr[]; type: ValueType }
   /**
    * `nm(arg)`: a forward pass of the neural memory `neural` as written by the episode's entries
    * (src/lower/neural_memory.ts); the write runs once per trace. The declaration is carried along

@@ -14,6 +14,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { RunError } from '../diagnostics/errors.ts';
+import { builtin } from '../ir/builtins.ts';
+import { mapChildren } from '../ir/traverse.ts';
 import type { IrExpr, IrProgram, IrSite } from '../ir/types.ts';
 import type { CompiledModel } from '../lower/compile.ts';
 import { evaluate, type Binding, type EvalContext } from '../lower/evaluate.ts';
@@ -46,31 +48,7 @@ const fail = (ir: IrProgram, why: string): never => {
 
 /** `e` with every `let` of `lets` replaced by its definition. */
 function inlineLets(e: IrExpr, lets: ReadonlyMap<string, IrExpr>): IrExpr {
-  const go = (x: IrExpr): IrExpr => {
-    switch (x.op) {
-      case 'ref':
-        return x.ref === 'let' && lets.has(x.name) ? go(lets.get(x.name)!) : x;
-      case 'const':
-        return x;
-      case 'net':
-        return { ...x, arg: go(x.arg), ...(x.skips ? { skips: x.skips.map((s) => ({ ...s, arg: go(s.arg) })) } : {}) };
-      case 'index':
-        return { ...x, target: go(x.target), index: go(x.index) };
-      case 'concat':
-        return { ...x, args: x.args.map(go) };
-      case 'matmul':
-      case 'dot':
-      case 'binary':
-        return { ...x, left: go(x.left), right: go(x.right) };
-      case 'unary':
-      case 'slice':
-      case 'reduce':
-      case 'neural_read':
-        return { ...x, arg: go(x.arg) };
-      case 'attend':
-        return { ...x, query: go(x.query), keys: go(x.keys), values: go(x.values) };
-    }
-  };
+  const go = (x: IrExpr): IrExpr => (x.op === 'ref' && x.ref === 'let' && lets.has(x.name) ? go(lets.get(x.name)!) : mapChildren(x, go));
   return go(e);
 }
 
@@ -94,35 +72,25 @@ function reads(e: IrExpr): { refs: Map<string, string>; mixes?: string } {
         go(x.target);
         go(x.index);
         return;
-      case 'concat':
+      case 'builtin': {
+        // The signature table says which built-ins mix entries (a softmax, a pooling, attention).
+        const why = builtin(x.fn)?.mixes;
+        if (why) mixes ??= why;
         x.args.forEach(go);
         return;
+      }
       case 'matmul':
         mixes ??= "a product '@'";
         go(x.left);
         go(x.right);
         return;
-      case 'dot':
       case 'binary':
         go(x.left);
         go(x.right);
         return;
       case 'unary':
-        if (x.fn === 'softmax') mixes ??= 'a softmax';
-        go(x.arg);
-        return;
       case 'slice':
         go(x.arg);
-        return;
-      case 'reduce':
-        if (x.axis === 'first') mixes ??= 'a pooling over the entries';
-        go(x.arg);
-        return;
-      case 'attend':
-        mixes ??= 'attention';
-        go(x.query);
-        go(x.keys);
-        go(x.values);
         return;
       case 'neural_read':
         mixes ??= 'a neural memory read';
@@ -151,9 +119,10 @@ export function addressKeys(ir: IrProgram): AddressKeys {
   const d = g?.dist;
   if (!d || d.kind !== 'Categorical' || !d.logits) return fail(ir, `the guide's '${site!.name}' has no logits`);
   const logits = inlineLets(d.logits, lets);
-  if (logits.op !== 'matmul' && logits.op !== 'dot') return fail(ir, `its logits are not a product '@' or 'dot'`);
-  const [l, r] = [logits.left, logits.right];
-  const [keys, query] = l.type.shape.length === 2 && r.type.shape.length === 1 ? [l, r] : logits.op === 'dot' && r.type.shape.length === 2 && l.type.shape.length === 1 ? [r, l] : fail(ir, 'the product is not [N, H] with [H]');
+  const isDot = logits.op === 'builtin' && logits.fn === 'dot';
+  if (logits.op !== 'matmul' && !isDot) return fail(ir, `its logits are not a product '@' or 'dot'`);
+  const [l, r] = logits.op === 'matmul' ? [logits.left, logits.right] : [logits.args[0]!, logits.args[1]!];
+  const [keys, query] = l.type.shape.length === 2 && r.type.shape.length === 1 ? [l, r] : isDot && r.type.shape.length === 2 && l.type.shape.length === 1 ? [r, l] : fail(ir, 'the product is not [N, H] with [H]');
   const k = reads(keys);
   const q = reads(query);
   const memories = [...k.refs].filter(([, kind]) => kind === 'memory').map(([n]) => n);

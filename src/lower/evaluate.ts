@@ -14,7 +14,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InternalError } from '../diagnostics/diagnostic.ts';
+import type { BuiltinName } from '../ir/builtins.ts';
 import type { IrExpr } from '../ir/types.ts';
+import { BUILTIN_LOWERING } from './builtins.ts';
 import { gatherRows } from './gather.ts';
 import type { NetOutputs } from './nets.ts';
 import { neuralRead } from './neural_memory.ts';
@@ -87,20 +89,17 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
       return cached(e, ctx, () => evalNet(e.net, e.arg, ctx));
     case 'index':
       return cached(e, ctx, () => evalIndex(e.target, e.index, ctx));
-    case 'concat': {
-      const vals = e.args.map((a) => evaluate(a, ctx));
-      const { tensors, plates } = broadcastValues(vals, true);
-      const axis = e.axis === 'last' ? -1 : plates.length;
-      return { t: tf.concat(tensors, axis), plates };
+    case 'builtin': {
+      const lower = BUILTIN_LOWERING[e.fn as BuiltinName];
+      if (!lower) throw new InternalError('lower', `no lowering of the built-in '${e.fn}'`);
+      return lower(e.args.map((a) => evaluate(a, ctx)));
     }
     case 'matmul':
       return matmul(evaluate(e.left, ctx), evaluate(e.right, ctx), { left: isConstant(e.left), right: isConstant(e.right) });
-    case 'dot': {
-      const { tensors, plates } = broadcastValues([evaluate(e.left, ctx), evaluate(e.right, ctx)]);
-      return { t: tf.sum(tf.mul(tensors[0]!, tensors[1]!), -1), plates };
+    case 'unary': {
+      const v = evaluate(e.arg, ctx);
+      return { t: tf.neg(v.t), plates: v.plates };
     }
-    case 'unary':
-      return unary(e.fn, evaluate(e.arg, ctx));
     case 'binary': {
       const { tensors, plates } = broadcastValues([evaluate(e.left, ctx), evaluate(e.right, ctx)]);
       const [l, r] = tensors as [tf.Tensor, tf.Tensor];
@@ -117,41 +116,9 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
       size[last] = e.to - e.from;
       return { t: tf.slice(v.t, begin, size), plates: v.plates };
     }
-    case 'reduce': {
-      const v = evaluate(e.arg, ctx);
-      const axis = e.axis === 'first' ? v.plates.length : -1;
-      return { t: e.fn === 'sum' ? tf.sum(v.t, axis) : tf.mean(v.t, axis), plates: v.plates };
-    }
-    case 'attend':
-      return attend(evaluate(e.query, ctx), evaluate(e.keys, ctx), evaluate(e.values, ctx));
     case 'neural_read':
       return cached(e, ctx, () => neuralRead(e.neural, evaluate(e.arg, ctx), ctx));
   }
-}
-
-/**
- * Scaled dot-product attention (Vaswani et al. 2017): `softmax_m(q · k_m / sqrt(H)) v_m` summed
- * over m, for queries [S, H] or [H], keys [M, H], values [M, V], each with its own plates.
- */
-export function attend(q: Value, k: Value, v: Value): Value {
-  const qRank = eventRank(q);
-  const h = eventShape(q)[qRank - 1]!;
-  const plates = unionPlates(q.plates, k.plates, v.plates);
-  const sizes = plateSizesOf(q, k, v);
-  const qt = alignTo(q, plates, undefined, sizes); // [...P, (S,) H]
-  const kt = alignTo(k, plates, undefined, sizes); // [...P, M, H]
-  const vt = alignTo(v, plates, undefined, sizes); // [...P, M, V]
-  const lead = qt.shape.slice(0, plates.length);
-  const n = lead.reduce((a, b) => a * b, 1);
-  const s = qRank === 2 ? eventShape(q)[0]! : 1;
-  const m = eventShape(k)[0]!;
-  const q3 = reshape(qt, [n, s, h]);
-  const k3 = reshape(kt, [n, m, h]);
-  const v3 = reshape(vt, [n, m, -1]);
-  const w = tf.softmax(tf.div(tf.matMul(q3, k3, false, true), Math.sqrt(h))); // [n, S, M]
-  const out = tf.matMul(w, v3); // [n, S, V]
-  const vdim = out.shape[2]!;
-  return { t: reshape(out, [...lead, ...(qRank === 2 ? [s] : []), vdim]), plates };
 }
 
 function cached(e: IrExpr, ctx: EvalContext, compute: () => Value): Value {
@@ -180,18 +147,14 @@ export function isConstant(e: IrExpr): boolean {
       return false;
     case 'index':
       return isConstant(e.target) && isConstant(e.index);
-    case 'concat':
+    case 'builtin':
       return e.args.every(isConstant);
     case 'matmul':
-    case 'dot':
     case 'binary':
       return isConstant(e.left) && isConstant(e.right);
     case 'unary':
     case 'slice':
-    case 'reduce':
       return isConstant(e.arg);
-    case 'attend':
-      return isConstant(e.query) && isConstant(e.keys) && isConstant(e.values);
   }
 }
 
@@ -214,12 +177,11 @@ export function cacheKey(e: IrExpr, lets?: ReadonlyMap<string, string>): string 
       const i = key(e.index);
       return t === undefined || i === undefined ? undefined : `${t}[${i}]`;
     }
-    case 'concat': {
+    case 'builtin': {
       const parts = e.args.map(key);
-      return parts.some((p) => p === undefined) ? undefined : `${e.axis === 'last' ? 'concat' : 'stack'}(${parts.join(',')})`;
+      return parts.some((p) => p === undefined) ? undefined : `${e.fn}(${parts.join(',')})`;
     }
     case 'matmul':
-    case 'dot':
     case 'binary': {
       const l = key(e.left);
       const r = key(e.right);
@@ -228,19 +190,11 @@ export function cacheKey(e: IrExpr, lets?: ReadonlyMap<string, string>): string 
     }
     case 'unary': {
       const a = key(e.arg);
-      return a === undefined ? undefined : `${e.fn}(${a})`;
+      return a === undefined ? undefined : `neg(${a})`;
     }
     case 'slice': {
       const a = key(e.arg);
       return a === undefined ? undefined : `${a}[${e.from}:${e.to}]`;
-    }
-    case 'reduce': {
-      const a = key(e.arg);
-      return a === undefined ? undefined : `${e.axis === 'first' ? 'pool' : e.fn}(${a})`;
-    }
-    case 'attend': {
-      const parts = [key(e.query), key(e.keys), key(e.values)];
-      return parts.some((p) => p === undefined) ? undefined : `attend(${parts.join(',')})`;
     }
     case 'neural_read': {
       const a = key(e.arg);
@@ -530,28 +484,4 @@ export function weightedRows(w: tf.Tensor, e: tf.Tensor, constant: { w?: boolean
     (dy, _wt, et) => rowDot(et, dy),
     (dy, wt) => tf.mul(tf.reshape(wt, [n, m, 1]), tf.reshape(dy, [n, 1, c])),
   );
-}
-
-function unary(fn: string, v: Value): Value {
-  const t = v.t;
-  switch (fn) {
-    case 'neg':
-      return { t: tf.neg(t), plates: v.plates };
-    case 'softplus':
-      return { t: tf.softplus(t), plates: v.plates };
-    case 'sigmoid':
-      return { t: tf.sigmoid(t), plates: v.plates };
-    case 'tanh':
-      return { t: tf.tanh(t), plates: v.plates };
-    case 'relu':
-      return { t: tf.relu(t), plates: v.plates };
-    case 'exp':
-      return { t: tf.exp(t), plates: v.plates };
-    case 'log':
-      return { t: tf.log(t), plates: v.plates };
-    case 'softmax':
-      return { t: tf.softmax(t), plates: v.plates };
-    default:
-      throw new InternalError('lower', `unknown function ${fn}`);
-  }
 }

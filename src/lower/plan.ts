@@ -110,18 +110,13 @@ function collectReads(ir: IrProgram): string[] {
         return;
       case 'unary':
       case 'slice':
-      case 'reduce':
       case 'neural_read':
         visit(e.arg);
         return;
-      case 'concat':
+      case 'builtin':
         e.args.forEach((a) => visit(a));
         return;
-      case 'attend':
-        [e.query, e.keys, e.values].forEach((a) => visit(a));
-        return;
       case 'matmul':
-      case 'dot':
       case 'binary':
         visit(e.left);
         visit(e.right);

@@ -33,6 +33,7 @@ import { estimatorNames, TRAIN_KEYS } from '../check/train.ts';
 import { CODES } from '../diagnostics/codes.ts';
 import { hasErrors, InternalError, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { families } from '../families/registry.ts';
+import { builtins } from '../ir/builtins.ts';
 import { formatType } from '../ir/size.ts';
 
 /** One analysed version of a document: its diagnostics and its position index. */
@@ -40,28 +41,33 @@ export interface Analysis {
   doc: TextDocument;
   diagnostics: Diagnostic[];
   index: PositionIndex;
-  /** Over MAX_DOCUMENT_CHARS: not analysed; its one diagnostic says so and the features are off. */
+  /** Over MAX_DOCUMENT_CHARS: analysed (diagnostics, hover, ...) but the heavy features are off. */
   tooLarge?: boolean;
 }
 
 /**
- * The largest document the server analyses (2 Mi characters, some 60k lines): the front end's time
- * grows with the text and requests wait for it, so a larger one gets one diagnostic instead
- * (issue #22). `vmm check` has no such limit.
+ * The largest document (2 Mi characters, some 60k lines) that gets the features whose cost and
+ * answer grow with the whole document: semantic tokens, formatting and the outline (issue #22; at
+ * 200k lines the tokens alone are megabytes of JSON for the client). A larger one is still
+ * analysed (off the connection's thread, ./workers.ts), so its diagnostics, hover, definition,
+ * references and completion work; the server says once that the rest is off (tooLargeMessage).
  */
 export const MAX_DOCUMENT_CHARS = 2 * 1024 * 1024;
+
+/** What the server shows (window/showMessage) when a document goes over MAX_DOCUMENT_CHARS. */
+export function tooLargeMessage(uri: string, chars: number): string {
+  const mi = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} Mi characters`;
+  const name = uri.slice(uri.lastIndexOf('/') + 1);
+  return (
+    `vmm: ${name} has ${mi(chars)}, over the language server's limit of ${mi(MAX_DOCUMENT_CHARS)}: ` +
+    'semantic highlighting, formatting and the outline are off for it (diagnostics, hover and completion still work)'
+  );
+}
 
 /** Analyses a document's current version (a snapshot: the server's documents change in place). */
 export function analyze(current: TextDocument): Analysis {
   const text = current.getText();
   const doc = TextDocument.create(current.uri, current.languageId, current.version, text);
-  if (text.length > MAX_DOCUMENT_CHARS) {
-    const mb = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} Mi characters`;
-    const message =
-      `this document has ${mb(text.length)}, over the language server's limit of ${mb(MAX_DOCUMENT_CHARS)}: ` +
-      'hover, completion, highlighting and the other editor features are off for it; `vmm check FILE` checks it';
-    return { doc, diagnostics: [{ code: 'VMM-LSP-SIZE', severity: 'warning', message, span: { start: 0, end: 0 }, notes: [] }], index: indexProgram(parse('').program), tooLarge: true };
-  }
   let diagnostics: Diagnostic[];
   let program = undefined as ReturnType<typeof parse>['program'] | undefined;
   try {
@@ -76,7 +82,7 @@ export function analyze(current: TextDocument): Analysis {
   }
   // The front end's program, not a second parse of the same text.
   const index = indexProgram(program ?? parse(text).program);
-  return { doc, diagnostics, index };
+  return text.length > MAX_DOCUMENT_CHARS ? { doc, diagnostics, index, tooLarge: true } : { doc, diagnostics, index };
 }
 
 export function toRange(doc: TextDocument, span: Span): Range {
@@ -171,23 +177,8 @@ function nameHover(a: Analysis, info: NameInfo): string[] {
   }
 }
 
-/** One line per builtin, layer and distribution of src/check/context.ts (test/lsp/features.test.ts checks they agree). */
-export const BUILTIN_DOCS: Record<string, string> = {
-  concat: 'concat(a, b, ...): joins along the last axis',
-  stack: 'stack(a, b, ...): joins along the first axis (a stack of tables is a table)',
-  dot: 'dot(a, b): contracts the last axis',
-  sum: 'sum(e): reduces the last axis',
-  mean: 'mean(e): averages over the last axis',
-  pool: 'pool(t): averages the entries (first axis) of a table: [M, H] -> [H]',
-  attend: 'attend(queries, keys, values): scaled dot-product attention; [S, H], [M, H], [M, V] -> [S, V]',
-  softmax: 'softmax(e): normalizes the last axis to probabilities',
-  softplus: 'softplus(e): elementwise',
-  sigmoid: 'sigmoid(e): elementwise',
-  tanh: 'tanh(e): elementwise',
-  relu: 'relu(e): elementwise (in a net: an activation layer)',
-  exp: 'exp(e): elementwise',
-  log: 'log(e): elementwise',
-};
+/** One line per built-in function, from its row of the signature table (src/ir/builtins.ts): `usage: doc`. */
+export const BUILTIN_DOCS: Record<string, string> = Object.fromEntries(builtins().map((b) => [b.name, `${b.usage}: ${b.doc}`]));
 
 /** How each distribution family is written (src/families/registry.ts): its forms for hover and completion, and a snippet. */
 export const DISTRIBUTION_FORMS: Record<string, { forms: string[]; snippet: string }> = Object.fromEntries(
@@ -345,6 +336,7 @@ const SYMBOL_KIND: Record<NameInfo['kind'], SymbolKind> = {
 };
 
 export function documentSymbols(a: Analysis): DocumentSymbol[] {
+  if (a.tooLarge) return [];
   const { doc, index } = a;
   const detail = (n: NameInfo) =>
     n.type ? formatType(n.type) : n.net ? `[${n.net.inShape.join(', ')}] -> [${n.net.outShape.join(', ')}]` : n.value !== undefined ? String(n.value) : KIND_TEXT[n.kind];

@@ -30,7 +30,7 @@ describe('toIr', () => {
     if (z.dist.kind !== 'Normal') return;
     const { loc, scale } = z.dist;
     expect(loc).toMatchObject({ op: 'slice', from: 0, to: 32 });
-    expect(scale).toMatchObject({ op: 'binary', fn: 'add', left: { op: 'unary', fn: 'softplus', arg: { op: 'slice', from: 32, to: 64 } }, right: { op: 'const', value: 1e-4 } });
+    expect(scale).toMatchObject({ op: 'binary', fn: 'add', left: { op: 'builtin', fn: 'softplus', args: [{ op: 'slice', from: 32, to: 64 }] }, right: { op: 'const', value: 1e-4 } });
     if (loc.op !== 'slice' || scale.op !== 'binary' || scale.left.op !== 'unary' || scale.left.arg.op !== 'slice') return;
     expect(scale.left.arg.arg).toBe(loc.arg);
     expect(loc.type.shape).toEqual([{ c: 32, terms: {} }]);
@@ -48,7 +48,7 @@ describe('toIr', () => {
     const p = ir('data x : binary[4]\nparam p : real[4]\nobserve x ~ Bernoulli(probs: sigmoid(p))\n');
     const x = site(p, 'x');
     expect(x.dist.kind).toBe('Bernoulli');
-    if (x.dist.kind === 'Bernoulli') expect(x.dist.logits).toMatchObject({ op: 'binary', fn: 'sub', left: { op: 'unary', fn: 'log' } });
+    if (x.dist.kind === 'Bernoulli') expect(x.dist.logits).toMatchObject({ op: 'binary', fn: 'sub', left: { op: 'builtin', fn: 'log' } });
   });
 
   it('includes a derived guide, marked derived', () => {
