@@ -58,8 +58,8 @@ const trainSeconds = (performance.now() - t0) / 1000;
 
 // ---- evaluate
 const observe = ir.model.find((s): s is IrSite => s.stmt === 'site' && s.role === 'observe')!;
-if (observe.dist.kind !== 'Bernoulli') throw new Error('expected a Bernoulli observation');
-const logitsExpr = observe.dist.logits;
+if (observe.dist.kind !== 'family' || observe.dist.family !== 'Bernoulli') throw new Error('expected a Bernoulli observation');
+const logitsExpr = observe.dist.params[0]!;
 const nm = ir.neural![0]!;
 
 interface Row {

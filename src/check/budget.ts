@@ -14,7 +14,7 @@
  * It is an estimate, not a measurement: it refuses only what cannot fit (a tensor longer than a
  * typed array can be, or a total above the memory the caller says there is).
  */
-import type { IrExpr, IrLayer, IrNet, IrProgram, IrStmt, Size, TrainSettings } from '../ir/types.ts';
+import { distParams, type IrExpr, type IrLayer, type IrNet, type IrProgram, type IrStmt, type Size, type TrainSettings } from '../ir/types.ts';
 
 /** The longest tensor a backend can allocate: JavaScript typed arrays stop at 2^31 elements here. */
 export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
@@ -155,10 +155,7 @@ function netApplications(e: IrExpr, m: number, into: { net: string; times: numbe
 
 function stmtExprs(s: IrStmt): IrExpr[] {
   if (s.stmt === 'let') return [s.value];
-  const d = s.dist;
-  if (d.kind === 'Normal') return [d.loc, d.scale];
-  if (d.kind === 'family') return d.params;
-  return d.logits ? [d.logits] : [];
+  return distParams(s.dist);
 }
 
 /** The figures of a model at the given sizes. */

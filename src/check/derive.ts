@@ -11,11 +11,11 @@
  */
 import type { Arg, Call, Expr, GuideBlock, GuideSite, Ident, NetDecl, NumberLit, Span } from '../ast/types.ts';
 import type { ValueType } from '../ir/types.ts';
-import { family } from '../families/registry.ts';
+import { ADDRESS_FAMILY, family, GAUSSIAN } from '../families/registry.ts';
 import type { Ctx } from './context.ts';
 import { formatExpr } from './format.ts';
 import { concreteShape, formatType } from '../ir/size.ts';
-import type { CheckedSite, CheckedStmt, DerivedSiteNote } from './types.ts';
+import { checkedFamily, type CheckedSite, type CheckedStmt, type DerivedSiteNote } from './types.ts';
 
 const HIDDEN = 256;
 const EMBED = 128;
@@ -136,6 +136,9 @@ export function deriveGuide(ctx: Ctx, model: CheckedStmt[], blockSpan: Span): De
   for (const site of latents) {
     const span = site.ast.name.span;
     const d = site.dist;
+    // What guide a latent gets is its family's entry's `guide`; an address (a concept of the
+    // language) gets the embedding guide over the entries it ranges over.
+    const spec = family(checkedFamily(d))!;
     let dist: Call;
     if (site.role === 'address' && d.kind === 'Categorical' && d.form === 'uniform' && d.table && site.ast.kind === 'Site') {
       const table = inlineLets(site.ast.dist.args[0]!.value, lets);
@@ -147,7 +150,7 @@ export function deriveGuide(ctx: Ctx, model: CheckedStmt[], blockSpan: Span): De
       const h = mlp([entry[0]!, HIDDEN, EMBED], span, `q${site.name}_h`);
       const hx = entry[0] === dataSize ? h : mlp([dataSize, HIDDEN, EMBED], span, `q${site.name}_hx`);
       const logits: Expr = { kind: 'Binary', op: '@', left: apply(h, table), right: apply(hx, dataExpr(span)), span };
-      dist = call('Categorical', [arg(logits, 'logits')], span);
+      dist = call(ADDRESS_FAMILY, [arg(logits, 'logits')], span);
       notes.push({
         site: site.name,
         reason:
@@ -181,10 +184,9 @@ export function deriveGuide(ctx: Ctx, model: CheckedStmt[], blockSpan: Span): De
         }
       }
       addresses.push({ site, table, read, readSize, readText });
-    } else if (d.kind === 'family' && family(d.family)!.support !== 'real') {
+    } else if (spec.guide === 'own') {
       // A latent of a constrained family (Beta on (0, 1)): a guide of the same family, one MLP per
       // parameter, each mapped into its parameter's domain (softplus + 1e-4 for positive ones).
-      const spec = family(d.family)!;
       const dims = concreteShape(site.type.shape);
       if (!dims || dims.length > 1) return fail(site, `its type ${formatType(site.type)} is not a vector of constant size`);
       const out = dims[0] ?? 1;
@@ -197,7 +199,7 @@ export function deriveGuide(ctx: Ctx, model: CheckedStmt[], blockSpan: Span): De
       });
       dist = call(spec.name, params, span);
       notes.push({ site: site.name, reason: `${spec.name} latent: a ${spec.name} guide whose ${spec.params.map((p) => p.name).join(' and ')} come from MLPs (${dataSize}-${HIDDEN}-${out}) of the observed ${dataText}` });
-    } else if (site.type.elem === 'real') {
+    } else if (spec.guide === 'gaussian' && site.type.elem === 'real') {
       const dims = concreteShape(site.type.shape);
       if (!dims || dims.length > 1) return fail(site, `its type ${formatType(site.type)} is not a vector of constant size`);
       const parts: Expr[] = [...inputs.map((i) => ident(i.expr.name, span)), ...addresses.map((a) => a.read)];
@@ -206,31 +208,31 @@ export function deriveGuide(ctx: Ctx, model: CheckedStmt[], blockSpan: Span): De
       const from = addresses.length ? ` and ${addresses.map((a) => a.readText).join(', ')} of address${addresses.length > 1 ? 'es' : ''} ${addresses.map((a) => `\`${a.site.name}\``).join(', ')}` : '';
       if (dims.length === 1) {
         const q = mlp([inSize, HIDDEN, 2 * dims[0]!], span, `q_${site.name}`);
-        dist = call('Normal', [arg(apply(q, input))], span);
+        dist = call(GAUSSIAN, [arg(apply(q, input))], span);
         notes.push({ site: site.name, reason: `continuous latent: a Gaussian whose mean and scale come from ${q} (mlp ${inSize}-${HIDDEN}-${2 * dims[0]!}) of the observed ${dataText}${from}${skippedText}` });
       } else {
         const q = mlp([inSize, HIDDEN, 1], span, `q_${site.name}`);
         const qs = mlp([inSize, HIDDEN, 1], span, `q_${site.name}_scale`);
         const scale: Expr = { kind: 'Binary', op: '+', left: call('softplus', [arg(call('sum', [arg(apply(qs, input))], span))], span), right: num(1e-4, span, '1e-4'), span };
-        dist = call('Normal', [arg(call('sum', [arg(apply(q, input))], span)), arg(scale)], span);
+        dist = call(GAUSSIAN, [arg(call('sum', [arg(apply(q, input))], span)), arg(scale)], span);
         notes.push({ site: site.name, reason: `scalar continuous latent: a Gaussian with mean ${q} and scale softplus(${qs}) + 1e-4 (mlps ${inSize}-${HIDDEN}-1) of the observed ${dataText}${from}` });
       }
-    } else if (site.type.elem === 'cat') {
+    } else if (spec.guide === 'logits' && spec.enumerable && site.type.elem === 'cat') {
       const card = site.type.card && concreteShape([site.type.card]);
       if (!card) {
         const hint = d.kind === 'Categorical' && d.form === 'uniform' && d.memory ? ` (if it addresses the entries of \`${d.memory}\`, declare it \`discrete address ${site.name}\`)` : '';
         return fail(site, `its number of categories ${site.type.card ? formatType(site.type) : ''} is not a constant${hint}`);
       }
       const q = mlp([dataSize, HIDDEN, card[0]!], span, `q_${site.name}`);
-      dist = call('Categorical', [arg(apply(q, dataExpr(span)), 'logits')], span);
-      notes.push({ site: site.name, reason: `discrete latent: Categorical logits from ${q} (mlp ${dataSize}-${HIDDEN}-${card[0]}) of the observed ${dataText}` });
-    } else if (site.type.elem === 'binary') {
+      dist = call(spec.name, [arg(apply(q, dataExpr(span)), spec.params[0]!.name)], span);
+      notes.push({ site: site.name, reason: `discrete latent: ${spec.name} logits from ${q} (mlp ${dataSize}-${HIDDEN}-${card[0]}) of the observed ${dataText}` });
+    } else if (spec.guide === 'logits') {
       const dims = concreteShape(site.type.shape);
       if (!dims || dims.length > 1) return fail(site, `its type ${formatType(site.type)} is not a vector of constant size`);
       const q = mlp([dataSize, HIDDEN, dims[0] ?? 1], span, `q_${site.name}`);
       const logits: Expr = dims.length ? apply(q, dataExpr(span)) : call('sum', [arg(apply(q, dataExpr(span)))], span);
-      dist = call('Bernoulli', [arg(logits, 'logits')], span);
-      notes.push({ site: site.name, reason: `binary latent: Bernoulli logits from ${q} (mlp ${dataSize}-${HIDDEN}-${dims[0] ?? 1}) of the observed ${dataText}` });
+      dist = call(spec.name, [arg(logits, spec.params[0]!.name)], span);
+      notes.push({ site: site.name, reason: `${site.type.elem} latent: ${spec.name} logits from ${q} (mlp ${dataSize}-${HIDDEN}-${dims[0] ?? 1}) of the observed ${dataText}` });
     } else {
       return fail(site, `no default guide for values of type ${formatType(site.type)}`);
     }

@@ -7,14 +7,14 @@
 import type { Call, Expr, Span } from '../ast/types.ts';
 import type { DiagnosticNote } from '../diagnostics/diagnostic.ts';
 import type { ValueType } from '../ir/types.ts';
-import { family, type Constraint, type FamilySpec, type Support } from '../families/registry.ts';
+import { families, family, type Constraint, type FamilySpec, type Support } from '../families/registry.ts';
 import { DISTRIBUTIONS, type Ctx, type Scope } from './context.ts';
 import { evalSize } from './consts.ts';
 import { checkExpr, describe, isNumeric, type Typed } from './exprs.ts';
 import { formatCall, formatExpr } from './format.ts';
 import { formatSize, formatType, halveSize, isConcrete, scaleSize, shapeEq, typeEq } from '../ir/size.ts';
 import { didYouMean } from './suggest.ts';
-import type { CheckedDist } from './types.ts';
+import { checkedFamily, type CheckedDist } from './types.ts';
 
 export interface DistResult {
   dist: CheckedDist;
@@ -36,18 +36,22 @@ export function checkDist(ctx: Ctx, call: Call, scope: Scope): DistResult | unde
   return r;
 }
 
+/** Types a call by its family's typing rule (src/families/types.ts, `Typing`). */
 function checkForm(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined {
   const name = call.callee.name;
-  switch (name) {
-    case 'Categorical':
-      return categorical(ctx, call, scope);
-    case 'Bernoulli':
-      return bernoulli(ctx, call, scope);
-    case 'Normal':
-      return normal(ctx, call, scope);
-  }
   const spec = family(name);
-  if (spec && spec.typing === 'elementwise') return elementwise(ctx, call, scope, spec);
+  if (spec) {
+    switch (spec.typing) {
+      case 'categories':
+        return categories(ctx, call, scope, spec);
+      case 'logitsOrProbs':
+        return logitsOrProbs(ctx, call, scope, spec);
+      case 'halves':
+        return halvesOrElementwise(ctx, call, scope, spec);
+      case 'elementwise':
+        return elementwise(ctx, call, scope, spec);
+    }
+  }
   ctx.error('VMM2040', `unknown distribution \`${name}\`${didYouMean(name, DISTRIBUTIONS)} (the distributions are ${DISTRIBUTIONS.join(', ')})`, call.callee.span);
   for (const a of call.args) checkExpr(ctx, a.value, scope);
   return undefined;
@@ -82,23 +86,29 @@ function numericParam(ctx: Ctx, call: Call, e: Expr, t: Typed, pname: string): b
   return false;
 }
 
-function categorical(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined {
+/**
+ * The 'categories' forms: `F(logits: real[N])`, or uniform over `F(N)` categories or over the
+ * entries of a memory or param `F(mem)` (the form of an address).
+ */
+function categories(ctx: Ctx, call: Call, scope: Scope, spec: FamilySpec): DistResult | undefined {
+  const F = spec.name;
+  const logitsName = spec.params[0]!.name;
   if (call.args.length !== 1) {
     for (const a of call.args) checkExpr(ctx, a.value, scope);
-    return argError(ctx, call, `\`Categorical\` takes one argument, found ${call.args.length}`);
+    return argError(ctx, call, `\`${F}\` takes one argument, found ${call.args.length}`);
   }
   const arg = call.args[0]!;
   if (arg.name) {
-    if (arg.name.name !== 'logits') {
+    if (arg.name.name !== logitsName) {
       checkExpr(ctx, arg.value, scope);
-      return argError(ctx, call, `\`Categorical\` has no parameter \`${arg.name.name}\`${didYouMean(arg.name.name, ['logits'])}`, arg.name.span);
+      return argError(ctx, call, `\`${F}\` has no parameter \`${arg.name.name}\`${didYouMean(arg.name.name, [logitsName])}`, arg.name.span);
     }
     const t = checkExpr(ctx, arg.value, scope);
-    if (!t || !numericParam(ctx, call, arg.value, t, 'logits')) return undefined;
+    if (!t || !numericParam(ctx, call, arg.value, t, logitsName)) return undefined;
     if (t.type.shape.length !== 1) {
       ctx.error(
         'VMM2042',
-        `the logits of \`Categorical\` must have exactly one axis, real[N], but ${describe(arg.value, t.type)} has ${t.type.shape.length}`,
+        `the ${logitsName} of \`${F}\` must have exactly one axis, real[N], but ${describe(arg.value, t.type)} has ${t.type.shape.length}`,
         arg.value.span,
       );
       return undefined;
@@ -107,8 +117,8 @@ function categorical(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined
     return {
       dist: { kind: 'Categorical', form: 'logits', logits: t.ir, n },
       support: { elem: 'cat', shape: [], card: n },
-      discrete: true,
-      param: { expr: arg.value, type: t.type, name: 'logits' },
+      discrete: spec.discrete,
+      param: { expr: arg.value, type: t.type, name: logitsName },
       broadcast: false,
     };
   }
@@ -119,7 +129,7 @@ function categorical(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined
     return {
       dist: { kind: 'Categorical', form: 'uniform', n },
       support: { elem: 'cat', shape: [], card: n },
-      discrete: true,
+      discrete: spec.discrete,
       param: { expr: e, type: { elem: 'real', shape: [] }, name: 'size' },
       broadcast: false,
     };
@@ -129,8 +139,8 @@ function categorical(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined
   if (!t.table || t.type.shape.length < 1) {
     ctx.error(
       'VMM2043',
-      `\`Categorical(E)\` is uniform over the entries of a memory or param (or a size \`N\`), but ${describe(e, t.type)} is not one${
-        t.type.shape.length === 1 && !t.table ? `: for learned probabilities write \`Categorical(logits: ${formatExpr(e)})\`` : ''
+      `\`${F}(E)\` is uniform over the entries of a memory or param (or a size \`N\`), but ${describe(e, t.type)} is not one${
+        t.type.shape.length === 1 && !t.table ? `: for learned probabilities write \`${F}(${logitsName}: ${formatExpr(e)})\`` : ''
       }`,
       e.span,
     );
@@ -140,17 +150,20 @@ function categorical(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined
   return {
     dist: { kind: 'Categorical', form: 'uniform', n, memory: t.table, table: t.ir },
     support: { elem: 'cat', shape: [], card: n },
-    discrete: true,
+    discrete: spec.discrete,
     param: { expr: e, type: t.type, name: 'table' },
     broadcast: false,
     table: t.table,
   };
 }
 
-function bernoulli(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined {
+/** The 'logitsOrProbs' forms: the one parameter named, `F(logits: E)` or `F(probs: E)`. */
+function logitsOrProbs(ctx: Ctx, call: Call, scope: Scope, spec: FamilySpec): DistResult | undefined {
+  const F = spec.name;
+  const logitsName = spec.params[0]!.name;
   if (call.args.length !== 1) {
     for (const a of call.args) checkExpr(ctx, a.value, scope);
-    return argError(ctx, call, `\`Bernoulli\` takes one argument, found ${call.args.length}`);
+    return argError(ctx, call, `\`${F}\` takes one argument, found ${call.args.length}`);
   }
   const arg = call.args[0]!;
   if (!arg.name) {
@@ -158,35 +171,43 @@ function bernoulli(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined {
     return argError(ctx, call, `say whether \`${formatExpr(arg.value)}\` holds logits or probabilities`, arg.value.span);
   }
   const pname = arg.name.name;
-  if (pname !== 'logits' && pname !== 'probs') {
+  if (pname !== logitsName && pname !== 'probs') {
     checkExpr(ctx, arg.value, scope);
-    return argError(ctx, call, `\`Bernoulli\` has no parameter \`${pname}\`${didYouMean(pname, ['logits', 'probs'])}`, arg.name.span);
+    return argError(ctx, call, `\`${F}\` has no parameter \`${pname}\`${didYouMean(pname, [logitsName, 'probs'])}`, arg.name.span);
   }
   const t = checkExpr(ctx, arg.value, scope);
   if (!t || !numericParam(ctx, call, arg.value, t, pname)) return undefined;
+  const paramNames = [logitsName];
   return {
-    dist: { kind: 'Bernoulli', form: pname, param: t.ir },
-    support: { elem: 'binary', shape: t.type.shape },
-    discrete: true,
+    dist: pname === 'probs' ? { kind: 'probs', family: F, param: t.ir, paramNames } : { kind: 'family', family: F, params: [t.ir], paramNames },
+    support: { elem: elemOf(spec), shape: t.type.shape },
+    discrete: spec.discrete,
     param: { expr: arg.value, type: t.type, name: pname },
     broadcast: t.type.shape.length === 0,
   };
 }
 
-function normal(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined {
+/**
+ * The 'halves' forms: `F(E)`, E's last axis holding the two parameters as halves (the second made
+ * positive in the IR), or the two parameters as 'elementwise' (`F(loc, scale)`).
+ */
+function halvesOrElementwise(ctx: Ctx, call: Call, scope: Scope, spec: FamilySpec): DistResult | undefined {
+  const F = spec.name;
+  const names = spec.params.map((p) => p.name);
+  const [first, second] = names as [string, string];
   const args = call.args;
   if (args.length === 1) {
     const a = args[0]!;
     if (a.name) {
       checkExpr(ctx, a.value, scope);
-      const hint = a.name.name === 'loc' || a.name.name === 'scale' ? `\`${a.name.name}:\` needs its partner` : `\`Normal\` has no parameter \`${a.name.name}\``;
+      const hint = names.includes(a.name.name) ? `\`${a.name.name}:\` needs its partner` : `\`${F}\` has no parameter \`${a.name.name}\``;
       return argError(ctx, call, hint, a.name.span);
     }
     const t = checkExpr(ctx, a.value, scope);
     if (!t || !numericParam(ctx, call, a.value, t, 'parameters')) return undefined;
     const shape = t.type.shape;
     if (shape.length === 0) {
-      ctx.error('VMM2042', `\`Normal(E)\` splits the last axis of E into mean and scale, but ${describe(a.value, t.type)} is a scalar: write \`Normal(loc, scale)\``, a.value.span);
+      ctx.error('VMM2042', `\`${F}(E)\` splits the last axis of E into mean and scale, but ${describe(a.value, t.type)} is a scalar: write \`${F}(${first}, ${second})\``, a.value.span);
       return undefined;
     }
     const last = shape[shape.length - 1]!;
@@ -194,55 +215,55 @@ function normal(ctx: Ctx, call: Call, scope: Scope): DistResult | undefined {
     if (!isConcrete(last) || !half) {
       ctx.error(
         'VMM2042',
-        `\`Normal(E)\` needs an even, constant last size (first half the mean, second half the scale), but ${describe(a.value, t.type)} has last size ${formatSize(last)}`,
+        `\`${F}(E)\` needs an even, constant last size (first half the mean, second half the scale), but ${describe(a.value, t.type)} has last size ${formatSize(last)}`,
         a.value.span,
       );
       return undefined;
     }
     return {
-      dist: { kind: 'Normal', form: 'short', params: t.ir, n: half.c },
-      support: { elem: 'real', shape: [...shape.slice(0, -1), half] },
-      discrete: false,
+      dist: { kind: 'halves', family: F, params: t.ir, n: half.c, paramNames: names },
+      support: { elem: elemOf(spec), shape: [...shape.slice(0, -1), half] },
+      discrete: spec.discrete,
       param: { expr: a.value, type: t.type, name: 'parameters' },
       broadcast: false,
     };
   }
   if (args.length !== 2) {
     for (const a of args) checkExpr(ctx, a.value, scope);
-    return argError(ctx, call, `\`Normal\` takes one or two arguments, found ${args.length}`);
+    return argError(ctx, call, `\`${F}\` takes one or two arguments, found ${args.length}`);
   }
   let loc: Expr | undefined;
   let scale: Expr | undefined;
   let ok = true;
   for (const [i, a] of args.entries()) {
-    const slot = a.name ? a.name.name : i === 0 ? 'loc' : 'scale';
-    if (slot !== 'loc' && slot !== 'scale') {
-      argError(ctx, call, `\`Normal\` has no parameter \`${slot}\`${didYouMean(slot, ['loc', 'scale'])}`, a.name!.span);
+    const slot = a.name ? a.name.name : i === 0 ? first : second;
+    if (slot !== first && slot !== second) {
+      argError(ctx, call, `\`${F}\` has no parameter \`${slot}\`${didYouMean(slot, names)}`, a.name!.span);
       ok = false;
-    } else if ((slot === 'loc' ? loc : scale) !== undefined) {
+    } else if ((slot === first ? loc : scale) !== undefined) {
       argError(ctx, call, `\`${slot}\` is given twice`, a.span);
       ok = false;
-    } else if (slot === 'loc') loc = a.value;
+    } else if (slot === first) loc = a.value;
     else scale = a.value;
   }
   const tl = loc && checkExpr(ctx, loc, scope);
   const ts = scale && checkExpr(ctx, scale, scope);
   if (!ok || !tl || !ts || !loc || !scale) return undefined;
-  if (!numericParam(ctx, call, loc, tl, 'loc') || !numericParam(ctx, call, scale, ts, 'scale')) return undefined;
+  if (!numericParam(ctx, call, loc, tl, first) || !numericParam(ctx, call, scale, ts, second)) return undefined;
   const [a, b] = [tl.type.shape, ts.type.shape];
   if (!(shapeEq(a, b) || a.length === 0 || b.length === 0)) {
     ctx.error(
       'VMM2042',
-      `\`Normal\` needs \`loc\` and \`scale\` of the same shape (or a scalar), but ${describe(loc, tl.type)} and ${describe(scale, ts.type)} differ`,
+      `\`${F}\` needs \`${first}\` and \`${second}\` of the same shape (or a scalar), but ${describe(loc, tl.type)} and ${describe(scale, ts.type)} differ`,
       call.span,
     );
     return undefined;
   }
-  const main = a.length >= b.length ? { expr: loc, type: tl.type, name: 'loc' } : { expr: scale, type: ts.type, name: 'scale' };
+  const main = a.length >= b.length ? { expr: loc, type: tl.type, name: first } : { expr: scale, type: ts.type, name: second };
   return {
-    dist: { kind: 'Normal', form: 'locScale', loc: tl.ir, scale: ts.ir },
-    support: { elem: 'real', shape: main.type.shape },
-    discrete: false,
+    dist: { kind: 'family', family: F, params: [tl.ir, ts.ir], paramNames: names },
+    support: { elem: elemOf(spec), shape: main.type.shape },
+    discrete: spec.discrete,
     param: main,
     broadcast: main.type.shape.length === 0,
   };
@@ -294,11 +315,16 @@ function elementwise(ctx: Ctx, call: Call, scope: Scope, spec: FamilySpec): Dist
   const shape = main.typed!.type.shape;
   return {
     dist: { kind: 'family', family: spec.name, params: params.map((p) => p.typed!.ir), paramNames: spec.params.map((p) => p.name) },
-    support: { elem: spec.support === 'binary' ? 'binary' : 'real', shape },
+    support: { elem: elemOf(spec), shape },
     discrete: spec.discrete,
     param: { expr: main.expr, type: main.typed!.type, name: main.name },
     broadcast: shape.length === 0,
   };
+}
+
+/** The element type of a family's values ('cat' for categories, which carry their count). */
+function elemOf(spec: FamilySpec): 'real' | 'binary' {
+  return spec.support === 'binary' ? 'binary' : 'real';
 }
 
 const CONSTRAINT_TEXT: Record<Constraint, string> = { real: 'a finite number', positive: 'positive', unit: 'in (0, 1)' };
@@ -336,8 +362,7 @@ function checkConstantParams(ctx: Ctx, call: Call, r: DistResult): void {
       ctx.error('VMM2045', `\`${what}\` of \`${call.callee.name}\` must be ${want}, found ${formatExpr(e)}`, e.span);
     }
   };
-  if (d.kind === 'Normal' && d.form === 'locScale') check(named(1, ['loc', 'scale']), 'positive', 'scale');
-  else if (d.kind === 'Bernoulli' && d.form === 'probs') check(call.args[0]?.value, 'probability', 'probs');
+  if (d.kind === 'probs') check(call.args[0]?.value, 'probability', 'probs');
   else if (d.kind === 'family') {
     const spec = family(d.family)!;
     const names = spec.params.map((p) => p.name);
@@ -345,11 +370,13 @@ function checkConstantParams(ctx: Ctx, call: Call, r: DistResult): void {
   }
 }
 
-const FOR_ELEM: Record<string, string> = {
-  binary: '`Bernoulli(logits: ...)`',
-  real: '`Normal(...)`',
-  cat: '`Categorical(logits: ...)`',
-};
+/** A family to suggest for values of each element type: the first of the registry with that support. */
+function forElem(elem: string): string | undefined {
+  const support: Support | undefined = elem === 'binary' ? 'binary' : elem === 'cat' ? 'category' : elem === 'real' ? 'real' : undefined;
+  const f = families().find((x) => x.support === support);
+  if (!f) return undefined;
+  return f.typing === 'halves' || f.typing === 'elementwise' ? `\`${f.name}(...)\`` : `\`${f.name}(${f.params[0]!.name}: ...)\``;
+}
 
 /**
  * Checks that the distribution gives values of type `expected` (e.g. the observed data's type);
@@ -367,8 +394,10 @@ export function matchSupport(
   const s = r.support;
   if (typeEq(s, expected)) return true;
   const dname = call.callee.name;
+  const halves = family(dname)?.typing === 'halves';
   if (s.elem !== expected.elem) {
-    const fix = FOR_ELEM[expected.elem] ? `; for ${expected.elem} values use ${FOR_ELEM[expected.elem]}` : '';
+    const suggestion = forElem(expected.elem);
+    const fix = suggestion ? `; for ${expected.elem} values use ${suggestion}` : '';
     ctx.error(code, `${what} needs ${expected.elem} values, but \`${dname}\` gives ${formatType(s)}${fix}`, call.callee.span, notes);
     return false;
   }
@@ -379,12 +408,12 @@ export function matchSupport(
     const card = expected.card!;
     want = p.name === 'logits' ? `logits real[${formatSize(card)}]` : p.name === 'table' ? `a table with ${formatSize(card)} entries` : `${formatSize(card)} categories`;
     if (expected.shape.length) want += ` and a scalar index`;
-  } else if (dname === 'Normal' && p.name === 'parameters') {
+  } else if (halves && p.name === 'parameters') {
     const last = expected.shape[expected.shape.length - 1];
     const doubled = last ? [...expected.shape.slice(0, -1), scaleSize(last, 2)] : undefined;
     want = doubled ? `${formatType({ elem: 'real', shape: doubled })} (mean and scale halves)` : 'a loc and a scale';
   } else {
-    want = `${p.name} ${formatType({ elem: 'real', shape: expected.shape })}${dname === 'Normal' ? ' (or a scalar)' : ''}`;
+    want = `${p.name} ${formatType({ elem: 'real', shape: expected.shape })}${halves ? ' (or a scalar)' : ''}`;
   }
   const found = p.name === 'size' ? `\`${formatCall(call)}\` with ${formatSize(s.card!)} categories` : describe(p.expr, p.type);
   ctx.error(code, `${what} needs ${want}, found ${found}`, p.expr.span, notes);
@@ -393,19 +422,10 @@ export function matchSupport(
 
 /** Where a checked distribution puts its values. */
 export function supportOf(d: CheckedDist): Support {
-  switch (d.kind) {
-    case 'Categorical':
-      return 'category';
-    case 'Bernoulli':
-      return 'binary';
-    case 'Normal':
-      return 'real';
-    case 'family':
-      return family(d.family)!.support;
-  }
+  return family(checkedFamily(d))!.support;
 }
 
-const SUPPORT_TEXT: Record<Support, string> = { real: 'any real number', positive: 'positive numbers', unit: 'numbers in (0, 1)', binary: '0 or 1', category: 'categories' };
+const SUPPORT_TEXT: Record<Support, string> = { real: 'any real number', positive: 'positive numbers', unit: 'numbers in (0, 1)', binary: '0 or 1', category: 'categories', count: 'counts 0, 1, 2, ...' };
 
 /**
  * The guide's distribution must put its values where the model's does: a Normal guide for a Beta
@@ -414,8 +434,8 @@ const SUPPORT_TEXT: Record<Support, string> = { real: 'any real number', positiv
 export function matchGuideSupport(ctx: Ctx, guide: CheckedDist, model: Support | undefined, call: Call, name: string, modelSpan: Span): boolean {
   if (model === undefined) return true;
   const g = supportOf(guide);
-  // A narrower guide support is fine (positive inside real, unit inside positive and real).
-  const inside: Record<Support, Support[]> = { real: ['real'], positive: ['positive', 'real'], unit: ['unit', 'positive', 'real'], binary: ['binary'], category: ['category'] };
+  // A narrower guide support is fine (positive inside real, unit inside positive and real, counts inside real).
+  const inside: Record<Support, Support[]> = { real: ['real'], positive: ['positive', 'real'], unit: ['unit', 'positive', 'real'], binary: ['binary'], category: ['category'], count: ['count', 'real'] };
   if (inside[g].includes(model)) return true;
   ctx.error('VMM2046', `the guide's \`${name}\` draws ${SUPPORT_TEXT[g]} (\`${call.callee.name}\`), but the model's \`${name}\` takes ${SUPPORT_TEXT[model]}: use a family with that support`, call.callee.span, [
     { message: `the model's \`${name}\` is here`, span: modelSpan },

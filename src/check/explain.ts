@@ -10,7 +10,7 @@ import { printExpr, printTrain } from '../ir/print.ts';
 import { formatGuide, formatLet, formatNet, formatSite } from './format.ts';
 import { netParamCount } from './nets.ts';
 import { formatSize, formatType } from '../ir/size.ts';
-import type { CheckedProgram, CheckedSite } from './types.ts';
+import { checkedFamily, type CheckedProgram, type CheckedSite } from './types.ts';
 
 const group = (n: number) => n.toLocaleString('en-US');
 
@@ -33,14 +33,14 @@ function slotsNote(p: CheckedProgram, s: CheckedSite): string | undefined {
 function handling(p: CheckedProgram, s: CheckedSite): string {
   if (s.role === 'observe') return `likelihood of the data \`${s.name}\``;
   const d = s.dist;
-  const unreparameterized = d.kind === 'family' && family(d.family)?.reparameterized === false;
-  if (!s.discrete && !unreparameterized) return 'continuous: reparameterized (gradients flow through the sample)';
+  const fam = family(checkedFamily(d));
+  if (!s.discrete && fam?.reparameterized !== false) return 'continuous: reparameterized (gradients flow through the sample)';
   const what =
     s.role === 'address' && d.kind === 'Categorical' && d.form === 'uniform' && d.table
       ? `one of the ${formatSize(d.n)} entries of \`${printExpr(d.table)}\``
-      : d.kind === 'family'
-        ? `continuous ${d.family}, drawn without a pathwise gradient`
-        : `discrete ${d.kind}`;
+      : fam?.discrete
+        ? `discrete ${fam.name}`
+        : `continuous ${checkedFamily(d)}, drawn without a pathwise gradient`;
   const e = filledSettings(p.train.estimator);
   const spec = estimatorSpec(e.kind);
   const latent = { name: s.name, what, values: s.type.card ? formatSize(s.type.card) : '' };

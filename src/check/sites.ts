@@ -7,6 +7,7 @@ import type { LetStmt, SiteStmt } from '../ast/types.ts';
 import type { SiteRole, ValueType } from '../ir/types.ts';
 import { KIND_WORD, type Ctx, type Scope, type Sym } from './context.ts';
 import { evalType } from './consts.ts';
+import { ADDRESS_FAMILY, families } from '../families/registry.ts';
 import { checkDist, matchSupport, supportOf } from './dists.ts';
 import { checkExpr } from './exprs.ts';
 import { formatCall } from './format.ts';
@@ -77,15 +78,16 @@ export function checkSite(ctx: Ctx, s: SiteStmt, scope: Scope, sym: Sym | undefi
   if (isDiscrete && !r.discrete) {
     ctx.error(
       'VMM2051',
-      `\`${name}\` is declared \`discrete\`, but \`${dname}\` is continuous: a discrete site is a Categorical or a Bernoulli${isAddress ? '' : `; for a continuous latent write \`latent ${name} ~ ...\``}`,
+      `\`${name}\` is declared \`discrete\`, but \`${dname}\` is continuous: a discrete site is of a discrete family (${families().filter((f) => f.discrete).map((f) => f.name).join(', ')})${isAddress ? '' : `; for a continuous latent write \`latent ${name} ~ ...\``}`,
       s.dist.callee.span,
       [{ message: '`discrete` written here', span: s.keywordSpan }],
     );
     return undefined;
   }
   if (isAddress) {
-    if (dname !== 'Categorical') {
-      ctx.error('VMM2052', `an address is a \`Categorical\` over the entries of a memory, e.g. \`Categorical(mem)\`, not a \`${dname}\``, s.dist.callee.span);
+    // An address is a Categorical over the entries of a memory by the language's definition.
+    if (dname !== ADDRESS_FAMILY) {
+      ctx.error('VMM2052', `an address is a \`${ADDRESS_FAMILY}\` over the entries of a memory, e.g. \`${ADDRESS_FAMILY}(mem)\`, not a \`${dname}\``, s.dist.callee.span);
       return undefined;
     }
     if (!r.table) {

@@ -57,8 +57,7 @@ function dist(d: CheckedDist): IrDist {
       if (d.form === 'logits') return { kind: 'Categorical', logits: d.logits, n: d.n };
       if (!d.memory) return { kind: 'Categorical', n: d.n };
       return { kind: 'Categorical', n: d.n, memory: d.memory, offset: (d.table && rowOffset(d.table, d.memory)) ?? { c: 0, terms: {} } };
-    case 'Bernoulli': {
-      if (d.form === 'logits') return { kind: 'Bernoulli', logits: d.param };
+    case 'probs': {
       // logits = log p - log(1 - p)
       const p = d.param;
       const t = real(p.type);
@@ -70,10 +69,9 @@ function dist(d: CheckedDist): IrDist {
         right: { op: 'builtin', fn: 'log', args: [oneMinus], type: t },
         type: t,
       };
-      return { kind: 'Bernoulli', logits };
+      return { kind: 'family', family: d.family, params: [logits], paramNames: d.paramNames };
     }
-    case 'Normal': {
-      if (d.form === 'locScale') return { kind: 'Normal', loc: d.loc, scale: d.scale };
+    case 'halves': {
       const e = d.params;
       const lead = e.type.shape.slice(0, -1);
       const half: ValueType = { elem: 'real', shape: [...lead, { c: d.n, terms: {} }] };
@@ -86,7 +84,7 @@ function dist(d: CheckedDist): IrDist {
         right: scalar(MIN_SCALE),
         type: half,
       };
-      return { kind: 'Normal', loc, scale };
+      return { kind: 'family', family: d.family, params: [loc, scale], paramNames: d.paramNames };
     }
   }
 }

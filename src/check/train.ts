@@ -16,7 +16,7 @@ import { formatExpr } from './format.ts';
 import { LIMITS, type LimitName } from './limits.ts';
 import { outsideLimit } from '../ir/limits.ts';
 import { didYouMean } from './suggest.ts';
-import type { CheckedSite, CheckedStmt } from './types.ts';
+import { checkedFamily, type CheckedSite, type CheckedStmt } from './types.ts';
 
 export const TRAIN_KEYS = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset'] as const;
 /** The estimators a train block may name (the registry's, for the editor's completions). */
@@ -113,7 +113,7 @@ function choice<T extends string>(ctx: Ctx, e: Expr, allowed: readonly T[], what
 export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: CheckedStmt[]): TrainResult {
   const latents = model.filter((s): s is CheckedSite => s.stmt === 'site' && s.role !== 'observe');
   // Latents drawn without a pathwise gradient (discrete, or a non-reparameterized family) pick VIMCO by default.
-  const discrete = latents.filter((s) => s.discrete || (s.dist.kind === 'family' && family(s.dist.family)?.reparameterized === false));
+  const discrete = latents.filter((s) => s.discrete || family(checkedFamily(s.dist))?.reparameterized === false);
   const train = defaultTrain(discrete.length > 0);
   const explicit: string[] = [];
   if (!block) return { train, explicit };

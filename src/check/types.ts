@@ -34,17 +34,25 @@ export interface CheckedNeural extends IrNeural {
 }
 
 /**
- * A distribution as written, with typed parameters. `toIr` resolves the rest: the `Normal(e)` short
- * form into loc / scale, `Bernoulli(probs: p)` into logits.
+ * A distribution as written, with typed parameters, in the forms of its family's typing rule
+ * (src/families/types.ts, `Typing`). `toIr` resolves the rest: `halves` (`Normal(e)`) into the two
+ * parameters, `probs` (`Bernoulli(probs: p)`) into logits. `Categorical` is the node of the
+ * 'categories' forms, the language's own (an address is one).
  */
 export type CheckedDist =
   | { kind: 'Categorical'; form: 'logits'; logits: IrExpr; n: Size }
   | { kind: 'Categorical'; form: 'uniform'; n: Size; memory?: string; table?: IrExpr }
-  | { kind: 'Bernoulli'; form: 'logits' | 'probs'; param: IrExpr }
-  | { kind: 'Normal'; form: 'short'; params: IrExpr; n: number }
-  | { kind: 'Normal'; form: 'locScale'; loc: IrExpr; scale: IrExpr }
-  /** Any other family of the registry (src/families/registry.ts), parameters in its order. */
+  /** `F(probs: p)` of a 'logitsOrProbs' family: probabilities, the entry's one parameter being logits. */
+  | { kind: 'probs'; family: string; param: IrExpr; paramNames: readonly string[] }
+  /** `F(E)` of a 'halves' family: E's last axis holds the two parameters, `n` values each. */
+  | { kind: 'halves'; family: string; params: IrExpr; n: number; paramNames: readonly string[] }
+  /** Parameters in the registry entry's order (src/families/registry.ts). */
   | { kind: 'family'; family: string; params: IrExpr[]; paramNames: readonly string[] };
+
+/** The registry name of a checked distribution's family. */
+export function checkedFamily(d: CheckedDist): string {
+  return d.kind === 'Categorical' ? d.kind : d.family;
+}
 
 export interface CheckedSite {
   stmt: 'site';
@@ -52,7 +60,7 @@ export interface CheckedSite {
   role: SiteRole;
   /** The keywords written in the model (empty for guide sites). */
   keywords: SiteKeyword[];
-  /** Categorical / Bernoulli: needs a score-function estimator, enumeration or a relaxation. */
+  /** A discrete family (the entry's `discrete`): needs a score-function estimator, enumeration or a relaxation. */
   discrete: boolean;
   dist: CheckedDist;
   type: ValueType;

@@ -28,7 +28,8 @@
  * surrogate = mean_B (L + aux). (Its value is therefore below the bound; report `bound`.)
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { EstimatorKind } from '../ir/types.ts';
+import { familyName, type EstimatorKind } from '../ir/types.ts';
+import { family } from '../families/registry.ts';
 import { checkEnumerated, checkK, checkState, initialState, logMeanExp, nextState } from './common.ts';
 import { stopGradient } from '../kernels/stop_gradient.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
@@ -70,9 +71,20 @@ export const enumerateSpec: EstimatorSpec = {
   summary: 'exact sum over one Categorical latent (the address)',
   fits: (ir) => {
     const score = scoreFunctionSites(ir);
-    const cats = score.filter((s) => s.dist.kind === 'Categorical');
+    // Enumerable: the entry says its support is finite and how to list it (a Categorical's N values).
+    const cats = score.filter((s) => family(familyName(s.dist))?.enumerable !== undefined);
     if (score.length === 0) {
       return [err('VMM3010', '`enumerate` sums exactly over one discrete address (or Categorical latent), but the model has no discrete latent', [{ message: 'every latent is continuous: use `iwae(k: 1)`' }])];
+    }
+    if (score.length === 1 && cats.length === 0) {
+      const only = score[0]!;
+      const fam = familyName(only.dist);
+      return [
+        err('VMM3010', `\`enumerate\` sums exactly over the values of a discrete latent, but \`${only.name}\` is a ${fam}, whose values cannot be listed (its family has no finite, enumerable support)`, [
+          { message: `\`${only.name}\` is declared here`, site: only.name },
+          { message: `use \`vimco(k: 4)\` or \`reinforce(k: 4)\` (score-function gradients)` },
+        ]),
+      ];
     }
     if (score.length > 1 || cats.length !== 1) {
       const first = score.find((s) => s.role !== 'address') ?? score[1] ?? score[0]!;

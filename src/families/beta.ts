@@ -79,6 +79,7 @@ export const betaFamily: FamilySpec = {
   discrete: false,
   reparameterized: false,
   typing: 'elementwise',
+  guide: 'own',
   usage: '`Beta(alpha, beta)` or `Beta(alpha: E1, beta: E2)`, both > 0',
   reference: 'Johnson, Kotz & Balakrishnan, Continuous Univariate Distributions vol. 2, ch. 25',
   create: ([a, b]) => beta(a!, b!),

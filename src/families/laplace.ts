@@ -44,6 +44,7 @@ export const laplaceFamily: FamilySpec = {
   discrete: false,
   reparameterized: true,
   typing: 'elementwise',
+  guide: 'gaussian',
   usage: '`Laplace(loc, scale)` or `Laplace(loc: E1, scale: E2)`, scale > 0',
   reference: 'Johnson, Kotz & Balakrishnan, Continuous Univariate Distributions vol. 2, ch. 24',
   create: ([loc, scale]) => laplace(loc!, scale!),

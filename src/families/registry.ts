@@ -4,8 +4,10 @@
  * --explain` and the editor's completion read this list.
  */
 import { betaFamily } from './beta.ts';
-import { bernoulliFamily, categoricalFamily, normalFamily } from './builtin.ts';
+import { bernoulliFamily } from './bernoulli.ts';
+import { categoricalFamily } from './categorical.ts';
 import { laplaceFamily } from './laplace.ts';
+import { normalFamily } from './normal.ts';
 import type { FamilySpec } from './types.ts';
 
 const FAMILIES: readonly FamilySpec[] = [categoricalFamily, bernoulliFamily, normalFamily, laplaceFamily, betaFamily];
@@ -26,4 +28,6 @@ export function family(name: string): FamilySpec | undefined {
   return BY_NAME.get(name);
 }
 
-export type { Constraint, FamilyDist, FamilySpec, ParamSpec, Support } from './types.ts';
+export type { Constraint, DerivedGuide, Enumerable, FamilyDist, FamilySpec, ParamSpec, Relaxation, Support, Typing } from './types.ts';
+export { ADDRESS_FAMILY } from './categorical.ts';
+export { GAUSSIAN } from './normal.ts';

@@ -35,6 +35,15 @@ export interface SoftAttentionMisfit {
   site: string;
 }
 
+/**
+ * Soft attention's query is Gaussian by construction (its prior N(0, 1), its guide centred on the
+ * guide's query): the one family the transform names. The IR reads no registry, so the name is
+ * written here; it is the registry's `Normal` (GAUSSIAN, src/families/normal.ts).
+ */
+function gaussian(loc: IrExpr, scale: IrExpr): IrDist {
+  return { kind: 'family', family: 'Normal', params: [loc, scale], paramNames: ['loc', 'scale'] };
+}
+
 type GuideSite = IrSite & { dist: { kind: 'Categorical'; logits: IrExpr & { op: 'matmul' } } };
 
 function guideSiteOf(ir: IrProgram, name: string): IrSite | undefined {
@@ -113,7 +122,7 @@ export function toSoftAttention(ir: IrProgram): IrProgram {
     const u: IrExpr = { op: 'ref', name: query, ref: 'site', type: qType };
     const logitsType = g.dist.logits.type;
     const keysModel = inline(left, lets);
-    const prior: IrSite = { stmt: 'site', name: query, role: 'latent', discrete: false, type: qType, dist: { kind: 'Normal', loc: scalar(0), scale: scalar(1) } };
+    const prior: IrSite = { stmt: 'site', name: query, role: 'latent', discrete: false, type: qType, dist: gaussian(scalar(0), scalar(1)) };
     const d = site.dist as IrDist & { kind: 'Categorical' };
     const attention: IrExpr = { op: 'matmul', left: keysModel, right: u, type: logitsType };
     const modelAddress: IrSite = { ...site, dist: { ...d, logits: d.logits ? { op: 'binary', fn: 'add', left: d.logits, right: attention, type: logitsType } : attention } };
@@ -125,7 +134,7 @@ export function toSoftAttention(ir: IrProgram): IrProgram {
       role: 'latent',
       discrete: false,
       type: qType,
-      dist: { kind: 'Normal', loc: right, scale: { op: 'binary', fn: 'add', left: { op: 'builtin', fn: 'softplus', args: [scaleRef], type: qType }, right: scalar(1e-4), type: qType } },
+      dist: gaussian(right, { op: 'binary', fn: 'add', left: { op: 'builtin', fn: 'softplus', args: [scaleRef], type: qType }, right: scalar(1e-4), type: qType }),
     };
     const guideAddress: IrSite = { ...g, dist: { ...g.dist, logits: { op: 'matmul', left, right: u, type: logitsType } } };
     guide = guide.flatMap((s) => (s === g ? [guideQuery, guideAddress] : [s]));

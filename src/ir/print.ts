@@ -89,17 +89,9 @@ function param(name: string, e: IrExpr): string {
 }
 
 function printDist(d: IrDist): [string, string[]] {
-  switch (d.kind) {
-    case 'Categorical':
-      if (d.logits) return [`Categorical(n: ${formatSize(d.n)})`, [param('logits', d.logits)]];
-      return [`Categorical(n: ${formatSize(d.n)}, uniform${d.memory ? `, memory: ${d.memory}` : ''}${d.offset && formatSize(d.offset) !== '0' ? ` from row ${formatSize(d.offset)}` : ''})`, []];
-    case 'Bernoulli':
-      return ['Bernoulli', [param('logits', d.logits)]];
-    case 'Normal':
-      return ['Normal', [param('loc', d.loc), param('scale', d.scale)]];
-    case 'family':
-      return [d.family, d.params.map((e, i) => param(d.paramNames[i] ?? `p${i}`, e))];
-  }
+  if (d.kind === 'family') return [d.family, d.params.map((e, i) => param(d.paramNames[i] ?? `p${i}`, e))];
+  if (d.logits) return [`${d.kind}(n: ${formatSize(d.n)})`, [param('logits', d.logits)]];
+  return [`${d.kind}(n: ${formatSize(d.n)}, uniform${d.memory ? `, memory: ${d.memory}` : ''}${d.offset && formatSize(d.offset) !== '0' ? ` from row ${formatSize(d.offset)}` : ''})`, []];
 }
 
 function printStmts(stmts: IrStmt[]): string[] {

@@ -3,23 +3,13 @@
  * list, and a rebuilding map. One place for the traversal, so that a new expression kind is
  * added here once rather than in every pass that walks the IR.
  */
-import type { IrDist, IrExpr, IrStmt } from './types.ts';
+import { distParams, type IrDist, type IrExpr, type IrStmt } from './types.ts';
 
 /** Every expression of a statement list (lets and distribution parameters). */
 export function* exprsOf(stmts: IrStmt[]): Generator<IrExpr> {
   for (const s of stmts) {
     if (s.stmt === 'let') yield s.value;
-    else {
-      const d = s.dist;
-      if (d.kind === 'Categorical') {
-        if (d.logits) yield d.logits;
-      } else if (d.kind === 'Bernoulli') yield d.logits;
-      else if (d.kind === 'family') yield* d.params;
-      else {
-        yield d.loc;
-        yield d.scale;
-      }
-    }
+    else yield* distParams(s.dist);
   }
 }
 
@@ -69,16 +59,8 @@ export function mapChildren(e: IrExpr, f: (c: IrExpr) => IrExpr): IrExpr {
 
 /** A distribution with every parameter expression replaced by `f` of it. */
 export function mapDist(d: IrDist, f: (e: IrExpr) => IrExpr): IrDist {
-  switch (d.kind) {
-    case 'Categorical':
-      return d.logits ? { ...d, logits: f(d.logits) } : d;
-    case 'Bernoulli':
-      return { ...d, logits: f(d.logits) };
-    case 'Normal':
-      return { ...d, loc: f(d.loc), scale: f(d.scale) };
-    case 'family':
-      return { ...d, params: d.params.map(f) };
-  }
+  if (d.kind === 'family') return { ...d, params: d.params.map(f) };
+  return d.logits ? { ...d, logits: f(d.logits) } : d;
 }
 
 /** True when `e` mentions the name `name` (of the given reference kinds) anywhere. */

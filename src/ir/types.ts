@@ -96,20 +96,38 @@ export interface IrNeural {
 }
 
 /**
- * A distribution with resolved parameters.
- * - Categorical: `logits` [N], or uniform over `n` entries (`Categorical(mem)` / `Categorical(N)`).
- *   `memory` names the memory/param whose entries it addresses, if any.
- * - Bernoulli: `logits` with the site's shape.
- * - Normal: `loc` and `scale` (already positive: the short form `Normal(e)` is lowered to
- *   `loc = e[:n]`, `scale = softplus(e[n:]) + 1e-4`).
+ * A distribution with resolved parameters: a family of the registry (src/families/registry.ts) by
+ * name, its parameters in the entry's order with their names (for the printer, which reads no
+ * registry). Written forms are resolved: `Normal(e)` is `loc = e[:n]`, `scale = softplus(e[n:]) +
+ * 1e-4`; `Bernoulli(probs: p)` is `logits = log p - log(1 - p)`.
+ *
+ * `Categorical` is the node of the language's categories forms (src/check/dists.ts, typing
+ * 'categories'): `logits` [N], or uniform over `n` entries (`Categorical(mem)` / `Categorical(N)`),
+ * `memory` naming the memory/param whose entries it addresses, if any. Addresses are a concept of
+ * the language, so their node is too; the lowering binds it to the registry's `Categorical` entry.
  */
 export type IrDist =
   /** `offset`: where the memory's own rows start in the addressed table (`stack(dummies, mem)` has 2). */
   | { kind: 'Categorical'; logits?: IrExpr; n: Size; memory?: string; offset?: Size }
-  | { kind: 'Bernoulli'; logits: IrExpr }
-  | { kind: 'Normal'; loc: IrExpr; scale: IrExpr }
-  /** Any other family of the registry (src/families/registry.ts), parameters in its order, with their names (for the printer). */
-  | { kind: 'family'; family: string; params: IrExpr[]; paramNames: readonly string[] };
+  | IrFamilyDist;
+
+export interface IrFamilyDist {
+  kind: 'family';
+  family: string;
+  params: IrExpr[];
+  paramNames: readonly string[];
+}
+
+/** The registry name of the family a distribution belongs to. */
+export function familyName(d: IrDist): string {
+  return d.kind === 'family' ? d.family : d.kind;
+}
+
+/** A distribution's parameter expressions, in its family's order (a uniform Categorical has none). */
+export function distParams(d: IrDist): IrExpr[] {
+  if (d.kind === 'family') return d.params;
+  return d.logits ? [d.logits] : [];
+}
 
 export type SiteRole = 'address' | 'latent' | 'observe';
 
@@ -117,7 +135,7 @@ export interface IrSite {
   stmt: 'site';
   name: string;
   role: SiteRole;
-  /** True for Categorical / Bernoulli sites: gradients need a score-function estimator or enumeration. */
+  /** True for sites of a discrete family (the entry's `discrete`): gradients need a score-function estimator or enumeration. */
   discrete: boolean;
   dist: IrDist;
   type: ValueType;

@@ -72,7 +72,7 @@ export interface Handler {
 const isAddress = (msg: SiteMessage) => msg.site.role === 'address';
 
 /**
- * Exact summation: the one discrete Categorical site takes every value on the `enum` plate, and
+ * Exact summation: the one discrete site of an enumerable family (a Categorical) takes every value on the `enum` plate, and
  * log q(a = i | x) goes into TERM.logQEnum, where the estimator trains the guide towards the exact
  * posterior. That term must move the guide only: params the model also reads (learned entries in
  * `stack(mem, dummies)`) are seen through stopGradient in it, so that they follow the exact
@@ -82,7 +82,7 @@ export function enumerate(): Handler {
   return {
     name: 'enumerate',
     process(msg, ctx) {
-      if (msg.phase !== 'guide' || msg.value || !msg.site.discrete || msg.dist.kind !== 'Categorical') return;
+      if (msg.phase !== 'guide' || msg.value || !msg.site.discrete || !msg.dist.spec.enumerable) return;
       const shared = modelParams(ctx.ir);
       const d = shared.size ? msg.rebind(shared) : msg.dist;
       msg.value = enumerateValues(d);
@@ -138,8 +138,8 @@ export function guideMean(names: ReadonlySet<string>): Handler {
   return {
     name: 'guide-mean',
     process(msg) {
-      if (msg.phase !== 'guide' || msg.value || !names.has(msg.site.name) || msg.dist.kind !== 'Normal') return;
-      msg.value = msg.dist.loc;
+      if (msg.phase !== 'guide' || msg.value || !names.has(msg.site.name)) return;
+      msg.value = mean(msg.dist);
       msg.term = undefined;
       msg.score = false;
     },

@@ -185,9 +185,9 @@ export const DISTRIBUTION_FORMS: Record<string, { forms: string[]; snippet: stri
   families().map((f) => {
     const params = f.params.map((p) => `${p.name}: ${p.constraint}`).join(', ');
     const forms = [`${f.name}(${params})`, `// ${f.usage.replace(/`/g, '')}`, ...(f.reference ? [`// ${f.reference}`] : [])];
-    // The builtin families have several forms: the snippet starts the first parameter by name when there is one.
+    // Families with several written forms (typing other than 'elementwise'): the snippet starts the first parameter by name when there is one.
     const snippet =
-      f.typing === 'builtin'
+      f.typing !== 'elementwise'
         ? f.params.length === 1
           ? `${f.name}(\${1:${f.params[0]!.name}: })`
           : `${f.name}(\${1})`

@@ -16,18 +16,7 @@ import type { Trainer } from './trainer.ts';
 
 /** The parameters of a bound distribution by name. */
 function distParams(d: BoundDist): [string, tf.Tensor][] {
-  switch (d.kind) {
-    case 'Categorical':
-    case 'Bernoulli':
-      return [['logits', d.logits.t]];
-    case 'Normal':
-      return [
-        ['loc', d.loc.t],
-        ['scale', d.scale.t],
-      ];
-    case 'family':
-      return d.params.map((p, i) => [d.spec.params[i]?.name ?? `parameter ${i + 1}`, p.t]);
-  }
+  return d.params.map((p, i) => [d.spec.params[i]?.name ?? `parameter ${i + 1}`, p.t]);
 }
 
 /** 'NaN', 'Infinity' or '-Infinity' for the first non-finite entry of `t`, else undefined. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { frontEnd } from '../../src/check/pipeline.ts';
 import { printIr } from '../../src/ir/print.ts';
-import type { IrProgram, IrSite } from '../../src/ir/types.ts';
+import type { IrExpr, IrProgram, IrSite } from '../../src/ir/types.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ir = (src: string): IrProgram => {
@@ -26,9 +26,9 @@ describe('toIr', () => {
 
   it('splits Normal(e) into loc = e[:n] and scale = softplus(e[n:]) + 1e-4, sharing e', () => {
     const z = site(vma, 'z');
-    expect(z.dist.kind).toBe('Normal');
-    if (z.dist.kind !== 'Normal') return;
-    const { loc, scale } = z.dist;
+    expect(z.dist).toMatchObject({ kind: 'family', family: 'Normal', paramNames: ['loc', 'scale'] });
+    if (z.dist.kind !== 'family') return;
+    const [loc, scale] = z.dist.params as [IrExpr, IrExpr];
     expect(loc).toMatchObject({ op: 'slice', from: 0, to: 32 });
     expect(scale).toMatchObject({ op: 'binary', fn: 'add', left: { op: 'builtin', fn: 'softplus', args: [{ op: 'slice', from: 32, to: 64 }] }, right: { op: 'const', value: 1e-4 } });
     if (loc.op !== 'slice' || scale.op !== 'binary' || scale.left.op !== 'unary' || scale.left.arg.op !== 'slice') return;
@@ -47,8 +47,8 @@ describe('toIr', () => {
   it('turns Bernoulli probs into logits', () => {
     const p = ir('data x : binary[4]\nparam p : real[4]\nobserve x ~ Bernoulli(probs: sigmoid(p))\n');
     const x = site(p, 'x');
-    expect(x.dist.kind).toBe('Bernoulli');
-    if (x.dist.kind === 'Bernoulli') expect(x.dist.logits).toMatchObject({ op: 'binary', fn: 'sub', left: { op: 'builtin', fn: 'log' } });
+    expect(x.dist).toMatchObject({ kind: 'family', family: 'Bernoulli', paramNames: ['logits'] });
+    if (x.dist.kind === 'family') expect(x.dist.params[0]).toMatchObject({ op: 'binary', fn: 'sub', left: { op: 'builtin', fn: 'log' } });
   });
 
   it('includes a derived guide, marked derived', () => {

@@ -176,7 +176,7 @@ train {
 describe('nets with taps and skips: evaluation of memory reads', () => {
   const ir = irOf(UNET_VMA);
   const obs = ir.model.find((s) => s.stmt === 'site' && s.role === 'observe')!;
-  const decExpr = (obs as { dist: { logits: IrExpr } }).dist.logits as Extract<IrExpr, { op: 'net' }>;
+  const decExpr = (obs as { dist: { params: IrExpr[] } }).dist.params[0] as Extract<IrExpr, { op: 'net' }>; // Bernoulli's logits
   const tapExpr = decExpr.skips!.find((s) => s.name === 's2')!.arg; // f(mem[a]).s2
   const finalExpr = { ...tapExpr, tap: undefined, type: { elem: 'real' as const, shape: [{ c: 4, terms: {} }] } } as IrExpr; // f(mem[a])
 

@@ -31,8 +31,8 @@ function gridDraws(): Handler {
   return {
     name: 'grid',
     process(msg) {
-      if (msg.phase !== 'guide' || msg.site.role !== 'address' || msg.dist.kind !== 'Categorical') return;
-      const logits = msg.dist.logits; // plates [batch], event [2]
+      if (msg.phase !== 'guide' || msg.site.role !== 'address' || !msg.dist.spec.enumerable) return;
+      const logits = msg.dist.params[0]!; // the table of log-probabilities: plates [batch], event [2]
       const noise = tf.tensor(u.flatMap((x) => [Math.log(x / (1 - x)), 0]), [G, 1, 2]);
       const y = { t: tf.logSoftmax(tf.div(tf.add(tf.expandDims(logits.t, 0), noise), TAU)), plates: ['sample', ...logits.plates] };
       msg.value = { soft: { t: tf.exp(y.t), plates: y.plates }, logY: y };

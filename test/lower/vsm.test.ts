@@ -9,7 +9,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
 import { Rng } from '../../src/random/rng.ts';
-import { kl, Normal } from '../../src/families/distributions.ts';
 import { block } from '../../src/lower/handlers.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
 import { importanceBound } from '../../src/lower/objective.ts';
@@ -67,9 +66,9 @@ describeBackends('latent slots', () => {
       const diff = tf.sub(toSampleBatch(t.logQ, k, 3), toSampleBatch(t.logP, k, 3)); // [K, B]
       const q = t.guideDists.get('sem')!;
       const p = t.modelDists.get('sem')!;
-      if (q.kind !== 'Normal' || p.kind !== 'Normal') throw new Error('expected Normal slots');
-      // Closed form, summed over the slot's coordinates and the slots: [B].
-      const closed = tf.sum(kl(new Normal(q.loc.t, q.scale.t), new Normal(p.loc.t, p.scale.t)), -1).dataSync();
+      if (q.spec.name !== 'Normal' || p.spec !== q.spec) throw new Error('expected Normal slots');
+      // Closed form (the entry's), summed over the slot's coordinates and the slots: [B].
+      const closed = tf.sum(q.spec.kl!(q.params.map((v) => v.t), p.params.map((v) => v.t)), -1).dataSync();
       const d = diff.arraySync() as number[][];
       for (let b = 0; b < 3; b++) {
         const xs = d.map((row) => row[b]!);
