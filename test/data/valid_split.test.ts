@@ -1,6 +1,7 @@
 /**
  * Validation during training comes from data held out of training, never from what `vmm eval`
- * reports on (Omniglot evaluation alphabets, the MNIST test split): src/runtime/data_source.ts.
+ * reports on (Omniglot evaluation alphabets, the MNIST test split): each entry's `trainValid`
+ * (src/data/registry.ts), through src/data/source.ts.
  */
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
