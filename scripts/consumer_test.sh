@@ -47,6 +47,8 @@ npx tsc
 node demo.js
 echo "consumer: the vmm command"
 npx vmm check node_modules/vmm/models/vma_mnist.vmm
+echo "consumer: the language server, its analysis worker loaded from dist/"
+node "$root/scripts/lsp_smoke.mjs" node_modules/vmm/models/vae.vmm npx vmm
 if [ "$has_prebuilt" = 1 ]; then
   echo "consumer: native products from the prebuilt module alone"
   test ! -e node_modules/vmm/src/runtime/blas/build/Release/vmm_blas.node # nothing was built from source
