@@ -8,9 +8,10 @@ import { bernoulliFamily } from './bernoulli.ts';
 import { categoricalFamily } from './categorical.ts';
 import { laplaceFamily } from './laplace.ts';
 import { normalFamily } from './normal.ts';
+import { poissonFamily } from './poisson.ts';
 import type { FamilySpec } from './types.ts';
 
-const FAMILIES: readonly FamilySpec[] = [categoricalFamily, bernoulliFamily, normalFamily, laplaceFamily, betaFamily];
+const FAMILIES: readonly FamilySpec[] = [categoricalFamily, bernoulliFamily, normalFamily, laplaceFamily, betaFamily, poissonFamily];
 
 const BY_NAME = new Map(FAMILIES.map((f) => [f.name, f]));
 
