@@ -12,6 +12,7 @@ import { err } from './fits.ts';
 import { iwaeSpec } from './iwae.ts';
 import { reinforceSpec } from './reinforce.ts';
 import { relaxedSpec } from './relaxed.ts';
+import { rlooSpec } from './rloo.ts';
 import { rwsSpec } from './rws.ts';
 import { softSpec } from './soft.ts';
 import type { EstimatorSpec, Misfit } from './spec.ts';
@@ -22,7 +23,7 @@ export type { ArgSpec, EstimatorSpec, HandlerName, LatentNote, Misfit, PlanText 
 export { argValue } from './spec.ts';
 export { scoreFunctionSites } from './fits.ts';
 
-const SPECS: EstimatorSpec[] = [vimcoSpec, reinforceSpec, enumerateSpec, softSpec, relaxedSpec, rwsSpec, iwaeSpec];
+const SPECS: EstimatorSpec[] = [vimcoSpec, reinforceSpec, enumerateSpec, softSpec, relaxedSpec, rwsSpec, iwaeSpec, rlooSpec];
 
 const BY_KIND = new Map(SPECS.map((s) => [s.kind, s]));
 

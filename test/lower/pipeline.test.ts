@@ -20,7 +20,7 @@ import { describe, expect, it } from 'vitest';
 import { describeBackends } from '../estimators/backends.ts';
 import { irOfFile, fakeBatch, withEstimator } from './helpers.ts';
 import type { EstimatorKind } from '../../src/ir/types.ts';
-import { estimatorKinds, estimatorProblem } from '../../src/estimators/registry.ts';
+import { estimatorKinds, estimatorProblem, estimatorSpec } from '../../src/estimators/registry.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
 import { estimateObjective } from '../../src/lower/objective.ts';
@@ -28,6 +28,9 @@ import { makeEstimator } from '../../src/estimators/index.ts';
 import { Rng } from '../../src/random/rng.ts';
 import { exactGradientChecks } from './suites/exact_gradients.ts';
 import { MODELS, tensorHygieneCheck } from './suites/training.ts';
+
+/** The smallest k an estimator takes (vimco and rloo need 2: their baselines are the other samples). */
+const fewestSamples = (kind: EstimatorKind): number => estimatorSpec(kind)?.args.find((a) => a.kind === 'count')?.min ?? 1;
 
 describeBackends('every model compiles and trains', (backend) => {
   const files = readdirSync(MODELS).filter((f) => f.endsWith('.vmm'));
@@ -44,7 +47,7 @@ describeBackends('every model compiles and trains', (backend) => {
       const kinds: EstimatorKind[] = slow ? [base.train.estimator.kind] : estimatorKinds();
       let ran = 0;
       for (const kind of kinds) {
-        const ir = withEstimator(base, kind, kind === 'vimco' ? 2 : 1);
+        const ir = withEstimator(base, kind, fewestSamples(kind));
         if (slow) ir.train.batch = 1;
         if (estimatorProblem(ir)) continue;
         // Discrete latents (a Bernoulli observation is `discrete` too but needs no estimator).
