@@ -15,7 +15,7 @@ train { estimator = iwae(k: 1)  dataset = mnist }`;
 const model = await load(source, { batch: 32 }); // compiles; picks a backend if none is selected
 const last = await train(model, { steps: 50 }); // or for await (const m of train(...)); { signal, stream }
 console.log(`bound after ${last.step} steps: ${last.bound.toFixed(1)} nats`);
-console.log(`held-out bound: ${evaluate(model, { examples: 128 }).bound.toFixed(1)} nats`);
-saveWeights(model, 'vae.safetensors'); // loads in NumPy/PyTorch with the safetensors package
+console.log(`held-out bound: ${(await evaluate(model, { examples: 128 })).bound.toFixed(1)} nats`);
+await saveWeights(model, 'vae.safetensors'); // loads in NumPy/PyTorch with the safetensors package
 loadWeights(model, 'vae.safetensors');
 console.log(`sampled ${sample(model, { count: 4 }).shape.join(' x ')} pixel means`);

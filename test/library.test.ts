@@ -21,16 +21,16 @@ describe('the library API', () => {
     expect(currentBackend()).toBeUndefined();
     const model = await load(gmm, { batch: 64 });
     expect(currentBackend()).toBeDefined();
-    const before = evaluate(model).bound;
+    const before = (await evaluate(model)).bound;
     const last = await train(model, { steps: 150 });
     expect(last.step).toBe(150);
     expect(Number.isFinite(last.bound)).toBe(true);
-    const after = evaluate(model);
+    const after = await evaluate(model);
     expect(after.examples).toBe(256);
     expect(after.bound - before).toBeGreaterThan(1);
 
     const path = join(tmp, 'gmm.safetensors');
-    saveWeights(model, path);
+    await saveWeights(model, path);
     // The layout of the safetensors specification, read here without our decoder.
     const bytes = readFileSync(path);
     const n = Number(bytes.readBigUInt64LE(0));
@@ -43,9 +43,9 @@ describe('the library API', () => {
     expect((8 + n) % 8).toBe(0);
 
     const fresh = await load(gmm, { batch: 64, seed: 99 });
-    expect(evaluate(fresh).bound).not.toBe(after.bound);
+    expect((await evaluate(fresh)).bound).not.toBe(after.bound);
     loadWeights(fresh, path);
-    expect(evaluate(fresh).bound).toBe(after.bound);
+    expect((await evaluate(fresh)).bound).toBe(after.bound);
     model.dispose();
     fresh.dispose();
   });
@@ -76,7 +76,7 @@ describe('the library API', () => {
     expect(Array.from(t.dataSync())).toEqual(Array.from(s.data));
     t.dispose();
     const path = join(tmp, 'vma.safetensors');
-    saveWeights(model, path);
+    await saveWeights(model, path);
     const other = await load(gmm);
     expect(() => loadWeights(other, path)).toThrow(CheckpointError);
     expect(() => loadWeights(other, path)).toThrow(/vma\.safetensors lacks \d+ variable\(s\) of this model: /);
@@ -115,17 +115,17 @@ describe('the library API', () => {
     expect(run.model.ir.name).toBe('vma_omniglot');
     expect(run.model.stepCount).toBeGreaterThan(0);
     const data = { dataset: 'omniglot', dataDir: join(__dirname, 'fixtures', 'data') };
-    const acc = evaluateFewShot(run.model, { ...data, ways: 5, shots: 1, episodes: 20 });
+    const acc = await evaluateFewShot(run.model, { ...data, ways: 5, shots: 1, episodes: 20 });
     expect(acc).toMatchObject({ ways: 5, shots: 1, episodes: 20 });
     expect(acc.accuracy).toBeGreaterThan(0.4); // chance is 0.2
     // classify: memory = one image per class, queries = the same images: each finds itself.
     const D = 28 * 28;
     const memory = new Float32Array(3 * D);
     for (let k = 0; k < 3; k++) for (let i = 0; i < D; i++) memory[k * D + i] = (i * (k + 3)) % 7 < 2 ? 1 : 0;
-    const r = classify(run.model, { memory, queries: memory, labels: ['a', 'b', 'c'], top: 2 });
+    const r = await classify(run.model, { memory, queries: memory, labels: ['a', 'b', 'c'], top: 2 });
     expect(r.map((q) => q.query)).toEqual([0, 1, 2]);
     expect(r.every((q) => q.top.length === 2 && q.prob >= q.top[1]!.prob)).toBe(true);
-    expect(() => classify(run.model, { memory: new Float32Array(5), queries: memory })).toThrow(InputError);
+    await expect(classify(run.model, { memory: new Float32Array(5), queries: memory })).rejects.toThrow(InputError);
     run.model.dispose();
   });
 });

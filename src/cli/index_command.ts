@@ -4,7 +4,7 @@
  * (src/jobs/index_run.ts).
  */
 import { Option, type Command } from 'commander';
-import { selectBackend, type BackendName } from '../runtime/backend.ts';
+import { BACKEND_NAMES, selectBackend, type BackendName } from '../runtime/backend.ts';
 import { formatResult } from '../jobs/classify_run.ts';
 import { runClassifyIndex, runIndex } from '../jobs/index_run.ts';
 import { UsageError } from './errors.ts';
@@ -31,7 +31,7 @@ export function registerIndexCommand(program: Command): void {
     .option('--seed <n>', 'binarization seed', limitedFlag('seed', '--seed'), 12345)
     .option('--threads <n>', 'threads building the graph (0: all cores)', countFlag('--threads'), 0)
     .option('--quiet', 'no progress output')
-    .addOption(new Option('--backend <name>', 'force a tfjs backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(new Option('--backend <name>', 'force a tfjs backend').choices([...BACKEND_NAMES]))
     .action(async (run: string, f: { memory: string; out: string; batch: number; binarize: 'sample' | 'threshold'; seed: number; threads: number; quiet?: boolean; backend?: BackendName }) => {
       await selectBackend({ ...(f.backend ? { force: f.backend } : {}), log: (m) => process.stderr.write(m + '\n') });
       const log = (m: string) => {

@@ -4,7 +4,7 @@
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { IrProgram } from '../ir/types.ts';
-import { selectBackend, type BackendName } from '../runtime/backend.ts';
+import { BACKEND_NAMES, selectBackend, type BackendName } from '../runtime/backend.ts';
 import { RunDir, type RunConfig } from '../jobs/run_dir.ts';
 import { trainLoop, type LoopResult } from '../jobs/train_loop.ts';
 import { estimatorKinds } from '../estimators/registry.ts';
@@ -28,11 +28,10 @@ import { datasetNames, datasetSpec, isGenerated } from '../data/registry.ts';
 const BINDING_CODES = new Set(['VMM3030', 'VMM3031', 'VMM3032', 'VMM3033']);
 
 function backendOption(): Option {
-  return new Option('--backend <name>', 'force a tfjs backend (default: native tensorflow if installed, else wasm, else cpu)').choices([
-    'tensorflow',
-    'wasm',
-    'cpu',
-  ]);
+  return new Option(
+    '--backend <name>',
+    'force a tfjs backend (default: native tensorflow if installed, else webgpu on a GPU, else wasm, else cpu; webgpu on a software adapter only when named)',
+  ).choices([...BACKEND_NAMES]);
 }
 
 
@@ -297,7 +296,7 @@ export function registerRunCommands(program: Command): void {
     if (f.index !== undefined) return classifyFromIndex(run, f);
     if (f.memory === undefined) throw new UsageError('classify needs --memory FILE (or --index DIR of vmm index)');
     if (f.exact) throw new UsageError('--exact goes with --index DIR');
-    runClassify(run, f, (r) => process.stdout.write((f.json ? JSON.stringify(r) : formatResult(r)) + '\n'));
+    await runClassify(run, f, (r) => process.stdout.write((f.json ? JSON.stringify(r) : formatResult(r)) + '\n'));
   });
 
   addTrainFlags(

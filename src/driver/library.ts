@@ -8,8 +8,8 @@
  *   const model = await load(source);                        // compile + backend selection
  *   await train(model, { steps: 200, dataset: 'mnist' });    // or dataset: 'my_digits.npz'
  *   for await (const m of train(model, { steps: 100, signal })) console.log(m.bound);  // step by step
- *   console.log(evaluate(model).bound);                      // held-out bound, nats
- *   saveWeights(model, 'weights.safetensors');               // readable from NumPy / PyTorch
+ *   console.log((await evaluate(model)).bound);              // held-out bound, nats
+ *   await saveWeights(model, 'weights.safetensors');         // readable from NumPy / PyTorch
  *
  * Every function works on the `Trainer` that `compile` returns (or `openRun(dir).model`).
  */
@@ -158,7 +158,7 @@ async function* trainSteps(trainer: Trainer, o: TrainOptions): AsyncGenerator<St
     o.signal?.throwIfAborted();
     const b = await next();
     checkBatch(trainer, b);
-    const m = trainer.step(b);
+    const m = await trainer.stepAsync(b);
     o.onStep?.(m);
     yield m;
     // Timers, I/O and an abort get their turn between steps.
@@ -222,18 +222,18 @@ export interface EvaluateOptions extends DataChoice {
 }
 
 /** The mean importance-weighted bound on held-out data, in nats (higher is better). */
-export function evaluate(trainer: Trainer, o: EvaluateOptions = {}): { bound: number; examples: number } {
+export async function evaluate(trainer: Trainer, o: EvaluateOptions = {}): Promise<{ bound: number; examples: number }> {
   const examples = o.examples ?? 256;
   const batches = validationBatches(trainer.ir, dataOptions(trainer, o, 1), examples, Math.min(examples, trainer.ir.train.batch));
-  return { bound: validate(trainer, batches, o.seed ?? 12345), examples };
+  return { bound: await validate(trainer, batches, o.seed ?? 12345), examples };
 }
 
 /**
  * Saves the model's weights as safetensors (tensor names are the model's variable names, e.g.
  * `net/enc/0/w`; the model name and training step are in the metadata). Written atomically.
  */
-export function saveWeights(trainer: Trainer, path: string): void {
-  const bytes = encodeSafetensors(snapshotVariables(trainer.model.variables), {
+export async function saveWeights(trainer: Trainer, path: string): Promise<void> {
+  const bytes = encodeSafetensors(await snapshotVariables(trainer.model.variables), {
     format: 'vmm-weights',
     model: trainer.ir.name,
     step: String(trainer.stepCount),
@@ -331,11 +331,11 @@ export interface FewShotOptions extends Pick<DataChoice, 'dataset' | 'dataDir' |
  * assigned the memory entry argmax q(a | x, memory); correct when that entry has its class. Mean
  * and standard error over the episodes (the figure of `vmm eval --ways`).
  */
-export function evaluateFewShot(trainer: Trainer, o: FewShotOptions = {}): { accuracy: number; se: number; episodes: number; ways: number; shots: number } {
+export async function evaluateFewShot(trainer: Trainer, o: FewShotOptions = {}): Promise<{ accuracy: number; se: number; episodes: number; ways: number; shots: number }> {
   const ways = o.ways ?? 5;
   const shots = o.shots ?? 1;
   const d = dataOptions(trainer, o, 1);
-  const r = fewShotAccuracy(trainer.ir, trainer.model, d, { ways, shots, episodes: o.episodes ?? 200, seed: o.seed ?? EVAL_SEED });
+  const r = await fewShotAccuracy(trainer.ir, trainer.model, d, { ways, shots, episodes: o.episodes ?? 200, seed: o.seed ?? EVAL_SEED });
   return { ...r, ways, shots };
 }
 
@@ -359,9 +359,9 @@ export async function evaluateRun(path: string, o: Partial<EvalOptions> & { back
 /** Images for {@link classify}: flat [N * D] values in [0, 1] (binary for the shipped models), or a tensor. */
 export type Images = Float32Array | { data: Float32Array; shape: readonly number[] } | tf.Tensor;
 
-function flatImages(x: Images): Float32Array {
+async function flatImages(x: Images): Promise<Float32Array> {
   if (x instanceof Float32Array) return x;
-  if (x instanceof tf.Tensor) return x.dataSync() as Float32Array;
+  if (x instanceof tf.Tensor) return (await x.data()) as Float32Array;
   return x.data;
 }
 
@@ -370,10 +370,10 @@ function flatImages(x: Images): Float32Array {
  * q(a | x, memory), its probability and the `top` most probable (as `vmm classify`, on images
  * you already have in memory).
  */
-export function classify(trainer: Trainer, o: { memory: Images; queries: Images; top?: number; labels?: readonly string[]; seed?: number }): QueryResult[] {
+export async function classify(trainer: Trainer, o: { memory: Images; queries: Images; top?: number; labels?: readonly string[]; seed?: number }): Promise<QueryResult[]> {
   const D = bindInputs(trainer.ir).dataSize;
-  const memory = flatImages(o.memory);
-  const queries = flatImages(o.queries);
+  const memory = await flatImages(o.memory);
+  const queries = await flatImages(o.queries);
   if (memory.length % D || queries.length % D) throw new InputError(`classify: images must have ${D} values each (${trainer.ir.name}'s data)`);
   return classifyImages(trainer.ir, trainer.model, memory, queries, { top: o.top ?? 3, seed: o.seed ?? EVAL_SEED, ...(o.labels ? { labels: o.labels } : {}) });
 }

@@ -24,6 +24,7 @@
  * Updating c reads one scalar from the device (`dataSync`) per step when c is used.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { syncReads } from '../kernels/readback.ts';
 import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, checkSampled, checkState, fail, initialState, logMeanExp, nextState } from './common.ts';
 import { stopGradient } from '../kernels/stop_gradient.ts';
@@ -74,7 +75,11 @@ export class ReinforceEstimator implements Estimator {
       baseline: this.needsBaselineNet ? 'required' : 'forbidden',
     });
     const c = useC ? (state.runningMean ?? 0) : 0;
+    // The running mean needs the batch's mean signal on the host: read now where reads are
+    // synchronous, else handed to the caller to read with the step's metrics (`settle`).
+    const readNow = syncReads();
     let batchMean = 0;
+    let pendingMean: tf.Scalar | undefined;
     const out = tf.tidy(() => {
       const bound = logMeanExp(logWeights, 0); // [B]
       const lStop = stopGradient(bound);
@@ -83,18 +88,18 @@ export class ReinforceEstimator implements Estimator {
       const signal = tf.sub(centred, c);
       const score = tf.mul(signal, tf.sum(logQDiscrete!, 0)); // [B]
       const surrogate = tf.mean(tf.add(bound, score)) as tf.Scalar;
-      if (useC) batchMean = tf.mean(centred).dataSync()[0]!;
+      if (useC && readNow) batchMean = tf.mean(centred).dataSync()[0]!;
+      else if (useC) pendingMean = tf.keep(tf.mean(centred) as tf.Scalar);
       let extraLoss: tf.Scalar | undefined;
       if (baseline !== undefined) {
         extraLoss = tf.mean(tf.square(tf.sub(tf.sub(lStop, c), baseline))) as tf.Scalar;
       }
       return extraLoss ? { surrogate, bound, extraLoss } : { surrogate, bound };
     });
-    let runningMean = state.runningMean;
-    if (useC) {
-      runningMean = runningMean === null ? batchMean : this.decay * runningMean + (1 - this.decay) * batchMean;
-    }
-    return { ...out, state: nextState(state, runningMean) };
+    const update = (m: number): number | null =>
+      !useC ? state.runningMean : state.runningMean === null ? m : this.decay * state.runningMean + (1 - this.decay) * m;
+    if (pendingMean) return { ...out, state: nextState(state), settle: { value: pendingMean, state: (m) => nextState(state, update(m)) } };
+    return { ...out, state: nextState(state, update(batchMean)) };
   }
 }
 

@@ -84,6 +84,12 @@ export interface EstimatorResult {
   extraLoss?: tf.Scalar;
   /** State for the next call. */
   state: EstimatorState;
+  /**
+   * State that depends on a number the device computed, on a backend that cannot read it
+   * synchronously (src/kernels/readback.ts): `state` is provisional until the caller reads `value`
+   * (asynchronously, with the step's metrics: the trainer's `stepAsync`) and takes `state(v)`.
+   */
+  settle?: { value: tf.Scalar; state: (v: number) => EstimatorState };
 }
 
 export interface Estimator {

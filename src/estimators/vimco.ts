@@ -25,6 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, checkSampled, checkState, fail, initialState, logMeanExp, nextState } from './common.ts';
 import { withoutGradient } from '../kernels/stop_gradient.ts';
+import { syncReads } from '../kernels/readback.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
 import { argValue, type EstimatorSpec } from './spec.ts';
 import { err, pointless } from './fits.ts';
@@ -43,7 +44,26 @@ export function vimcoSignals(l: tf.Tensor, baseline: VimcoBaseline): tf.Tensor {
     fail('vimcoSignals', `unknown baseline '${String(baseline)}' (geometric | arithmetic)`);
   }
   // Computed off the gradient tape (the signals are stopped; see withoutGradient).
-  return withoutGradient((raw) => signalsOf(raw, k, b, baseline), l);
+  return withoutGradient((raw) => (syncReads() ? signalsOf(raw, k, b, baseline) : signalsOnDevice(raw, k, baseline)), l);
+}
+
+/**
+ * The same signals as tensor ops, for backends that cannot read synchronously (webgpu; see
+ * src/kernels/readback.ts): the K leave-one-out copies `[K (left out), K, B]` of the log-weights,
+ * entry k of copy k replaced by the geometric mean's log (the mean of the other l_j) or dropped
+ * (-Infinity: the arithmetic baseline), then one logsumexp over the middle axis.
+ */
+export function signalsOnDevice(l: tf.Tensor, k: number, baseline: VimcoBaseline): tf.Tensor {
+  return tf.tidy(() => {
+    const full = tf.sub(tf.logSumExp(l, 0), Math.log(k)); // [B]
+    const copies = tf.tile(tf.expandDims(l, 0), [k, 1, 1]); // [K, K, B]
+    const diag = tf.expandDims(tf.cast(tf.eye(k), 'bool'), 2); // [K, K, 1]
+    const at = baseline === 'geometric' ? tf.div(tf.sub(tf.sum(l, 0, true), l), k - 1) : tf.fill(l.shape, -Infinity); // [K, B]
+    const replaced = tf.where(tf.broadcastTo(diag, copies.shape), tf.broadcastTo(tf.expandDims(at, 1), copies.shape), copies);
+    const n = baseline === 'geometric' ? k : k - 1;
+    const loo = tf.sub(tf.logSumExp(replaced, 1), Math.log(n)); // [K, B]
+    return tf.sub(full, loo);
+  });
 }
 
 /**

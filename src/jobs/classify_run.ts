@@ -54,7 +54,7 @@ export function binarizeImages(a: ImageArray, mode: 'sample' | 'threshold', seed
 }
 
 /** Classifies every query; calls `emit` with each result in order and returns them all. */
-export function runClassify(runPath: string, o: ClassifyOptions, emit: (r: QueryResult) => void = () => {}): QueryResult[] {
+export async function runClassify(runPath: string, o: ClassifyOptions, emit: (r: QueryResult) => void = () => {}): Promise<QueryResult[]> {
   if (o.binarize !== 'sample' && o.binarize !== 'threshold') throw new RunError(`--binarize: expected sample or threshold, got '${String(o.binarize)}'`);
   const { ir, model } = loadTrained(runPath);
   try {
@@ -71,7 +71,7 @@ export function runClassify(runPath: string, o: ClassifyOptions, emit: (r: Query
     }
     const memory = binarizeImages(mem, o.binarize, o.seed, 0);
     const queries = binarizeImages(qs, o.binarize, o.seed, mem.count);
-    return classifyImages(ir, model, memory, queries, { top: o.top, seed: o.seed, ...(mem.labels ? { labels: mem.labels } : {}) }, emit);
+    return await classifyImages(ir, model, memory, queries, { top: o.top, seed: o.seed, ...(mem.labels ? { labels: mem.labels } : {}) }, emit);
   } finally {
     model.dispose();
   }
@@ -81,14 +81,14 @@ export function runClassify(runPath: string, o: ClassifyOptions, emit: (r: Query
  * The classification itself: binary memory [M, D] and queries [Q, D] (flat, row-major); for each
  * query, argmax q(a | x, memory), its probability and the `top` most probable entries.
  */
-export function classifyImages(
+export async function classifyImages(
   ir: IrProgram,
   model: CompiledModel,
   memory: Float32Array,
   queries: Float32Array,
   o: { top: number; seed: number; labels?: readonly string[] },
   emit: (r: QueryResult) => void = () => {},
-): QueryResult[] {
+): Promise<QueryResult[]> {
   const b = bindInputs(ir);
   if (!b.memory || !ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) {
     throw new RunError(`${ir.name} has no memory address to classify with (classify needs a model with 'memory' and a 'discrete address')`);
@@ -112,7 +112,7 @@ export function classifyImages(
       ],
     };
     const probs = tf.tidy(() => addressPosterior(ir, model.inputs(raw), model.applyNet, rng));
-    const p = probs.arraySync() as number[][];
+    const p = (await probs.array()) as number[][]; // asynchronous: any backend, webgpu included
     probs.dispose();
     for (let j = 0; j < n; j++) {
       const row = p[j]!;

@@ -28,7 +28,7 @@ import type { LabelledImageSet } from '../data/types.ts';
 import { Rng, type RngState } from '../random/rng.ts';
 import { CompiledModel } from '../lower/compile.ts';
 import { makeEstimator } from '../estimators/registry.ts';
-import { addressPosterior, describeBound, importanceBound } from '../lower/objective.ts';
+import { addressPosterior, describeBound, importanceBoundAsync } from '../lower/objective.ts';
 import { lineChart } from '../report/svg.ts';
 import { writeSvgAndPng } from '../report/raster.ts';
 import { markdownTable } from '../report/markdown.ts';
@@ -163,23 +163,22 @@ export function loadTrained(runPath: string): { dir: RunDir; ir: IrProgram; mode
 }
 
 /** Per-example: NLL, KL(q(a|x)||p(a)) and whether argmax q(a|x) hits the target's class. */
-export function evalBatch(
+export async function evalBatch(
   ir: IrProgram,
   model: CompiledModel,
   raw: RawBatch,
   samples: number,
   rng: Rng,
   soft: boolean,
-): { nll: Float32Array; kl?: Float32Array; hit?: Uint8Array; entries?: number } {
+): Promise<{ nll: Float32Array; kl?: Float32Array; hit?: Uint8Array; entries?: number }> {
+  // Asynchronous reads: any backend, webgpu included (src/kernels/readback.ts).
   const inputs = () => model.inputs(raw);
-  const bound = tf.tidy(() =>
-    importanceBound(ir, inputs(), model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, reads: soft ? 'soft' : 'sample' }),
-  );
+  const bound = await importanceBoundAsync(ir, inputs, model.applyNet, { k: samples, chunk: Math.min(samples, 100), rng, reads: soft ? 'soft' : 'sample' });
   const nll = bound.map((v) => -v);
   if (!raw.episode || !ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return { nll };
   const readsMemory = addressesMemory(ir);
   const probs = tf.tidy(() => addressPosterior(ir, inputs(), model.applyNet, rng));
-  const p = probs.arraySync() as number[][];
+  const p = (await probs.array()) as number[][];
   probs.dispose();
   const ep = raw.episode;
   const offset = memoryRowOffset(ir, ep.memorySize);
@@ -376,7 +375,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
       const batches = testBatches(ir, dataOpts, o.episodes, batch);
       for (let i = Math.ceil(p.episodes / batch); i < batches.length; i++) {
         const raw = batches[i]!;
-        const r = evalBatch(ir, model, raw, o.samples, rng, soft).nll;
+        const r = (await evalBatch(ir, model, raw, o.samples, rng, soft)).nll;
         p.nll.push(...r);
         p.episodes += r.length;
         await advance(r.length * o.samples, 'test NLL');
@@ -402,13 +401,13 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
         for (let done = part.episodes; done < o.episodes; done += batch) {
           const e = sampler.next(Math.min(batch, o.episodes - done));
           const order = roundRobinOrder(e, C);
-          Ms.forEach((M, j) => {
-            const r = evalBatch(ir, model, episodeInputs(b, nestedEpisode(e, order, M)), o.samples, rng, soft);
+          for (const [j, M] of Ms.entries()) {
+            const r = await evalBatch(ir, model, episodeInputs(b, nestedEpisode(e, order, M)), o.samples, rng, soft);
             per[j]!.nll.push(...r.nll);
             if (r.kl) per[j]!.kl.push(...r.kl);
             if (r.hit) per[j]!.hits.push(...r.hit);
             per[j]!.entries = r.entries || M;
-          });
+          }
           part.episodes = done + e.batch;
           await advance(e.batch * o.samples * Ms.length, `C=${C}, M=${Ms.join(',')}`);
         }
@@ -461,7 +460,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
         for (let done = 0; done < part.episodes; done += batch) sampler.next(Math.min(batch, o.episodes - done));
         for (let done = part.episodes; done < o.episodes; done += batch) {
           const e = sampler.next(Math.min(batch, o.episodes - done));
-          const r = evalBatch(ir, model, episodeInputs(b, e), 1, rng, soft);
+          const r = await evalBatch(ir, model, episodeInputs(b, e), 1, rng, soft);
           if (r.hit) part.hits.push(...r.hit);
           part.episodes = done + e.batch;
           await advance(e.batch, `${n}-way 1-shot`);
@@ -474,7 +473,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
       for (const n of largeList) {
         const targets = o.largeTargets ?? Math.min(o.episodes, 100);
         if (!(String(n) in partial.large)) {
-          partial.large[String(n)] = largeMemory(n, targets);
+          partial.large[String(n)] = await largeMemory(n, targets);
           await advance(largeUnits(n), `shared memory of ${n}`);
         }
         const row = partial.large[String(n)];
@@ -485,7 +484,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
         }
       }
 
-      function largeMemory(n: number, targets: number): EvalResult['large'][number] | null {
+      async function largeMemory(n: number, targets: number): Promise<EvalResult['large'][number] | null> {
         const avail = new EpisodeSampler({ set, classes: 1, shots: 1, split: testSplit, seed: 0 }).availableClasses;
         // As many classes as the split has, several shots each when n exceeds them (2500 entries of
         // the 659 Omniglot evaluation characters: 625 classes x 4 shots).
@@ -511,7 +510,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
           episode: { ...ep, memoryClass: ep.memoryClass, memoryIndex: ep.memoryIndex, matchMask: ep.matchMask } as unknown as RawBatch['episode'],
         };
         // Shared memory: the episode fields are per-target; evalBatch reads matchMask [B, M].
-        const r = evalBatch(ir, model, raw, 1, rng, soft);
+        const r = await evalBatch(ir, model, raw, 1, rng, soft);
         const acc = r.hit ? meanSe([...r.hit]) : { mean: NaN, se: NaN };
         const kl = r.kl ? meanSe([...r.kl]).mean : NaN;
         const logM = Math.log(r.entries || n);
@@ -526,7 +525,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
     else {
       const hits: number[] = [];
       const runs = lakeRuns(loadOmniglot(dataOpts.dataDir ? { dataDir: dataOpts.dataDir } : {}), o.seed);
-      for (const e of runs) hits.push(...(evalBatch(ir, model, episodeInputs(b, e), 1, rng, soft).hit ?? []));
+      for (const e of runs) hits.push(...((await evalBatch(ir, model, episodeInputs(b, e), 1, rng, soft)).hit ?? []));
       const s = meanSe(hits);
       result.lake = { accuracy: s.mean, se: s.se, runs: runs.length, trials: hits.length };
       log(`Lake's within-alphabet 20-way one-shot runs: ${(100 * s.mean).toFixed(1)}% ± ${(100 * s.se).toFixed(1)} (${runs.length} runs, ${hits.length} trials)`);
@@ -603,12 +602,12 @@ class EvalBar {
  * n-way k-shot classification accuracy of argmax_i q(a = i | x) on test episodes of the run's data
  * set (the figure of `vmm eval --ways`, for any shots): mean and standard error over targets.
  */
-export function fewShotAccuracy(
+export async function fewShotAccuracy(
   ir: IrProgram,
   model: CompiledModel,
   data: Pick<DataOptions, 'dataset' | 'dataDir' | 'valid'>,
   o: { ways: number; shots: number; episodes: number; seed: number },
-): { accuracy: number; se: number; episodes: number } {
+): Promise<{ accuracy: number; se: number; episodes: number }> {
   const b = bindInputs(ir);
   if (!b.memory || !addressesMemory(ir)) throw new RunError(`${ir.name} has no memory address to classify with (few-shot accuracy needs a model with 'memory' and a 'discrete address')`);
   const { test, testSplit } = loadImageSet(data.dataset, data.dataDir, { memory: true, pixels: b.dataSize, ...(data.valid !== undefined ? { valid: data.valid } : {}) });
@@ -616,7 +615,7 @@ export function fewShotAccuracy(
   const rng = new Rng(o.seed);
   const hits: number[] = [];
   for (let done = 0; done < o.episodes; done += 20) {
-    const r = evalBatch(ir, model, episodeInputs(b, sampler.next(Math.min(20, o.episodes - done))), 1, rng, ir.train.estimator.kind === 'soft');
+    const r = await evalBatch(ir, model, episodeInputs(b, sampler.next(Math.min(20, o.episodes - done))), 1, rng, ir.train.estimator.kind === 'soft');
     if (r.hit) hits.push(...r.hit);
   }
   const s = meanSe(hits);

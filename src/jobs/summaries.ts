@@ -1,7 +1,8 @@
 /**
  * Figures a training run logs at each validation besides the bound (for TensorBoard and
  * metrics.jsonl): how much the guide uses its memory, KL(q(a|x) || uniform) against its ceiling
- * log M, and a grid of generations from the prior given held-out memories.
+ * log M, and a grid of generations from the prior given held-out memories. Reads are asynchronous,
+ * as they must be on webgpu (src/kernels/readback.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { IrProgram } from '../ir/types.ts';
@@ -18,10 +19,10 @@ import { bindInputs, type RawBatch } from '../data/bind.ts';
  * Mean over the batch of KL(q(a|x) || uniform) = log M - H(q(a|x)) for the model's first address
  * (nats), with its ceiling log M; undefined for a model without an address.
  */
-export function addressKl(ir: IrProgram, model: CompiledModel, raw: RawBatch, seed: number): { kl: number; logM: number } | undefined {
+export async function addressKl(ir: IrProgram, model: CompiledModel, raw: RawBatch, seed: number): Promise<{ kl: number; logM: number } | undefined> {
   if (!ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return undefined;
   const probs = tf.tidy(() => addressPosterior(ir, model.inputs(raw), model.applyNet, new Rng(seed)));
-  const p = probs.dataSync() as Float32Array;
+  const p = (await probs.data()) as Float32Array;
   const [b, m] = probs.shape as [number, number];
   probs.dispose();
   let sum = 0;
@@ -40,7 +41,7 @@ export function addressKl(ir: IrProgram, model: CompiledModel, raw: RawBatch, se
  * Generations from the prior for the first `episodes` examples of `raw`: `samples` draws each of
  * the observed variable's mean, [samples][episodes] arrays of D values.
  */
-export function priorMeans(ir: IrProgram, model: CompiledModel, raw: RawBatch, samples: number, rng: Rng): Float32Array[][] {
+export async function priorMeans(ir: IrProgram, model: CompiledModel, raw: RawBatch, samples: number, rng: Rng): Promise<Float32Array[][]> {
   const batch = raw.inputs.find((i) => i.plates.includes('batch'))?.shape[0] ?? 1;
   const obs = ir.model.find((s) => s.stmt === 'site' && s.role === 'observe')!.name;
   const soft = ir.train.estimator.kind === 'soft';
@@ -48,7 +49,7 @@ export function priorMeans(ir: IrProgram, model: CompiledModel, raw: RawBatch, s
     const { observed } = runPrior(ir, model.inputs(raw), model.applyNet, { k: samples, soft, rng });
     return alignTo(addPlate(mean(observed.get(obs)!), 'sample', samples), ['sample', 'batch'], undefined, { sample: samples, batch });
   });
-  const data = out.dataSync() as Float32Array;
+  const data = (await out.data()) as Float32Array;
   const d = data.length / (samples * batch);
   out.dispose();
   return Array.from({ length: samples }, (_, k) => Array.from({ length: batch }, (_, b) => data.slice((k * batch + b) * d, (k * batch + b + 1) * d)));
@@ -59,19 +60,19 @@ export function priorMeans(ir: IrProgram, model: CompiledModel, raw: RawBatch, s
  * wrapped to rows of `samples`) and a row of `samples` generations; undefined when the data are
  * not square images.
  */
-export function sampleGridPng(
+export async function sampleGridPng(
   ir: IrProgram,
   model: CompiledModel,
   raw: RawBatch,
   o: { episodes: number; samples: number; seed: number },
-): { png: Uint8Array; height: number; width: number } | undefined {
+): Promise<{ png: Uint8Array; height: number; width: number } | undefined> {
   const b = bindInputs(ir);
   const side = Math.round(Math.sqrt(b.dataSize));
   if (side * side !== b.dataSize || side < 4) return undefined;
   const batch = raw.inputs.find((i) => i.name === b.data)?.shape[0] ?? 0;
   const episodes = Math.min(o.episodes, batch);
   if (episodes < 1) return undefined;
-  const g = priorMeans(ir, model, raw, o.samples, new Rng(o.seed));
+  const g = await priorMeans(ir, model, raw, o.samples, new Rng(o.seed));
   const memory = b.memory !== undefined ? raw.inputs.find((i) => i.name === b.memory) : undefined;
   const perEpisode = memory && memory.plates.includes('batch') ? memory.shape[1]! : 0;
   const groups = Array.from({ length: episodes }, (_, e) => [

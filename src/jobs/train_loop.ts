@@ -4,10 +4,9 @@
  * on Ctrl-C (the checkpoint is written before exiting).
  */
 import { existsSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs-core';
 import { SingleBar } from 'cli-progress';
 import type { IrProgram } from '../ir/types.ts';
-import { importanceBound } from '../lower/objective.ts';
+import { importanceBoundAsync } from '../lower/objective.ts';
 
 import { RunError } from '../diagnostics/errors.ts';
 import { type RawBatch } from '../data/bind.ts';
@@ -55,15 +54,17 @@ interface CheckpointMeta {
 }
 
 /** Validation: the mean K-sample bound (K = the training K) on the fixed held-out batches. */
-export function validate(trainer: Trainer, batches: RawBatch[], seed: number): number {
+export async function validate(trainer: Trainer, batches: RawBatch[], seed: number): Promise<number> {
   const rng = new Rng(seed);
   let sum = 0;
   let n = 0;
   const mode = trainer.estimator.discrete === 'soft' ? 'soft' : 'sample';
   for (const raw of batches) {
-    const bound = tf.tidy(() => {
-      const inputs = trainer.model.inputs(raw);
-      return importanceBound(trainer.ir, inputs, trainer.model.applyNet, { k: Math.max(trainer.estimator.k, 1), chunk: 16, rng, reads: mode });
+    const bound = await importanceBoundAsync(trainer.ir, () => trainer.model.inputs(raw), trainer.model.applyNet, {
+      k: Math.max(trainer.estimator.k, 1),
+      chunk: 16,
+      rng,
+      reads: mode,
     });
     for (const v of bound) sum += v;
     n += bound.length;
@@ -128,9 +129,9 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
 
   const t0 = performance.now();
   const trained = () => trainedBefore + (performance.now() - t0) / 1000;
-  const save = () => {
+  const save = async () => {
     const meta: CheckpointMeta = { trainer: trainer.state(), stream: stream.state(), trainedSeconds: trained() };
-    saveCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer, meta, { step: trainer.stepCount });
+    await saveCheckpoint(dir.checkpointPath, trainer.model.variables, trainer.optimizer, meta, { step: trainer.stepCount });
   };
 
   const bar =
@@ -157,7 +158,8 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
   try {
     while (trainer.stepCount < stopAt && !interrupted && !budgetSpent) {
       const raw = stream.next(config.train.batch);
-      const m = trainer.step(raw);
+      // Asynchronous reads of the step's metrics: the one form every backend runs (webgpu has no other).
+      const m = await trainer.stepAsync(raw);
       stepsThisRun++;
       if (!Number.isFinite(m.loss) || !Number.isFinite(m.bound)) {
         dir.appendMetrics({ kind: 'error', step: m.step, loss: m.loss, bound: m.bound });
@@ -193,15 +195,15 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
         events.scalars(m.step, { 'train/bound': m.bound, 'train/bound_ema': ema, 'train/loss': m.loss, 'train/steps_per_sec': rate, 'train/learning_rate': lr });
       }
       if (config.validEvery > 0 && (m.step % config.validEvery === 0 || m.step === total || budgetSpent)) {
-        validBound = validate(trainer, valid, config.seed + 1);
-        const kl = valid[0] ? addressKl(ir, trainer.model, valid[0], config.seed + 2) : undefined;
+        validBound = await validate(trainer, valid, config.seed + 1);
+        const kl = valid[0] ? await addressKl(ir, trainer.model, valid[0], config.seed + 2) : undefined;
         dir.appendMetrics({ kind: 'valid', step: m.step, bound: validBound, ...(kl ? { addressKl: kl.kl, addressKlCeiling: kl.logM } : {}) });
         events.scalars(m.step, { 'valid/bound': validBound, ...(kl ? { 'valid/address_kl': kl.kl, 'valid/address_kl_ceiling': kl.logM } : {}) });
-        const grid = valid[0] ? sampleGridPng(ir, trainer.model, valid[0], { episodes: 4, samples: 8, seed: config.seed + 3 }) : undefined;
+        const grid = valid[0] ? await sampleGridPng(ir, trainer.model, valid[0], { episodes: 4, samples: 8, seed: config.seed + 3 }) : undefined;
         if (grid) events.image(m.step, 'samples/memory_then_generations', grid.png, grid.height, grid.width);
       }
       faultPoint('step:logged');
-      if (m.step % config.checkpointEvery === 0) save();
+      if (m.step % config.checkpointEvery === 0) await save();
       const budget = Number.isFinite(budgetSeconds) ? `${(trained() / 60).toFixed(1)}/${config.minutes} min` : '';
       if (bar) {
         if (Number.isFinite(budgetSeconds)) bar.setTotal(Math.max(m.step, Math.round((m.step * budgetSeconds) / trained())));
@@ -221,14 +223,14 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
     process.off('SIGTERM', onSignal);
     opts.signal?.removeEventListener('abort', onSignal);
   }
-  save();
+  await save();
   const wallSeconds = (performance.now() - t0) / 1000;
   if (interrupted) {
     opts.log(`interrupted at step ${trainer.stepCount}; checkpoint saved. Continue with: vmm train --resume ${dir.path}`);
   } else if (trainer.stepCount >= total || budgetSpent) {
     if (budgetSpent) opts.log(`time budget of ${config.minutes} min spent at step ${trainer.stepCount}`);
     // The file's top-level step is the run's (final weights have no optimizer to take it from).
-    saveCheckpoint(dir.finalPath, trainer.model.variables, undefined, { trainer: trainer.state() }, { step: trainer.stepCount });
+    await saveCheckpoint(dir.finalPath, trainer.model.variables, undefined, { trainer: trainer.state() }, { step: trainer.stepCount });
   }
   const result: LoopResult = {
     steps: trainer.stepCount,

@@ -114,6 +114,21 @@ export function installKernel(config: tf.KernelConfig, tag: string): boolean {
   return true;
 }
 
+/**
+ * Replaces a backend's own kernel with a corrected one, in every mode. Not one of vmm's kernels:
+ * a fix for a limit the backend ignores (webgpu's AddN past its storage-buffer limit,
+ * src/runtime/webgpu.ts), which the generic path needs as much as the default one, since a GPU
+ * user runs it. Idempotent per kernel and backend.
+ */
+export function fixBackendKernel(config: tf.KernelConfig): void {
+  const key = `${config.kernelName}/${config.backendName}`;
+  if (fixed.has(key)) return;
+  if (tf.getKernel(config.kernelName, config.backendName)) tf.unregisterKernel(config.kernelName, config.backendName);
+  tf.registerKernel(config);
+  fixed.add(key);
+}
+const fixed = new Set<string>();
+
 /** Whether a kernel of group `tag` is installed (for `backendName`, when given). */
 export function kernelsInstalled(tag: string, backendName?: string): boolean {
   return installed.some((k) => k.tag === tag && (backendName === undefined || k.backendName === backendName));

@@ -79,27 +79,66 @@ export function importanceBound(
   opts: { k: number; chunk: number; rng: Rng; reads: 'sample' | 'soft' },
 ): Float32Array {
   const b = batchSize(inputs);
-  transformed(ir, opts.reads);
   const partial: Float32Array[] = [];
+  for (const lse of boundChunks(ir, () => inputs, applyNet, opts)) {
+    partial.push(lse.dataSync() as Float32Array);
+    lse.dispose();
+  }
+  return combineChunks(partial, b, opts.k);
+}
+
+/**
+ * `importanceBound` with asynchronous reads, for any backend (webgpu reads only so;
+ * src/kernels/readback.ts). `inputs` is called once per chunk, inside the chunk's tidy scope: no
+ * tensor outlives a chunk, across the awaits between them.
+ */
+export async function importanceBoundAsync(
+  ir: IrProgram,
+  inputs: () => Inputs,
+  applyNet: EvalContext['applyNet'],
+  opts: { k: number; chunk: number; rng: Rng; reads: 'sample' | 'soft' },
+): Promise<Float32Array> {
+  const partial: Float32Array[] = [];
+  let b = 0;
+  for (const lse of boundChunks(ir, inputs, applyNet, opts)) {
+    b = lse.shape[0]!;
+    partial.push((await lse.data()) as Float32Array);
+    lse.dispose();
+  }
+  return combineChunks(partial, b, opts.k);
+}
+
+/** The per-chunk logsumexp of the log-weights, `[B]` each, chunk by chunk (the caller disposes each). */
+function* boundChunks(
+  ir: IrProgram,
+  inputs: () => Inputs,
+  applyNet: EvalContext['applyNet'],
+  opts: { k: number; chunk: number; rng: Rng; reads: 'sample' | 'soft' },
+): Generator<tf.Tensor1D> {
+  transformed(ir, opts.reads);
   let done = 0;
   while (done < opts.k) {
     const k = Math.min(opts.chunk, opts.k - done);
-    const lse = tf.tidy(() => {
-      const trace = runTrace(ir, inputs, applyNet, { k, rng: opts.rng, handlers: readHandlers(opts.reads) });
+    yield tf.tidy(() => {
+      const inp = inputs();
+      const b = batchSize(inp);
+      const trace = runTrace(ir, inp, applyNet, { k, rng: opts.rng, handlers: readHandlers(opts.reads) });
       const lw = tf.sub(toSampleBatch(trace.logP, k, b), toSampleBatch(trace.logQ, k, b));
-      return tf.logSumExp(lw, 0);
+      return tf.logSumExp(lw, 0) as tf.Tensor1D;
     });
-    partial.push(lse.dataSync() as Float32Array);
-    lse.dispose();
     done += k;
   }
+}
+
+/** log (1/K) sum over all chunks, from each chunk's logsumexp `[B]`. */
+function combineChunks(partial: Float32Array[], b: number, k: number): Float32Array {
   const out = new Float32Array(b);
   for (let i = 0; i < b; i++) {
     let m = -Infinity;
     for (const p of partial) m = Math.max(m, p[i]!);
     let s = 0;
     for (const p of partial) s += Math.exp(p[i]! - m);
-    out[i] = m + Math.log(s) - Math.log(opts.k);
+    out[i] = m + Math.log(s) - Math.log(k);
   }
   return out;
 }

@@ -3,7 +3,8 @@
  *
  * Preference order: native TensorFlow (`@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`;
  * optional dependencies, usually absent because their install downloads libtensorflow), then
- * WebAssembly (XNNPACK, SIMD), then the plain-JS cpu backend. `--backend NAME` forces one; forcing
+ * WebGPU when Dawn finds a hardware adapter (src/runtime/webgpu.ts; a software adapter such as
+ * lavapipe only when forced), then WebAssembly (XNNPACK, SIMD), then the plain-JS cpu backend. `--backend NAME` forces one; forcing
  * a backend that cannot start is an error that says why.
  *
  * One tfjs engine. tfjs-node ships its own `@tensorflow/tfjs` (and through it a `tfjs-core`). When
@@ -45,8 +46,9 @@ import { blasInUse, blasModuleKind, blasUnavailableReason, patchWasmConvWithBlas
 import { ensureGradients } from './gradients.ts';
 import { KERNELS_ENV, installKernel, kernelMode, kernelModeFromEnv, kernelsInstalled, parseKernelMode, setKernelMode, type KernelMode } from '../kernels/registry.ts';
 import { installEagerRelease, installSharedSaves } from './backprop.ts';
+import { adapterLabel, gpuLikely, loadWebGpu, type AdapterInfo } from './webgpu.ts';
 
-export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface BackendInfo {
@@ -72,6 +74,8 @@ export interface BackendInfo {
   kernels: KernelMode;
   /** Which native module runs the products: the package's prebuilt one or one built from source. */
   blasModule?: NativeKind;
+  /** webgpu only: the adapter that runs the kernels. */
+  adapter?: AdapterInfo;
   /** "OpenBLAS module prebuilt for linux-x64", or "OpenBLAS module built from source: no prebuilt for darwin-arm64". */
   blasModuleNote?: string;
 }
@@ -99,7 +103,7 @@ export class BackendError extends Error {
   override name = 'BackendError';
 }
 
-const README_GPU = 'see README for GPU';
+const README_GPU = 'see docs/backends.md for GPU';
 
 interface Probe {
   ok: boolean;
@@ -160,15 +164,19 @@ async function select(opts: SelectOptions): Promise<BackendInfo> {
     info = await describe(force, 'forced');
   } else {
     const native = await tryBackend('tensorflow');
+    // A GPU through WebGPU when a hardware adapter exists; a software one (lavapipe) only when forced.
+    const gpu = native.ok || !gpuLikely() ? undefined : await tryBackend('webgpu', { hardwareOnly: true });
     if (native.ok) {
       info = await describe('tensorflow', 'native TensorFlow found');
+    } else if (gpu?.ok) {
+      info = await describe('webgpu', `${native.why}; a WebGPU adapter found`);
     } else {
       const w = await tryBackend('wasm');
       if (w.ok) {
         info = await describe('wasm', native.why);
       } else {
         const c = await tryBackend('cpu');
-        if (!c.ok) throw new BackendError(`no tfjs backend could start: tensorflow: ${native.why}; wasm: ${w.why}; cpu: ${c.why}`);
+        if (!c.ok) throw new BackendError(`no tfjs backend could start: tensorflow: ${native.why}; webgpu: ${gpu?.why}; wasm: ${w.why}; cpu: ${c.why}`);
         info = await describe('cpu', `${native.why}; wasm failed: ${w.why}`);
       }
     }
@@ -198,18 +206,19 @@ function requestedKernels(option: string | undefined): KernelMode | undefined {
   }
 }
 
-/** The kernels a backend runs in the current mode: tensorflow never has vmm's own. */
+/** The kernels a backend runs in the current mode: tensorflow and webgpu never have vmm's own. */
 function kernelsOn(name: BackendName): KernelMode {
-  return name === 'tensorflow' ? 'generic' : kernelMode();
+  return name === 'tensorflow' || name === 'webgpu' ? 'generic' : kernelMode();
 }
 
 /**
- * "backend: wasm (SIMD, 1 thread); native TensorFlow not installed — see README for GPU", and
+ * "backend: wasm (SIMD, 1 thread); native TensorFlow not installed — see docs/backends.md for GPU", and
  * "backend: cpu (1 thread, generic kernels (VMM_KERNELS=generic)); forced" on the generic path.
  * On wasm a clause says which native module runs the matrix products (prebuilt, or built from
  * source and why not the prebuilt one), or why none does.
  */
 export function formatInfo(info: BackendInfo): string {
+  if (info.name === 'webgpu') return `backend: webgpu (${info.adapter ? adapterLabel(info.adapter) : 'unknown adapter'}); ${info.reason}`;
   const parts: string[] = [];
   if (info.name === 'wasm') parts.push(info.simd ? 'SIMD' : 'no SIMD');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
@@ -235,6 +244,10 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
   switch (name) {
     case 'tensorflow':
       return { name, simd: true, threads: os.cpus().length, reason, kernels: kernelsOn(name) };
+    case 'webgpu': {
+      const adapter = (await loadWebGpu()).adapter;
+      return { name, simd: false, threads: 1, reason, kernels: kernelsOn(name), ...(adapter ? { adapter } : {}) };
+    }
     case 'wasm': {
       let threads = 1;
       try {
@@ -264,13 +277,13 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
 
 /**
  * Which backends can start in this process (initializes each one it tries; restores the backend
- * that was active). Order: tensorflow, wasm, cpu.
+ * that was active). Order: tensorflow, webgpu (any adapter), wasm, cpu; those in `skip` are not tried.
  */
-export async function availableBackends(): Promise<BackendName[]> {
+export async function availableBackends(skip: readonly BackendName[] = []): Promise<BackendName[]> {
   const before = tf.findBackendFactory(tf.getBackend() ?? '') ? tf.getBackend() : undefined;
   const out: BackendName[] = [];
   for (const name of BACKEND_NAMES) {
-    if ((await tryBackend(name)).ok) out.push(name);
+    if (!skip.includes(name) && (await tryBackend(name)).ok) out.push(name);
   }
   if (before && tf.getBackend() !== before) await tf.setBackend(before);
   return out;
@@ -278,9 +291,18 @@ export async function availableBackends(): Promise<BackendName[]> {
 
 let versionWarned = false;
 
-/** Makes `name` the active backend if it can start; says why not otherwise. */
-async function tryBackend(name: BackendName): Promise<Probe> {
+/**
+ * Makes `name` the active backend if it can start; says why not otherwise. `hardwareOnly`: a
+ * software WebGPU adapter does not count (the automatic choice; forcing takes any adapter).
+ */
+async function tryBackend(name: BackendName, opts: { hardwareOnly?: boolean } = {}): Promise<Probe> {
   switch (name) {
+    case 'webgpu': {
+      const p = await loadWebGpu();
+      if (!p.ok) return p;
+      if (opts.hardwareOnly && p.adapter?.software) return { ok: false, why: `only a software WebGPU adapter (${adapterLabel(p.adapter)}), used with --backend webgpu` };
+      return activate('webgpu');
+    }
     case 'tensorflow': {
       const p = await loadNative();
       if (!p.ok) return p;

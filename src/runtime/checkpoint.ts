@@ -331,12 +331,15 @@ function entries(m: VariableMap): [string, tf.Variable][] {
   return m instanceof Map ? [...(m as ReadonlyMap<string, tf.Variable>).entries()] : Object.entries(m as Readonly<Record<string, tf.Variable>>);
 }
 
-/** Reads variables from the device as plain data. */
-export function snapshotVariables(vars: VariableMap): Record<string, TensorData> {
+/**
+ * Reads variables from the device as plain data. Asynchronous, as reads must be on webgpu
+ * (src/kernels/readback.ts); the caller must not update the variables until it resolves.
+ */
+export async function snapshotVariables(vars: VariableMap): Promise<Record<string, TensorData>> {
   const out: Record<string, TensorData> = {};
   for (const [name, v] of entries(vars)) {
     if (v.dtype !== 'float32') throw new CheckpointError(`snapshotVariables: ${name} is ${v.dtype}; checkpoints hold float32`);
-    out[name] = { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) };
+    out[name] = { shape: [...v.shape], data: Float32Array.from((await v.data()) as Float32Array) };
   }
   return out;
 }
@@ -372,18 +375,21 @@ export function restoreVariables(vars: VariableMap, data: Readonly<Record<string
  * Saves `variables`, the optimizer's state (if given), and `metadata` to `dir` atomically.
  * `extra.step` defaults to the optimizer's step (else 0).
  */
-export function saveCheckpoint(
+export async function saveCheckpoint(
   dir: string,
   variables: VariableMap,
   optimizer?: Optimizer,
   metadata?: unknown,
   extra: { step?: number; rng?: RngState } = {},
-): void {
+): Promise<void> {
+  const step = extra.step ?? optimizer?.step ?? 0;
+  const snapshot = await snapshotVariables(variables);
+  const state = optimizer ? await optimizer.exportState() : undefined;
   writeCheckpoint(dir, {
-    variables: snapshotVariables(variables),
-    ...(optimizer ? { optimizer: optimizer.exportState() } : {}),
+    variables: snapshot,
+    ...(state ? { optimizer: state } : {}),
     ...(extra.rng ? { rng: extra.rng } : {}),
-    step: extra.step ?? optimizer?.step ?? 0,
+    step,
     ...(metadata !== undefined ? { metadata } : {}),
   });
 }

@@ -64,8 +64,8 @@ export interface Optimizer {
    */
   apply(grads: GradMap): void;
   setLearningRate(lr: number): void;
-  /** The state as plain data (reads the moments from the device). */
-  exportState(): OptimizerState;
+  /** The state as plain data (reads the moments from the device, asynchronously: any backend). */
+  exportState(): Promise<OptimizerState>;
   /**
    * Restores the step and moments exported by an optimizer of the same kind over the same
    * variables (its learning rate etc. stay this optimizer's).
@@ -208,14 +208,15 @@ class SlotOptimizer implements Optimizer {
     this.t = t;
   }
 
-  exportState(): OptimizerState {
+  async exportState(): Promise<OptimizerState> {
     const slots: Record<string, Record<string, TensorData>> = {};
+    const step = this.t;
     for (const [slot, m] of this.slots) {
       const out: Record<string, TensorData> = {};
-      for (const [name, v] of m) out[name] = { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) };
+      for (const [name, v] of m) out[name] = { shape: [...v.shape], data: Float32Array.from((await v.data()) as Float32Array) };
       slots[slot] = out;
     }
-    return { config: { ...this.config }, step: this.t, slots };
+    return { config: { ...this.config }, step, slots };
   }
 
   importState(s: OptimizerState): void {

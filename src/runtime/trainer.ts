@@ -10,7 +10,8 @@ import { withAddressing } from '../ir/addressing.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import { makeEstimator } from '../estimators/registry.ts';
 import { Rng, type RngState } from '../random/rng.ts';
-import type { Estimator, EstimatorState } from '../estimators/types.ts';
+import type { Estimator, EstimatorResult, EstimatorState } from '../estimators/types.ts';
+import { asyncOnlyError, syncReads } from '../kernels/readback.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { CompiledModel, type InputBatch } from '../lower/compile.ts';
 import { estimateObjective } from '../lower/objective.ts';
@@ -25,6 +26,16 @@ export interface StepMetrics {
   /** The loss the optimizer minimized (negated surrogate plus auxiliary losses); not a bound. */
   loss: number;
   ms: number;
+}
+
+/** A step between its backward pass and its update: what `finish` needs. */
+interface Pending {
+  t0: number;
+  value: tf.Scalar;
+  bound: tf.Tensor;
+  grads: tf.NamedTensorMap;
+  nextState: EstimatorState;
+  settle?: NonNullable<EstimatorResult['settle']>;
 }
 
 export interface TrainerState {
@@ -64,12 +75,35 @@ export class Trainer {
 
   /**
    * One training step on a batch: host arrays (a RawBatch, as the data sources make), or tensors
-   * the caller keeps on the device between steps (DeviceInput), which the step leaves alone.
+   * the caller keeps on the device between steps (DeviceInput), which the step leaves alone. Reads
+   * its metrics synchronously: cpu, wasm and native TensorFlow; on webgpu use `stepAsync`.
    */
   step(raw: InputBatch): StepMetrics {
+    if (!syncReads()) throw asyncOnlyError('Trainer.step');
+    const p = this.forward(raw);
+    const loss = p.value.dataSync()[0]!;
+    const bound = p.bound.dataSync()[0]!;
+    const settled = p.settle ? p.settle.value.dataSync()[0]! : undefined;
+    return this.finish(p, loss, bound, settled);
+  }
+
+  /**
+   * The same step, reading its metrics (and any estimator state computed on the device) back
+   * asynchronously: the form every backend runs, and the only one on webgpu. The step reads back
+   * only these scalars.
+   */
+  async stepAsync(raw: InputBatch): Promise<StepMetrics> {
+    const p = this.forward(raw);
+    const [lossV, boundV, settleV] = await Promise.all([p.value.data(), p.bound.data(), p.settle?.value.data()]);
+    return this.finish(p, lossV[0]!, boundV[0]!, settleV?.[0]);
+  }
+
+  /** Forward, surrogate and backward, in one tidy scope; leaves the update for `finish`. */
+  private forward(raw: InputBatch): Pending {
     const t0 = performance.now();
     let boundT: tf.Tensor | undefined;
     let nextState = this.estState;
+    let settle: EstimatorResult['settle'];
     const vars = this.model.variables;
     const { value, grads } = tf.variableGrads(() => {
       const inputs = this.model.inputs(raw);
@@ -84,20 +118,25 @@ export class Trainer {
         ...(baseline ? { baseline } : {}),
       });
       nextState = r.state;
+      settle = r.settle;
       boundT = tf.keep(tf.mean(r.bound));
       const loss = tf.neg(r.surrogate);
       return (r.extraLoss ? tf.add(loss, r.extraLoss) : loss) as tf.Scalar;
     }, [...vars.values()]);
-    const loss = value.dataSync()[0]!;
-    const bound = boundT!.dataSync()[0]!;
+    return { t0, value, bound: boundT!, grads, nextState, ...(settle ? { settle } : {}) };
+  }
+
+  /** Applies the update (unless the step was not finite) and frees the step's tensors. */
+  private finish(p: Pending, loss: number, bound: number, settled: number | undefined): StepMetrics {
     // A non-finite step is not applied: the weights stay those that produced it, for the diagnosis.
-    if (Number.isFinite(loss) && Number.isFinite(bound)) this.optimizer.apply(grads);
-    value.dispose();
-    boundT!.dispose();
-    tf.dispose(grads);
-    this.estState = nextState;
+    if (Number.isFinite(loss) && Number.isFinite(bound)) this.optimizer.apply(p.grads);
+    p.value.dispose();
+    p.bound.dispose();
+    p.settle?.value.dispose();
+    tf.dispose(p.grads);
+    this.estState = p.settle && settled !== undefined ? p.settle.state(settled) : p.nextState;
     this.stepCount++;
-    return { step: this.stepCount, bound, loss, ms: performance.now() - t0 };
+    return { step: this.stepCount, bound, loss, ms: performance.now() - p.t0 };
   }
 
   state(): TrainerState {

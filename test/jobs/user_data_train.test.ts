@@ -26,7 +26,7 @@ beforeAll(async () => {
 });
 
 describe('training on a user data set', () => {
-  it('a memory model trains on episodes from the labels of an .npz and validates on held-out classes', () => {
+  it('a memory model trains on episodes from the labels of an .npz and validates on held-out classes', async () => {
     const o = loadOmniglot(fixtureData);
     const path = join(tmp, 'omni.npz');
     writeFileSync(path, encodeNpz({ images: { data: o.images, shape: [400, 28, 28] }, labels: { data: o.labels, shape: [400] } }));
@@ -39,19 +39,19 @@ describe('training on a user data set', () => {
     // Validation episodes use only held-out classes (every 5th of the 20).
     for (const v of valid) for (const c of v.episode!.memoryClass) expect(c % 5).toBe(4);
     const trainer = new Trainer(ir, 1);
-    const before = validate(trainer, valid, 2);
+    const before = await validate(trainer, valid, 2);
     for (let i = 0; i < 5; i++) {
       const batch = stream.next(4);
       for (const c of batch.episode!.memoryClass) expect(c % 5).not.toBe(4);
       trainer.step(batch);
     }
-    const after = validate(trainer, valid, 2);
+    const after = await validate(trainer, valid, 2);
     expect(Number.isFinite(before) && Number.isFinite(after)).toBe(true);
     expect(after).not.toBe(before);
     trainer.dispose();
   });
 
-  it('a VAE trains on a folder of PNGs: the held-out bound improves by more than 20 nats in 40 steps', () => {
+  it('a VAE trains on a folder of PNGs: the held-out bound improves by more than 20 nats in 40 steps', async () => {
     const dir = join(tmp, 'folder');
     for (const z of ['images_background_small1.zip', 'images_background_small2.zip']) {
       const zip = join(FIXTURE_DATA, 'raw', z);
@@ -69,9 +69,9 @@ describe('training on a user data set', () => {
     const valid = validationBatches(ir, data, 26, 26); // 260 images, every 10th held out
     expect(valid[0]!.inputs[0]!.shape).toEqual([26, 784]);
     const trainer = new Trainer(ir, 2);
-    const before = validate(trainer, valid, 2);
+    const before = await validate(trainer, valid, 2);
     for (let i = 0; i < 40; i++) trainer.step(stream.next(32));
-    const after = validate(trainer, valid, 2);
+    const after = await validate(trainer, valid, 2);
     expect(after - before).toBeGreaterThan(20);
     trainer.dispose();
   });

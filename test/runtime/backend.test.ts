@@ -29,7 +29,7 @@ describe('selectBackend', () => {
       expect(a.simd).toBe(true);
       expect(a.threads).toBeGreaterThanOrEqual(1);
       expect(lines[0]).toMatch(
-        /^backend: wasm \(SIMD, 1 thread, matrix products: (OpenBLAS( \w+)?, \d+ threads?\); OpenBLAS module (prebuilt for|built from source: )|wasm\); (no OpenBLAS module|OpenBLAS module turned off)).*; native TensorFlow (not installed|unusable).*see README for GPU/,
+        /^backend: wasm \(SIMD, 1 thread, matrix products: (OpenBLAS( \w+)?, \d+ threads?\); OpenBLAS module (prebuilt for|built from source: )|wasm\); (no OpenBLAS module|OpenBLAS module turned off)).*; native TensorFlow (not installed|unusable).*see docs\/backends\.md for GPU/,
       );
     }
   });
@@ -49,13 +49,13 @@ describe('selectBackend', () => {
     const before = tf.getBackend();
     await expect(selectBackend({ force: 'tensorflow' })).rejects.toThrow(BackendError);
     await expect(selectBackend({ force: 'tensorflow' })).rejects.toThrow(
-      /--backend tensorflow: the tensorflow backend is not available here: native TensorFlow (not installed|unusable).*Available: wasm, cpu\./,
+      /--backend tensorflow: the tensorflow backend is not available here: native TensorFlow (not installed|unusable).*Available: (webgpu, )?wasm, cpu\./,
     );
     expect(tf.getBackend()).toBe(before);
   });
 
   it('rejects an unknown backend name', async () => {
-    await expect(selectBackend({ force: 'webgpu' })).rejects.toThrow("unknown backend 'webgpu': expected one of tensorflow, wasm, cpu");
+    await expect(selectBackend({ force: 'webgl' })).rejects.toThrow("unknown backend 'webgl': expected one of tensorflow, webgpu, wasm, cpu");
   });
 
   it('lists cpu and wasm as available', async () => {

@@ -7,8 +7,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe } from 'vitest';
 import { availableBackends, selectBackend, type BackendName } from '../../src/runtime/backend.ts';
 
-/** Backends that start in this process (decided once, at collection time). */
-export const BACKENDS: BackendName[] = await availableBackends();
+/**
+ * Backends that start in this process (decided once, at collection time), webgpu aside: these
+ * suites read tensors synchronously, which webgpu cannot do in Node; test/runtime/webgpu.test.ts
+ * runs the asynchronous suites (test/lower/suites/) there.
+ */
+export const BACKENDS: BackendName[] = await availableBackends(['webgpu']);
 
 export async function use(name: BackendName): Promise<void> {
   await selectBackend({ force: name });

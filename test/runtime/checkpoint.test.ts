@@ -124,11 +124,11 @@ describe('checkpoint file', () => {
 });
 
 describeBackends('saveCheckpoint / loadCheckpoint', () => {
-  it('save -> load gives the same values', () => {
+  it('save -> load gives the same values', async () => {
     const dir = freshDir();
     const a = setup(1);
     trainStep(a.vars, a.opt, 9);
-    saveCheckpoint(dir, a.vars, a.opt, { hello: 'world' });
+    await saveCheckpoint(dir, a.vars, a.opt, { hello: 'world' });
     const b = setup(2); // different initial weights
     const meta = loadCheckpoint(dir, b.vars, b.opt);
     expect(meta).toEqual({ hello: 'world' });
@@ -140,12 +140,12 @@ describeBackends('saveCheckpoint / loadCheckpoint', () => {
     }
   });
 
-  it('a run resumed from a checkpoint takes bitwise the same steps as an uninterrupted one', () => {
+  it('a run resumed from a checkpoint takes bitwise the same steps as an uninterrupted one', async () => {
     const dir = freshDir();
     const master = 1234;
     const a = setup(3);
     for (let i = 0; i < 3; i++) trainStep(a.vars, a.opt, master);
-    saveCheckpoint(dir, a.vars, a.opt);
+    await saveCheckpoint(dir, a.vars, a.opt);
     for (let i = 0; i < 3; i++) trainStep(a.vars, a.opt, master);
 
     const b = setup(4);
@@ -163,10 +163,10 @@ describeBackends('saveCheckpoint / loadCheckpoint', () => {
     }
   });
 
-  it('refuses a checkpoint that does not fit, without changing anything', () => {
+  it('refuses a checkpoint that does not fit, without changing anything', async () => {
     const dir = freshDir();
     const a = setup(1);
-    saveCheckpoint(dir, a.vars, undefined, { final: true });
+    await saveCheckpoint(dir, a.vars, undefined, { final: true });
     // No optimizer state in a weights-only checkpoint.
     expect(() => loadCheckpoint(dir, a.vars, a.opt)).toThrow(/has no optimizer state/);
     // A model with another variable.

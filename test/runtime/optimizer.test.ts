@@ -93,7 +93,7 @@ describeBackends('optimizers', () => {
     opt.dispose();
   });
 
-  it('exportState / importState continue bitwise identically', () => {
+  it('exportState / importState continue bitwise identically', async () => {
     const mk = () => ({ w: tf.variable(tf.tensor2d([0.3, -0.2, 0.1, 0.7], [2, 2])), u: tf.variable(tf.tensor1d([1, 2, 3])) });
     const grads = (i: number) => ({ w: tf.randomNormal([2, 2], 0, 1, 'float32', 10 + i), u: tf.randomNormal([3], 0, 1, 'float32', 50 + i) });
     const run = (vars: ReturnType<typeof mk>, opt: ReturnType<typeof makeOptimizer>, from: number, to: number) => {
@@ -106,7 +106,7 @@ describeBackends('optimizers', () => {
     const v1 = mk();
     const o1 = makeOptimizer({ kind: 'adam', lr: 0.01 }, v1);
     run(v1, o1, 0, 4);
-    const state = o1.exportState();
+    const state = await o1.exportState();
     const snap = { w: values(v1.w), u: values(v1.u) };
     run(v1, o1, 4, 7);
 
@@ -153,7 +153,7 @@ describeBackends('optimizers', () => {
     opt.dispose();
   });
 
-  it('the fused Adam update (native, where built) agrees with the op-by-op one, with and without clipping', () => {
+  it('the fused Adam update (native, where built) agrees with the op-by-op one, with and without clipping', async () => {
     for (const clipNorm of [undefined, 0.5]) {
       const init = tf.randomNormal([37, 29], 0, 1, 'float32', 1);
       const wf = tf.variable(init);
@@ -178,8 +178,8 @@ describeBackends('optimizers', () => {
       expect(Math.max(...values(init).map((x, i) => Math.abs(a[i]! - x)))).toBeGreaterThan(0.01); // they moved
       // Float32 either way; the two round in different places: a few ulps apart.
       for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b[i]!)));
-      const sf = fused.exportState().slots;
-      const su = unfused.exportState().slots;
+      const sf = (await fused.exportState()).slots;
+      const su = (await unfused.exportState()).slots;
       for (const slot of ['m', 'v']) {
         const x = sf[slot]!['w']!.data;
         const y = su[slot]!['w']!.data;
@@ -203,14 +203,15 @@ describe('optimizer configuration', () => {
     expect(() => resolveConfig({ kind: 'rmsprop' as 'adam', lr: 1 })).toThrow(/unknown kind 'rmsprop'/);
   });
 
-  it('importState refuses a state of another kind or other variables', () => {
+  it('importState refuses a state of another kind or other variables', async () => {
     const w = tf.variable(tf.zeros([2]));
     const adam = makeOptimizer({ kind: 'adam', lr: 0.1 }, { w });
     const sgd = makeOptimizer({ kind: 'sgd', lr: 0.1 }, { w });
-    expect(() => sgd.importState(adam.exportState())).toThrow(/state is for adam/);
+    const adamState = await adam.exportState();
+    expect(() => sgd.importState(adamState)).toThrow(/state is for adam/);
     const other = tf.variable(tf.zeros([3]));
     const adam2 = makeOptimizer({ kind: 'adam', lr: 0.1 }, { w: other });
-    expect(() => adam2.importState(adam.exportState())).toThrow(/m of w has shape \[2\] in the state, variable \[3\]/);
+    expect(() => adam2.importState(adamState)).toThrow(/m of w has shape \[2\] in the state, variable \[3\]/);
     [adam, sgd, adam2].forEach((o) => o.dispose());
     tf.dispose([w, other]);
   });

@@ -25,6 +25,7 @@ import { stopGradient } from '../../../src/kernels/stop_gradient.ts';
 import { estimateObjective } from '../../../src/lower/objective.ts';
 import { makeEstimator } from '../../../src/estimators/index.ts';
 import { Rng } from '../../../src/random/rng.ts';
+import type { EstimatorResult } from '../../../src/estimators/types.ts';
 import { fakeBatch, irOf, withEstimator, TINY_VMA as TINY } from '../helpers.ts';
 
 /**
@@ -67,11 +68,12 @@ function exactObjective(model: CompiledModel, ir: IrProgram, batch: ReturnType<t
   return tf.mean(tf.addN(terms)) as tf.Scalar;
 }
 
-function gradsOf(model: CompiledModel, f: () => tf.Scalar): Map<string, Float32Array> {
+/** The gradients of `f`, read asynchronously (the suites run on webgpu too). */
+async function gradsOf(model: CompiledModel, f: () => tf.Scalar): Promise<Map<string, Float32Array>> {
   const { value, grads } = tf.variableGrads(f, model.trainableVariables());
   value.dispose();
   const out = new Map<string, Float32Array>();
-  for (const [name, g] of Object.entries(grads)) out.set(name, g.dataSync() as Float32Array);
+  for (const [name, g] of Object.entries(grads)) out.set(name, (await g.data()) as Float32Array);
   tf.dispose(grads);
   return out;
 }
@@ -107,11 +109,11 @@ export function exactGradientChecks(only?: readonly ExactCase[]): void {
   ];
   const cases = all.filter(([label]) => !only || only.includes(label));
   for (const [label, kind, extra] of cases) {
-    it(`${label}: mean gradient within 4 standard errors of the exact one`, () => {
+    it(`${label}: mean gradient within 4 standard errors of the exact one`, async () => {
       const K = 3;
       const ir = withEstimator(ir0, kind, K, extra);
       const model = new CompiledModel(ir, 5);
-      const exact = gradsOf(model, () => exactObjective(model, ir, one, K, kind === 'rws'));
+      const exact = await gradsOf(model, () => exactObjective(model, ir, one, K, kind === 'rws'));
       const est = makeEstimator(ir.train.estimator);
       let state = est.initState();
       const rng = new Rng(99);
@@ -120,13 +122,20 @@ export function exactGradientChecks(only?: readonly ExactCase[]): void {
       const batch = copies(perGroup);
       const draws: Map<string, Float32Array>[] = [];
       for (let g = 0; g < groups; g++) {
+        let settle: EstimatorResult['settle'];
         draws.push(
-          gradsOf(model, () => {
+          await gradsOf(model, () => {
             const r = estimateObjective({ ir, inputs: model.inputs(batch), applyNet: model.applyNet, estimator: est, state, rng });
             state = r.state;
+            settle = r.settle;
             return r.surrogate;
           }),
         );
+        // State computed on the device (webgpu: REINFORCE's running mean) is settled as the trainer does.
+        if (settle) {
+          state = settle.state((await settle.value.data())[0]!);
+          settle.value.dispose();
+        }
       }
       let worst = 0;
       for (const [name, ex] of exact) {
@@ -144,19 +153,21 @@ export function exactGradientChecks(only?: readonly ExactCase[]): void {
     });
   }
 
-  it('the K-sample bound is below log p(x), rises with K, and enumeration is exact', () => {
+  it('the K-sample bound is below log p(x), rises with K, and enumeration is exact', async () => {
     const ir = withEstimator(ir0, 'enumerate', 1);
     const model = new CompiledModel(ir, 5);
-    const values = tf.tidy(() => {
+    const t = tf.tidy(() => {
       const inputs = model.inputs(one);
       const trace = runTrace(ir, inputs, model.applyNet, { k: 1, rng: new Rng(0), handlers: [enumerate()] });
-      const logPx = tf.logSumExp(toSampleBatch(trace.logP, 1, 1, M), [0, 1]).dataSync()[0]!;
+      const logPx = tf.logSumExp(toSampleBatch(trace.logP, 1, 1, M), [0, 1]);
       const est = makeEstimator(ir.train.estimator);
       const r = estimateObjective({ ir, inputs, applyNet: model.applyNet, estimator: est, state: est.initState(), rng: new Rng(1) });
-      const enumBound = r.bound.dataSync()[0]!;
-      const byK = [1, 2, 3, 4].map((k) => exactObjective(model, ir, one, k).dataSync()[0]!);
-      return { logPx, enumBound, byK };
+      const byK = [1, 2, 3, 4].map((k) => exactObjective(model, ir, one, k));
+      return tf.concat([tf.reshape(logPx, [1]), tf.reshape(r.bound, [1]), ...byK.map((b) => tf.reshape(b, [1]))]);
     });
+    const read = Array.from(await t.data());
+    t.dispose();
+    const values = { logPx: read[0]!, enumBound: read[1]!, byK: read.slice(2) };
     expect(values.enumBound).toBeCloseTo(values.logPx, 4);
     for (const b of values.byK) expect(b).toBeLessThanOrEqual(values.logPx + 1e-5);
     for (let i = 1; i < values.byK.length; i++) expect(values.byK[i]!).toBeGreaterThanOrEqual(values.byK[i - 1]! - 1e-6);
@@ -188,7 +199,7 @@ train {
 
 /** Registers the check of the gradient of learned entries shared by model and guide. */
 export function sharedEntriesCheck(): void {
-  it('the learned entries get exactly the gradient of log p(x); the guide still trains', () => {
+  it('the learned entries get exactly the gradient of log p(x); the guide still trains', async () => {
     const ir = irOf(MODEL);
     const model = new CompiledModel(ir, 6);
     const batch = fakeBatch(ir, 3, { M: 4 }, 8);
@@ -208,12 +219,12 @@ export function sharedEntriesCheck(): void {
     }, vars);
     const dName = model.variables.get('param/dummies')!.name;
     const hName = [...model.variables.entries()].find(([k]) => k.startsWith('net/h/'))![1].name;
-    const got = grads[dName]!.arraySync() as number[][];
-    const want = exact.grads[dName]!.arraySync() as number[][];
+    const got = (await grads[dName]!.array()) as number[][];
+    const want = (await exact.grads[dName]!.array()) as number[][];
     got.forEach((row, i) => row.forEach((g, j) => expect(g).toBeCloseTo(want[i]![j]!, 5)));
     // The guide's own net is trained by the guide term (a nonzero gradient the exact bound lacks).
-    expect(Math.max(...Array.from(exact.grads[hName]?.dataSync() ?? [0]).map(Math.abs))).toBe(0);
-    expect(Math.max(...Array.from(grads[hName]!.dataSync()).map(Math.abs))).toBeGreaterThan(1e-6);
+    expect(Math.max(...Array.from(exact.grads[hName] ? await exact.grads[hName].data() : [0]).map(Math.abs))).toBe(0);
+    expect(Math.max(...Array.from(await grads[hName]!.data()).map(Math.abs))).toBeGreaterThan(1e-6);
     tf.dispose([grads, exact.grads, exact.value]);
     model.dispose();
   });
