@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
+import { hostRead } from '../kernels/readback.ts';
 import { Rng } from '../random/rng.ts';
 import { compile, type CompileOptions } from './compile.ts';
 import { InputError, RunError } from '../diagnostics/errors.ts';
@@ -278,8 +279,12 @@ export function sample(trainer: Trainer, o: SampleOptions = {}): { data: Float32
     out.dispose();
     return t;
   }
-  const data = Float32Array.from(out.dataSync() as Float32Array);
-  out.dispose();
+  let data: Float32Array;
+  try {
+    data = Float32Array.from(hostRead(out, 'sample', "ask for `as: 'tensor'` and read it with `await t.data()`") as Float32Array);
+  } finally {
+    out.dispose();
+  }
   return { data, shape: [count, data.length / count] };
 }
 

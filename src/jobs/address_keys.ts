@@ -13,6 +13,7 @@
  * itself (`stack(mem, dummies)`) are the table's rows outside the memory's; they are embedded once.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { hostRead } from '../kernels/readback.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { builtin } from '../ir/builtins.ts';
 import { mapChildren } from '../ir/traverse.ts';
@@ -170,7 +171,7 @@ export function embedKeys(ir: IrProgram, model: CompiledModel, a: AddressKeys, r
     const after = tf.slice(t, [a.offset + n, 0], [a.learned - a.offset, a.dim]);
     return [tf.slice(t, [a.offset, 0], [n, a.dim]), tf.concat([before, after], 0)];
   });
-  const out = { keys: mine.dataSync() as Float32Array, learned: own.dataSync() as Float32Array };
+  const out = { keys: hostRead(mine, 'embedKeys', 'run `vmm index` and `vmm classify --index` on cpu or wasm (--backend wasm)') as Float32Array, learned: hostRead(own, 'embedKeys') as Float32Array };
   tf.dispose([mine, own]);
   return out;
 }
@@ -185,7 +186,7 @@ export function embedQueries(ir: IrProgram, model: CompiledModel, a: AddressKeys
     const v = evaluate(a.query, { env, applyNet: model.applyNet, cache: new Map() });
     return alignTo(v, ['batch'], undefined, { batch: n });
   });
-  const out = q.dataSync() as Float32Array;
+  const out = hostRead(q, 'embedQueries', 'run `vmm index` and `vmm classify --index` on cpu or wasm (--backend wasm)') as Float32Array;
   q.dispose();
   return out;
 }

@@ -29,6 +29,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { hostRead } from '../kernels/readback.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { Rng } from '../random/rng.ts';
 
@@ -388,9 +389,9 @@ export async function openMemoryIndex(dir: string, o: { ann: boolean; candidates
             const t = tf.topk(sc, Math.min(top, n));
             return [t.values, t.indices, tf.logSumExp(sc, 1)];
           });
-          const v = vals.dataSync();
-          const ix = ids.dataSync();
-          const zz = z.dataSync();
+          const v = hostRead(vals, 'the exact top-k scan', 'run `vmm index` and `vmm classify --index` on cpu or wasm (--backend wasm)');
+          const ix = hostRead(ids, 'the exact top-k scan');
+          const zz = hostRead(z, 'the exact top-k scan');
           tf.dispose([vals, ids, z]);
           const kk = Math.min(top, n);
           for (let q = 0; q < nq; q++) {

@@ -17,6 +17,18 @@ export function syncReads(): boolean {
   return !ASYNC_ONLY.has(tf.getBackend());
 }
 
+/**
+ * `t`'s values, read synchronously where the backend can; where it cannot, an error that names
+ * `what` and says what to use instead (`instead`, else the asynchronous form in general).
+ */
+export function hostRead(t: tf.Tensor, what: string, instead?: string): tf.TypedArray {
+  if (!syncReads()) {
+    const e = asyncOnlyError(what);
+    throw instead ? new Error(`${what} reads the device synchronously, which the ${tf.getBackend()} backend cannot do in Node; ${instead}`) : e;
+  }
+  return t.dataSync();
+}
+
 /** A one-line error for a synchronous read where only asynchronous ones exist. */
 export function asyncOnlyError(what: string): Error {
   return new Error(`${what} reads the device synchronously, which the ${tf.getBackend()} backend cannot do in Node; use the asynchronous form (e.g. \`await train(...)\`, not \`trainSync\`)`);
