@@ -8,6 +8,7 @@
  * discrete one). The log density is differentiable in both parameters (lgamma in ./special.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { hostRead } from '../kernels/readback.ts';
 import type { Rng } from '../random/rng.ts';
 import { broadcastShapes } from './distributions.ts';
 import { lbeta } from './special.ts';
@@ -52,7 +53,7 @@ function beta(a: tf.Tensor, b: tf.Tensor): FamilyDist {
         return tf.sum(lp, -1);
       }),
     sample: (rng, sampleShape) => {
-      const [av, bv] = tf.tidy(() => [tf.broadcastTo(a, shape).dataSync(), tf.broadcastTo(b, shape).dataSync()]) as [Float32Array, Float32Array];
+      const [av, bv] = tf.tidy(() => [hostRead(tf.broadcastTo(a, shape), 'sampling a Beta', 'its draws are made on the host (rejection samplers); train a model with this latent on cpu or wasm'), hostRead(tf.broadcastTo(b, shape), 'sampling a Beta')]) as [Float32Array, Float32Array];
       const per = av.length;
       const reps = tf.util.sizeFromShape(sampleShape);
       const out = new Float32Array(per * reps);

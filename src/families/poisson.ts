@@ -7,6 +7,7 @@
  * Hörmann's transformed rejection (PTRS) above (Insurance: Mathematics and Economics 12(1), 1993).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { hostRead } from '../kernels/readback.ts';
 import type { Rng } from '../random/rng.ts';
 import { lgamma } from './special.ts';
 import type { FamilyDist, FamilySpec } from './types.ts';
@@ -56,7 +57,7 @@ function poisson(rate: tf.Tensor): FamilyDist {
   return {
     logProb: (x) => tf.tidy(() => tf.sum(tf.sub(tf.sub(tf.mul(x, tf.log(rate)), rate), lgamma(tf.add(x, 1))), -1)),
     sample: (rng, sampleShape) => {
-      const lam = tf.tidy(() => rate.dataSync()) as Float32Array;
+      const lam = hostRead(rate, 'sampling a Poisson', 'its draws are made on the host (rejection samplers); train a model with this latent on cpu or wasm') as Float32Array;
       const reps = tf.util.sizeFromShape(sampleShape);
       const out = new Float32Array(lam.length * reps);
       for (let r = 0; r < reps; r++) for (let i = 0; i < lam.length; i++) out[r * lam.length + i] = poissonDraw(lam[i]!, rng);
