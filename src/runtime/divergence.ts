@@ -6,7 +6,7 @@
  * instead of training on silently.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { IrProgram } from '../ir/types.ts';
+import { familyName, type IrProgram } from '../ir/types.ts';
 import type { InputBatch } from '../lower/compile.ts';
 import { readHandlers } from '../lower/handlers.ts';
 import { runTrace } from '../lower/trace.ts';
@@ -52,7 +52,7 @@ export function firstNonFiniteSite(trainer: Trainer, batch: InputBatch, seed: nu
           for (const [param, t] of d ? distParams(d) : []) {
             const bad = nonFinite(t);
             if (bad) {
-              found = `the ${param} of ${st.dist.kind} at ${phase === 'guide' ? "the guide's" : `the model's ${st.role}`} site '${st.name}' (${bad})`;
+              found = `the ${param} of ${familyName(st.dist)} at ${phase === 'guide' ? "the guide's" : `the model's ${st.role}`} site '${st.name}' (${bad})`;
               return;
             }
           }
