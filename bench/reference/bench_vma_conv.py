@@ -25,6 +25,10 @@ set before torch is imported. NB: PyTorch's CPU convolutions run through its own
 bench_vma.py; --torch-threads sets them.
 
   bench_vma_conv.py --M 32 --B 32 --K 4 --steps 10 --warmup 3 --json
+  bench_vma_conv.py --device cuda --B 256 --json       (bench/gpu.sh: beside vmm's webgpu backend)
+
+On CUDA the model runs as a user would write it: default settings (float32; cuDNN's own choice of
+convolution algorithms, TF32 for convolutions as PyTorch enables by default), data on the device.
 """
 import argparse
 import json
@@ -45,6 +49,7 @@ p.add_argument("--seed", type=int, default=0)
 p.add_argument("--json", action="store_true")
 p.add_argument("--torch-threads", type=int, default=1)
 p.add_argument("--openblas-threads", type=int, default=None)
+p.add_argument("--device", default="cpu", help="cpu or cuda (cuda: each timed step ends with torch.cuda.synchronize)")
 ARGS = p.parse_args()
 if ARGS.openblas_threads is not None:
     os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.openblas_threads)
@@ -96,7 +101,7 @@ def vimco_signals(l):
     L = torch.logsumexp(l, -1) - math.log(K)
     mean_others = (l.sum(-1, keepdim=True) - l) / (K - 1)
     l_rep = l.unsqueeze(-2).expand(*l.shape[:-1], K, K).clone()
-    eye = torch.eye(K, dtype=torch.bool)
+    eye = torch.eye(K, dtype=torch.bool, device=l.device)
     l_rep = torch.where(eye, mean_others.unsqueeze(-1).expand_as(l_rep), l_rep)
     return L.unsqueeze(-1) - (torch.logsumexp(l_rep, -1) - math.log(K))
 
@@ -144,12 +149,14 @@ def median(v):
 
 
 def main():
+    dev = torch.device(ARGS.device)
+    cuda = dev.type == "cuda"
     torch.manual_seed(ARGS.seed)
-    model = ConvVMA()
+    model = ConvVMA().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=ARGS.lr)
     gen = torch.Generator().manual_seed(ARGS.seed + 1)
-    x = torch.bernoulli(torch.full((ARGS.B, D), 0.5), generator=gen)
-    mem = torch.bernoulli(torch.full((ARGS.B, ARGS.M, D), 0.5), generator=gen)
+    x = torch.bernoulli(torch.full((ARGS.B, D), 0.5), generator=gen).to(dev)
+    mem = torch.bernoulli(torch.full((ARGS.B, ARGS.M, D), 0.5), generator=gen).to(dev)
     times, bounds = [], []
     load_before = os.getloadavg()[0]
     for i in range(ARGS.warmup + ARGS.steps):
@@ -159,6 +166,8 @@ def main():
         loss.backward()
         opt.step()
         b = L.mean().item()
+        if cuda:
+            torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         bounds.append(b)
         if i >= ARGS.warmup:
@@ -167,7 +176,10 @@ def main():
     med = median(times)
     res = {
         "impl": "pytorch-reference-conv", "model": "conv", "variant": "hard", "M": ARGS.M, "B": ARGS.B, "K": ARGS.K,
-        "median_step_s": med, "steps_per_s": 1.0 / med, "examples_per_s": ARGS.B / med,
+        "device": ARGS.device, "cuda_device": torch.cuda.get_device_name(dev) if cuda else None,
+        "median_step_s": med, "min_step_s": min(times), "max_step_s": max(times),
+        "steps_per_s": 1.0 / med, "steps_per_s_best": 1.0 / min(times), "examples_per_s": ARGS.B / med,
+        "peak_cuda_mb": torch.cuda.max_memory_allocated(dev) / 2**20 if cuda else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "bound_first_step": bounds[0], "bound_last_step": bounds[-1],
         "loadavg_1min_before": load_before, "loadavg_1min_after": os.getloadavg()[0],
@@ -178,8 +190,8 @@ def main():
     if ARGS.json:
         print(json.dumps(res))
     else:
-        print("conv hard M=%d B=%d K=%d  %.4f s/step  %.2f steps/s  bound %.2f -> %.2f  (torch %s, %d thread(s), OPENBLAS_NUM_THREADS=%s)" % (
-            ARGS.M, ARGS.B, ARGS.K, med, 1.0 / med, bounds[0], bounds[-1], torch.__version__, torch.get_num_threads(), res["OPENBLAS_NUM_THREADS"]))
+        print("conv hard M=%d B=%d K=%d on %s  %.4f s/step  %.2f steps/s  bound %.2f -> %.2f  (torch %s, %d thread(s), OPENBLAS_NUM_THREADS=%s)" % (
+            ARGS.M, ARGS.B, ARGS.K, ARGS.device, med, 1.0 / med, bounds[0], bounds[-1], torch.__version__, torch.get_num_threads(), res["OPENBLAS_NUM_THREADS"]))
 
 
 if __name__ == "__main__":
