@@ -32,8 +32,10 @@ const MAY_IMPORT = {
   // the engine and what drives it
   runtime: ['check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics'],
   jobs: ['check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime'],
-  driver: ['check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime', 'jobs'],
-  cli: ['ast', 'check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime', 'jobs', 'driver', 'lsp'],
+  // a second target beside the tfjs lowering (vmm export pytorch): reads the IR and the registries
+  export: ['check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime'],
+  driver: ['check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime', 'jobs', 'export'],
+  cli: ['ast', 'check', 'ir', 'lower', 'estimators', 'families', 'kernels', 'random', 'data', 'report', 'diagnostics', 'runtime', 'jobs', 'driver', 'lsp', 'export'],
 };
 
 const WHY = {
@@ -51,6 +53,7 @@ const WHY = {
   data: 'data loading knows nothing of models',
   runtime: 'the engine (trainer, optimizer, checkpoints, backends) knows no command: jobs drive it, never the reverse',
   jobs: "a command's job (a run folder trained, evaluated, sampled, classified, compared) sits on the engine, under the CLI and the library",
+  export: 'the PyTorch export is a second target: generated code from the IR and the registries, beside the tfjs lowering, under the CLI',
   driver: 'the driver composes the stages for the CLI and the library',
   cli: 'the command line sits on top',
 };

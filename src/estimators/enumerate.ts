@@ -108,6 +108,15 @@ export const enumerateSpec: EstimatorSpec = {
     return [];
   },
   make: (s) => new EnumerateEstimator(s.k),
+  torch: `def estimate(t, state, args):
+    lj = t.term('logP') - t.term('logQ')
+    lqa = t.term('logQEnum')[:, 0, :]
+    per = rt.logmeanexp(lj, 1)
+    bound = torch.logsumexp(per, 0)
+    post = torch.exp(per.detach() - bound.detach())
+    aux = (post * lqa).sum(0)
+    return {'surrogate': (bound + aux).mean(), 'bound': bound, 'state': {**state, 'steps': state['steps'] + 1}}
+`,
   explain: (_s, l) => `${l.what}; summed exactly over its ${l.values} values (enumeration)`,
   plan: {
     site: (_s, site) => (site.discrete ? 'enumerated: every value on the enum plate, summed exactly' : undefined),

@@ -62,4 +62,9 @@ export const iwaeSpec: EstimatorSpec = {
   },
   make: (s) => new IwaeEstimator(s.k),
   explain: (_s, l) => `${l.what}; not reparameterizable`,
+  torch: `def estimate(t, state, args):
+    lw = t.term('logP') - t.term('logQ')
+    bound = rt.logmeanexp(lw, 0)
+    return {'surrogate': bound.mean(), 'bound': bound, 'state': {**state, 'steps': state['steps'] + 1}}
+`,
 };

@@ -115,6 +115,25 @@ export const reinforceSpec: EstimatorSpec = {
   terms: 'sampled',
   summary: 'REINFORCE with a running or learned (NVIL) baseline (Mnih & Gregor 2014)',
   fits: pointless,
+  // The running mean c as ReinforceEstimator keeps it (decay 0.9, the first batch's mean first).
+  torch: `def estimate(t, state, args):
+    lw = t.term('logP') - t.term('logQ')
+    bound = rt.logmeanexp(lw, 0)
+    use_c = args['baseline'] != 'none'
+    c = (state['runningMean'] or 0.0) if use_c else 0.0
+    l_stop = bound.detach()
+    b = t.baseline.detach() if args['baseline'] == 'nvil' else None
+    centred = l_stop - b if b is not None else l_stop
+    score = (centred - c) * t.term('logQScore').sum(0)
+    out = {'surrogate': (bound + score).mean(), 'bound': bound}
+    if args['baseline'] == 'nvil':
+        out['extra_loss'] = ((l_stop - c - t.baseline) ** 2).mean()
+    m = float(centred.mean())
+    rm = state['runningMean']
+    rm = (m if rm is None else 0.9 * rm + 0.1 * m) if use_c else rm
+    out['state'] = {'steps': state['steps'] + 1, 'runningMean': rm}
+    return out
+`,
   make: (s) => new ReinforceEstimator(s.k, { baseline: argValue(s, 'baseline') as ReinforceBaseline }),
   explain: (s, l) => `${l.what}; not reparameterizable: score function (REINFORCE, k = ${s.k}, baseline ${argValue(s, 'baseline')})`,
   plan: {

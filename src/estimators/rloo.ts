@@ -77,6 +77,16 @@ export const rlooSpec: EstimatorSpec = {
       ? [{ ...err('VMM3012', `\`rloo\` needs k >= 2 samples: the baseline of each sample is the mean of the other samples; found k = ${s.k}`), atK: true }]
       : pointless(ir, s),
   make: (s) => new RlooEstimator(s.k, argValue(s, 'baseline_weight') as number),
+  torch: `def estimate(t, state, args):
+    lw = t.term('logP') - t.term('logQ')
+    K = lw.shape[0]
+    bound = lw.mean(0)
+    l = lw.detach()
+    others = (l.sum(0, keepdim=True) - l) / (K - 1)
+    signal = l - others * args['baseline_weight']
+    score = (signal * t.term('logQScore')).sum(0) / K
+    return {'surrogate': (bound + score).mean(), 'bound': bound, 'state': {**state, 'steps': state['steps'] + 1}}
+`,
   explain: (s, l) => `${l.what}; not reparameterizable: score function with the leave-one-out baseline (RLOO, k = ${s.k}, baseline weight ${argValue(s, 'baseline_weight')})`,
   plan: {
     signal: (s) => `RLOO learning signal l_k - ${argValue(s, 'baseline_weight')} * mean_{j != k} l_j (leave-one-out baseline)`,

@@ -54,5 +54,13 @@ export const rwsSpec: EstimatorSpec = {
   summary: 'reweighted wake-sleep, wake phase (Bornschein & Bengio 2015)',
   fits: () => [],
   make: (s) => new RwsEstimator(s.k),
+  torch: `def estimate(t, state, args):
+    lw = t.term('logP') - t.term('logQ')
+    q = t.term('logQScore')
+    model_part = rt.logmeanexp(lw + q - q.detach(), 0)
+    w = torch.softmax(lw.detach(), 0)
+    wake_q = (w * q).sum(0)
+    return {'surrogate': (model_part + wake_q).mean(), 'bound': rt.logmeanexp(lw, 0), 'state': {**state, 'steps': state['steps'] + 1}}
+`,
   explain: (s, l) => `${l.what}; drawn without gradient; the guide follows the self-normalized weights (reweighted wake-sleep, k = ${s.k})`,
 };

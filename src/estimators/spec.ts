@@ -80,6 +80,14 @@ export interface EstimatorSpec {
   /** `vmm check --explain`: how the gradient reaches the guide of a latent without a pathwise gradient. */
   explain(s: EstimatorSettings, latent: LatentNote): string;
   plan?: PlanText;
+  /**
+   * The PyTorch emission (`vmm export pytorch`, src/export/torch/): a Python function
+   * `estimate(t, state, args)` over a vmm_runtime.Trace `t` (its terms by name: `t.term('logP')`,
+   * `'logQ'`, `'logQScore'`, `'logQEnum'`, each [K, B] or [E, K, B]; `t.baseline` [B] for a learned
+   * baseline) returning `{'surrogate', 'bound', 'state'}` and optionally `'extra_loss'`, as `estimate`
+   * does. Absent: a model trained with the estimator is not exported (VMM3040).
+   */
+  torch?: string;
 }
 
 /** The value of argument `name` of filled settings (src/estimators/registry.ts fills them). */

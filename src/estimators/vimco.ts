@@ -191,6 +191,25 @@ export const vimcoSpec: EstimatorSpec = {
       : pointless(ir, s),
   make: (s) => new VimcoEstimator(s.k, argValue(s, 'baseline') as VimcoBaseline),
   explain: (s, l) => `${l.what}; not reparameterizable: score function with the VIMCO leave-one-out baseline (k = ${s.k}, ${argValue(s, 'baseline')})`,
+  // The signals in float64, as vimcoSignals computes them on the host.
+  torch: `def estimate(t, state, args):
+    lw = t.term('logP') - t.term('logQ')
+    bound = rt.logmeanexp(lw, 0)
+    l = lw.detach().double()
+    K = l.shape[0]
+    full = torch.logsumexp(l, 0) - math.log(K)
+    copies = l.unsqueeze(0).repeat(K, 1, 1)
+    i = torch.arange(K)
+    if args['baseline'] == 'geometric':
+        copies[i, i] = (l.sum(0, keepdim=True) - l) / (K - 1)
+        loo = torch.logsumexp(copies, 1) - math.log(K)
+    else:
+        copies[i, i] = -math.inf
+        loo = torch.logsumexp(copies, 1) - math.log(K - 1)
+    signals = (full - loo).float()
+    score = (signals * t.term('logQScore')).sum(0)
+    return {'surrogate': (bound + score).mean(), 'bound': bound, 'state': {**state, 'steps': state['steps'] + 1}}
+`,
   plan: {
     signal: (s) => `VIMCO learning signal L - L^{-k} (${argValue(s, 'baseline')} leave-one-out)`,
     surrogate: () => 'surrogate = L + sum_k stop(L - L^{-k}) log q(discrete_k | x)    (Mnih & Rezende 2016)',

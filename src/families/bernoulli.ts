@@ -21,4 +21,13 @@ export const bernoulliFamily: FamilySpec = {
     return { logProb: (x) => d.logProb(x), sample: (r, s) => d.sample(r, s), mean: () => d.probs(), entropy: () => d.entropy() };
   },
   kl: ([lp], [lq]) => kl(new Bernoulli(lp!), new Bernoulli(lq!)),
+  torch: `class Bernoulli(rt.Family):
+    def log_prob(self, x):
+        (logits,) = self.params
+        return x * logits - F.softplus(logits)
+
+    def sample(self, noise, shape):
+        (logits,) = self.params
+        return (noise.uniform(shape) < torch.sigmoid(logits)).float()
+`,
 };

@@ -79,6 +79,16 @@ export const betaFamily: FamilySpec = {
   support: 'unit',
   discrete: false,
   reparameterized: false,
+  torch: `class Beta(rt.Family):
+    def log_prob(self, x):
+        a, b = self.params
+        v = x.clamp(1e-6, 1 - 1e-6)
+        return (a - 1) * torch.log(v) + (b - 1) * torch.log1p(-v) - (torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b))
+
+    def sample(self, noise, shape):
+        a, b = self.params
+        return torch.distributions.Beta(a.expand(shape), b.expand(shape)).sample()
+`,
   typing: 'elementwise',
   guide: 'own',
   usage: '`Beta(alpha, beta)` or `Beta(alpha: E1, beta: E2)`, both > 0',

@@ -28,6 +28,29 @@ export const categoricalFamily: FamilySpec = {
     size: ([logits]) => logits![logits!.length - 1]!,
     table: ([logits]) => tf.logSoftmax(logits!),
   },
+  // Like the lowering, the parameter kept is the table of normalized log-probabilities.
+  torch: `class Categorical(rt.Family):
+    enumerable = True
+
+    def __init__(self, logits):
+        super().__init__(torch.log_softmax(logits, -1))
+
+    @classmethod
+    def uniform(cls, n, device=None):
+        c = cls.__new__(cls)
+        rt.Family.__init__(c, torch.full((n,), -math.log(n), device=device))
+        return c
+
+    def log_prob(self, x):
+        (table,) = self.params
+        lead = torch.broadcast_shapes(tuple(table.shape[:-1]), tuple(x.shape))
+        t = table.expand(*lead, table.shape[-1])
+        return torch.gather(t, -1, x.expand(*lead).unsqueeze(-1)).squeeze(-1)
+
+    def sample(self, noise, shape):
+        (table,) = self.params
+        return torch.argmax(table + noise.gumbel(tuple(shape) + (table.shape[-1],)), -1)
+`,
   relaxation: {
     rsample: (table, temperature, rng, sampleShape) => new RelaxedCategorical(table, temperature).rsample(rng, sampleShape),
     logProb: (table, temperature, y) => new RelaxedCategorical(table, temperature).logProb(y),

@@ -33,6 +33,24 @@ export const normalFamily: FamilySpec = {
     };
   },
   kl: ([lp, sp], [lq, sq]) => kl(new Normal(lp!, sp!), new Normal(lq!, sq!)),
+  torch: `class Normal(rt.Family):
+    reparameterized = True
+
+    def log_prob(self, x):
+        loc, scale = self.params
+        return -0.5 * ((x - loc) / scale) ** 2 - (torch.log(scale) + 0.5 * rt.LOG_2PI)
+
+    def noise(self, noise, shape):
+        return noise.normal(shape)
+
+    def rsample(self, eps):
+        loc, scale = self.params
+        return loc + scale * eps
+
+    def noise_of(self, x):
+        loc, scale = self.params
+        return (x - loc) / scale
+`,
 };
 
 /** The family a derived guide of a real latent takes (src/check/derive.ts) and soft attention's query (src/ir/addressing.ts). */

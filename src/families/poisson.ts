@@ -73,6 +73,15 @@ export const poissonFamily: FamilySpec = {
   support: 'count',
   discrete: true,
   reparameterized: false,
+  torch: `class Poisson(rt.Family):
+    def log_prob(self, x):
+        (rate,) = self.params
+        return x * torch.log(rate) - rate - torch.lgamma(x + 1)
+
+    def sample(self, noise, shape):
+        (rate,) = self.params
+        return torch.poisson(rate.expand(shape), generator=noise.generator)
+`,
   typing: 'elementwise',
   guide: 'own',
   usage: '`Poisson(rate)` or `Poisson(rate: E)`, rate > 0; values are counts 0, 1, 2, ... (real-typed)',

@@ -113,4 +113,12 @@ export interface FamilySpec {
   create(params: tf.Tensor[]): FamilyDist;
   /** Closed-form KL(p || q) between two members, summed over the event axis. */
   kl?(p: tf.Tensor[], q: tf.Tensor[]): tf.Tensor;
+  /**
+   * The PyTorch emission (`vmm export pytorch`, src/export/torch/): a Python class of the
+   * family's name deriving `rt.Family` (vmm_runtime.py), with `self.params` in `params` order:
+   * `log_prob(x)` elementwise (the runtime sums the event axes), `sample(noise, shape)` or, when
+   * reparameterized, `noise(noise, shape)`, `rsample(eps)` and `noise_of(x)` (the noise that
+   * gives x, for replaying a vmm trace). Absent: a model using the family is not exported (VMM3040).
+   */
+  torch?: string;
 }

@@ -1,0 +1,68 @@
+/**
+ * The PyTorch emission of each built-in function of the signature table (src/ir/builtins.ts),
+ * keyed by its name like the tfjs lowering beside it (src/lower/builtins.ts): the exporter
+ * (./emit.ts) reads a `builtin` node's row here and nothing else switches on a built-in's name.
+ * `Record<BuiltinName, ...>` makes a row without its emission a compile error. Each emission
+ * receives its arguments as Python expressions with what the generator knows statically: whether
+ * the value carries the plate axes (`lifted`: [E?, K, B] first) and its event rank; the plate
+ * count `L` of the trace (2, or 3 with an enumerated site).
+ */
+import type { BuiltinName } from '../../ir/builtins.ts';
+
+/** A Python expression of a value, with its plate and event structure. */
+export interface PyValue {
+  code: string;
+  /** Carries the L plate axes before its event axes (data, sites and what depends on them). */
+  lifted: boolean;
+  /** Its event rank (the IR type's). */
+  ev: number;
+}
+
+/**
+ * Two values as Python expressions that broadcast the way vmm's `broadcastValues` does: event
+ * axes line up from the right, so a lifted operand of the lower event rank gets singleton event
+ * axes after its plates (an unlifted one broadcasts from the right as it is).
+ */
+export function aligned(a: PyValue, b: PyValue, L: number): [string, string] {
+  const pad = (v: PyValue, n: number) => (v.lifted && n > 0 ? `rt.pad_ev(${v.code}, ${L}, ${n})` : v.code);
+  return [pad(a, b.ev - a.ev), pad(b, a.ev - b.ev)];
+}
+
+export type TorchBuiltin = (args: readonly PyValue[], L: number) => string;
+
+const each =
+  (f: (x: string) => string): TorchBuiltin =>
+  ([a]) =>
+    f(a!.code);
+
+/** concat (the last event axis) and stack (the first): vmm's `join`, plates broadcast. */
+const join =
+  (first: boolean): TorchBuiltin =>
+  (args, L) =>
+    `rt.concat([${args.map((a) => a.code).join(', ')}], [${args.map((a) => (a.lifted ? 'True' : 'False')).join(', ')}], ${L}${first ? ', first=True' : ''})`;
+
+export const TORCH_BUILTINS: Record<BuiltinName, TorchBuiltin> = {
+  concat: join(false),
+  stack: join(true),
+  dot: ([a, b], L) => {
+    const [x, y] = aligned(a!, b!, L);
+    return `(${x} * ${y}).sum(-1)`;
+  },
+  sum: each((x) => `${x}.sum(-1)`),
+  mean: each((x) => `${x}.mean(-1)`),
+  max: each((x) => `${x}.amax(-1)`),
+  logsumexp: each((x) => `torch.logsumexp(${x}, -1)`),
+  // The entries are the first event axis, right after the plates.
+  pool: ([a], L) => `${a!.code}.mean(${a!.lifted ? L : 0})`,
+  attend: (args, L) => {
+    const [q, k, v] = args as [PyValue, PyValue, PyValue];
+    return `rt.attend(${q.code}, ${q.ev}, ${k.code}, ${v.code}, ${[q, k, v].some((a) => a.lifted) ? 'True' : 'False'}, ${L})`;
+  },
+  softplus: each((x) => `F.softplus(${x})`),
+  sigmoid: each((x) => `torch.sigmoid(${x})`),
+  tanh: each((x) => `torch.tanh(${x})`),
+  relu: each((x) => `torch.relu(${x})`),
+  exp: each((x) => `torch.exp(${x})`),
+  log: each((x) => `torch.log(${x})`),
+  softmax: each((x) => `torch.softmax(${x}, -1)`),
+};

@@ -1,0 +1,156 @@
+/**
+ * Differential testing of `vmm export pytorch` against the tfjs lowering: the same weights (vmm's
+ * initial ones, saved as safetensors), the same batch and the same draws (every guide site's
+ * value recorded from vmm's trace; the exported trace takes it, recovering a reparameterized
+ * site's noise from it so that pathwise gradients flow as in vmm) give per-site log-densities,
+ * the bound and the gradients of the estimator's loss; `compareWithTorch` returns both sides.
+ *
+ * PyTorch: Debian's /usr/bin/python3 has it here (the pyenv python3 on PATH has not);
+ * `VMM_TORCH_PYTHON` names another. `torchPython()` is undefined when none imports torch.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import '@tensorflow/tfjs-backend-cpu';
+import { makeEstimator } from '../../src/estimators/index.ts';
+import { exportPytorch, writePackage } from '../../src/export/torch/package.ts';
+import type { PipelineSettings } from '../../src/check/pipeline.ts';
+import { CompiledModel } from '../../src/lower/compile.ts';
+import { estimateObjective } from '../../src/lower/objective.ts';
+import { logProb } from '../../src/lower/sites.ts';
+import { toSampleBatch } from '../../src/lower/trace.ts';
+import { Rng } from '../../src/random/rng.ts';
+import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../../src/runtime/safetensors.ts';
+import type { RawBatch } from '../../src/data/bind.ts';
+import { fakeBatch } from '../lower/helpers.ts';
+
+let found: string | null | undefined;
+
+/** A python that imports torch, or undefined (the reason is `torchMissing`). */
+export function torchPython(): string | undefined {
+  if (found !== undefined) return found ?? undefined;
+  const candidates = [process.env['VMM_TORCH_PYTHON'], '/usr/bin/python3', 'python3'].filter((c): c is string => !!c);
+  for (const c of candidates) {
+    const r = spawnSync(c, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
+    if (r.status === 0) return (found = c);
+  }
+  found = null;
+  return undefined;
+}
+
+export const torchMissing = 'no python with torch and numpy (tried $VMM_TORCH_PYTHON, /usr/bin/python3, python3): apt-get install python3-torch';
+
+/** Runs a Python snippet with `pkg` on its path; throws with its stderr on failure. */
+export function runPython(code: string, pkg: string, timeout = 300_000): string {
+  const r = spawnSync(torchPython()!, ['-c', code], { encoding: 'utf8', cwd: pkg, env: { ...process.env, PYTHONPATH: pkg, OMP_NUM_THREADS: '1' }, timeout });
+  if (r.status !== 0) throw new Error(`python failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+export interface Side {
+  bound: Float32Array;
+  surrogate: number;
+  sites: Map<string, Float32Array>;
+  grads: Map<string, Float32Array>;
+}
+
+/** Exports `source` into a fresh folder and returns its path. */
+export function exportTo(source: string, settings?: PipelineSettings): { dir: string; ir: NonNullable<ReturnType<typeof exportPytorch>['ir']> } {
+  const r = exportPytorch(source, settings);
+  if (!r.files) throw new Error(`export failed: ${r.diagnostics.map((d) => `${d.code} ${d.message}`).join('; ')}`);
+  const dir = mkdtempSync(join(tmpdir(), 'vmm-torch-'));
+  writePackage(dir, r.files);
+  return { dir, ir: r.ir! };
+}
+
+const plain = (t: tf.Tensor): NamedTensor => ({ shape: t.shape, data: Float32Array.from(t.dataSync()) });
+
+/**
+ * vmm's and the export's per-site log-densities, bound, surrogate and gradients on one batch
+ * (`batch` examples, memories of `m` entries), vmm's initial weights of `seed`.
+ */
+export async function compareWithTorch(source: string, o: { settings?: PipelineSettings; batch?: number; m?: number; seed?: number } = {}): Promise<{ vmm: Side; torch: Side }> {
+  await tf.setBackend('cpu');
+  const { dir, ir } = exportTo(source, o.settings);
+  const estimator = makeEstimator(ir.train.estimator);
+  const model = new CompiledModel(ir, o.seed ?? 3, { baseline: estimator.needsBaselineNet });
+  const raw: RawBatch = fakeBatch(ir, o.batch ?? 3, { M: o.m ?? 5 }, 11);
+  const k = ir.train.estimator.k;
+  const run = () => {
+    const inputs = model.inputs(raw);
+    return estimateObjective({
+      ir,
+      inputs,
+      applyNet: model.applyNet,
+      estimator,
+      state: estimator.initState(),
+      rng: new Rng(7),
+      ...(estimator.needsBaselineNet ? { baseline: model.baseline(inputs) } : {}),
+    });
+  };
+  const b = raw.inputs[0]!.shape[0]!;
+  const vmm: Side = { bound: new Float32Array(), surrogate: 0, sites: new Map(), grads: new Map() };
+  const values: Record<string, NamedTensor> = {};
+  tf.tidy(() => {
+    const r = run();
+    vmm.bound = Float32Array.from(r.bound.dataSync());
+    vmm.surrogate = r.surrogate.dataSync()[0]!;
+    const e = r.trace.logQEnum ? r.trace.logQEnum.t.shape[0] : undefined;
+    const full = (v: Parameters<typeof toSampleBatch>[0]) => Float32Array.from(toSampleBatch(v, k, b, e).dataSync());
+    for (const [name, d] of r.trace.guideDists) {
+      const v = r.trace.values.get(name)!;
+      if ('soft' in v) continue;
+      if (!(v.plates.length === 1 && v.plates[0] === 'enum')) values[name] = plain(v.t.dtype === 'float32' ? v.t : tf.cast(v.t, 'float32'));
+      vmm.sites.set(`guide/${name}`, full(logProb(d, v)));
+    }
+    const inputs = model.inputs(raw);
+    for (const [name, d] of r.trace.modelDists) {
+      const v = r.trace.values.get(name) ?? inputs.get(name)!;
+      if ('soft' in v) continue;
+      vmm.sites.set(`model/${name}`, full(logProb(d, v)));
+    }
+  });
+  const { grads } = tf.variableGrads(() => {
+    const r = run();
+    const loss = tf.neg(r.surrogate);
+    return (r.extraLoss ? tf.add(loss, r.extraLoss) : loss) as tf.Scalar;
+  }, [...model.variables.values()]);
+  const byVar = new Map([...model.variables.entries()].map(([n, v]) => [v.name, n]));
+  for (const [vn, g] of Object.entries(grads)) vmm.grads.set(byVar.get(vn) ?? vn, Float32Array.from(g.dataSync()));
+  tf.dispose(grads);
+
+  const weights: Record<string, NamedTensor> = {};
+  for (const [n, v] of model.variables) weights[n] = plain(v);
+  const inputs: Record<string, NamedTensor> = {};
+  for (const i of raw.inputs) inputs[i.name] = { shape: i.shape, data: i.data as Float32Array };
+  const caseDir = mkdtempSync(join(tmpdir(), 'vmm-case-'));
+  writeFileSync(join(caseDir, 'weights.safetensors'), encodeSafetensors(weights));
+  writeFileSync(join(caseDir, 'inputs.safetensors'), encodeSafetensors(inputs));
+  writeFileSync(join(caseDir, 'values.safetensors'), encodeSafetensors(values));
+  writeFileSync(join(caseDir, 'case.json'), JSON.stringify({ k }));
+  model.dispose();
+  const out = join(caseDir, 'torch.safetensors');
+  runPython(`import model, vmm_runtime as rt\nrt.replay(model.Model(), ${JSON.stringify(caseDir)}, ${JSON.stringify(out)}, lambda t, s: model.estimate(t, s, model.ESTIMATOR['args']))`, dir);
+  const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(out)));
+  const torch: Side = { bound: tensors['bound']!.data, surrogate: tensors['surrogate']!.data[0]!, sites: new Map(), grads: new Map() };
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name.startsWith('site/')) torch.sites.set(name.slice(5), t.data);
+    if (name.startsWith('grad/')) torch.grads.set(name.slice(5), t.data);
+  }
+  return { vmm, torch };
+}
+
+/** The largest |a - b| over the largest |b| (plus a floor), the measure every comparison uses. */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return d / (m + 1e-3);
+}
