@@ -20,7 +20,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { markdownTable } from '../src/report/markdown.ts';
@@ -29,8 +29,8 @@ const { values: a } = parseArgs({
   options: {
     M: { type: 'string', default: '8,32,128,512,2048' },
     variants: { type: 'string', default: 'hard,soft' },
-    /** Runs of vmm and of the reference per configuration, interleaved; the table shows their median. */
-    repeats: { type: 'string', default: '2' },
+    /** Runs of vmm and of the reference per configuration, interleaved (ABBA); the table shows their median. */
+    repeats: { type: 'string', default: '3' },
     /** Timed steps per configuration; `auto`: 30 for M <= 128 (fast steps, noisy machine), 10 above. */
     steps: { type: 'string', default: 'auto' },
     warmup: { type: 'string', default: '3' },
@@ -44,6 +44,8 @@ const { values: a } = parseArgs({
     'conv-only': { type: 'boolean', default: false },
     /** Re-render the tables from a saved bench/results/latest.json instead of measuring. */
     'from-json': { type: 'string' },
+    /** Where the tables and latest.json go (default bench/results). */
+    out: { type: 'string' },
   },
 });
 
@@ -63,8 +65,16 @@ function findPython(): string | undefined {
 
 type Row = Record<string, number | string>;
 
+/**
+ * Each side runs as its user runs it: in the environment of the shell that started the bench (npm's
+ * own npm_* variables dropped), with no thread or BLAS settings added by the harness; the
+ * reference applies its documented defaults itself (torch 1 thread, OPENBLAS_NUM_THREADS=2 unless
+ * set). `env` adds only what a comparison column needs (VMM_BLAS=0, ...).
+ */
+const userEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
+
 function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Row | undefined {
-  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', env: { ...userEnv, ...env }, maxBuffer: 1 << 26 });
   const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
   if (r.status !== 0 || !line) {
     process.stderr.write(`failed: ${cmd} ${args.join(' ')}\n${r.stderr.slice(-2000)}\n`);
@@ -87,22 +97,39 @@ function combine(runs: (Row | undefined)[]): Row | undefined {
     const h = v.length >> 1;
     return v.length % 2 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
   };
+  const sps = ok.map((r) => Number(r.steps_per_s));
   return {
     ...ok[0]!,
     steps_per_s: med('steps_per_s'),
     examples_per_s: med('examples_per_s'),
+    /** The fastest single step of any run, as steps/s. */
+    steps_per_s_best: Math.max(...ok.map(bestSps)),
+    /** Slowest over fastest run median: how far one run of this side moved from another. */
+    run_spread: Math.max(...sps) / Math.min(...sps),
     peak_rss_mb: Math.max(...ok.map((r) => Number(r.peak_rss_mb))),
     runs: ok.length,
-    runs_steps_per_s: ok.map((r) => Number(r.steps_per_s).toFixed(2)).join(' '),
+    runs_steps_per_s: sps.map((x) => x.toFixed(2)).join(' '),
   };
+}
+
+/** A run's fastest step as steps/s (vmm: min_ms; the reference: min_step_s). */
+function bestSps(r: Row): number {
+  if (r.steps_per_s_best !== undefined) return Number(r.steps_per_s_best);
+  if (r.min_ms !== undefined) return 1000 / Number(r.min_ms);
+  if (r.min_step_s !== undefined) return 1 / Number(r.min_step_s);
+  return Number(r.steps_per_s);
 }
 
 const saved = a['from-json'] ? (JSON.parse(readFileSync(a['from-json'], 'utf8')) as { settings: string; train: typeof train; addressing: typeof addressing }) : undefined;
 const vmmArgs = (extra: string[]) => ['--expose-gc', 'bin/run-ts.mjs', 'bench/vmm_config.ts', ...extra, ...(a.backend ? ['--backend', a.backend] : [])];
-const refEnv = { OPENBLAS_NUM_THREADS: '2' };
+const refEnv = {};
+/** The 1-minute load average before each timed run: the table's header says how quiet the machine was. */
+const loads: number[] = [];
 const python = saved ? undefined : findPython();
 const torchVersion = python ? spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim() : undefined;
-if (!saved) process.stderr.write(python ? `reference: PyTorch ${torchVersion} (${python}), torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2\n` : 'reference: skipped (no python3 with torch; apt-get install python3-torch)\n');
+const refBlas = process.env['OPENBLAS_NUM_THREADS'] ?? '2';
+if (!saved) process.stderr.write(python ? `reference: PyTorch ${torchVersion} (${python}), torch.set_num_threads(1), OPENBLAS_NUM_THREADS=${refBlas}\n` : 'reference: skipped (no python3 with torch; apt-get install python3-torch)\n');
+if (!saved && loadavg()[0] > 0.5 * cpus().length) process.stderr.write(`warning: 1-minute load ${loadavg()[0].toFixed(1)} on ${cpus().length} cores: the machine is not quiet, figures will be slow and spread\n`);
 
 /**
  * Where the optional OpenBLAS products are in use, every configuration also runs with them off
@@ -115,11 +142,12 @@ for (const M of saved || a['conv-only'] ? [] : Ms) {
     process.stderr.write(`M=${M} ${variant}:`);
     const vmmRuns: (Row | undefined)[] = [];
     const refRuns: (Row | undefined)[] = [];
+    // ABBA: vmm first in even runs, the reference first in odd ones, so neither always follows the other.
     for (let r = 0; r < repeats; r++) {
-      process.stderr.write(' vmm...');
-      vmmRuns.push(runJson(process.execPath, vmmArgs(args)));
-      process.stderr.write(python ? ' reference...' : '');
-      if (python) refRuns.push(runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv));
+      const vmmRun = () => (process.stderr.write(' vmm...'), loads.push(loadavg()[0]), vmmRuns.push(runJson(process.execPath, vmmArgs(args))));
+      const refRun = () => (python ? (process.stderr.write(' reference...'), loads.push(loadavg()[0]), refRuns.push(runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv))) : 0);
+      if (r % 2 === 0) (vmmRun(), refRun());
+      else (refRun(), vmmRun());
     }
     const vmm = combine(vmmRuns);
     const ref = combine(refRuns);
@@ -168,17 +196,21 @@ const settings = saved?.settings ??
       : `wasm (${backend?.blas_why_not ?? 'no OpenBLAS module'})`
   }); ` +
   (coretype !== undefined ? `OPENBLAS_CORETYPE=${coretype} in the environment of both; ` : '') +
-  (python ? `reference: PyTorch ${torchVersion}, torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2` : 'reference: not run (no torch)') +
-  `; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${a.steps === 'auto' && !a.quick ? '30 (M <= 128) or 10' : stepsFor(0)} steps after ${a.warmup} warm-up, ${repeats === 1 ? 'one run' : `median of ${repeats} interleaved runs (vmm, reference, vmm, ...)`} per configuration (wasm-only: one run); ${new Date().toISOString().slice(0, 10)}`;
+  (python ? `reference: PyTorch ${torchVersion}, torch.set_num_threads(1), OPENBLAS_NUM_THREADS=${refBlas}` : 'reference: not run (no torch)') +
+  `; each side in the environment of the shell that started the bench; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${a.steps === 'auto' && !a.quick ? '30 (M <= 128) or 10' : stepsFor(0)} steps after ${a.warmup} warm-up, ${repeats === 1 ? 'one run' : `median of ${repeats} interleaved runs (vmm, reference, reference, vmm, ...)`} per configuration (wasm-only: one run); best: the fastest step of any run; spread: slowest over fastest run median; 1-minute load before the runs ${loads.length ? `${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}` : '?'}; ${new Date().toISOString().slice(0, 10)}`;
 
 const trainMd = markdownTable(
-  ['M', 'variant', 'vmm steps/s', 'ref steps/s', 'vmm / ref', 'vmm wasm-only steps/s', 'wasm-only / ref', 'vmm ex/s', 'vmm peak MB', 'ref peak MB', 'vmm bound', 'ref bound'],
+  ['M', 'variant', 'vmm steps/s', 'ref steps/s', 'vmm / ref', 'vmm best', 'ref best', 'vmm spread', 'ref spread', 'vmm wasm-only steps/s', 'wasm-only / ref', 'vmm ex/s', 'vmm peak MB', 'ref peak MB', 'vmm bound', 'ref bound'],
   train.map((t) => [
     String(t.M),
     t.variant,
     f(t.vmm?.steps_per_s),
     f(t.ref?.steps_per_s),
     t.vmm && t.ref ? f(Number(t.vmm.steps_per_s) / Number(t.ref.steps_per_s)) : '-',
+    f(t.vmm?.steps_per_s_best),
+    f(t.ref?.steps_per_s_best),
+    f(t.vmm?.run_spread),
+    f(t.ref?.run_spread),
     f(t.vmmWasm?.steps_per_s),
     t.vmmWasm && t.ref ? f(Number(t.vmmWasm.steps_per_s) / Number(t.ref.steps_per_s)) : '-',
     f(t.vmm?.examples_per_s, 0),
@@ -217,7 +249,7 @@ const convMd = markdownTable(
     f(t.ref?.bound_last_step, 1),
   ]),
 );
-const out = join(root, 'bench', 'results');
+const out = a.out ?? join(root, 'bench', 'results');
 mkdirSync(out, { recursive: true });
 if (train.length) writeFileSync(join(out, 'train.md'), `Training steps (bench-model.md), ${settings}\n\n${trainMd}\n`);
 if (addressing.length) writeFileSync(join(out, 'addressing.md'), `Test-time addressing q(a|x) of 32 queries against one shared memory; ${settings}\n\n${addrMd}\n`);

@@ -12,6 +12,7 @@
  * the steps (peak memory).
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -109,6 +110,7 @@ if (a['addressing-only']) {
   const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.train.estimator, kind: variant, k: K } as typeof fe.ir.train.estimator } };
   const trainer = new Trainer(ir, 1);
   const batch = await deviceBatch(B, M, D); // on the device, made once (bench/batch.ts)
+  const loadBefore = loadavg()[0];
   for (let i = 0; i < Number(a.warmup); i++) trainer.step(batch);
   const ms: number[] = [];
   let bound = NaN;
@@ -129,6 +131,10 @@ if (a['addressing-only']) {
       steps_per_s: 1000 / med,
       examples_per_s: (1000 * B) / med,
       median_ms: med,
+      min_ms: Math.min(...ms),
+      max_ms: Math.max(...ms),
+      steps_per_s_best: 1000 / Math.min(...ms),
+      loadavg_1min_before: loadBefore,
       bound,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
       backend: backend.name,
