@@ -80,7 +80,14 @@ describe('vmm index and vmm classify --index', () => {
     expect(typeof a.at(-1)!.search_ms).toBe('number');
     const ar = a.slice(0, -1) as unknown as Row[];
     const er = e.slice(0, -1) as unknown as Row[];
-    expect(ar.map((x) => x.entry)).toEqual(er.map((x) => x.entry));
+    // HNSW is approximate and this model is barely trained (near ties between entries): the best
+    // entry agrees for at least 95% of queries (the issue's goal), and where it does not, the
+    // index's choice is among the exact scan's top 3.
+    const agree = ar.filter((x, i) => x.entry === er[i]!.entry).length;
+    expect(agree / er.length).toBeGreaterThanOrEqual(0.95);
+    for (let i = 0; i < er.length; i++) {
+      if (ar[i]!.entry !== er[i]!.entry) expect(er[i]!.top.map((t) => t.entry)).toContain(ar[i]!.entry);
+    }
     // Without the tail's estimate the index's normalizer is the candidates' sum alone, at most the exact one.
     const noTail = await run('classify', runDir, '--index', idx, '--queries', qPath, '--json', '--top', '3', '--binarize', 'threshold', '--tail', '0', '--backend', 'wasm');
     const nt = parse(noTail.out).slice(0, -1) as unknown as Row[];
