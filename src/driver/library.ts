@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
+import { readsSoft } from '../ir/addressing.ts';
 import { hostRead } from '../kernels/readback.ts';
 import { Rng } from '../random/rng.ts';
 import { compile, type CompileOptions } from './compile.ts';
@@ -267,7 +268,7 @@ export function sample(trainer: Trainer, o: SampleOptions = {}): { data: Float32
   const ir = trainer.ir;
   const raw = validationBatches(ir, dataOptions(trainer, o, 1), count, count)[0]!;
   const obs = ir.model.find((s) => s.stmt === 'site' && s.role === 'observe')!.name;
-  const soft = ir.train.estimator.kind === 'soft';
+  const soft = readsSoft(ir);
   const rng = new Rng(o.seed ?? 1);
   const out = tf.tidy(() => {
     const inputs = trainer.model.inputs(raw);

@@ -156,7 +156,16 @@ function scalar(value: number): IrExpr {
  */
 export function withAddressing(ir: IrProgram): IrProgram {
   if (ir.train.control) return toNoMemory(ir);
-  return ir.train.estimator.kind === 'soft' ? toSoftAttention(ir) : ir;
+  return readsSoft(ir) ? toSoftAttention(ir) : ir;
+}
+
+/**
+ * Whether the program's addresses are read softly (`--addressing soft`, the `soft` setting): the
+ * soft-attention model, whose reads, samples and bounds the lowering computes with soft reads.
+ * The one place the setting's name is read.
+ */
+export function readsSoft(ir: IrProgram): boolean {
+  return ir.train.estimator.kind === 'soft';
 }
 
 /**

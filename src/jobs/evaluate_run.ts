@@ -22,6 +22,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { readsSoft } from '../ir/addressing.ts';
 import { SingleBar } from 'cli-progress';
 import { EpisodeSampler, sharedMemoryEpisode, type EpisodeBatch } from '../data/episodes.ts';
 import type { LabelledImageSet } from '../data/types.ts';
@@ -308,7 +309,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   };
   const out = o.out ?? join(dir.path, 'eval');
   const partialPath = join(out, 'partial.json');
-  const soft = ir.train.estimator.kind === 'soft';
+  const soft = readsSoft(ir);
   const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}) };
   const b = bindInputs(ir);
   let parameters = 0;
@@ -615,7 +616,7 @@ export async function fewShotAccuracy(
   const rng = new Rng(o.seed);
   const hits: number[] = [];
   for (let done = 0; done < o.episodes; done += 20) {
-    const r = await evalBatch(ir, model, episodeInputs(b, sampler.next(Math.min(20, o.episodes - done))), 1, rng, ir.train.estimator.kind === 'soft');
+    const r = await evalBatch(ir, model, episodeInputs(b, sampler.next(Math.min(20, o.episodes - done))), 1, rng, readsSoft(ir));
     if (r.hit) hits.push(...r.hit);
   }
   const s = meanSe(hits);

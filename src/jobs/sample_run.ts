@@ -16,6 +16,7 @@
 import { mkdirpSync, writeFileAtomicSync } from '../report/atomic.ts';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { readsSoft } from '../ir/addressing.ts';
 import { Rng } from '../random/rng.ts';
 import { readHandlers } from '../lower/handlers.ts';
 import { runPrior, runTrace } from '../lower/trace.ts';
@@ -54,7 +55,7 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   const batches = testBatches(ir, dataOpts, o.rows, o.rows); // unseen test characters, as the paper shows generations
   const raw = batches[0]!;
   const rng = new Rng(o.seed);
-  const soft = ir.train.estimator.kind === 'soft';
+  const soft = readsSoft(ir);
   const files: string[] = [];
   const obsName = ir.model.find((s) => s.stmt === 'site' && s.role === 'observe')!.name;
   // What is observed (and generated): the data input of that name, else the model's data input.

@@ -5,6 +5,7 @@
  * as they must be on webgpu (src/kernels/readback.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { readsSoft } from '../ir/addressing.ts';
 import type { IrProgram } from '../ir/types.ts';
 import type { CompiledModel } from '../lower/compile.ts';
 import { addressPosterior } from '../lower/objective.ts';
@@ -44,7 +45,7 @@ export async function addressKl(ir: IrProgram, model: CompiledModel, raw: RawBat
 export async function priorMeans(ir: IrProgram, model: CompiledModel, raw: RawBatch, samples: number, rng: Rng): Promise<Float32Array[][]> {
   const batch = raw.inputs.find((i) => i.plates.includes('batch'))?.shape[0] ?? 1;
   const obs = ir.model.find((s) => s.stmt === 'site' && s.role === 'observe')!.name;
-  const soft = ir.train.estimator.kind === 'soft';
+  const soft = readsSoft(ir);
   const out = tf.tidy(() => {
     const { observed } = runPrior(ir, model.inputs(raw), model.applyNet, { k: samples, soft, rng });
     return alignTo(addPlate(mean(observed.get(obs)!), 'sample', samples), ['sample', 'batch'], undefined, { sample: samples, batch });
