@@ -184,7 +184,7 @@ export interface BareStmtCstNode extends CstNode {
 }
 
 export type BareStmtCstChildren = {
-  name: IToken[];
+  name?: (IToken)[];
   Tilde?: IToken[];
   dist?: DistributionCstNode[];
   Equals?: IToken[];

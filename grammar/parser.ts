@@ -20,6 +20,7 @@
 import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
 import {
   AdditiveOp,
+  Address,
   allTokens,
   Colon,
   Comma,
@@ -294,9 +295,12 @@ export class VmmParser extends CstParser {
     this.SUBRULE(this.distribution, { LABEL: 'dist' });
   });
 
-  /** `a ~ DIST` (a guide site) or `key = EXPR` (a training setting). */
+  /**
+   * `a ~ DIST` (a guide site) or `key = EXPR` (a training setting). The keyword `address` is also a
+   * setting's name (`address = topk(k: 32, tail: 8)`); `address a ~ D` stays a site (two tokens decide).
+   */
   bareStmt = this.RULE('bareStmt', () => {
-    this.CONSUME(Identifier, { LABEL: 'name' });
+    this.OR1([{ ALT: () => this.CONSUME(Identifier, { LABEL: 'name' }) }, { ALT: () => this.CONSUME(Address, { LABEL: 'name' }) }]);
     this.OR([
       {
         ALT: () => {

@@ -22,7 +22,7 @@ import { estimatorMisfits } from '../estimators/registry.ts';
 import type { IrProgram } from '../ir/types.ts';
 import { bindingProblems } from './inputs.ts';
 import { toIr } from './to_ir.ts';
-import { checkTrain } from './train.ts';
+import { checkTrain, truncationProblem } from './train.ts';
 import type { CheckedNet, CheckedNeural, CheckedProgram, CheckedStmt } from './types.ts';
 import { warnUnused } from './unused.ts';
 
@@ -176,6 +176,12 @@ export function checkWithContext(program: Program): { checked?: CheckedProgram; 
   const ir = toIr(checked);
   for (const d of bindingProblems(ir, (name) => ctx.symbols.get(name)?.span, trainBlock?.span ?? program.span, 'warning')) ctx.warn(d.code, d.message, d.span, d.notes);
   reportMisfits(ctx, ir, model, train.estimatorSpan ?? trainBlock?.span ?? program.span, train.kSpan);
+  const truncation = truncationProblem(ir);
+  if (truncation) {
+    const hasAddress = ir.model.some((s) => s.stmt === 'site' && s.role === 'address');
+    const est = hasAddress && train.estimatorSpan ? [{ message: 'the estimator is set here', span: train.estimatorSpan }] : [];
+    ctx.error('VMM3016', truncation, train.addressSpan ?? trainBlock?.span ?? program.span, est);
+  }
   if (ctx.errorCount() > 0) return { diagnostics: ctx.diags, ctx };
   return { checked, ir, diagnostics: ctx.diags, ctx };
 }

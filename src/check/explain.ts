@@ -117,8 +117,16 @@ export function explain(p: CheckedProgram): string {
   }
 
   out.push('', 'training (defaults marked):');
-  const keys = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset'];
+  const keys = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset', 'address'];
   const lines = printTrain(p.train);
   out.push(...pad(lines.map((l, j) => [`  ${l}`, p.trainExplicit.includes(keys[j]!) ? '' : '(default)'])));
+  const a = p.train.address;
+  if (a) {
+    out.push(
+      `  addresses proposed from the guide's ${a.k} most probable entries and ${a.tail} other entries drawn uniformly per example`,
+      `    (r(a) = (1 - eps) q(a | x) / q(top) on the top entries, eps / (M - ${a.k}) on each other entry; eps from the tail sample, within [0.01, 0.5]);`,
+      `    the bound is importance-weighted by r, so it stays a lower bound on log p(x); a memory of at most ${a.k} entries is proposed from q itself`,
+    );
+  }
   return out.join('\n') + '\n';
 }

@@ -8,7 +8,8 @@
 import { limitProblem, type LimitName } from './limits.ts';
 import { argProblem, estimatorKinds, estimatorProblem, estimatorSettings, estimatorSpec } from '../estimators/registry.ts';
 import { withAddressing } from '../ir/addressing.ts';
-import type { EstimatorArg, IrProgram } from '../ir/types.ts';
+import type { AddressProposal, EstimatorArg, IrProgram } from '../ir/types.ts';
+import { truncationProblem } from './train.ts';
 
 export interface SettingOverrides {
   /** Any estimator of the registry. */
@@ -28,6 +29,8 @@ export interface SettingOverrides {
   lr?: number;
   batch?: number;
   steps?: number;
+  /** `address = topk(k, tail)` from outside the file (`--address topk:32:8`); 'full' removes the file's. */
+  address?: AddressProposal | 'full';
 }
 
 /** A setting the program cannot take: the user's to fix (one line, never a bug). */
@@ -83,8 +86,16 @@ export function applySettings(ir: IrProgram, o: SettingOverrides): IrProgram {
   if (batch !== undefined) train.batch = batch;
   const steps = checked('steps', 'steps', o.steps);
   if (steps !== undefined) train.steps = steps;
+  // The soft-attention variant of a file reads every entry by weight: a file's truncated proposal
+  // is for its hard variant (vmm compare trains both from one file).
+  if (o.address === 'full' || (kind === 'soft' && o.address === undefined)) delete train.address;
+  else if (o.address !== undefined) {
+    const k = checked('topk', 'address topk k', o.address.k)!;
+    const tail = checked('tail', 'address tail', o.address.tail)!;
+    train.address = { kind: 'topk', k, tail };
+  }
   const out = { ...ir, train };
-  const problem = estimatorProblem(out);
+  const problem = estimatorProblem(out) ?? truncationProblem(withAddressing(out));
   if (problem) throw new SettingsError(problem);
   return withAddressing(out);
 }

@@ -8,7 +8,7 @@ import type { Arg, Call, Expr, Setting, Span, TrainBlock } from '../ast/types.ts
 import { estimatorKinds, estimatorSettings, estimatorSpec } from '../estimators/registry.ts';
 import { family } from '../families/registry.ts';
 import type { Limit } from '../ir/limits.ts';
-import { type EstimatorArg, type EstimatorSettings, type TrainSettings } from '../ir/types.ts';
+import { type EstimatorArg, type EstimatorSettings, type IrProgram, type TrainSettings } from '../ir/types.ts';
 import { datasetNames } from '../data/registry.ts';
 import type { Ctx, Scope } from './context.ts';
 import { evalConst } from './consts.ts';
@@ -18,7 +18,7 @@ import { outsideLimit } from '../ir/limits.ts';
 import { didYouMean } from './suggest.ts';
 import { checkedFamily, type CheckedSite, type CheckedStmt } from './types.ts';
 
-export const TRAIN_KEYS = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset'] as const;
+export const TRAIN_KEYS = ['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset', 'address'] as const;
 /** The estimators a train block may name (the registry's, for the editor's completions). */
 export function estimatorNames(): string[] {
   return estimatorKinds();
@@ -54,6 +54,8 @@ export interface TrainResult {
   /** Where the estimator is written (its `k:` for vimco): the estimator's fit to the model is reported here. */
   estimatorSpan?: Span;
   kSpan?: Span;
+  /** Where `address = topk(...)` is written: its fit to the model and the estimator is reported here. */
+  addressSpan?: Span;
 }
 
 const SCOPE: Scope = { where: 'train', order: Number.MAX_SAFE_INTEGER, recordReads: false };
@@ -120,6 +122,7 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
   const seen = new Map<string, Setting>();
   let estimatorExpr: Expr | undefined;
   let kExpr: Expr | undefined;
+  let addressExpr: Expr | undefined;
   for (const s of block.settings) {
     const key = s.key.name;
     if (!(TRAIN_KEYS as readonly string[]).includes(key)) {
@@ -214,7 +217,55 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
         if (d) train.dataset = d;
         break;
       }
+      case 'address': {
+        addressExpr = v;
+        const c = asCall(v);
+        const kind = c && choice(ctx, c.callee, ['topk', 'full'] as const, 'address proposal', 'VMM3003');
+        if (!c) ctx.error('VMM3003', `the address proposal is written \`topk(k: 32, tail: 8)\` or \`full\`; found \`${formatExpr(v)}\``, v.span);
+        if (!c || !kind) break;
+        const args = namedArgs(ctx, c, kind === 'topk' ? ['k', 'tail'] : []);
+        if (!args || kind === 'full') break;
+        const kArg = args.get('k');
+        if (!kArg) {
+          ctx.error('VMM3004', '`topk` needs the number of top entries: `topk(k: 32, tail: 8)`', c.span);
+          break;
+        }
+        const k = limitedValue(ctx, kArg.value, 'topk');
+        const tailArg = args.get('tail');
+        const tail = tailArg ? limitedValue(ctx, tailArg.value, 'tail') : 8;
+        if (k !== undefined && tail !== undefined) train.address = { kind: 'topk', k, tail };
+        break;
+      }
     }
   }
-  return { train, explicit, ...(estimatorExpr ? { estimatorSpan: estimatorExpr.span } : {}), ...(kExpr ? { kSpan: kExpr.span } : {}) };
+  return {
+    train,
+    explicit,
+    ...(estimatorExpr ? { estimatorSpan: estimatorExpr.span } : {}),
+    ...(kExpr ? { kSpan: kExpr.span } : {}),
+    ...(addressExpr ? { addressSpan: addressExpr.span } : {}),
+  };
+}
+
+/**
+ * Why the program cannot propose its addresses from a truncated posterior (`address = topk(k, tail)`,
+ * src/lower/truncated.ts), or undefined when it can: the proposal replaces the guide's draw of an
+ * address, so the model needs an address site and an estimator that samples addresses and scores
+ * them by their proposal's density (vimco, reinforce, rloo, rws); enumeration sums over every entry
+ * (nothing to truncate), soft attention and the relaxation read every entry by weights, not by a draw.
+ */
+export function truncationProblem(ir: IrProgram): string | undefined {
+  const t = ir.train.address;
+  if (!t) return undefined;
+  const what = `\`address = topk(k: ${t.k}, tail: ${t.tail})\``;
+  if (!ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return `${what} proposes addresses, but the model has no \`discrete address\` site`;
+  const spec = estimatorSpec(ir.train.estimator.kind);
+  if (!spec) return undefined;
+  const reads = spec.handlers.filter((h) => h === 'enumerate' || h === 'soft' || h === 'relaxed');
+  if (spec.terms !== 'sampled' || reads.length) {
+    const how = reads.includes('enumerate') || spec.terms !== 'sampled' ? 'sums over every entry' : 'reads every entry by its weight';
+    return `${what} needs an estimator that samples addresses (vimco, reinforce, rloo, rws); \`${spec.kind}\` ${how}, so there is no draw to truncate`;
+  }
+  if (ir.softAttention?.length) return `${what} needs hard addressing; the soft-attention variant reads every entry`;
+  return undefined;
 }

@@ -89,6 +89,7 @@ const SEMANTIC_CODES = {
   VMM3013: 'an address does not range over the entries of a memory or param',
   VMM3014: 'warning: an estimator for discrete latents on a model without any',
   VMM3015: '`iwae` on a model with discrete latents (their guide would get no gradient)',
+  VMM3016: '`address = topk(...)` on a model without an address, or with an estimator that draws no addresses (enumerate, soft, relaxed)',
   VMM3020: 'the model cannot fit in memory at its training settings (a tensor too long for a backend, or too many bytes in all)',
   VMM3030: 'warning (error in `vmm train`): an input that training cannot bind (a second image input, a label input, a second memory)',
   VMM3031: "warning (error in `vmm train`): a memory whose entries do not have the shape of the data set's images",

@@ -4,7 +4,7 @@
  * distribution parameter is printed with its type.
  */
 import { formatSize, formatType } from './size.ts';
-import type { EstimatorSettings, IrDist, IrExpr, IrLayer, IrNet, IrProgram, IrStmt, TrainSettings } from './types.ts';
+import type { AddressProposal, EstimatorSettings, IrDist, IrExpr, IrLayer, IrNet, IrProgram, IrStmt, TrainSettings } from './types.ts';
 
 const BIN: Record<string, [string, number]> = { add: ['+', 1], sub: ['-', 1], mul: ['*', 2], div: ['/', 2] };
 
@@ -123,7 +123,13 @@ export function printTrain(t: TrainSettings): string[] {
     `steps = ${t.steps}`,
     `episodes = episodes(classes: ${t.episodes.classes}, shots: ${t.episodes.shots}, distractors: ${t.episodes.distractors})`,
     `dataset = ${t.dataset}`,
+    ...(t.address ? [`address = ${printAddress(t.address)}`] : []),
   ];
+}
+
+/** `topk(k: 32, tail: 8)`, as a train block writes it. */
+export function printAddress(a: AddressProposal): string {
+  return `topk(k: ${a.k}, tail: ${a.tail})`;
 }
 
 export function printIr(ir: IrProgram): string {

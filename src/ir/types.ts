@@ -240,6 +240,19 @@ export interface TrainSettings {
    * memory's entries replaced by one learned entry, so nothing of the episode reaches the model.
    */
   control?: boolean;
+  /**
+   * `address = topk(k: K, tail: T)`: every address is drawn from a truncated proposal, the guide's K
+   * most probable entries plus a uniform sample of T others, scored by the proposal's own density
+   * (src/lower/truncated.ts); absent: from the guide's full q(a | x).
+   */
+  address?: AddressProposal;
+}
+
+/** A truncated address proposal (issue #26): top-k of the guide's posterior plus `tail` uniform entries. */
+export interface AddressProposal {
+  kind: 'topk';
+  k: number;
+  tail: number;
 }
 
 export interface IrProgram {

@@ -19,6 +19,7 @@ import { childrenOf, exprsOf } from '../ir/traverse.ts';
 import type { EstimatorSettings, IrExpr, IrProgram, IrSite } from '../ir/types.ts';
 import type { Binding } from './evaluate.ts';
 import type { Value } from './plates.ts';
+import { drawFromProposal, proposalFromTable } from './truncated.ts';
 import { categoricalProbs, enumerateValues, logProb, mean, relaxedLogProb, relaxedSample, sample, type BoundDist } from './sites.ts';
 
 export type Phase = 'guide' | 'model';
@@ -203,6 +204,38 @@ export function wake(): Handler {
       if (msg.phase !== 'guide' || msg.value) return;
       const v = sample(msg.dist, ctx.k, ctx.rng);
       msg.value = { t: stopGradient(v.t), plates: v.plates };
+      msg.score = true;
+    },
+  };
+}
+
+/**
+ * A truncated address proposal (`address = topk(k: K, tail: T)`, issue #26; ./truncated.ts): the
+ * guide's address is drawn from r(a) = (1 - eps) q(a | x) / q(top) on its K most probable entries
+ * and eps / (M - K) on every other entry, and r's density is the address's log q, so the
+ * importance weights p(x, a, z) / (r(a) q(z | ...)) keep the bound a lower bound on log p(x).
+ * The draw has no pathwise gradient: log r(a) is the score-function term (vimco, reinforce, rloo,
+ * rws). A memory of at most K entries is proposed from q itself.
+ */
+export function truncated(k: number, tail: number): Handler {
+  return {
+    name: 'truncated',
+    process(msg, ctx) {
+      if (msg.phase !== 'guide' || msg.value || !isAddress(msg) || !msg.dist.spec.enumerable || msg.dist.n === undefined) return;
+      const table = msg.dist.params[0]!;
+      if (table.plates.includes('enum')) throw new InternalError('lower', `truncated proposal of ${msg.site.name} on the enum plate`);
+      const m = msg.dist.n;
+      const lead = table.t.shape.slice(0, table.plates.length);
+      const rows = lead.reduce((a, b) => a * b, 1);
+      const full = table.t.rank === table.plates.length ? tf.broadcastTo(tf.reshape(table.t, [...lead, 1]), [...lead, m]) : table.t;
+      const p = proposalFromTable(tf.reshape(full, [rows, m]), k, tail, ctx.rng);
+      const fresh = !table.plates.includes('sample');
+      const n = fresh ? ctx.k : 1;
+      const d = drawFromProposal(p, n, ctx.rng);
+      const shape = fresh ? [n, ...lead] : lead;
+      const plates = fresh ? ['sample', ...table.plates] : table.plates;
+      msg.value = { t: tf.reshape(d.value, shape), plates };
+      msg.logProb = { t: tf.reshape(d.logProb, shape), plates };
       msg.score = true;
     },
   };

@@ -13,7 +13,7 @@ import type { IrProgram } from '../ir/types.ts';
 import type { EvalContext } from './evaluate.ts';
 import { alignTo, broadcastTo, reshape, type Value } from './plates.ts';
 import { estimatorSpec } from '../estimators/registry.ts';
-import { guideMean, guideWeights, handlersFor, readHandlers } from './handlers.ts';
+import { guideMean, guideWeights, handlersFor, readHandlers, truncated, type Handler } from './handlers.ts';
 import { runTrace, toSampleBatch, type Inputs, type Trace } from './trace.ts';
 
 export interface ObjectiveInput {
@@ -43,7 +43,7 @@ export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace:
   const k = o.estimator.k;
   const b = batchSize(o.inputs);
   transformed(o.ir, settings.kind === 'soft' ? 'soft' : 'sample');
-  const trace = runTrace(o.ir, o.inputs, o.applyNet, { k, rng: o.rng, handlers: handlersFor(settings) });
+  const trace = runTrace(o.ir, o.inputs, o.applyNet, { k, rng: o.rng, handlers: [...addressHandlers(o.ir), ...handlersFor(settings)] });
   if (spec.terms === 'enumerated') {
     const e = trace.logQEnum!.t.shape[0]!;
     const logJoint = tf.sub(toSampleBatch(trace.logP, k, b, e), toSampleBatch(trace.logQ, k, b, e));
@@ -122,7 +122,8 @@ function* boundChunks(
     yield tf.tidy(() => {
       const inp = inputs();
       const b = batchSize(inp);
-      const trace = runTrace(ir, inp, applyNet, { k, rng: opts.rng, handlers: readHandlers(opts.reads) });
+      const handlers = [...(opts.reads === 'sample' ? addressHandlers(ir) : []), ...readHandlers(opts.reads)];
+      const trace = runTrace(ir, inp, applyNet, { k, rng: opts.rng, handlers });
       const lw = tf.sub(toSampleBatch(trace.logP, k, b), toSampleBatch(trace.logQ, k, b));
       return tf.logSumExp(lw, 0) as tf.Tensor1D;
     });
@@ -141,6 +142,12 @@ function combineChunks(partial: Float32Array[], b: number, k: number): Float32Ar
     out[i] = m + Math.log(s) - Math.log(k);
   }
   return out;
+}
+
+/** The handler of the train block's address proposal (`address = topk(k, tail)`), on top of the estimator's. */
+function addressHandlers(ir: IrProgram): Handler[] {
+  const a = ir.train.address;
+  return a && !ir.softAttention?.length ? [truncated(a.k, a.tail)] : [];
 }
 
 /**
@@ -162,6 +169,10 @@ export function describeBound(ir: IrProgram, samples: number): string {
   const iw = `${samples}-sample importance-weighted bound on log p(x | memory)`;
   if (ir.noMemory?.length) return `${iw} of the no-memory control (every memory entry one learned entry)`;
   if (ir.softAttention?.length) return `${iw} of the soft-attention model (a latent query u ~ N(0, I), reads weighted by softmax(keys @ u); guide q(u, z | x))`;
+  const a = ir.train.address;
+  if (a && ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) {
+    return `${iw}, addresses drawn from the truncated proposal topk(k: ${a.k}, tail: ${a.tail}) (the guide's ${a.k} most probable entries, the others uniformly) and weighted by its density, latents from the guide q(z | x, a)`;
+  }
   if (ir.model.some((s) => s.stmt === 'site' && s.role === 'address')) return `${iw}, addresses and latents drawn from the guide q(a, z | x)`;
   return iw;
 }

@@ -16,10 +16,11 @@
  * independently of the addresses, so averaging over S keeps both statements. Only the tightness
  * depends on how well T and eps_S cover q; the validity does not.
  *
- * What is not done here: the trainer's use of it (a train/eval setting `address = topk(k, tail)`
- * whose estimator draws addresses from r_S with the index refreshed as the keys change). This file
- * is the proposal's arithmetic and its sampler, checked against enumeration in
- * test/runtime/truncated_proposal.test.ts.
+ * The trainer's and evaluation's use of it is the lowering's `truncated` handler with the tensor
+ * form in src/lower/truncated.ts (`address = topk(k, tail)` in the train block), which samples the
+ * tail for eps with replacement from the whole memory (entries of the top count for nothing), an
+ * equally unbiased estimate. This file is the host-side arithmetic and sampler, checked against
+ * enumeration in test/runtime/truncated_proposal.test.ts.
  */
 import type { Rng } from '../random/rng.ts';
 

@@ -105,7 +105,7 @@ describe('completion offers the names visible where the cursor is', () => {
   it('in train: the setting keys at a line start, estimators after `estimator =`', () => {
     const t = 'const K = 4\ntrain {\n  \n  estimator = \n}\n';
     const b = of(t);
-    expect(labels(b, t.indexOf('  \n') + 2)).toEqual(['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset']);
+    expect(labels(b, t.indexOf('  \n') + 2)).toEqual(['estimator', 'optimizer', 'batch', 'steps', 'episodes', 'dataset', 'address']);
     expect(labels(b, t.indexOf('estimator = ') + 12)).toEqual(expect.arrayContaining(['vimco', 'reinforce', 'enumerate', 'soft', 'iwae', 'K']));
     expect(labels(b, 0)).not.toContain('estimator');
   });
