@@ -13,7 +13,7 @@
  * does not compile. A new built-in is one row here and one entry there (docs/extending.md,
  * "A built-in function").
  */
-import { addSize, formatType, shapeEq, sizeEq } from './size.ts';
+import { addSize, formatSize, formatType, shapeEq, sizeEq } from './size.ts';
 import type { Shape, Size, ValueType } from './types.ts';
 
 /** An argument as the checker sees it: its type, and how a message names it ("`x : real[8]`"). */
@@ -63,18 +63,22 @@ export interface BuiltinSpec {
 const real = (shape: Shape): ValueType => ({ elem: 'real', shape });
 const last = (t: ValueType): Size => t.shape[t.shape.length - 1]!;
 
-/** A function applied to every element: the result has its argument's shape. */
-function elementwise(name: string, doc: string, example: string, extra: Partial<BuiltinSpec> = {}): BuiltinSpec {
+/**
+ * A function applied to every element: the result has its argument's shape. (The helpers keep
+ * the row's name a literal type, so that `BuiltinName` is the union of the names and a lowering
+ * table missing a row does not compile.)
+ */
+function elementwise<N extends string>(name: N, doc: string, example: string, extra: Partial<Omit<BuiltinSpec, 'name'>> = {}): BuiltinSpec & { name: N } {
   return { name, usage: `${name}(e)`, doc, example, arity: { min: 1, max: 1 }, result: ([a]) => real(a!.type.shape), ...extra };
 }
 
 /** A reduction of the last axis: `[..., N] -> [...]`. */
-function lastAxis(name: string, doc: string, example: string): BuiltinSpec {
+function lastAxis<N extends string>(name: N, doc: string, example: string): BuiltinSpec & { name: N } {
   return { name, usage: `${name}(e)`, doc, example, arity: { min: 1, max: 1 }, needsAxis: 'reduces the last axis', result: ([a]) => real(a!.type.shape.slice(0, -1)) };
 }
 
 /** `concat` (the last axis) and `stack` (the first): the other axes agree, the joined one adds up. */
-function join(name: 'concat' | 'stack', doc: string, example: string): BuiltinSpec {
+function join<N extends 'concat' | 'stack'>(name: N, doc: string, example: string): BuiltinSpec & { name: N } {
   const first = name === 'stack';
   const keep = (s: Shape) => (first ? s.slice(1) : s.slice(0, -1));
   const joined = (t: ValueType) => (first ? t.shape[0]! : last(t));
@@ -104,6 +108,77 @@ function join(name: 'concat' | 'stack', doc: string, example: string): BuiltinSp
       }
       const elem = args.every((a) => a.type.elem === t0.elem) ? t0.elem : 'real';
       return { elem, shape: first ? [size, ...t0.shape.slice(1)] : [...t0.shape.slice(0, -1), size] };
+    },
+  };
+}
+
+/**
+ * The conjugate Gaussian update of S slots from M weighted observations (the posterior of a
+ * Gaussian mean with known observation precisions, each observation counted with its weight, as a
+ * Kanerva Machine's or a Neural Statistician's pooled update): per coordinate d,
+ *
+ *     prec_sd = prior_prec_sd + sum_i w_is obs_prec_id
+ *     mean_sd = (prior_prec_sd prior_mean_sd + sum_i w_is obs_prec_id v_id) / prec_sd
+ *
+ * `gauss_pool(values [M, D], weights [M, S], prior_mean [S, D], prior_prec [S, D], obs_prec)` is
+ * the mean, `gauss_pool_prec(weights [M, S], prior_prec [S, D], obs_prec)` the precision; `obs_prec`
+ * is [M, D] or a scalar. The precisions must be positive (write them through `softplus` or `exp`):
+ * the update adds evidence, so a slot's precision only grows as entries are assigned to it.
+ */
+function gaussPool<N extends 'gauss_pool' | 'gauss_pool_prec'>(name: N, what: string, example: string): BuiltinSpec & { name: N } {
+  const mean = name === 'gauss_pool';
+  const names = mean ? ['values', 'weights', 'prior_mean', 'prior_prec', 'obs_prec'] : ['weights', 'prior_prec', 'obs_prec'];
+  const usage = `${name}(${names.join(', ')})`;
+  return {
+    name,
+    usage,
+    doc: `${what} by the conjugate update from the entries weighted by \`weights\`: ${mean ? 'values [M, D], weights [M, S], prior_mean [S, D], prior_prec [S, D]' : 'weights [M, S], prior_prec [S, D]'}, obs_prec [M, D] or a scalar -> [S, D]`,
+    example,
+    arity: { min: names.length, max: names.length },
+    mixes: 'a pooling over the entries',
+    result: (args) => {
+      const at = (n: string) => names.indexOf(n);
+      const arg = (n: string) => args[at(n)]!;
+      const want: Record<string, string> = { values: '[M, D]', weights: '[M, S]', prior_mean: '[S, D]', prior_prec: '[S, D]', obs_prec: '[M, D] or a scalar' };
+      for (const n of names) {
+        const rank = arg(n).type.shape.length;
+        if (rank !== 2 && !(n === 'obs_prec' && rank === 0)) {
+          return { code: 'VMM2025', message: `\`${name}\` takes ${n} ${want[n]}, but ${arg(n).text} has ${rank} ax${rank === 1 ? 'is' : 'es'}`, at: at(n) };
+        }
+      }
+      const w = arg('weights').type.shape;
+      const prior = arg('prior_prec').type.shape;
+      const [m, s, d] = [w[0]!, w[1]!, prior[1]!];
+      // Each argument's axes, by name: the first mismatch is reported at its argument, with a note at the one that fixed the size.
+      const axes: Array<[string, number, Size, string, string]> = [
+        ['prior_prec', 0, s, 'weights', 'S'],
+        ...(mean
+          ? ([
+              ['values', 0, m, 'weights', 'M'],
+              ['values', 1, d, 'prior_prec', 'D'],
+              ['prior_mean', 0, s, 'weights', 'S'],
+              ['prior_mean', 1, d, 'prior_prec', 'D'],
+            ] as Array<[string, number, Size, string, string]>)
+          : []),
+        ...(arg('obs_prec').type.shape.length === 2
+          ? ([
+              ['obs_prec', 0, m, 'weights', 'M'],
+              ['obs_prec', 1, d, 'prior_prec', 'D'],
+            ] as Array<[string, number, Size, string, string]>)
+          : []),
+      ];
+      for (const [n, axis, size, from, sym] of axes) {
+        const got = arg(n).type.shape[axis]!;
+        if (!sizeEq(got, size)) {
+          return {
+            code: 'VMM2020',
+            message: `\`${name}\` needs ${n} ${want[n]} with ${sym} = ${formatSize(size)} (from ${from}), but ${arg(n).text} has ${formatSize(got)}`,
+            at: at(n),
+            note: { at: at(from), message: `${from} ${want[from]} has type ${formatType(arg(from).type)}` },
+          };
+        }
+      }
+      return real([s, d]);
     },
   };
 }
@@ -164,6 +239,20 @@ const TABLE = [
       return real([...tq.shape.slice(0, -1), tv.shape[1]!]);
     },
   },
+  {
+    name: 'transpose',
+    usage: 'transpose(t)',
+    doc: 'swaps the two axes of a matrix: [A, B] -> [B, A]',
+    example: 'let by_slot = transpose(softmax(assign(h(mem))))',
+    arity: { min: 1, max: 1 },
+    result: ([a]) => {
+      const t = a!.type;
+      if (t.shape.length !== 2) return { code: 'VMM2025', message: `\`transpose\` swaps the two axes of a matrix, but ${a!.text} has ${t.shape.length} ax${t.shape.length === 1 ? 'is' : 'es'}`, at: 0 };
+      return real([t.shape[1]!, t.shape[0]!]);
+    },
+  },
+  gaussPool('gauss_pool', 'the posterior means of S Gaussian slots', 'let slot_mean = gauss_pool(val(e), w, mu0, softplus(p0), softplus(r(e)))'),
+  gaussPool('gauss_pool_prec', 'the posterior precisions of S Gaussian slots', 'let slot_prec = gauss_pool_prec(w, softplus(p0), softplus(r(e)))'),
   elementwise('softplus', 'elementwise log(1 + exp(e))', 'Normal(loc, softplus(s(x)))'),
   elementwise('sigmoid', 'elementwise 1 / (1 + exp(-e))', 'sigmoid(g(x))'),
   elementwise('tanh', 'elementwise', 'tanh(g(x))'),

@@ -53,7 +53,46 @@ export const BUILTIN_LOWERING: Record<BuiltinName, BuiltinLowering> = {
   exp: each(tf.exp),
   log: each(tf.log),
   softmax: each((t) => tf.softmax(t)),
+  transpose: ([v]) => {
+    const r = v!.t.rank;
+    const perm = [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2];
+    return { t: tf.transpose(v!.t, perm), plates: v!.plates };
+  },
+  gauss_pool: ([values, weights, priorMean, priorPrec, obsPrec]) => gaussPool(weights!, priorPrec!, obsPrec!, { values: values!, priorMean: priorMean! }),
+  gauss_pool_prec: ([weights, priorPrec, obsPrec]) => gaussPool(weights!, priorPrec!, obsPrec!),
 };
+
+/**
+ * The conjugate Gaussian update of S slots from M weighted entries (src/ir/builtins.ts, `gaussPool`):
+ * `prec = prior_prec + w^T obs_prec` and, with the values, `mean = (prior_prec prior_mean +
+ * w^T (obs_prec v)) / prec`, per coordinate; weights [M, S], prior [S, D], obs_prec [M, D] or a
+ * scalar, values [M, D], each with its own plates. Returns the mean when given the values and the
+ * prior mean, else the precision.
+ */
+export function gaussPool(weights: Value, priorPrec: Value, obsPrec: Value, withMean?: { values: Value; priorMean: Value }): Value {
+  const all = [weights, priorPrec, obsPrec, ...(withMean ? [withMean.values, withMean.priorMean] : [])];
+  const plates = unionPlates(...all.map((v) => v.plates));
+  const sizes = plateSizesOf(...all);
+  const [m, s] = eventShape(weights) as [number, number];
+  const d = eventShape(priorPrec)[1]!;
+  const wAligned = alignTo(weights, plates, undefined, sizes); // [...P, M, S]
+  const lead = wAligned.shape.slice(0, plates.length);
+  const n = lead.reduce((a, b) => a * b, 1);
+  const flat = (v: Value, shape: number[]) => reshape(alignTo(v, plates, undefined, sizes), [n, ...shape]);
+  const w = reshape(wAligned, [n, m, s]);
+  const p0 = flat(priorPrec, [s, d]);
+  const scalarObs = eventShape(obsPrec).length === 0;
+  const r = scalarObs ? flat(obsPrec, [1, 1]) : flat(obsPrec, [m, d]); // [n, 1, 1] or [n, M, D]
+  // sum_i w_is r_id: with a scalar r, the weights' column sums times r.
+  const evidence = scalarObs ? tf.mul(tf.expandDims(tf.sum(w, 1), -1), r) : tf.matMul(w, r, true, false); // [n, S, 1] or [n, S, D]
+  const prec = tf.add(p0, evidence); // [n, S, D]
+  if (!withMean) return { t: reshape(prec, [...lead, s, d]), plates };
+  const v = flat(withMean.values, [m, d]);
+  const m0 = flat(withMean.priorMean, [s, d]);
+  const pulled = tf.matMul(w, tf.mul(r, v), true, false); // sum_i w_is r_id v_id: [n, S, D]
+  const mean = tf.div(tf.add(tf.mul(p0, m0), pulled), prec);
+  return { t: reshape(mean, [...lead, s, d]), plates };
+}
 
 /**
  * Scaled dot-product attention (Vaswani et al. 2017): `softmax_m(q · k_m / sqrt(H)) v_m` summed

@@ -65,4 +65,20 @@ export const TORCH_BUILTINS: Record<BuiltinName, TorchBuiltin> = {
   exp: each((x) => `torch.exp(${x})`),
   log: each((x) => `torch.log(${x})`),
   softmax: each((x) => `torch.softmax(${x}, -1)`),
+  transpose: each((x) => `${x}.transpose(-1, -2)`),
+  // The conjugate Gaussian update of src/lower/builtins.ts's gaussPool: torch.matmul broadcasts the plates.
+  gauss_pool: ([v, w, m0, p0, r], L) => `((${p0!.code} * ${m0!.code} + torch.matmul(${w!.code}.transpose(-1, -2), ${obsPrec(r!, L)} * ${v!.code})) / ${poolPrec(w!, p0!, r!, L)})`,
+  gauss_pool_prec: ([w, p0, r], L) => poolPrec(w!, p0!, r!, L),
 };
+
+/** An observation precision [M, D], or a scalar given two singleton event axes after its plates. */
+function obsPrec(r: PyValue, L: number): string {
+  return r.ev === 0 && r.lifted ? `rt.pad_ev(${r.code}, ${L}, 2)` : r.code;
+}
+
+/** prior_prec + w^T obs_prec (with a scalar obs_prec: the weights' column sums times it). */
+function poolPrec(w: PyValue, p0: PyValue, r: PyValue, L: number): string {
+  return r.ev === 0
+    ? `(${p0.code} + ${w.code}.sum(-2).unsqueeze(-1) * ${obsPrec(r, L)})`
+    : `(${p0.code} + torch.matmul(${w.code}.transpose(-1, -2), ${r.code}))`;
+}
