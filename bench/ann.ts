@@ -8,7 +8,8 @@
  *
  * `--lib`: usearch (HNSW, prebuilt N-API binary in the npm package), lancedb (IVF-PQ and HNSW-SQ
  * indexes of @lancedb/lancedb, an embedded on-disk vector database), exact (the plain JavaScript
- * scan `vmm classify --index DIR --exact` uses). `--modules DIR`: a folder whose node_modules holds
+ * scan `vmm classify --index DIR --exact` uses), soft (soft attention's read: every score, the
+ * softmax and the weighted sum of every entry, the cost an index cannot remove). `--modules DIR`: a folder whose node_modules holds
  * the library (to measure candidates installed in a scratch folder, not in the project).
  *
  * Data (seeded, so every library sees the same vectors): `gauss`, i.i.d. N(0, 1) coordinates, the
@@ -193,6 +194,35 @@ if (lib === 'exact') {
   } catch {
     /* usearch not at hand */
   }
+} else if (lib === 'soft') {
+  // Soft attention's read, the baseline an index cannot speed up: every entry's score, the softmax
+  // over all of them, and the weighted sum of every entry's value (values: the same 128-d rows).
+  // Same footing as the exact-js scan (plain JavaScript, one query at a time, one thread).
+  const nq = Math.min(NQ, N >= 1e6 ? 20 : 100);
+  const w = new Float32Array(N);
+  const read = new Float32Array(DIM);
+  const t0 = performance.now();
+  for (let qi = 0; qi < nq; qi++) {
+    const o = qi * DIM;
+    let mx = -Infinity;
+    for (let i = 0; i < N; i++) {
+      let sc = 0;
+      const r = i * DIM;
+      for (let d = 0; d < DIM; d++) sc += data[r + d]! * queries[o + d]!;
+      w[i] = sc;
+      if (sc > mx) mx = sc;
+    }
+    let z = 0;
+    for (let i = 0; i < N; i++) z += w[i] = Math.exp(w[i]! - mx);
+    read.fill(0);
+    for (let i = 0; i < N; i++) {
+      const wi = w[i]! / z;
+      const r = i * DIM;
+      for (let d = 0; d < DIM; d++) read[d] += wi * data[r + d]!;
+    }
+  }
+  const s = (performance.now() - t0) / 1000;
+  emit({ lib: 'soft-read-js', variant: 'scores + softmax + weighted sum of all entries', n: N, data: dataKind, buildS: 0, rssMB: rss() - base, recall10: 1, top1: 1, qps: nq / s, threads: 1 });
 } else if (lib === 'usearch') {
   const u = (await load('usearch')).default;
   const truth = await groundTruth();
@@ -303,5 +333,5 @@ if (lib === 'exact') {
     rmSync(dir, { recursive: true, force: true });
   }
 } else {
-  throw new Error(`--lib ${lib}: expected usearch, lancedb or exact`);
+  throw new Error(`--lib ${lib}: expected usearch, lancedb, exact or soft`);
 }

@@ -1,0 +1,89 @@
+/**
+ * Training steps/s against the size M of one memory shared by every example of the batch (issue #26):
+ * hard addressing with the truncated proposal (`address = topk(k: 32, tail: 8)`), hard addressing
+ * from the full q(a | x) (VIMCO), and soft attention (the soft-attention model, every entry read),
+ * against the per-episode baseline (34 entries per example, as in the Omniglot paper setting).
+ *
+ *   node bin/run-ts.mjs bench/large_memory.ts [--M 1000,10000,100000] [--B 16] [--K 4]
+ *       [--steps 3] [--variants topk,exact,soft] [--json]
+ *
+ * The model is test/golden/good/address_topk.vmm (MLP nets, 28x28 binary images, H = 64). Random
+ * binary images; one warm-up step, then `steps` timed steps; min and median per step.
+ *
+ * What the truncated proposal saves today: the draws and the density read K + T entries, but the
+ * guide's logits `h(mem) @ h(x)` are still computed over the whole memory in every step (the
+ * table the top-k is taken from), so the step's cost still grows with M like the exact variant's.
+ * Cached keys refreshed every N steps (scores of the top entries only recomputed) are not done.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { frontEnd } from '../src/check/pipeline.ts';
+import { applySettings } from '../src/check/settings.ts';
+import { selectBackend } from '../src/runtime/backend.ts';
+import { Trainer } from '../src/runtime/trainer.ts';
+import type { IrProgram } from '../src/ir/types.ts';
+import type { DeviceInput, InputBatch } from '../src/lower/compile.ts';
+import { randomBinary } from './batch.ts';
+
+const { values: a } = parseArgs({
+  options: {
+    M: { type: 'string', default: '1000,10000,100000' },
+    B: { type: 'string', default: '16' },
+    K: { type: 'string', default: '4' },
+    steps: { type: 'string', default: '3' },
+    variants: { type: 'string', default: 'topk,exact,soft' },
+    backend: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+});
+
+const backend = await selectBackend({ ...(a.backend ? { force: a.backend as 'wasm' | 'cpu' | 'tensorflow' } : {}), log: () => {} });
+const fe = frontEnd(readFileSync(join(import.meta.dirname, '..', 'test', 'golden', 'good', 'address_topk.vmm'), 'utf8'));
+if (!fe.ir) throw new Error('address_topk.vmm does not compile');
+const [B, K, steps] = [Number(a.B), Number(a.K), Number(a.steps)];
+const D = 784;
+
+function variant(name: string): IrProgram {
+  const base = { ...fe.ir!, train: { ...fe.ir!.train, batch: B } };
+  delete base.train.address;
+  if (name === 'topk') return applySettings(base, { estimator: 'vimco', k: K, address: { kind: 'topk', k: 32, tail: 8 } });
+  if (name === 'soft') return applySettings(base, { estimator: 'soft', k: K });
+  return applySettings(base, { estimator: 'vimco', k: K });
+}
+
+interface Row {
+  variant: string;
+  memory: string;
+  M: number;
+  msMin: number;
+  msMedian: number;
+  stepsPerS: number;
+}
+const rows: Row[] = [];
+
+async function time(name: string, M: number, shared: boolean): Promise<void> {
+  const ir = variant(name);
+  const trainer = new Trainer(ir, 1);
+  const mem: DeviceInput = shared
+    ? { name: 'mem', data: tf.tensor(randomBinary(M * D, 2), [M, D]), shape: [M, D], plates: [] }
+    : { name: 'mem', data: tf.tensor(randomBinary(B * M * D, 2), [B, M, D]), shape: [B, M, D], plates: ['batch'] };
+  const batch: InputBatch = { inputs: [{ name: 'x', data: tf.tensor(randomBinary(B * D, 1), [B, D]), shape: [B, D], plates: ['batch'] }, mem] };
+  await trainer.stepAsync(batch);
+  const ms: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await trainer.stepAsync(batch);
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((x, y) => x - y);
+  const row = { variant: name, memory: shared ? 'shared' : 'per-episode', M, msMin: ms[0]!, msMedian: ms[Math.floor(ms.length / 2)]!, stepsPerS: 1000 / ms[Math.floor(ms.length / 2)]! };
+  rows.push(row);
+  console.log(a.json ? JSON.stringify(row) : `${row.variant.padEnd(6)} ${row.memory.padEnd(11)} M=${String(M).padStart(7)}  min ${row.msMin.toFixed(0)} ms  median ${row.msMedian.toFixed(0)} ms  ${row.stepsPerS.toFixed(2)} steps/s`);
+  tf.dispose(batch.inputs.map((i) => i.data as tf.Tensor));
+}
+
+console.error(`backend ${backend.name}; B = ${B}, K = ${K}, ${steps} timed steps after one warm-up`);
+await time('exact', 34, false);
+for (const M of a.M.split(',').map(Number)) for (const v of a.variants.split(',')) await time(v, M, true);
