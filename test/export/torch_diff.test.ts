@@ -28,6 +28,8 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
   ['models/sbn.vmm'],
   ['models/vma_omniglot_mlp.vmm'],
   ['models/vma_omniglot.vmm'],
+  ['models/vsm_mnist.vmm'],
+  ['models/vsm_omniglot.vmm'],
 ];
 
 describe.skipIf(!has)(`the PyTorch export against vmm (${has ? torchPython() : torchMissing})`, () => {

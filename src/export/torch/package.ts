@@ -46,7 +46,7 @@ function locate(source: string, p: ExportProblem): { start: number; end: number 
     const info = indexProgram(fe.program).names.find((n) => n.name === p.at);
     if (info) return info.item;
   }
-  const at = source.search(p.at === 'estimator' ? /\bestimator\b/ : new RegExp(`\\b${p.at.replace(/[^A-Za-z0-9_]/g, '')}\\b`));
+  const at = source.search(p.at === 'estimator' ? /\bestimator\s*=/ : new RegExp(`\\b${p.at.replace(/[^A-Za-z0-9_]/g, '')}\\b`));
   return at >= 0 ? { start: at, end: at + (p.at === 'estimator' ? 9 : p.at.length) } : { start: 0, end: 0 };
 }
 

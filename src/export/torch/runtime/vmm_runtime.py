@@ -224,6 +224,7 @@ class Trace:
         self.wake = wake
         self.terms = {}
         self.sites = {}
+        self.values = {}
         self.baseline = None
 
     def add(self, term, v):
@@ -256,6 +257,7 @@ class Trace:
         else:
             with torch.no_grad():
                 value = dist.rsample(dist.noise(self.noise, shape)) if dist.reparameterized else dist.sample(self.noise, shape)
+        self.values[name] = value.detach()
         lp = dist.score(value, ev)
         self.sites[('guide', name)] = lp
         self.add('logQ', lp)
