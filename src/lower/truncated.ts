@@ -86,7 +86,7 @@ function pickPerRow(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
 export function proposalFromTable(table: tf.Tensor, k: number, tail: number, rng: Rng, tailSample?: tf.Tensor): TopProposal {
   const [rows, m] = table.shape as [number, number];
   const kk = Math.min(k, m);
-  const top = tf.topk(offTape(table), kk, false).indices;
+  const top = tf.topk(offTape(table), kk, true).indices;
   const logqTop = tf.transpose(pickPerRow(table, tf.transpose(top)));
   if (kk === m) return { top, logqTop, eps: tf.zeros([rows]), size: m };
   if (tail === 0) return { top, logqTop, eps: tf.fill([rows], EPS_MIN), size: m };
@@ -112,7 +112,7 @@ export function drawFromProposal(p: TopProposal, n: number, rng: Rng): { value: 
   const u = tf.tensor3d(rng.uniforms(n * rows * k), [n, rows, k]);
   const gumbel = tf.neg(tf.log(tf.neg(tf.log(tf.clipByValue(u, 1e-12, 1 - 1e-7)))));
   const j = tf.cast(tf.argMax(tf.add(offTape(logTop), gumbel), 2), 'int32'); // [n, R]
-  const fromTop = tf.transpose(tf.gather(offTape(p.top), tf.transpose(j), 1, 1)); // [n, R]: top[r, j[., r]]
+  const fromTop = tf.cast(pickPerRow(tf.cast(offTape(p.top), 'float32'), j), 'int32'); // [n, R]: top[r, j[., r]]
   const logTopPicked = pickPerRow(logTop, j);
   if (rest === 0) return { value: fromTop, logProb: tf.add(logTopPicked, logKeep) };
   // The m-th entry outside the top, m uniform in [0, M - K).
