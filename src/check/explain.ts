@@ -102,7 +102,7 @@ export function explain(p: CheckedProgram): string {
       out.push(`    writes the entries of \`${n.memory}\`${mem ? ` : ${formatType(mem.type)}` : ''}, ${n.chunk === 1 ? 'one entry per step' : `in chunks of ${n.chunk} (gradients at each chunk's first weights)`}`);
       out.push(`    key ${io(n.key)}, value ${io(n.value)}, gates ${io(n.gates)}`);
       out.push(`    rule: S_t = eta_t S_{t-1} - theta_t grad ||${n.name}(k_t) - v_t||^2, ${n.name}_t = (1 - alpha_t) ${n.name}_{t-1} + S_t`);
-      out.push(`          theta = ${n.lr} * sigmoid(g0), eta = ${n.momentum === 1 ? '' : `${n.momentum} * `}sigmoid(g1), alpha = sigmoid(g2 - 4) with g = ${n.gates}(entry); keys and queries L2-normalized`);
+      out.push(`          theta = ${n.lr} * sigmoid(g0), eta = ${n.momentum === 0 ? '0' : `${n.momentum === 1 ? '' : `${n.momentum} * `}sigmoid(g1)`}, alpha = ${n.forget === 0 ? '0' : `${n.forget === undefined || n.forget === 1 ? '' : `${n.forget} * `}sigmoid(g2 - 4)`} with g = ${n.gates}(entry); keys and queries L2-normalized${n.writeBias === false ? '; biases not written' : ''}`);
     }
   }
 

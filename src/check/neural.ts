@@ -23,7 +23,7 @@ import { checkNet } from './nets.ts';
 import { formatShape, formatType, shapeEq } from '../ir/size.ts';
 import type { CheckedNeural } from './types.ts';
 
-const OPTIONS = ['key', 'value', 'gates', 'chunk', 'lr', 'momentum'] as const;
+const OPTIONS = ['key', 'value', 'gates', 'chunk', 'lr', 'momentum', 'forget', 'bias'] as const;
 const fmt = (s: number[]) => `[${s.join(', ')}]`;
 
 /** The param names of a neural memory's initial weights (not writable by users: they contain a dot). */
@@ -156,9 +156,14 @@ export function checkNeural(ctx: Ctx, decl: NeuralDecl, scope: Scope, params: Ir
   const lr = number('lr', (v) => v > 0 && Number.isFinite(v), 'a positive number (the largest inner step size)', 0.1);
   // The inner steps accumulate in the momentum S with factor eta, so the effective step size is
   // up to theta / (1 - eta): an eta gate that saturates at 1 (the outer optimizer gets there in a
-  // few steps) makes the writes diverge. `momentum: m` caps eta at m.
-  const momentum = number('momentum', (v) => v > 0 && v <= 1, 'a number in (0, 1] (the largest momentum gate eta)', 1);
-  if (!shape || !memSym || memSym.kind !== 'memory' || !entry || !okOpts || !key || !value || !gates || chunk === undefined || lr === undefined || momentum === undefined) return undefined;
+  // few steps) makes the writes diverge. `momentum: m` caps eta at m; 0: no momentum.
+  const momentum = number('momentum', (v) => v >= 0 && v <= 1, 'a number in [0, 1] (the largest momentum gate eta; 0: none)', 1);
+  // `forget: f` caps the forgetting gate alpha at f; 0: nothing is forgotten.
+  const forget = number('forget', (v) => v >= 0 && v <= 1, 'a number in [0, 1] (the largest forgetting gate alpha; 0: none)', 1);
+  // `bias: 0`: the biases are not written (learned, fixed within an episode): with a linear net,
+  // momentum: 0 and forget: 0 the write is the delta rule W += 2 theta (v - W k) k^T.
+  const bias = number('bias', (v) => v === 0 || v === 1, '0 or 1 (whether the write updates the biases)', 1);
+  if (!shape || !memSym || memSym.kind !== 'memory' || !entry || !okOpts || !key || !value || !gates || chunk === undefined || lr === undefined || momentum === undefined || forget === undefined || bias === undefined) return undefined;
 
   const L = shape.widths.length - 1;
   const names = neuralParamNames(name, L);
@@ -167,7 +172,8 @@ export function checkNeural(ctx: Ctx, decl: NeuralDecl, scope: Scope, params: Ir
     params.push({ name: names.weights[l]!, type: { elem: 'real', shape: [{ c: a, terms: {} }, { c: b, terms: {} }] }, init: { kind: 'normal', std: 1 / Math.sqrt(a) } });
     params.push({ name: names.biases[l]!, type: { elem: 'real', shape: [{ c: b, terms: {} }] }, init: { kind: 'zeros' } });
   }
-  return { name, memory: memSym.name, widths: shape.widths, activation: shape.activation, key, value, gates, chunk, lr, momentum, ...names, decl };
+  const optional = { ...(forget !== 1 ? { forget } : {}), ...(bias === 0 ? { writeBias: false } : {}) };
+  return { name, memory: memSym.name, widths: shape.widths, activation: shape.activation, key, value, gates, chunk, lr, momentum, ...optional, ...names, decl };
 }
 
 function kindWord(s: Sym): string {

@@ -1,7 +1,7 @@
 /**
  * Synthetic associative recall (the needle-in-a-haystack task of Titans, Behrouz et al. 2025,
  * arXiv:2501.00663, in miniature): an episode is a stream of N key-value pairs with distinct
- * random K-bit keys and random V-bit values; the query is one of the stored keys, chosen
+ * random K-bit keys (K <= 64) and random V-bit values; the query is one of the stored keys, chosen
  * uniformly, and the target its value. Deterministic from a seed and a stream name, resumable.
  *
  * Layout: `pairs [B, N, K + V]` (each entry its key bits, then its value bits), `keys [B, K]`,
@@ -35,9 +35,9 @@ export interface RecallStream {
 
 export function recallEpisodes(opts: RecallOptions): RecallStream {
   const { keyBits: K, valueBits: V, pairs: N } = opts;
-  if (!(Number.isInteger(K) && K >= 1 && K <= 30)) throw new RangeError(`recallEpisodes: keyBits must be an integer in [1, 30], got ${K}`);
+  if (!(Number.isInteger(K) && K >= 1 && K <= 64)) throw new RangeError(`recallEpisodes: keyBits must be an integer in [1, 64], got ${K}`);
   if (!(Number.isInteger(V) && V >= 1)) throw new RangeError(`recallEpisodes: valueBits must be a positive integer, got ${V}`);
-  if (!(Number.isInteger(N) && N >= 1 && N <= 2 ** K)) throw new RangeError(`recallEpisodes: pairs must be in [1, 2^keyBits = ${2 ** K}], got ${N}`);
+  if (!(Number.isInteger(N) && N >= 1 && N <= 2 ** Math.min(K, 30))) throw new RangeError(`recallEpisodes: pairs must be in [1, 2^keyBits = ${2 ** Math.min(K, 30)}], got ${N}`);
   const rng = new Rng(opts.seed, `recall-${opts.stream ?? 'train'}`);
   const E = K + V;
   return {
@@ -48,10 +48,23 @@ export function recallEpisodes(opts: RecallOptions): RecallStream {
       const values = new Float32Array(B * V);
       const index = new Int32Array(B);
       for (let b = 0; b < B; b++) {
-        const codes = rng.sample(2 ** K, N);
+        // Up to 30 bits: N distinct codes drawn without replacement. Wider keys: uniform random
+        // bits, a repeated key drawn again (two equal 31+-bit keys in one episode are rare).
+        const codes = K <= 30 ? rng.sample(2 ** K, N) : undefined;
+        const seen = new Set<string>();
         for (let n = 0; n < N; n++) {
           const at = (b * N + n) * E;
-          for (let i = 0; i < K; i++) pairs[at + i] = (codes[n]! >>> i) & 1;
+          if (codes) for (let i = 0; i < K; i++) pairs[at + i] = (codes[n]! >>> i) & 1;
+          else {
+            for (;;) {
+              for (let i = 0; i < K; i++) pairs[at + i] = rng.next() < 0.5 ? 1 : 0;
+              const code = pairs.subarray(at, at + K).join('');
+              if (!seen.has(code)) {
+                seen.add(code);
+                break;
+              }
+            }
+          }
           for (let j = 0; j < V; j++) pairs[at + K + j] = rng.next() < 0.5 ? 1 : 0;
         }
         const q = rng.int(N);

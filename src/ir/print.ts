@@ -145,7 +145,7 @@ export function printIr(ir: IrProgram): string {
   for (const n of ir.neural ?? []) {
     out.push(
       `neural ${n.name} = mlp(${n.widths.join(', ')}, act: ${n.activation}) from params ${[...n.weights, ...n.biases].join(', ')}`,
-      `  writes ${n.memory}(key: ${n.key}, value: ${n.value}, gates: ${n.gates}, chunk: ${n.chunk}, lr: ${num(n.lr)}${n.momentum !== 1 ? `, momentum: ${num(n.momentum)}` : ''})`,
+      `  writes ${n.memory}(key: ${n.key}, value: ${n.value}, gates: ${n.gates}, chunk: ${n.chunk}, lr: ${num(n.lr)}${n.momentum !== 1 ? `, momentum: ${num(n.momentum)}` : ''}${n.forget !== undefined && n.forget !== 1 ? `, forget: ${num(n.forget)}` : ''}${n.writeBias === false ? ', bias: 0' : ''})`,
     );
   }
   out.push('model {', ...printStmts(ir.model), '}');

@@ -89,8 +89,12 @@ export interface IrNeural {
   gates: string;
   chunk: number;
   lr: number;
-  /** The largest momentum gate: eta = momentum * sigmoid(g1) (1: the paper's gate). */
+  /** The largest momentum gate: eta = momentum * sigmoid(g1) (1: the paper's gate; 0: no momentum). */
   momentum: number;
+  /** The largest forgetting gate: alpha = forget * sigmoid(g2 - 4); absent: 1 (0: nothing forgotten). */
+  forget?: number;
+  /** false: the write leaves the biases alone (`bias: 0`); absent: they are written like the weights. */
+  writeBias?: boolean;
   weights: string[];
   biases: string[];
 }

@@ -158,9 +158,11 @@ function safeLog(x: tf.Tensor): tf.Tensor {
 /**
  * Writes one chunk of C items (`k: [B, C, in]`, `v: [B, C, out]`, gates [B, C]) with every
  * gradient at the chunk's starting weights (the unrolled form in the header). C = 1 is one
- * sequential step.
+ * sequential step. With `bias` false the biases are not written (they stay as they are: zeros for
+ * a memory declared with `bias: 0`), so a linear memory is `Mem(k) = W k` and its write the delta
+ * rule on W alone.
  */
-export function writeChunk(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gates: Gates, fn: MemoryActivation): MemoryState {
+export function writeChunk(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gates: Gates, fn: MemoryActivation, bias = true): MemoryState {
   const [B, C] = k.shape as [number, number, number];
   const { h, delta } = assocGrads(state.mem, k, v, fn);
   const logBeta = tf.cumsum(safeLog(tf.sub(1, gates.alpha)), 1); // [B, C]
@@ -192,9 +194,9 @@ export function writeChunk(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gates
     const sw = state.surprise.w[l]!;
     const sb = state.surprise.b[l]!;
     mem.w.push(tf.sub(tf.add(tf.mul(per3(betaC), w0), tf.mul(per3(cS), sw)), gW(w)));
-    mem.b.push(tf.sub(tf.add(tf.mul(per2(betaC), b0), tf.mul(per2(cS), sb)), gB(w)));
+    mem.b.push(bias ? tf.sub(tf.add(tf.mul(per2(betaC), b0), tf.mul(per2(cS), sb)), gB(w)) : b0);
     surprise.w.push(tf.sub(tf.mul(per3(eC), sw), gW(u)));
-    surprise.b.push(tf.sub(tf.mul(per2(eC), sb), gB(u)));
+    surprise.b.push(bias ? tf.sub(tf.mul(per2(eC), sb), gB(u)) : sb);
   }
   return { mem, surprise };
 }
@@ -209,8 +211,9 @@ export function initialState(w0: readonly tf.Tensor[], b0: readonly tf.Tensor[],
 /**
  * Writes T items (`k: [B, T, in]`, `v: [B, T, out]`, gates [B, T]) in chunks of `chunk` items
  * (the last chunk may be shorter); `chunk = 1` is the sequential rule. Keys are L2-normalized.
+ * `bias` false: the biases are not written (writeChunk).
  */
-export function writeMemory(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gates: Gates, fn: MemoryActivation, chunk: number): MemoryState {
+export function writeMemory(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gates: Gates, fn: MemoryActivation, chunk: number, bias = true): MemoryState {
   if (!(Number.isInteger(chunk) && chunk >= 1)) throw new InternalError('lower', `writeMemory: chunk must be a positive integer, got ${chunk}`);
   if (k.rank !== 3 || v.rank !== 3 || k.shape[0] !== v.shape[0] || k.shape[1] !== v.shape[1]) {
     throw new InternalError('lower', `writeMemory: keys [${k.shape}] and values [${v.shape}] must be [B, T, in] and [B, T, out]`);
@@ -231,7 +234,7 @@ export function writeMemory(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gate
   const alphas = parts(gates.alpha);
   let s = state;
   for (let i = 0; i < sizes.length; i++) {
-    const step = (prev: MemoryState) => writeChunk(prev, ks[i]!, vs[i]!, { theta: thetas[i]!, eta: etas[i]!, alpha: alphas[i]! }, fn);
+    const step = (prev: MemoryState) => writeChunk(prev, ks[i]!, vs[i]!, { theta: thetas[i]!, eta: etas[i]!, alpha: alphas[i]! }, fn, bias);
     if (!free) {
       s = step(s);
       continue;
@@ -241,7 +244,9 @@ export function writeMemory(state: MemoryState, k: tf.Tensor, v: tf.Tensor, gate
       const n = step(prev);
       return [...n.mem.w, ...n.mem.b, ...n.surprise.w, ...n.surprise.b];
     });
-    if (prev !== state) for (const t of [...prev.mem.w, ...prev.mem.b, ...prev.surprise.w, ...prev.surprise.b]) t.dispose();
+    // Unwritten biases pass from one state to the next: free only what the new state dropped.
+    const kept = new Set(next);
+    if (prev !== state) for (const t of [...prev.mem.w, ...prev.mem.b, ...prev.surprise.w, ...prev.surprise.b]) if (!kept.has(t)) t.dispose();
     const L = state.mem.w.length;
     s = { mem: { w: next.slice(0, L), b: next.slice(L, 2 * L) }, surprise: { w: next.slice(2 * L, 3 * L), b: next.slice(3 * L) } };
   }
@@ -257,15 +262,17 @@ export const ALPHA_OFFSET = -4;
 
 /**
  * Gates from a gate net's 3 outputs `[..., 3]`: theta = lr * sigmoid(g0), eta = momentum *
- * sigmoid(g1), alpha = sigmoid(g2 + ALPHA_OFFSET).
+ * sigmoid(g1), alpha = forget * sigmoid(g2 + ALPHA_OFFSET). momentum = 0 and forget = 0 give
+ * zero gates (no momentum, no forgetting): with a linear memory the write is the delta rule.
  */
-export function gatesFromLogits(g: tf.Tensor, lr: number, momentum = 1): Gates {
+export function gatesFromLogits(g: tf.Tensor, lr: number, momentum = 1, forget = 1): Gates {
   const last0 = g.rank - 1;
   const offset = tf.tensor([0, 0, ALPHA_OFFSET], [...new Array<number>(last0).fill(1), 3]);
   const s = tf.sigmoid(tf.add(g, offset));
   const last = g.rank - 1;
   const part = (i: number) => tf.squeeze(tf.slice(s, [...new Array<number>(last).fill(0), i], [...g.shape.slice(0, last), 1]), [last]);
-  return { theta: tf.mul(lr, part(0)), eta: momentum === 1 ? part(1) : tf.mul(momentum, part(1)), alpha: part(2) };
+  const scaled = (x: number, i: number) => (x === 1 ? part(i) : x === 0 ? tf.zeros(g.shape.slice(0, last)) : tf.mul(x, part(i)));
+  return { theta: tf.mul(lr, part(0)), eta: scaled(momentum, 1), alpha: scaled(forget, 2) };
 }
 
 // ---------------------------------------------------------------- the IR's `nm(q)` on plated values
@@ -307,7 +314,7 @@ export function writtenMemory(n: IrNeural, ctx: NeuralEvalContext): { state: Mem
   if (!k || !v || !g) throw new InternalError('lower', `neural memory ${n.name}: key, value and gate nets gave no result`);
   const w0 = n.weights.map((w) => plated(ctx.env.get(w), `param '${w}'`).t);
   const b0 = n.biases.map((b) => plated(ctx.env.get(b), `param '${b}'`).t);
-  const state = writeMemory(initialState(w0, b0, B), k, v, gatesFromLogits(g, n.lr, n.momentum), n.activation, n.chunk);
+  const state = writeMemory(initialState(w0, b0, B), k, v, gatesFromLogits(g, n.lr, n.momentum, n.forget ?? 1), n.activation, n.chunk, n.writeBias ?? true);
   const out = { state, batched };
   perTrace.set(n.name, out);
   return out;

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { frontEnd } from '../../src/check/pipeline.ts';
 import { explain } from '../../src/check/explain.ts';
+import { printIr } from '../../src/ir/print.ts';
 import { parse } from '../../src/ast/parse.ts';
 import { printProgram, stripMeta } from '../../src/ast/print.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
@@ -24,18 +25,34 @@ describe('neural memory declarations', () => {
   it('give the IR a neural memory with its write rule, and params for its initial weights', () => {
     const ir = frontEnd(recall).ir!;
     expect(ir.neural).toEqual([
-      { name: 'nm', memory: 'pairs', widths: [32, 64, 32], activation: 'relu', key: 'kproj', value: 'vproj', gates: 'gate', chunk: 1, lr: 0.1, momentum: 1, weights: ['nm.w0', 'nm.w1'], biases: ['nm.b0', 'nm.b1'] },
+      { name: 'nm', memory: 'pairs', widths: [2048, 64, 16], activation: 'tanh', key: 'kproj', value: 'vproj', gates: 'gate', chunk: 16, lr: 0.1, momentum: 0.5, forget: 0.01, writeBias: false, weights: ['nm.w0', 'nm.w1'], biases: ['nm.b0', 'nm.b1'] },
     ]);
     expect(ir.params.map((p) => p.name)).toEqual(['nm.w0', 'nm.b0', 'nm.w1', 'nm.b1']);
   });
 
-  it('take a momentum cap in (0, 1]: eta = momentum * sigmoid(g1)', () => {
+  it('take a momentum cap in [0, 1]: eta = momentum * sigmoid(g1)', () => {
     const capped = frontEnd(omniglot).ir!.neural![0]!;
     expect(capped.momentum).toBe(0.5);
     expect(explain(frontEnd(omniglot).checked!)).toContain('eta = 0.5 * sigmoid(g1)');
-    for (const bad of ['0', '1.5']) {
+    for (const bad of ['-0.5', '1.5']) {
       const r = frontEnd(omniglot.replace('momentum: 0.5', `momentum: ${bad}`));
-      expect(r.diagnostics.find((d) => d.code === 'VMM2092')?.message).toContain('(0, 1]');
+      expect(r.diagnostics.find((d) => d.code === 'VMM2092')?.message).toContain('[0, 1]');
+    }
+  });
+
+  it('express the delta rule: momentum 0, forget 0, biases not written (printed and explained)', () => {
+    const delta = readFileSync(join(MODELS, 'titans_recall_delta.vmm'), 'utf8');
+    const r = frontEnd(delta);
+    const n = r.ir!.neural![0]!;
+    expect([n.momentum, n.forget, n.writeBias, n.widths]).toEqual([0, 0, false, [2048, 16]]);
+    expect(explain(r.checked!)).toContain('eta = 0, alpha = 0 with g = gate(entry); keys and queries L2-normalized; biases not written');
+    expect(printIr(r.ir!)).toContain('momentum: 0, forget: 0, bias: 0)');
+    // Defaults are not printed; the omniglot model keeps the paper's forgetting gate.
+    expect(frontEnd(omniglot).ir!.neural![0]!).not.toHaveProperty('forget');
+    for (const [opt, bad] of [['forget', '1.5'], ['bias', '0.5']] as const) {
+      const bent = delta.replace(/^neural .*$/m, (line) => line.replace(`${opt}: 0`, `${opt}: ${bad}`));
+      const d = frontEnd(bent).diagnostics.find((x) => x.code === 'VMM2092');
+      expect(d?.message).toContain(`\`${opt}\``);
     }
   });
 
