@@ -19,7 +19,7 @@ import { childrenOf, exprsOf } from '../ir/traverse.ts';
 import type { EstimatorSettings, IrExpr, IrProgram, IrSite } from '../ir/types.ts';
 import type { Binding } from './evaluate.ts';
 import type { Value } from './plates.ts';
-import { drawFromProposal, proposalFromTable } from './truncated.ts';
+import { drawFromProposal, proposalFromScores, proposalFromTable } from './truncated.ts';
 import { categoricalProbs, enumerateValues, logProb, mean, relaxedLogProb, relaxedSample, sample, type BoundDist } from './sites.ts';
 
 export type Phase = 'guide' | 'model';
@@ -60,6 +60,20 @@ export interface TraceContext {
   k: number;
   rng: Rng;
   ir: IrProgram;
+  /** A shared memory's cached keys for the `truncated` handler (trace option `addressCache`). */
+  cachedAddress?: CachedAddress;
+}
+
+/**
+ * The guide's address logits `keys(mem) @ query(x)` of a shared memory, read without computing
+ * them over every entry (issue #26): `scores` `[B, M]` are the query against keys cached from
+ * earlier weights (no gradient), `logitsAt(idx)` the current logits of the entries `idx` `[B, n]`
+ * only (their keys recomputed from the gathered rows), differentiable.
+ */
+export interface CachedAddress {
+  site: string;
+  scores: tf.Tensor;
+  logitsAt: (idx: tf.Tensor) => tf.Tensor;
 }
 
 export interface Handler {
@@ -216,12 +230,26 @@ export function wake(): Handler {
  * importance weights p(x, a, z) / (r(a) q(z | ...)) keep the bound a lower bound on log p(x).
  * The draw has no pathwise gradient: log r(a) is the score-function term (vimco, reinforce, rloo,
  * rws). A memory of at most K entries is proposed from q itself.
+ *
+ * With a shared memory's keys cached (`ctx.cachedAddress`, kept by the trainer) the top entries
+ * are chosen from the cached scores and the guide's logits are computed for the K + T entries the
+ * proposal reads only; the site's full table is never bound (./truncated.ts `proposalFromScores`).
  */
 export function truncated(k: number, tail: number): Handler {
   return {
     name: 'truncated',
     process(msg, ctx) {
-      if (msg.phase !== 'guide' || msg.value || !isAddress(msg) || !msg.dist.spec.enumerable || msg.dist.n === undefined) return;
+      if (msg.phase !== 'guide' || msg.value || !isAddress(msg)) return;
+      const cached = ctx.cachedAddress;
+      if (cached && cached.site === msg.site.name) {
+        const p = proposalFromScores(cached.scores, cached.logitsAt, k, tail, ctx.rng);
+        const d = drawFromProposal(p, ctx.k, ctx.rng);
+        msg.value = { t: d.value, plates: ['sample', 'batch'] };
+        msg.logProb = { t: d.logProb, plates: ['sample', 'batch'] };
+        msg.score = true;
+        return;
+      }
+      if (!msg.dist.spec.enumerable || msg.dist.n === undefined) return;
       const table = msg.dist.params[0]!;
       if (table.plates.includes('enum')) throw new InternalError('lower', `truncated proposal of ${msg.site.name} on the enum plate`);
       const m = msg.dist.n;

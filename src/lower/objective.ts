@@ -14,6 +14,7 @@ import type { EvalContext } from './evaluate.ts';
 import { alignTo, broadcastTo, reshape, type Value } from './plates.ts';
 import { estimatorSpec } from '../estimators/registry.ts';
 import { guideMean, guideWeights, handlersFor, readHandlers, truncated, type Handler } from './handlers.ts';
+import type { AddressCache } from './cached_keys.ts';
 import { runTrace, toSampleBatch, type Inputs, type Trace } from './trace.ts';
 
 export interface ObjectiveInput {
@@ -25,6 +26,8 @@ export interface ObjectiveInput {
   rng: Rng;
   /** b(x) for NVIL: computed by the caller from the inputs when the estimator needs it. */
   baseline?: tf.Tensor;
+  /** A shared memory's cached keys for `address = topk(k, tail)` (./cached_keys.ts), kept by the trainer. */
+  addressCache?: AddressCache;
 }
 
 export function batchSize(inputs: Inputs): number {
@@ -43,7 +46,12 @@ export function estimateObjective(o: ObjectiveInput): EstimatorResult & { trace:
   const k = o.estimator.k;
   const b = batchSize(o.inputs);
   transformed(o.ir, settings.kind === 'soft' ? 'soft' : 'sample');
-  const trace = runTrace(o.ir, o.inputs, o.applyNet, { k, rng: o.rng, handlers: [...addressHandlers(o.ir), ...handlersFor(settings)] });
+  const trace = runTrace(o.ir, o.inputs, o.applyNet, {
+    k,
+    rng: o.rng,
+    handlers: [...addressHandlers(o.ir), ...handlersFor(settings)],
+    ...(o.addressCache && o.ir.train.address ? { addressCache: o.addressCache } : {}),
+  });
   if (spec.terms === 'enumerated') {
     const e = trace.logQEnum!.t.shape[0]!;
     const logJoint = tf.sub(toSampleBatch(trace.logP, k, b, e), toSampleBatch(trace.logQ, k, b, e));

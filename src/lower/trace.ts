@@ -14,6 +14,7 @@ import { cacheKey, evaluate, type Binding, type EvalContext } from './evaluate.t
 import { broadcastTo, broadcastValues, reshape, type Value } from './plates.ts';
 import type { Rng } from '../random/rng.ts';
 import { ancestral, softAttention, TERM, type Handler, type SiteMessage, type TraceContext } from './handlers.ts';
+import { cacheApplies, cachedAddress, type AddressCache } from './cached_keys.ts';
 import { bindDist, expandToEvent, logProb, needsScoreFunction, sampleScored, type BoundDist } from './sites.ts';
 
 export interface TraceOptions {
@@ -23,6 +24,11 @@ export interface TraceOptions {
   handlers: readonly Handler[];
   /** False: no guide phase (generation from the prior with the `ancestral` handler). */
   guide?: boolean;
+  /**
+   * A shared memory's cached keys (./cached_keys.ts, kept by the trainer): where it applies, the
+   * guide's address site is not bound over every entry; the `truncated` handler reads the cache.
+   */
+  addressCache?: AddressCache;
 }
 
 /** Inputs of a pass: data [B, ...], memories [B, M, ...] or shared [M, ...], params (no plates). */
@@ -133,8 +139,13 @@ export function runTrace(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['a
       }
       const site = modelSites.get(st.name);
       if (!site) throw new InternalError('lower', `guide site ${st.name} has no model site`);
-      const d = expandToEvent(bindDist(st.dist, gctx, uniformSize), site.type.shape.map((x) => resolveSize(x, sizes)));
-      guideDists.set(st.name, d);
+      const bind = () => expandToEvent(bindDist(st.dist, gctx, uniformSize), site.type.shape.map((x) => resolveSize(x, sizes)));
+      // The cached path binds the address's table only if a handler asks for it (none does).
+      const keyCache = opts.addressCache;
+      const cached = keyCache !== undefined && keyCache.split.address === st.name && cacheApplies(keyCache.split, inputs);
+      if (cached) ctx.cachedAddress = cachedAddress(keyCache, genv, gctx, batchOf(inputs));
+      let d: BoundDist | undefined = cached ? undefined : bind();
+      if (d) guideDists.set(st.name, d);
       const upTo = ir.guide.stmts.indexOf(st);
       /** This site's guide distribution with the named inputs (params) seen through stopGradient. */
       const rebind = (stopped: ReadonlySet<string>): BoundDist => {
@@ -147,8 +158,19 @@ export function runTrace(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['a
         for (const prev of ir.guide.stmts.slice(0, upTo)) if (prev.stmt === 'let') bindLet(prev.name, prev.value, ctx2);
         return bindDist(st.dist, ctx2, uniformSize);
       };
-      const msg: SiteMessage = { site, phase: 'guide', dist: d, modelDist: () => bindDist(site.dist, gctx, uniformSize), rebind, term: TERM.logQ, score: false };
+      const msg: SiteMessage = {
+        site,
+        phase: 'guide',
+        get dist() {
+          return (d ??= bind());
+        },
+        modelDist: () => bindDist(site.dist, gctx, uniformSize),
+        rebind,
+        term: TERM.logQ,
+        score: false,
+      };
       handle(msg);
+      if (d && !guideDists.has(st.name)) guideDists.set(st.name, d);
       genv.set(st.name, msg.value!);
       values.set(st.name, msg.value!);
     }
@@ -185,6 +207,15 @@ export function runTrace(ir: IrProgram, inputs: Inputs, applyNet: EvalContext['a
     guideDists,
     modelDists,
   };
+}
+
+/** The size of the batch plate of the inputs. */
+function batchOf(inputs: Inputs): number {
+  for (const v of inputs.values()) {
+    const i = v.plates.indexOf('batch');
+    if (i >= 0) return v.t.shape[i]!;
+  }
+  throw new InternalError('lower', 'no input carries the batch plate');
 }
 
 /** Binds a `let` and records its cache key so later expressions that use it can be shared. */

@@ -61,7 +61,7 @@ function uniformInts(rng: Rng, count: number, n: number): Int32Array {
  * The same values as `t`, unknown to the gradient tape: the indices computed from it (top-k,
  * comparisons, argmax) then need no gradient function, and carry none.
  */
-function offTape(t: tf.Tensor): tf.Tensor {
+export function offTape(t: tf.Tensor): tf.Tensor {
   // A second reference to the same buffer, as the Identity kernel makes it, without the kernel
   // call the tape would record (src/runtime/backprop.ts shares saved tensors the same way).
   const engine = tf.engine() as unknown as { state: { tensorInfo: Map<object, { backend: tf.KernelBackend }> } };
@@ -84,17 +84,44 @@ function pickPerRow(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
  * top entries' log q and eps. `tailSample` `[R, tail]` (int32) fixes S (tests enumerate it).
  */
 export function proposalFromTable(table: tf.Tensor, k: number, tail: number, rng: Rng, tailSample?: tf.Tensor): TopProposal {
-  const [rows, m] = table.shape as [number, number];
+  return proposalFromScores(offTape(table), (idx) => tf.transpose(pickPerRow(table, tf.transpose(idx))), k, tail, rng, tailSample);
+}
+
+/**
+ * The same proposal with the top entries chosen from `scores` `[R, M]` (no gradient) and the
+ * guide's log q (up to a constant per row) read only where it is needed: `logitsAt(idx)` gives
+ * the `[R, n]` logits of the entries `idx` `[R, n]` (int32), differentiable. With `scores` the
+ * table itself this is `proposalFromTable`. With `scores` from cached keys (issue #26: a shared
+ * memory's keys h(m) kept by the trainer, refreshed every N steps) the proposal is still a
+ * normalized distribution over all M entries whose density is computed exactly from the current
+ * guide: only which K entries make the top comes from the cache. A stale cache picks a worse top
+ * (a looser bound), never an invalid one: the top set and S are constants of the step, drawn
+ * independently of the address, and q(top), eps and q(a)/q(top) are ratios of the current logits
+ * at the K + T entries read, so the per-row normalizer over all M is never needed.
+ */
+export function proposalFromScores(
+  scores: tf.Tensor,
+  logitsAt: (idx: tf.Tensor) => tf.Tensor,
+  k: number,
+  tail: number,
+  rng: Rng,
+  tailSample?: tf.Tensor,
+): TopProposal {
+  const [rows, m] = scores.shape as [number, number];
   const kk = Math.min(k, m);
-  const top = tf.topk(offTape(table), kk, true).indices;
-  const logqTop = tf.transpose(pickPerRow(table, tf.transpose(top)));
-  if (kk === m) return { top, logqTop, eps: tf.zeros([rows]), size: m };
-  if (tail === 0) return { top, logqTop, eps: tf.fill([rows], EPS_MIN), size: m };
+  const top = tf.topk(scores, kk, true).indices;
+  if (kk === m) return { top, logqTop: logitsAt(top), eps: tf.zeros([rows]), size: m };
+  if (tail === 0) return { top, logqTop: logitsAt(top), eps: tf.fill([rows], EPS_MIN), size: m };
   // S: `tail` entries per row, uniform over the memory; those in the top count for nothing.
   const s = tailSample ?? tf.tensor2d(uniformInts(rng, rows * tail, m), [rows, tail], 'int32');
   const inTop = tf.max(tf.cast(tf.equal(tf.expandDims(s, 2), tf.expandDims(top, 1)), 'float32'), 2); // [R, T], off the tape
-  const tailMass = tf.mul(tf.sum(tf.mul(tf.exp(tf.transpose(pickPerRow(table, tf.transpose(s)))), tf.sub(1, inTop)), 1), m / tail);
-  const topMass = tf.sum(tf.exp(logqTop), 1);
+  // One read of the logits at the K + T entries; a per-row constant c (no gradient) keeps exp finite.
+  const both = logitsAt(tf.concat([top, s], 1));
+  const c = tf.max(offTape(both), 1, true);
+  const shifted = tf.sub(both, c);
+  const logqTop = tf.slice(both, [0, 0], [rows, kk]);
+  const tailMass = tf.mul(tf.sum(tf.mul(tf.exp(tf.slice(shifted, [0, kk], [rows, tail])), tf.sub(1, inTop)), 1), m / tail);
+  const topMass = tf.sum(tf.exp(tf.slice(shifted, [0, 0], [rows, kk])), 1);
   const share = tf.div(tailMass, tf.add(topMass, tailMass));
   return { top, logqTop, eps: tf.clipByValue(share, EPS_MIN, EPS_MAX), size: m };
 }

@@ -18,6 +18,8 @@ import { estimateObjective } from '../lower/objective.ts';
 import { estimatorProblem } from '../estimators/registry.ts';
 import { makeOptimizer, type Optimizer } from './optimizer.ts';
 import { RunError } from '../diagnostics/errors.ts';
+import { splitAddressLogits, type AddressSplit } from '../lower/address_split.ts';
+import { KEY_REFRESH_STEPS, memoryKeys, type AddressCache } from '../lower/cached_keys.ts';
 
 export interface StepMetrics {
   step: number;
@@ -55,9 +57,19 @@ export class Trainer {
   /** The program trained: the given one after its addressing transform (src/ir/addressing.ts). */
   readonly ir: IrProgram;
 
+  /**
+   * `address = topk(k, tail)` with the guide's logits as `keys(mem) @ query(x)`: the split, and the
+   * shared memory's keys kept between steps (src/lower/cached_keys.ts), recomputed every
+   * `keyRefresh` steps, when the memory given changes (another array or tensor) and after setState.
+   */
+  private readonly keyPlan: AddressSplit | undefined;
+  private keyCache: { keys: tf.Tensor; source: object; step: number } | undefined;
+  readonly keyRefresh: number;
+
   constructor(
     program: IrProgram,
     readonly seed: number,
+    opts: { keyRefresh?: number } = {},
   ) {
     const problem = estimatorProblem(program);
     // Soft attention and the no-memory control are models of their own; a caller may hand over the
@@ -71,6 +83,29 @@ export class Trainer {
     this.optimizer = makeOptimizer({ ...opt, ...(clip !== undefined ? { clipNorm: clip } : {}) }, this.model.variables);
     this.rng = new Rng(seed ^ 0x5bd1e995);
     this.estState = this.estimator.initState();
+    this.keyRefresh = opts.keyRefresh ?? KEY_REFRESH_STEPS;
+    if (!Number.isInteger(this.keyRefresh) || this.keyRefresh < 1) throw new RunError(`keyRefresh must be a whole number of steps >= 1, got ${this.keyRefresh}`);
+    const split = ir.train.address && !ir.softAttention?.length ? splitAddressLogits(ir) : undefined;
+    this.keyPlan = typeof split === 'object' && split.learned === 0 && split.offset === 0 ? split : undefined;
+  }
+
+  /** The step at which the cached keys were last computed; undefined while the cached path has not run. */
+  keysComputedAt(): number | undefined {
+    return this.keyCache?.step;
+  }
+
+  /** The cached keys for this batch's shared memory (refreshed when due); undefined where the cached path does not apply. */
+  private addressCache(raw: InputBatch): AddressCache | undefined {
+    const plan = this.keyPlan;
+    const mem = plan && raw.inputs.find((i) => i.name === plan.memory);
+    if (!plan || !mem || mem.plates.length) return undefined;
+    const c = this.keyCache;
+    if (!c || c.source !== mem.data || this.stepCount - c.step >= this.keyRefresh) {
+      const keys = tf.tidy(() => memoryKeys(plan, this.model.inputs(raw), this.model.applyNet));
+      c?.keys.dispose();
+      this.keyCache = { keys, source: mem.data, step: this.stepCount };
+    }
+    return { split: plan, keys: this.keyCache!.keys };
   }
 
   /**
@@ -105,6 +140,7 @@ export class Trainer {
     let nextState = this.estState;
     let settle: EstimatorResult['settle'];
     const vars = this.model.variables;
+    const addressCache = this.addressCache(raw);
     const { value, grads } = tf.variableGrads(() => {
       const inputs = this.model.inputs(raw);
       const baseline = this.estimator.needsBaselineNet ? this.model.baseline(inputs) : undefined;
@@ -116,6 +152,7 @@ export class Trainer {
         state: this.estState,
         rng: this.rng,
         ...(baseline ? { baseline } : {}),
+        ...(addressCache ? { addressCache } : {}),
       });
       nextState = r.state;
       settle = r.settle;
@@ -149,6 +186,8 @@ export class Trainer {
     // (the run continues with an equally good stream, not the very same numbers).
     this.rng = typeof s.rng === 'number' ? new Rng(s.rng, 'resumed') : Rng.fromState(s.rng);
     this.estState = s.estimator;
+    this.keyCache?.keys.dispose();
+    this.keyCache = undefined;
   }
 
   /** A fresh generator for evaluation, independent of the training stream. */
@@ -157,6 +196,8 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.keyCache?.keys.dispose();
+    this.keyCache = undefined;
     this.optimizer.dispose();
     this.model.dispose();
   }
