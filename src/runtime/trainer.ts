@@ -69,7 +69,7 @@ export class Trainer {
   constructor(
     program: IrProgram,
     readonly seed: number,
-    opts: { keyRefresh?: number } = {},
+    opts: { keyRefresh?: number; cachedKeys?: boolean } = {},
   ) {
     const problem = estimatorProblem(program);
     // Soft attention and the no-memory control are models of their own; a caller may hand over the
@@ -85,7 +85,7 @@ export class Trainer {
     this.estState = this.estimator.initState();
     this.keyRefresh = opts.keyRefresh ?? KEY_REFRESH_STEPS;
     if (!Number.isInteger(this.keyRefresh) || this.keyRefresh < 1) throw new RunError(`keyRefresh must be a whole number of steps >= 1, got ${this.keyRefresh}`);
-    const split = ir.train.address && !ir.softAttention?.length ? splitAddressLogits(ir) : undefined;
+    const split = ir.train.address && !ir.softAttention?.length && opts.cachedKeys !== false ? splitAddressLogits(ir) : undefined;
     this.keyPlan = typeof split === 'object' && split.learned === 0 && split.offset === 0 ? split : undefined;
   }
 
