@@ -61,6 +61,9 @@ export class Trainer {
    * `address = topk(k, tail)` with the guide's logits as `keys(mem) @ query(x)`: the split, and the
    * shared memory's keys kept between steps (src/lower/cached_keys.ts), recomputed every
    * `keyRefresh` steps, when the memory given changes (another array or tensor) and after setState.
+   * The keys are not part of a checkpoint: a run resumed between two refreshes recomputes them from
+   * the resumed weights, so it goes on with a fresher proposal, not the very draws of the run that
+   * was not interrupted (the bound is valid either way: src/lower/truncated.ts `proposalFromScores`).
    */
   private readonly keyPlan: AddressSplit | undefined;
   private keyCache: { keys: tf.Tensor; source: object; step: number } | undefined;
