@@ -72,7 +72,11 @@ export function signalsOnDevice(l: tf.Tensor, k: number, baseline: VimcoBaseline
  * arithmetic as tensor ops took about 20 small kernels per step (bench/results/kernels.md).
  */
 function signalsOf(raw: tf.Tensor, k: number, b: number, baseline: VimcoBaseline): tf.Tensor {
-  const l = raw.dataSync() as Float32Array; // [K, B] row-major
+  return tf.tensor2d(hostSignals(raw.dataSync() as Float32Array, k, b, baseline), [k, b]);
+}
+
+/** The signals of log-weights `l` (`[K, B]` row-major) in float64, one pass per example. */
+function hostSignals(l: Float32Array, k: number, b: number, baseline: VimcoBaseline): Float32Array {
   const out = new Float32Array(k * b);
   const col = new Float64Array(k);
   // log (1/K) sum_j exp(c_j), with c_k replaced by `at` when `skip` = k (or left out with at = -Infinity).
@@ -98,7 +102,54 @@ function signalsOf(raw: tf.Tensor, k: number, b: number, baseline: VimcoBaseline
       out[j * b + e] = full - loo;
     }
   }
-  return tf.tensor2d(out, [k, b]);
+  return out;
+}
+
+/**
+ * The VIMCO surrogate and bound from the log-weights and discrete log-densities read back to the
+ * host (float64, one pass per example), each one op with its own gradient:
+ *
+ *   bound_b     = log (1/K) sum_k exp(l_kb)             d/dl_kb = w_kb = softmax_k(l)_b
+ *   surrogate   = mean_b (bound_b + sum_k s_kb lq_kb)   d/dl = w / B, d/dlq = s / B (s stopped)
+ *
+ * As tensor ops these were ~14 kernels forward (logsumexp, the score's product and sums, means)
+ * and ~35 backward (their gradients' broadcasts, same-shape reshapes and casts); here the forward
+ * takes none and the backward one product per input (bench/results/kernels.md, 2026-12-06).
+ */
+function vimcoOnHost(l: tf.Tensor, lq: tf.Tensor, baseline: VimcoBaseline): { surrogate: tf.Scalar; bound: tf.Tensor } {
+  if (l.rank !== 2 || lq.rank !== 2 || l.shape[0] !== lq.shape[0] || l.shape[1] !== lq.shape[1]) {
+    fail('vimco', `log-weights and discrete log-densities must both be [K, B], got [${l.shape.join(', ')}] and [${lq.shape.join(', ')}]`);
+  }
+  const [k, b] = l.shape as [number, number];
+  const lv = l.dataSync() as Float32Array;
+  const lqv = lq.dataSync() as Float32Array;
+  const signals = hostSignals(lv, k, b, baseline);
+  const boundV = new Float32Array(b);
+  const w = new Float32Array(k * b); // softmax over k, per example
+  let total = 0;
+  for (let e = 0; e < b; e++) {
+    let m = -Infinity;
+    for (let j = 0; j < k; j++) m = Math.max(m, lv[j * b + e]!);
+    let s = 0;
+    for (let j = 0; j < k; j++) s += Math.exp(lv[j * b + e]! - m);
+    const lse = m + Math.log(s);
+    boundV[e] = lse - Math.log(k);
+    let score = 0;
+    for (let j = 0; j < k; j++) {
+      w[j * b + e] = Math.exp(lv[j * b + e]! - lse);
+      score += signals[j * b + e]! * lqv[j * b + e]!;
+    }
+    total += boundV[e]! + score;
+  }
+  const surrogateOp = tf.customGrad(() => ({
+    value: tf.scalar(total / b),
+    gradFunc: (dy: tf.Tensor) => [tf.mul(dy, tf.tensor2d(w.map((x) => x / b), [k, b])), tf.mul(dy, tf.tensor2d(signals.map((x) => x / b), [k, b]))],
+  }));
+  const boundOp = tf.customGrad(() => ({
+    value: tf.tensor1d(boundV),
+    gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.tensor2d(w, [k, b])),
+  }));
+  return { surrogate: surrogateOp(l, lq) as tf.Scalar, bound: boundOp(l) };
 }
 
 /**
@@ -163,6 +214,7 @@ export class VimcoEstimator implements Estimator {
   estimate(terms: EstimatorTerms, state: EstimatorState): EstimatorResult {
     checkState('vimco', state);
     const { logWeights, logQDiscrete } = checkSampled('vimco', terms, this.k, { logQDiscrete: 'required', baseline: 'forbidden' });
+    if (syncReads()) return { ...vimcoOnHost(logWeights, logQDiscrete!, this.baseline), state: nextState(state) };
     const out = tf.tidy(() => {
       const bound = logMeanExp(logWeights, 0); // [B]
       const signals = vimcoSignals(logWeights, this.baseline); // [K, B], stopped
