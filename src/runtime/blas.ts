@@ -485,6 +485,7 @@ export interface AdamStep {
 }
 
 const ADAM_KERNEL = 'VmmAdam';
+const ADAM_ALL_KERNEL = 'VmmAdamAll';
 
 /**
  * Whether the one-pass native Adam update can run on the active backend: wasm with the native
@@ -496,28 +497,38 @@ export function nativeAdamAvailable(): boolean {
   const blas = native?.module;
   if (ownKernelBackend() !== 'wasm' || !kernelsInstalled(PRODUCTS) || !blas) return false;
   if (!tf.getKernel(ADAM_KERNEL, 'wasm')) {
-    const kernelFunc = (({ inputs, backend, attrs }: { inputs: Record<'w' | 'g' | 'm' | 'v', Info>; backend: WasmBackendLike; attrs: AdamStep }) => {
-      // In place where the variable and moment buffers are held by nothing else (reference count
-      // 1): the outputs are those buffers again (the caller's `assign` then keeps them). Variables
-      // then stay where they were allocated, instead of moving to fresh buffers each step and
-      // splitting the heap's free space (bench/memory.ts: at M = 2048 the wasm heap grew ~300 MB
-      // past the step's live peak). Where a buffer is shared (a reshape or clone of a variable
-      // still held), fresh outputs as before.
-      const own = [inputs.w, inputs.m, inputs.v];
-      const ids = new Set([...own, inputs.g].map((t) => t.dataId));
+    // In place where the variable and moment buffers are held by nothing else (reference count
+    // 1): the outputs are those buffers again (the caller's `assign` then keeps them). Variables
+    // then stay where they were allocated, instead of moving to fresh buffers each step and
+    // splitting the heap's free space (bench/memory.ts: at M = 2048 the wasm heap grew ~300 MB
+    // past the step's live peak). Where a buffer is shared (a reshape or clone of a variable
+    // still held), fresh outputs as before.
+    const one = (backend: WasmBackendLike, w: Info, g: Info, m: Info, v: Info, attrs: AdamStep): Info[] => {
+      const own = [w, m, v];
+      const ids = new Set([...own, g].map((t) => t.dataId));
       if (ids.size === 4 && own.every((t) => backend.refCount(t.dataId) === 1)) {
-        const [w, g, m, v] = [inputs.w, inputs.g, inputs.m, inputs.v].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
-        blas.adam(w, g, m, v, w, m, v, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);
+        const [wv, gv, mv, vv] = [w, g, m, v].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+        blas.adam(wv, gv, mv, vv, wv, mv, vv, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);
         for (const t of own) backend.incRef(t.dataId);
         return own.map((t) => ({ dataId: t.dataId, shape: [...t.shape], dtype: 'float32' }));
       }
       const outs = own.map((t) => backend.makeOutput(t.shape, 'float32'));
       const view = (t: Info) => backend.typedArrayFromHeap(t); // after every allocation
       const [w1, m1, v1] = outs.map(view) as [Float32Array, Float32Array, Float32Array];
-      blas.adam(view(inputs.w), view(inputs.g), view(inputs.m), view(inputs.v), w1, m1, v1, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);
+      blas.adam(view(w), view(g), view(m), view(v), w1, m1, v1, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);
+      return outs;
+    };
+    const kernelFunc = (({ inputs, backend, attrs }: { inputs: Record<'w' | 'g' | 'm' | 'v', Info>; backend: WasmBackendLike; attrs: AdamStep }) =>
+      one(backend, inputs.w, inputs.g, inputs.m, inputs.v, attrs)) as unknown as tf.KernelFunc;
+    installKernel({ kernelName: ADAM_KERNEL, backendName: 'wasm', kernelFunc }, 'adam');
+    // Every variable of a step in one dispatch: inputs w0, g0, m0, v0, w1, ...; outputs
+    // w0', m0', v0', w1', ... (the same pass per variable; one kernel call instead of one each).
+    const allFunc = (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: AdamStep & { n: number } }) => {
+      const outs: Info[] = [];
+      for (let i = 0; i < attrs.n; i++) outs.push(...one(backend, inputs[`w${i}`]!, inputs[`g${i}`]!, inputs[`m${i}`]!, inputs[`v${i}`]!, attrs));
       return outs;
     }) as unknown as tf.KernelFunc;
-    installKernel({ kernelName: ADAM_KERNEL, backendName: 'wasm', kernelFunc }, 'adam');
+    installKernel({ kernelName: ADAM_ALL_KERNEL, backendName: 'wasm', kernelFunc: allFunc }, 'adam');
   }
   return true;
 }
@@ -529,4 +540,23 @@ export function nativeAdam(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tenso
   }
   const inputs = { w, g, m, v } as unknown as tf.NamedTensorMap;
   return tf.engine().runKernel(ADAM_KERNEL, inputs, step as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/**
+ * `nativeAdam` of every variable of a step in one kernel call: `[w', m', v']` per entry of `ws`
+ * (with the gradient and moments at the same index); needs `nativeAdamAvailable()`.
+ */
+export function nativeAdamAll(ws: tf.Tensor[], gs: tf.Tensor[], ms: tf.Tensor[], vs: tf.Tensor[], step: AdamStep): [tf.Tensor, tf.Tensor, tf.Tensor][] {
+  const n = ws.length;
+  if (gs.length !== n || ms.length !== n || vs.length !== n) throw new Error('nativeAdamAll: one gradient and two moments per variable');
+  const inputs: Record<string, tf.Tensor> = {};
+  for (let i = 0; i < n; i++) {
+    const w = ws[i]!;
+    for (const t of [w, gs[i]!, ms[i]!, vs[i]!]) {
+      if (t.dtype !== 'float32' || t.size !== w.size) throw new Error(`nativeAdamAll: w, g, m, v must be float32 of shape [${w.shape}]`);
+    }
+    Object.assign(inputs, { [`w${i}`]: w, [`g${i}`]: gs[i]!, [`m${i}`]: ms[i]!, [`v${i}`]: vs[i]! });
+  }
+  const out = tf.engine().runKernel(ADAM_ALL_KERNEL, inputs as unknown as tf.NamedTensorMap, { ...step, n } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+  return Array.from({ length: n }, (_, i) => [out[3 * i]!, out[3 * i + 1]!, out[3 * i + 2]!]);
 }

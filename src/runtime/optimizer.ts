@@ -15,7 +15,7 @@
  * native pass instead of 13 tfjs ops.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { nativeAdam, nativeAdamAvailable, type AdamStep } from './blas.ts';
+import { nativeAdamAll, nativeAdamAvailable, type AdamStep } from './blas.ts';
 
 export interface OptimizerConfig {
   kind: 'adam' | 'sgd';
@@ -178,15 +178,25 @@ class SlotOptimizer implements Optimizer {
           sqrtBc2: Math.sqrt(1 - Math.pow(c.beta2, t)),
           eps: c.eps,
         };
-        const update = this.fused && nativeAdamAvailable() ? (w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor) => nativeAdam(w, g, m, v, step) : adamOps(step);
-        for (const [name, w, g0] of present) {
-          const g = scale ? tf.mul(g0, scale) : g0;
-          const m = this.slots.get('m')!.get(name)!;
-          const v = this.slots.get('v')!.get(name)!;
-          const [w1, m1, v1] = update(w, g, m, v);
+        const gs = present.map(([, , g0]) => (scale ? tf.mul(g0, scale) : g0));
+        const ms = present.map(([name]) => this.slots.get('m')!.get(name)!);
+        const vs = present.map(([name]) => this.slots.get('v')!.get(name)!);
+        if (this.fused && nativeAdamAvailable()) {
+          // One kernel call for every variable (the same native pass per variable).
+          const outs = nativeAdamAll(present.map(([, w]) => w), gs, ms, vs, step);
+          for (const [i, [w1, m1, v1]] of outs.entries()) {
+            present[i]![1].assign(w1);
+            ms[i]!.assign(m1);
+            vs[i]!.assign(v1);
+          }
+          return;
+        }
+        const update = adamOps(step);
+        for (const [i, [, w]] of present.entries()) {
+          const [w1, m1, v1] = update(w, gs[i]!, ms[i]!, vs[i]!);
           w.assign(w1);
-          m.assign(m1);
-          v.assign(v1);
+          ms[i]!.assign(m1);
+          vs[i]!.assign(v1);
         }
       } else {
         const lr = tf.scalar(c.lr);

@@ -112,14 +112,14 @@ describe('the switch', () => {
     expect(nativeAdamAvailable()).toBe(blas);
     const names = await stepKernels();
     expect(names).toContain(DENSE);
-    if (blas) expect(names).toContain('VmmAdam');
+    if (blas) expect(names).toContain('VmmAdamAll'); // every variable's update in one call
     expect(installedKernels().some(([name, backend]) => name === 'BatchMatMul' && backend === 'wasm')).toBe(true);
 
     const generic = await selectBackend({ force: 'wasm', kernels: 'generic' });
     expect(generic).toMatchObject({ name: 'wasm', kernels: 'generic' });
     expect(generic.blasThreads).toBeUndefined();
     expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).toBe(own);
-    for (const k of ['VmmAdam', DENSE, DENSE_RELU]) expect(tf.getKernel(k, 'wasm'), k).toBeUndefined();
+    for (const k of ['VmmAdam', 'VmmAdamAll', DENSE, DENSE_RELU]) expect(tf.getKernel(k, 'wasm'), k).toBeUndefined();
     expect(installedKernels()).toEqual([]);
     expect(nativeAdamAvailable()).toBe(false);
     expect((await stepKernels()).filter(isOwn)).toEqual([]);
