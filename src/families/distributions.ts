@@ -34,6 +34,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../random/rng.ts';
 import { stopGradient, withoutGradient } from '../kernels/stop_gradient.ts';
+import { syncReads } from '../kernels/readback.ts';
 import { bernoulliLogProbFused, normalLogProbFused } from './fused.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -92,12 +93,16 @@ function uniformTensor(rng: Rng, shape: number[]): tf.Tensor {
   return tf.tensor(rng.uniforms(tf.util.sizeFromShape(shape)), shape, 'float32');
 }
 
-/** Standard Gumbel noise `-log(-log u)` of the given shape, from a seeded uniform. */
+/**
+ * Standard Gumbel noise `-log(-log u)` of the given shape, from a seeded uniform. Computed where the
+ * uniforms are made (the host, in float64, rounded to float32 once), then uploaded: on the device
+ * it was five kernels (clip, log, neg, log, neg) per draw (bench/results/kernels.md, 2026-12-06).
+ */
 export function gumbelNoise(rng: Rng, shape: number[]): tf.Tensor {
-  return tf.tidy(() => {
-    const u = tf.clipByValue(uniformTensor(rng, shape), U_MIN, U_MAX);
-    return tf.neg(tf.log(tf.neg(tf.log(u))));
-  });
+  const u = rng.uniforms(tf.util.sizeFromShape(shape));
+  const g = new Float32Array(u.length);
+  for (let i = 0; i < u.length; i++) g[i] = -Math.log(-Math.log(Math.min(Math.max(u[i]!, U_MIN), U_MAX)));
+  return tf.tensor(g, shape, 'float32');
 }
 
 /** Sum over the last axis (the event axis of Normal / Bernoulli). */
@@ -367,8 +372,25 @@ export class Normal implements Distribution {
   rsampleScored(rng: Rng, sampleShape: number[] = []): { value: tf.Tensor; logProb: tf.Tensor } {
     checkSampleShape('Normal.rsampleScored', sampleShape);
     return tf.tidy(() => {
-      const eps = tf.randomNormal([...sampleShape, ...this.shape], 0, 1, 'float32', rng.nextSeed());
+      const shape = [...sampleShape, ...this.shape];
+      const eps = tf.randomNormal(shape, 0, 1, 'float32', rng.nextSeed());
       const value = tf.add(this.loc, tf.mul(this.scale, eps));
+      if (syncReads()) {
+        // The noise's part, sum_d -eps^2 / 2 - log(2π) / 2, is a constant: computed on the host
+        // (float64), where the device took five kernels for it (bench/results/kernels.md,
+        // 2026-12-06). A scale shared by the coordinates still counts once per coordinate.
+        const e = eps.dataSync();
+        const d = shape[shape.length - 1]!;
+        const c = new Float32Array(e.length / d);
+        for (let r = 0; r < c.length; r++) {
+          let s = 0;
+          for (let j = r * d; j < (r + 1) * d; j++) s += e[j]! * e[j]!;
+          c[r] = -0.5 * s - 0.5 * d * LOG_2PI;
+        }
+        const logScale = tf.log(this.scale);
+        const full = tf.util.arraysEqual(this.scale.shape, this.shape) ? logScale : tf.broadcastTo(logScale, this.shape);
+        return { value, logProb: tf.sub(tf.tensor(c, shape.slice(0, -1), 'float32'), sumEvent(full)) };
+      }
       // The normalizer is broadcast to the full event first: a scale shared by the coordinates (a
       // scalar) still counts once per coordinate.
       const logProb = tf.sub(sumEvent(tf.mul(tf.square(eps), -0.5)), sumEvent(tf.broadcastTo(tf.add(tf.log(this.scale), 0.5 * LOG_2PI), this.shape)));

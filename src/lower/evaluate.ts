@@ -101,15 +101,22 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
       return { t: tf.neg(v.t), plates: v.plates };
     }
     case 'binary': {
-      const { tensors, plates } = broadcastValues([evaluate(e.left, ctx), evaluate(e.right, ctx)]);
-      const [l, r] = tensors as [tf.Tensor, tf.Tensor];
-      const t =
+      const op = (l: tf.Tensor, r: tf.Tensor) =>
         e.fn === 'add' ? tf.add(l, r) : e.fn === 'sub' ? tf.sub(l, r) : e.fn === 'mul' ? tf.mul(l, r) : tf.div(l, r);
-      return { t, plates };
+      const left = evaluate(e.left, ctx);
+      const right = evaluate(e.right, ctx);
+      // A rank-0 operand (a constant such as the scale floor of `Normal(E)`) broadcasts as it is,
+      // without a reshape to [1, 1, ...] first.
+      if (right.t.rank === 0) return { t: op(left.t, right.t), plates: left.plates };
+      if (left.t.rank === 0) return { t: op(left.t, right.t), plates: right.plates };
+      const { tensors, plates } = broadcastValues([left, right]);
+      return { t: op(tensors[0]!, tensors[1]!), plates };
     }
     case 'slice': {
       const v = evaluate(e.arg, ctx);
       const last = v.t.rank - 1;
+      const halves = splitHalves(e, v, ctx);
+      if (halves) return halves;
       const begin = new Array<number>(v.t.rank).fill(0);
       const size = [...v.t.shape];
       begin[last] = e.from;
@@ -119,6 +126,27 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
     case 'neural_read':
       return cached(e, ctx, () => neuralRead(e.neural, evaluate(e.arg, ctx), ctx));
   }
+}
+
+/**
+ * A slice that is one half of its argument's last axis (`Normal(E)`'s mean and scale halves):
+ * both halves from one split, the other kept in the cache for its own slice. One `SplitV`
+ * forward and one `Concat` backward, where two slices took two kernels forward and three back
+ * (two pads and their sum). Undefined for any other slice, or an argument the cache cannot key.
+ */
+function splitHalves(e: IrExpr & { op: 'slice' }, v: Value, ctx: EvalContext): Value | undefined {
+  const last = v.t.rank - 1;
+  const n = e.to - e.from;
+  if (last < 0 || 2 * n !== v.t.shape[last] || (e.from !== 0 && e.from !== n)) return undefined;
+  const argKey = cacheKey(e.arg, ctx.letKeys);
+  if (argKey === undefined) return undefined;
+  const keys = [`halves0(${argKey})`, `halves1(${argKey})`] as const;
+  const mine = keys[e.from === 0 ? 0 : 1];
+  const hit = ctx.cache.get(mine);
+  if (hit) return hit;
+  const parts = tf.split(v.t, 2, last);
+  for (const [i, key] of keys.entries()) ctx.cache.set(key, { t: parts[i]!, plates: v.plates });
+  return ctx.cache.get(mine)!;
 }
 
 function cached(e: IrExpr, ctx: EvalContext, compute: () => Value): Value {

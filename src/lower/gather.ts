@@ -47,12 +47,14 @@ export function gatherRows(table: tf.Tensor, indices: tf.Tensor, opts: GatherOpt
   }
   const outShape = [...indices.shape, d];
   return tf.tidy(() => {
-    let flatIdx: tf.Tensor1D;
+    // The row of every output as a column [N, 1]: the shape GatherNd and ScatterNd take (one
+    // reshape here, none in `takeRows` and `scatterAddRows`).
+    let flatIdx: tf.Tensor2D;
     if (table.rank === 2) {
-      flatIdx = reshape(indices, [-1]) as tf.Tensor1D;
+      flatIdx = reshape(indices, [-1, 1]) as tf.Tensor2D;
     } else {
       const [b, m] = tableShape as [number, number, number];
-      flatIdx = reshape(tf.add(indices, tf.range(0, b * m, m, 'int32')), [-1]) as tf.Tensor1D;
+      flatIdx = reshape(tf.add(indices, tf.range(0, b * m, m, 'int32')), [-1, 1]) as tf.Tensor2D;
     }
     // The table is flattened to [rows, D] inside the custom op, where no gradient is recorded: a
     // recorded reshape would save the whole table for its backward pass (a copy on wasm before
@@ -64,7 +66,7 @@ export function gatherRows(table: tf.Tensor, indices: tf.Tensor, opts: GatherOpt
       return {
         value: reshape(takeRows(reshape(t, [rows, d]) as tf.Tensor2D, flatIdx), outShape),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-          reshape(scatterAddRows(reshape(dy, [-1, d]) as tf.Tensor2D, saved[0] as tf.Tensor1D, rows, strategy), tableShape),
+          reshape(scatterAddRows(reshape(dy, [-1, d]) as tf.Tensor2D, saved[0]!, rows, strategy), tableShape),
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]);
     return gather(table);
@@ -76,22 +78,22 @@ export function gatherRows(table: tf.Tensor, indices: tf.Tensor, opts: GatherOpt
  * source of every output element separately (an index vector per element; ~20 ms for 128 rows
  * of 784), its `GatherNd` copies each row in one loop.
  */
-function takeRows(table: tf.Tensor2D, idx: tf.Tensor1D): tf.Tensor2D {
-  if (tf.getKernel('GatherNd', tf.getBackend())) return tf.gatherND(table, tf.reshape(idx, [-1, 1])) as tf.Tensor2D;
-  return tf.gather(table, idx);
+function takeRows(table: tf.Tensor2D, idx: tf.Tensor): tf.Tensor2D {
+  if (tf.getKernel('GatherNd', tf.getBackend())) return tf.gatherND(table, reshape(idx, [-1, 1])) as tf.Tensor2D;
+  return tf.gather(table, reshape(idx, [-1]));
 }
 
-/** `out[idx[i], :] += updates[i, :]` into a zero `[rows, D]` table. */
-export function scatterAddRows(updates: tf.Tensor2D, idx: tf.Tensor1D, rows: number, strategy: ScatterStrategy = 'auto'): tf.Tensor2D {
+/** `out[idx[i], :] += updates[i, :]` into a zero `[rows, D]` table; `idx` `[N]` or `[N, 1]`. */
+export function scatterAddRows(updates: tf.Tensor2D, idx: tf.Tensor, rows: number, strategy: ScatterStrategy = 'auto'): tf.Tensor2D {
   const d = updates.shape[1];
   const has = (k: string) => tf.getKernel(k, tf.getBackend()) !== undefined;
   const s = strategy === 'auto' ? (has('UnsortedSegmentSum') ? 'segment' : has('ScatterNd') ? 'scatter' : 'onehot') : strategy;
   switch (s) {
     case 'segment':
-      return tf.unsortedSegmentSum(updates, idx, rows);
+      return tf.unsortedSegmentSum(updates, reshape(idx, [-1]) as tf.Tensor1D, rows);
     case 'scatter':
-      return tf.scatterND(tf.reshape(idx, [-1, 1]), updates, [rows, d]);
+      return tf.scatterND(reshape(idx, [-1, 1]), updates, [rows, d]);
     case 'onehot':
-      return tf.tidy(() => tf.matMul(tf.oneHot(idx, rows), updates, true, false));
+      return tf.tidy(() => tf.matMul(tf.oneHot(reshape(idx, [-1]) as tf.Tensor1D, rows), updates, true, false));
   }
 }

@@ -128,7 +128,23 @@ export function alignTo(v: Value, target: readonly Plate[], eventRankTo?: number
   if (!sizes) return reshaped;
   const full = target.map((p, i) => (shape[i] === 1 ? (sizes[p] ?? 1) : shape[i]!));
   if (full.every((n, i) => n === shape[i])) return reshaped;
-  return tf.broadcastTo(reshaped, [...full, ...reshaped.shape.slice(target.length)]);
+  return broadcastSummingBack(reshaped, [...full, ...reshaped.shape.slice(target.length)]);
+}
+
+/**
+ * `tf.broadcastTo(t, shape)` (same rank) whose gradient is one sum over the repeated axes.
+ * tfjs's broadcastTo runs the `Tile` kernel, whose gradient slices and adds once per repeat:
+ * for h(x) `[1, B, H]` repeated over K = 4 samples, 10 kernels (a zero tensor, 4 slices, 4 adds,
+ * a reshape) in place of one `Sum`.
+ */
+function broadcastSummingBack(t: tf.Tensor, shape: number[]): tf.Tensor {
+  if (t.dtype !== 'float32') return tf.broadcastTo(t, shape);
+  const axes = shape.flatMap((n, i) => (t.shape[i] === 1 && n !== 1 ? [i] : []));
+  const op = tf.customGrad(((x: tf.Tensor) => ({
+    value: tf.broadcastTo(x, shape),
+    gradFunc: (dy: tf.Tensor) => tf.sum(dy, axes, true),
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(t);
 }
 
 /**
