@@ -17,6 +17,8 @@
  * kernels they call, which are also listed, so composites are left out of the totals.
  * `--shapes N` lists the N costliest (kernel, input shapes) groups; `--dim N` lists every kernel
  * group touching an axis of size N (to see what scales with M: use an M no other axis has).
+ * `--sequence` lists the first profiled step's kernels in the order they ran, with their shapes
+ * (composites marked, the optimizer's start marked): where each dispatch comes from.
  *
  * Phases: the optimizer's share is the kernels run inside `optimizer.apply`; "forward, no tape"
  * is one more profile of the objective alone outside any gradient (what evaluation costs); the
@@ -44,6 +46,7 @@ const { values: a, positionals } = parseArgs({
     top: { type: 'string', default: '25' },
     shapes: { type: 'string', default: '0' },
     dim: { type: 'string' },
+    sequence: { type: 'boolean', default: false },
     backend: { type: 'string', default: 'wasm' },
     json: { type: 'boolean', default: false },
   },
@@ -137,6 +140,7 @@ trainer.optimizer.apply = (grads) => {
   apply(grads);
 };
 const phase = { optimizerCalls: 0, optimizerMs: 0 };
+let sequence: string[] = [];
 for (let i = 0; i < nProfiled; i++) {
   const t0 = performance.now();
   optimizerStart = -1;
@@ -151,6 +155,7 @@ for (let i = 0; i < nProfiled; i++) {
     }
   }
   profiledWall.push(performance.now() - t0);
+  if (a.sequence && i === 0) sequence = info.kernels.map((k, j) => `${j === optimizerStart ? '-- optimizer --\n' : ''}${registered(k.name) ? '' : '  (composite) '}${k.name} ${k.inputShapes.map((s) => (s ? `[${s.join(',')}]` : '-')).join(' ')} -> ${k.outputShapes.map((s) => `[${s.join(',')}]`).join(' ')}`);
   peakBytes = Math.max(peakBytes, info.peakBytes);
   for (const k of info.kernels) {
     const ms = k.kernelTimeMs as number;
@@ -264,6 +269,11 @@ if (a.json) {
     out.push('');
     out.push(`kernels touching an axis of size ${dim}: ${hit.length} groups, ${f(hit.reduce((s, g) => s + g.count, 0), 0)} calls, ${f(hit.reduce((s, g) => s + g.ms, 0))} ms`);
     for (const g of hit) out.push(`  ${f(g.ms).padStart(8)} ms ${f(g.count, 0).padStart(4)}x  ${g.name} ${g.shapes}`);
+  }
+  if (a.sequence) {
+    out.push('');
+    out.push('one step, in order:');
+    out.push(...sequence.map((l) => `  ${l}`));
   }
   process.stdout.write(out.join('\n') + '\n');
 }

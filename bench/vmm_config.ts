@@ -113,11 +113,17 @@ if (a['addressing-only']) {
   const loadBefore = loadavg()[0];
   for (let i = 0; i < Number(a.warmup); i++) trainer.step(batch);
   const ms: number[] = [];
+  // CPU time of this process per step (user + system, all its threads): on a loaded machine it
+  // moves far less than the wall time (with OPENBLAS_NUM_THREADS=1, no spinning BLAS thread).
+  const cpu: number[] = [];
   let bound = NaN;
   for (let i = 0; i < Number(a.steps); i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     bound = trainer.step(batch).bound;
     ms.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
   const med = median(ms);
   process.stdout.write(
@@ -131,6 +137,7 @@ if (a['addressing-only']) {
       steps_per_s: 1000 / med,
       examples_per_s: (1000 * B) / med,
       median_ms: med,
+      cpu_ms_median: median(cpu),
       min_ms: Math.min(...ms),
       max_ms: Math.max(...ms),
       steps_per_s_best: 1000 / Math.min(...ms),
