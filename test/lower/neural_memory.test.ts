@@ -159,6 +159,39 @@ describeBackends('neural memory write equals the per-step equations', () => {
     });
   }
 
+  it('momentum 0, forget 0 and unwritten biases make a linear memory the delta rule', () => {
+    // W_t = W_{t-1} - theta_t 2 (W k_t - v_t) k_t^T with normalized keys and the bias left alone;
+    // chunked: every gradient of a chunk at the chunk's first W. Not under a tape, so each chunk's
+    // intermediates are freed as it ends while the unwritten bias passes from state to state.
+    const p = problem(17, [4, 3], 2, 7);
+    for (const chunk of [1, 3]) {
+      tf.tidy(() => {
+        const x = tfInputs(p);
+        const gates = gatesFromLogits(x.g, LR, 0, 0);
+        expect(values(gates.eta).every((e) => e === 0) && values(gates.alpha).every((a) => a === 0)).toBe(true);
+        const out = writeMemory(initialState(x.w0, x.b0, 2), x.k, x.v, gates, 'identity', chunk, false);
+        for (let b = 0; b < 2; b++) {
+          const W = p.m0.w[0]!.map((row) => [...row]);
+          const bias = p.m0.b[0]!;
+          const ks = p.ks[b]!.map((k) => {
+            const n = Math.sqrt(k.reduce((a, x) => a + x * x, 0) + 1e-12);
+            return k.map((x) => x / n);
+          });
+          for (let t0 = 0; t0 < ks.length; t0 += chunk) {
+            const W0 = W.map((row) => [...row]);
+            for (let t = t0; t < Math.min(ks.length, t0 + chunk); t++) {
+              const k = ks[t]!;
+              const theta = LR * sig(p.gl[b]![t]![0]!);
+              const err = bias.map((bj, j) => bj + k.reduce((a, ki, i) => a + ki * W0[i]![j]!, 0) - p.vs[b]![t]![j]!);
+              for (let i = 0; i < k.length; i++) for (let j = 0; j < err.length; j++) W[i]![j]! -= theta * 2 * err[j]! * k[i]!;
+            }
+          }
+          expect(maxRelDiff(flatState(out.mem, b), [...W.flat(), ...bias])).toBeLessThan(2e-4);
+        }
+      });
+    }
+  });
+
   it('chunked writes differ from sequential ones (gradients at the chunk start)', () => {
     const p = problem(5, [4, 6, 3], 1, 6);
     tf.tidy(() => {
