@@ -13,7 +13,7 @@
  */
 import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, fail, initialState } from './common.ts';
-import { iwaeObjective } from './iwae.ts';
+import { iwaeObjective, iwaeSpec } from './iwae.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
 import { argValue, type EstimatorSpec } from './spec.ts';
 import { readsOnly } from './fits.ts';
@@ -53,4 +53,6 @@ export const relaxedSpec: EstimatorSpec = {
   fits: (ir) => readsOnly(ir, 'relaxed'),
   make: (s) => new RelaxedEstimator(s.k, argValue(s, 'temperature') as number),
   explain: (s, l) => `${l.what}; Gumbel-softmax relaxation (temperature ${argValue(s, 'temperature')}), biased`,
+  // The IWAE surrogate on relaxed draws; the `relaxed` handler is the exporter's draws and reads.
+  torch: iwaeSpec.torch,
 };

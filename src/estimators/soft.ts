@@ -14,7 +14,7 @@
  */
 import type { EstimatorKind } from '../ir/types.ts';
 import { checkK, initialState } from './common.ts';
-import { iwaeObjective } from './iwae.ts';
+import { iwaeObjective, iwaeSpec } from './iwae.ts';
 import type { DiscreteMode, Estimator, EstimatorResult, EstimatorState, EstimatorTerms } from './types.ts';
 import type { EstimatorSpec } from './spec.ts';
 import { readsOnly } from './fits.ts';
@@ -54,4 +54,6 @@ export const softSpec: EstimatorSpec = {
       'the soft-attention model: its query u ~ N(0, I) is a latent (src/ir/addressing.ts), so L is a lower bound on its log p(x | memory)',
     ],
   },
+  // The IWAE surrogate on the soft-attention model; the `soft` handler is the exporter's reads.
+  torch: iwaeSpec.torch,
 };

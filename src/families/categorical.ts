@@ -54,6 +54,24 @@ export const categoricalFamily: FamilySpec = {
   relaxation: {
     rsample: (table, temperature, rng, sampleShape) => new RelaxedCategorical(table, temperature).rsample(rng, sampleShape),
     logProb: (table, temperature, y) => new RelaxedCategorical(table, temperature).logProb(y),
+    torch: `class RelaxedCategorical:
+    """ExpConcrete (Maddison, Mnih & Teh 2016, arXiv:1611.00712): y = log_softmax((table + g) / temperature)."""
+
+    @staticmethod
+    def rsample(table, temperature, g):
+        return torch.log_softmax((table + g) / temperature, -1)
+
+    @staticmethod
+    def noise_of(table, temperature, y):
+        # the noise up to a constant per draw, which the log_softmax drops
+        return temperature * y - table
+
+    @staticmethod
+    def log_prob(table, temperature, y):
+        n = y.shape[-1]
+        s = torch.log_softmax(table, -1) - y * temperature
+        return s.sum(-1) - torch.logsumexp(s, -1) * n + (math.lgamma(n) + (n - 1) * math.log(temperature))
+`,
   },
 };
 

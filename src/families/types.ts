@@ -58,6 +58,12 @@ export interface Relaxation {
   rsample(table: tf.Tensor, temperature: number, rng: Rng, sampleShape: number[]): tf.Tensor;
   /** The density of a relaxed draw `y` under the table of log-probabilities at `temperature`. */
   logProb(table: tf.Tensor, temperature: number, y: tf.Tensor): tf.Tensor;
+  /**
+   * The PyTorch emission: a Python class with static `rsample(table, temperature, g)` (g: the
+   * Gumbel noise [..., n]), `noise_of(table, temperature, y)` (a noise that gives y, for replaying
+   * a vmm trace) and `log_prob(table, temperature, y)`. Absent: `relaxed` is not exported.
+   */
+  torch?: string;
 }
 
 export interface ParamSpec {

@@ -102,7 +102,11 @@ export async function compareWithTorch(source: string, o: { settings?: PipelineS
     const full = (v: Parameters<typeof toSampleBatch>[0]) => Float32Array.from(toSampleBatch(v, k, b, e).dataSync());
     for (const [name, d] of r.trace.guideDists) {
       const v = r.trace.values.get(name)!;
-      if ('soft' in v) continue;
+      if ('soft' in v) {
+        // A relaxed draw is replayed from its y = log of the relaxed one-hot; soft attention has no draw.
+        if (v.logY) values[name] = plain(v.logY.t);
+        continue;
+      }
       if (!(v.plates.length === 1 && v.plates[0] === 'enum')) values[name] = plain(v.t.dtype === 'float32' ? v.t : tf.cast(v.t, 'float32'));
       vmm.sites.set(`guide/${name}`, full(logProb(d, v)));
     }

@@ -12,10 +12,11 @@
  * broadcast from the right. Which values are "lifted" is known statically, so the code says it.
  */
 import { estimatorSpec } from '../../estimators/registry.ts';
+import { argValue } from '../../estimators/spec.ts';
 import { family } from '../../families/registry.ts';
 import { cacheKey } from '../../lower/evaluate.ts';
 import { layerParamShapes } from '../../lower/nets.ts';
-import { distParams, familyName, type IrDist, type IrExpr, type IrNet, type IrProgram, type IrStmt, type Size } from '../../ir/types.ts';
+import { distParams, familyName, type IrDist, type IrExpr, type IrNet, type IrNeural, type IrProgram, type IrStmt, type Size } from '../../ir/types.ts';
 import { aligned, TORCH_BUILTINS, type PyValue } from './builtins.ts';
 import { emitLayer } from './layers.ts';
 
@@ -26,8 +27,14 @@ export interface ExportProblem {
   at: string;
 }
 
-/** The trace options each estimator handler asks for (src/lower/handlers.ts' names). */
-const HANDLER_OPTIONS: Record<string, string | undefined> = { enumerate: 'enum', wake: 'wake' };
+/**
+ * What each estimator handler (src/lower/handlers.ts' names) asks of the generated trace: an
+ * option of rt.Trace, or reads of the address sites with weights: their attention weights
+ * (`soft`), or relaxed one-hot draws scored by the family's relaxation (`relaxed`).
+ */
+const HANDLER_OPTIONS: Record<string, string | undefined> = { enumerate: 'enum', wake: 'wake', soft: 'soft', relaxed: 'relaxed' };
+
+const pyBool = (b: boolean): string => (b ? 'True' : 'False');
 
 const py = (n: number): string => (Number.isInteger(n) ? `${n}.0` : String(n));
 
@@ -37,6 +44,16 @@ class Emitter {
   private temps = 0;
   /** Net and index results shared by guide and model (vmm's trace cache), by cache key. */
   private cache = new Map<string, PyValue>();
+  /** Reads of nets with taps or skip inputs, by the cache key of the read without its tap: the final output and the dict of taps. */
+  private portedReads = new Map<string, { out: PyValue; taps: string; lifted: boolean }>();
+  /** The `soft` handler: address sites hold attention weights, reads blend every entry (src/lower/evaluate.ts). */
+  private softReads = false;
+  /** The `relaxed` handler's temperature; the relaxed draw y of each address site, by name. */
+  private relaxed: number | undefined;
+  private readonly relaxedDraws = new Map<string, string>();
+  /** The written state of each neural memory, by name (Python variable). */
+  private neural = new Map<string, string>();
+  private readonly addresses: Set<string>;
   private at = '';
   readonly L: number;
   readonly enumSite: string | undefined;
@@ -46,6 +63,17 @@ class Emitter {
     const enumerated = spec?.handlers.includes('enumerate') ?? false;
     this.enumSite = enumerated ? ir.model.find((s) => s.stmt === 'site' && s.discrete && family(familyName(s.dist))?.enumerable)?.name : undefined;
     this.L = this.enumSite ? 3 : 2;
+    this.addresses = new Set(ir.model.filter((s) => s.stmt === 'site' && s.role === 'address').map((s) => s.name));
+  }
+
+  /** An index that is a soft address (its binding: weights [L plates..., M]). */
+  private isSoft(e: IrExpr): boolean {
+    return this.softReads && e.op === 'ref' && e.ref === 'site' && this.addresses.has(e.name);
+  }
+
+  /** `sum_i w_i entries_i` (vmm's blend): w the weights of a soft address, entries [M, ...] after their plates. */
+  private blend(w: PyValue, entries: PyValue): string {
+    return `rt.blend(${w.code}, ${pyBool(w.lifted)}, ${entries.code}, ${pyBool(entries.lifted)}, ${this.L})`;
   }
 
   problem(construct: string): void {
@@ -87,8 +115,15 @@ class Emitter {
         return v;
       }
       case 'net': {
-        if (e.tap !== undefined || e.skips?.length) this.problem(`a read of net '${e.net}' with taps or skip inputs`);
+        const net = this.ir.nets.find((n) => n.name === e.net);
+        if (e.tap !== undefined || e.skips?.length || net?.taps?.length) return this.ported(e, env, lets, net?.outShape.length ?? ev);
         return shared(e.net, () => {
+          if (e.arg.op === 'index' && this.isSoft(e.arg.index)) {
+            // Soft read of g(mem[a]): g on every entry, then the entries blended.
+            const table = this.expr(e.arg.target, env, lets);
+            const w = this.expr(e.arg.index, env, lets);
+            return { code: this.blend(w, { ...table, code: `self.net_${e.net}(${table.code})` }), lifted: true, ev };
+          }
           const a = this.expr(e.arg, env, lets);
           return { code: `self.net_${e.net}(${a.code})`, lifted: a.lifted, ev };
         });
@@ -97,6 +132,7 @@ class Emitter {
         return shared('read', () => {
           const t = this.expr(e.target, env, lets);
           const i = this.expr(e.index, env, lets);
+          if (this.isSoft(e.index)) return { code: this.blend(i, t), lifted: true, ev };
           if (!i.lifted) return { code: `${t.code}[${t.lifted ? `(slice(None),) * ${this.L} + ` : ''}(int(${i.code}),)]`, lifted: t.lifted, ev };
           return { code: `rt.take(${t.code}, ${i.code}, ${this.L}, ${t.lifted ? 'True' : 'False'})`, lifted: true, ev };
         });
@@ -129,20 +165,72 @@ class Emitter {
         }
         return { code: emit(args, this.L), lifted: args.some((a) => a.lifted), ev };
       }
-      case 'neural_read':
-        this.problem(`the neural memory '${e.neural.name}' (the Titans write is not exported yet)`);
-        return { code: 'None', lifted: true, ev };
+      case 'neural_read': {
+        const n = e.neural;
+        const state = this.neuralState(n, env);
+        const q = this.expr(e.arg, env, lets);
+        return { code: `rt.neural_read(${state}, ${q.code}, ${pyBool(q.lifted)}, ${this.L}, '${n.activation}')`, lifted: true, ev };
+      }
     }
   }
 
-  /** A distribution as a constructor call of its family's emitted class. */
-  dist(d: IrDist, env: Map<string, PyValue>, lets: Map<string, string>): string {
+  /**
+   * A read of a net with taps or skip inputs (vmm's evalNetOutputs): one call of the net method
+   * fills a dict with its taps; the final output and every tap are shared by the reads of the same
+   * application (`f(full[a])`, `f(full[a]).s7`). A soft read without skips runs the net on every
+   * entry and blends each output.
+   */
+  private ported(e: IrExpr & { op: 'net' }, env: Map<string, PyValue>, lets: Map<string, string>, outEv: number): PyValue {
+    const { tap, ...base } = e;
+    const key = cacheKey(base, lets);
+    let hit = key === undefined ? undefined : this.portedReads.get(key);
+    if (!hit) {
+      const taps = `taps_${++this.temps}`;
+      this.lines.push(`${taps} = {}`);
+      if (!e.skips?.length && e.arg.op === 'index' && this.isSoft(e.arg.index)) {
+        const table = this.expr(e.arg.target, env, lets);
+        const w = this.expr(e.arg.index, env, lets);
+        const all = this.temp(e.net, { code: `self.net_${e.net}(${table.code}, None, ${taps})`, lifted: table.lifted, ev: outEv });
+        this.lines.push(`${taps} = {n: ${this.blend(w, { ...table, code: 'v' })} for n, v in ${taps}.items()}`);
+        hit = { out: this.temp(e.net, { code: this.blend(w, all), lifted: true, ev: outEv }), taps, lifted: true };
+      } else {
+        const a = this.expr(e.arg, env, lets);
+        const skips = (e.skips ?? []).map((s) => [s.name, this.expr(s.arg, env, lets)] as const);
+        const lifted = a.lifted || skips.some(([, v]) => v.lifted);
+        const dict = `{${skips.map(([n, v]) => `'${n}': ${v.code}`).join(', ')}}`;
+        hit = { out: this.temp(e.net, { code: `self.net_${e.net}(${a.code}, ${dict}, ${taps})`, lifted, ev: outEv }), taps, lifted };
+      }
+      if (key !== undefined) this.portedReads.set(key, hit);
+    }
+    return tap === undefined ? hit.out : { code: `${hit.taps}['${tap}']`, lifted: hit.lifted, ev: e.type.shape.length };
+  }
+
+  /**
+   * The written state of a neural memory (src/lower/neural_memory.ts' writtenMemory), once per
+   * trace: the guide and the model read the same written memory.
+   */
+  private neuralState(n: IrNeural, env: Map<string, PyValue>): string {
+    const hit = this.neural.get(n.name);
+    if (hit) return hit;
+    const mem = env.get(n.memory);
+    if (!mem) this.problem(`the memory '${n.memory}' of the neural memory '${n.name}' (not bound)`);
+    const entries = this.temp(`${n.name}_entries`, { code: `${mem?.code}.flatten(0, ${this.L - 1})`, lifted: false, ev: 0 });
+    const list = (names: string[]) => `[${names.map((w) => `P['param/${w}']`).join(', ')}]`;
+    const nets = [n.key, n.value, n.gates].map((net) => `self.net_${net}(${entries.code})`);
+    const args = [list(n.weights), list(n.biases), ...nets, py(n.lr), py(n.momentum), py(n.forget ?? 1), `'${n.activation}'`, String(n.chunk), pyBool(n.writeBias ?? true)];
+    const state = this.temp(`${n.name}_state`, { code: `rt.neural_write(${args.join(', ')})`, lifted: false, ev: 0 }).code;
+    this.neural.set(n.name, state);
+    return state;
+  }
+
+  /** A distribution as a constructor call of its family's emitted class; lifted when a parameter is. */
+  dist(d: IrDist, env: Map<string, PyValue>, lets: Map<string, string>): { code: string; lifted: boolean } {
     const name = familyName(d);
     const spec = family(name);
     if (!spec?.torch) this.problem(`the family ${name} (it has no PyTorch emission)`);
-    if (d.kind === 'Categorical' && !d.logits) return `Categorical.uniform(${this.size(d.n)}, dev)`;
-    const params = distParams(d).map((p) => this.expr(p, env, lets).code);
-    return `${name}(${params.join(', ')})`;
+    if (d.kind === 'Categorical' && !d.logits) return { code: `Categorical.uniform(${this.size(d.n)}, dev)`, lifted: false };
+    const params = distParams(d).map((p) => this.expr(p, env, lets));
+    return { code: `${name}(${params.map((p) => p.code).join(', ')})`, lifted: params.some((p) => p.lifted) };
   }
 
   private event(shape: Size[]): string {
@@ -164,10 +252,29 @@ class Emitter {
         continue;
       }
       const site = sites.get(st.name)!;
-      const d = this.dist(st.dist, env, lets);
+      const { code: d, lifted } = this.dist(st.dist, env, lets);
       const event = this.event(site.type.shape);
       const v = `v_${st.name}`;
-      if (phase === 'guide') {
+      if (this.relaxed !== undefined && site.role === 'address') {
+        // The relaxed handler (Gumbel-softmax): the guide draws y = log of a relaxed one-hot, reads
+        // are weighted by exp(y), and y is scored by the family's relaxation in guide and model.
+        const relax = `Relaxed${familyName(st.dist)}`;
+        if (!family(familyName(st.dist))?.relaxation?.torch) this.problem(`the relaxation of ${familyName(st.dist)} (it has no PyTorch emission)`);
+        const y = `y_${st.name}`;
+        if (phase === 'guide') {
+          this.lines.push(`${y} = t.relaxed_guide('${st.name}', ${d}, ${relax}, ${py(this.relaxed)})`);
+          this.lines.push(`${v} = torch.exp(${y})`);
+          this.relaxedDraws.set(st.name, y);
+        } else {
+          this.lines.push(`t.relaxed_model('${st.name}', ${d}, ${relax}, ${this.relaxedDraws.get(st.name) ?? 'None'}, ${py(this.relaxed)})`);
+        }
+        env.set(st.name, { code: v, lifted: true, ev: 1 });
+      } else if (this.softReads && site.role === 'address') {
+        // The soft handler: the address holds its distribution's weights (in the model, the
+        // model's own), no density and no draw.
+        this.lines.push(`${v} = rt.soft_weights(${d})`);
+        env.set(st.name, { code: v, lifted, ev: 1 });
+      } else if (phase === 'guide') {
         this.lines.push(`${v} = t.guide('${st.name}', ${d}, ${event})`);
         env.set(st.name, { code: v, lifted: true, ev: site.type.shape.length });
       } else {
@@ -184,12 +291,16 @@ class Emitter {
     const L = this.L;
     const spec = estimatorSpec(ir.train.estimator.kind);
     this.at = 'estimator';
-    if (ir.softAttention?.length) this.problem('soft addressing (the soft-attention transform)');
-    if (ir.noMemory?.length) this.problem('the no-memory control');
+    if (ir.train.address && !ir.softAttention?.length && this.addresses.size) this.problem(`the truncated address proposal (\`address = topk(${ir.train.address.k}, ${ir.train.address.tail})\`)`);
     const options: string[] = [];
     for (const h of spec?.handlers ?? []) {
       const o = HANDLER_OPTIONS[h];
       if (!o) this.problem(`the trace handler '${h}' of estimator ${ir.train.estimator.kind}`);
+      else if (o === 'soft') this.softReads = true;
+      else if (o === 'relaxed') {
+        this.softReads = true;
+        this.relaxed = argValue(ir.train.estimator, 'temperature') as number;
+      }
       else if (o === 'enum') options.push(`enum_sites=(${this.enumSite ? `'${this.enumSite}',` : ''})`);
       else options.push(`${o}=True`);
     }
@@ -204,6 +315,8 @@ class Emitter {
       out.push(`${i.name} = inputs['${i.name}']${lift}  # [${new Array(L - 1).fill('1').join(', ')}, B, ...]`);
       env.set(i.name, { code: i.name, lifted: true, ev: i.type.shape.length });
     }
+    // The no-memory control (src/ir/addressing.ts, CompiledModel.inputs): every entry one learned entry.
+    for (const { memory, param } of ir.noMemory ?? []) out.push(`${memory} = (torch.zeros_like(inputs['${memory}']) + P['param/${param}'])${lift}  # the no-memory control`);
     // Size symbols bound by the memories' shapes, as sizeBindings does.
     const bound = new Set<string>();
     for (const m of ir.memories) {
@@ -232,7 +345,12 @@ class Emitter {
 
 /** The Python of one net: a method `net_<name>(self, x)` over leading axes. */
 function emitNet(net: IrNet, problems: ExportProblem[]): string[] {
-  const out = [`def net_${net.name}(self, x):`, `    """${net.name}: [..., ${net.inShape.join(', ')}] -> [..., ${net.outShape.join(', ')}]"""`, '    P = self.P'];
+  const ports = [...(net.skips ?? []).map((p) => `skips['${p.name}']: [..., ${p.shape.join(', ')}]`), ...(net.taps ?? []).map((p) => `taps['${p.name}']: [..., ${p.shape.join(', ')}]`)];
+  const out = [
+    `def net_${net.name}(self, x, skips=None, taps=None):`,
+    `    """${net.name}: [..., ${net.inShape.join(', ')}] -> [..., ${net.outShape.join(', ')}]${ports.length ? `; ${ports.join(', ')}` : ''}"""`,
+    '    P = self.P',
+  ];
   let shape: number[] = [...net.inShape];
   net.layers.forEach((layer, index) => {
     const line = emitLayer(layer, { net: net.name, index, inShape: shape });
@@ -252,6 +370,8 @@ function nextShape(layer: IrNet['layers'][number], s: number[]): number[] {
       return [...layer.shape];
     case 'flatten':
       return [s.reduce((a, n) => a * n, 1)];
+    case 'skip':
+      return [s[0]! + layer.channels, ...s.slice(1)];
     case 'conv2d':
     case 'deconv2d': {
       const k = layer.kernel;
@@ -316,6 +436,7 @@ export function emitModel(ir: IrProgram, opts: { baselineNet?: IrNet } = {}): Em
   const familyCode = [...used].map((n) => family(n)?.torch ?? '').filter((c) => c);
   const settings = ir.train.estimator;
   const spec = estimatorSpec(settings.kind);
+  if (spec?.handlers.includes('relaxed')) familyCode.push(...[...used].map((n) => family(n)?.relaxation?.torch ?? '').filter((c) => c));
   if (!spec?.torch) problems.push({ construct: `the estimator ${settings.kind} (it has no PyTorch emission)`, at: 'estimator' });
   const ind = (lines: string[], n: number) => lines.map((l) => (l ? ' '.repeat(n) + l : l));
   const src = [
@@ -326,6 +447,7 @@ export function emitModel(ir: IrProgram, opts: { baselineNet?: IrNet } = {}): Em
     'model with leading axes [K, B] (sample, batch), and `estimate` the surrogate of the file\'s',
     `estimator (${settings.kind}). The runtime is vmm_runtime.py.`,
     '"""',
+    'import json',
     'import math',
     '',
     'import torch',
@@ -335,9 +457,10 @@ export function emitModel(ir: IrProgram, opts: { baselineNet?: IrNet } = {}): Em
     'import vmm_runtime as rt',
     '',
     `NAME = '${ir.name}'`,
-    `ESTIMATOR = ${JSON.stringify({ kind: settings.kind, k: settings.k, args: settings.args })}`,
-    `TRAIN = ${JSON.stringify(ir.train)}`,
-    `INPUTS = ${JSON.stringify({ data: ir.data.map((d) => d.name), memories: ir.memories.map((m) => m.name) })}`,
+    // As JSON read by Python (a JSON `true` is not a Python literal).
+    `ESTIMATOR = json.loads(${JSON.stringify(JSON.stringify({ kind: settings.kind, k: settings.k, args: settings.args }))})`,
+    `TRAIN = json.loads(${JSON.stringify(JSON.stringify(ir.train))})`,
+    `INPUTS = json.loads(${JSON.stringify(JSON.stringify({ data: ir.data.map((d) => d.name), memories: ir.memories.map((m) => m.name) }))})`,
     '',
     '# vmm variable name: (shape, initialization), in the order vmm creates them.',
     'VARIABLES = {',
@@ -357,7 +480,10 @@ export function emitModel(ir: IrProgram, opts: { baselineNet?: IrNet } = {}): Em
     '    def __init__(self, seed=0):',
     '        super().__init__()',
     '        g = torch.Generator().manual_seed(seed)',
-    '        self.P = nn.ParameterDict({n: nn.Parameter(rt.init_param(s, i, g)) for n, (s, i) in VARIABLES.items()})',
+    '        # Registered under names torch allows (a neural memory\'s params are `nm.w0`: no dots there);',
+    '        # self.P maps vmm\'s names to the same Parameter objects.',
+    "        self.weights = nn.ParameterDict({n.replace('.', ':'): nn.Parameter(rt.init_param(s, i, g)) for n, (s, i) in VARIABLES.items()})",
+    "        self.P = {n: self.weights[n.replace('.', ':')] for n in VARIABLES}",
     '',
     '    def vmm_parameters(self):',
     '        """The parameters under vmm\'s names (net/<net>/<layer>/w, param/<name>)."""',

@@ -4,7 +4,9 @@
  * then the layer's input, channels-first for images as in the IR and in PyTorch). Weights keep
  * vmm's names and layouts (`net/<net>/<i>/w`: dense [in, out], conv2d [k, k, in, out], deconv2d
  * [k, k, out, in]); vmm_runtime.py permutes a convolution's kernel where torch wants
- * [out, in, k, k], so vmm checkpoints load without conversion. A kind that returns a string
+ * [out, in, k, k], so vmm checkpoints load without conversion. Every net method takes the net's
+ * skip inputs (`skips`, by name) and a dict that receives its tapped outputs (`taps`), as
+ * src/lower/nets.ts' applyNetOutputs. A kind that returns a string
  * starting with `!` is not emitted: the exporter reports it (VMM3040) with that reason.
  */
 import type { IrLayer } from '../../ir/types.ts';
@@ -32,8 +34,10 @@ export const TORCH_LAYERS: { [K in IrLayer['kind']]: Emit<K> } = {
   conv2d: (l, c) => `x = rt.conv2d(x, ${w(c)}, ${b(c)}, ${l.stride}, '${l.padding}')`,
   deconv2d: (l, c) => `x = rt.deconv2d(x, ${w(c)}, ${b(c)}, ${l.stride}, '${l.padding}')`,
   call: (l) => `x = self.net_${l.net}(x)`,
-  tap: (l) => `!a tap stage (\`tap(${l.name})\`): nets with several outputs are not exported yet`,
-  skip: (l) => `!a skip stage (\`skip(${l.name}, ${l.channels})\`): nets with extra inputs are not exported yet`,
+  // The net method's `taps` dict (given by a read that wants them) receives the named output.
+  tap: (l) => `if taps is not None: taps['${l.name}'] = x`,
+  // Its extra input from the `skips` dict, joined channel-wise (the first event axis).
+  skip: (l, c) => `x = rt.skip(x, skips['${l.name}'], ${c.inShape.length})`,
 };
 
 /** The emission of one layer (a `!reason` when it cannot be emitted). */

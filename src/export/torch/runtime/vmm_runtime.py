@@ -63,6 +63,31 @@ def take(table, idx, L, lifted):
     return torch.gather(t, L, i).squeeze(L)
 
 
+def blend(w, w_lifted, entries, e_lifted, L):
+    """A soft read, sum_i w_i entries_i (vmm's blend): w the attention weights [plates..., M],
+    entries [plates..., M, ...] (or [M, ...] unlifted); the result is lifted."""
+    if not w_lifted:
+        w = w.reshape((1,) * L + tuple(w.shape))
+    if not e_lifted:
+        entries = entries.reshape((1,) * L + tuple(entries.shape))
+    rest = entries.dim() - L - 1
+    return (w.reshape(tuple(w.shape) + (1,) * rest) * entries).sum(L)
+
+
+def soft_weights(dist):
+    """The attention weights of a soft address: its Categorical's probabilities."""
+    return torch.exp(dist.params[0])
+
+
+def skip(x, s, rank):
+    """A net's `skip` stage: its extra input s joined to x on the first of the `rank` event axes
+    (channels of an image, features of a vector), leading axes broadcast."""
+    lead = tuple(torch.broadcast_shapes(tuple(x.shape[: x.dim() - rank]), tuple(s.shape[: s.dim() - rank])))
+    x = x.expand(*lead, *x.shape[x.dim() - rank:])
+    s = s.expand(*lead, *s.shape[s.dim() - rank:])
+    return torch.cat([x, s], dim=-rank)
+
+
 def matmul(l, le, r, re):
     """`l @ r`: the last axis of l with the first event axis of r (event ranks <= 2)."""
     if le == 1:
@@ -85,6 +110,113 @@ def attend(q, qe, k, v, lifted, L):
     w = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(h), dim=-1)
     out = torch.matmul(w, v)
     return out.squeeze(-2) if qe == 1 else out
+
+
+# ---------------------------------------------------------------------------------------------
+# The neural long-term memory (Titans: Behrouz, Zhong & Mirrokni 2025, arXiv:2501.00663,
+# Sec. 3.1-3.2), as src/lower/neural_memory.ts writes it: an MLP whose weights (a leading batch
+# axis: one memory per episode) take gradient steps on ||Mem(k_t) - v_t||^2 with momentum and
+# forgetting, in chunks whose gradients are all taken at the chunk's starting weights; the inner
+# gradient is written in closed form, so autograd differentiates through the writes.
+
+NEURAL_ACT = {'relu': torch.relu, 'tanh': torch.tanh, 'sigmoid': torch.sigmoid, 'softplus': F.softplus, 'identity': lambda a: a}
+
+
+def _neural_act_grad(fn, a):
+    if fn == 'relu':
+        return (a > 0).to(a.dtype)
+    if fn == 'tanh':
+        t = torch.tanh(a)
+        return 1 - t * t
+    if fn == 'sigmoid':
+        s = torch.sigmoid(a)
+        return s * (1 - s)
+    if fn == 'softplus':
+        return torch.sigmoid(a)
+    return torch.ones_like(a)
+
+
+def l2_normalize(x):
+    return x / torch.sqrt((x * x).sum(-1, keepdim=True) + 1e-12)
+
+
+def _mlp_forward(w, b, x, fn):
+    pre, inputs = [], []
+    h = x
+    last = len(w) - 1
+    for l in range(last + 1):
+        inputs.append(h)
+        a = torch.matmul(h, w[l]) + b[l].unsqueeze(1)
+        pre.append(a)
+        h = a if l == last else NEURAL_ACT[fn](a)
+    return h, pre, inputs
+
+
+def _write_chunk(state, k, v, theta, eta, alpha, fn, bias):
+    mw, mb, sw, sb = state
+    B, C = k.shape[0], k.shape[1]
+    out, pre, h = _mlp_forward(mw, mb, k, fn)
+    n = len(mw)
+    delta = [None] * n
+    d = 2 * (out - v)
+    for l in range(n - 1, -1, -1):
+        delta[l] = d
+        if l > 0:
+            d = torch.matmul(d, mw[l].transpose(-1, -2)) * _neural_act_grad(fn, pre[l - 1])
+    log_beta = torch.cumsum(torch.log(torch.clamp(1 - alpha, min=1e-12)), 1)
+    log_e = torch.cumsum(torch.log(torch.clamp(eta, min=1e-12)), 1)
+    log_beta_c = log_beta[:, C - 1:C]
+    log_e_c = log_e[:, C - 1:C]
+    r = torch.exp(log_beta_c - log_beta)  # beta_C / beta_i
+    diff = log_e.unsqueeze(2) - log_e.unsqueeze(1)  # E_i / E_j in log space, [B, C(i), C(j)]
+    lower = torch.tril(torch.ones(C, C, dtype=torch.bool, device=k.device))
+    A = torch.exp(torch.where(lower, diff, torch.full_like(diff, -1e9)))
+    wj = theta * torch.matmul(r.unsqueeze(1), A).squeeze(1)
+    c_s = (r * torch.exp(log_e)).sum(1)
+    u = theta * torch.exp(log_e_c - log_e)
+    beta_c = torch.exp(log_beta_c.squeeze(1))
+    e_c = torch.exp(log_e_c.squeeze(1))
+    nw, nb, nsw, nsb = [], [], [], []
+    for l in range(n):
+        hl, dl = h[l], delta[l]
+        gw = lambda c: torch.matmul(hl.transpose(-1, -2), dl * c.unsqueeze(2))
+        gb = lambda c: torch.matmul(c.unsqueeze(1), dl).squeeze(1)
+        nw.append(beta_c.reshape(B, 1, 1) * mw[l] + c_s.reshape(B, 1, 1) * sw[l] - gw(wj))
+        nb.append(beta_c.reshape(B, 1) * mb[l] + c_s.reshape(B, 1) * sb[l] - gb(wj) if bias else mb[l])
+        nsw.append(e_c.reshape(B, 1, 1) * sw[l] - gw(u))
+        nsb.append(e_c.reshape(B, 1) * sb[l] - gb(u) if bias else sb[l])
+    return nw, nb, nsw, nsb
+
+
+def neural_write(w0, b0, k, v, g, lr, momentum, forget, fn, chunk, bias):
+    """The written memory of B episodes (their T entries' keys k [B, T, in], values v [B, T, out],
+    gate logits g [B, T, 3]), from the learned initial weights w0, b0 and zero surprise: theta =
+    lr sigmoid(g0), eta = momentum sigmoid(g1), alpha = forget sigmoid(g2 - 4)."""
+    B, T = k.shape[0], k.shape[1]
+    mw = [w.unsqueeze(0).expand(B, *w.shape) for w in w0]
+    mb = [b.unsqueeze(0).expand(B, *b.shape) for b in b0]
+    state = (mw, mb, [torch.zeros_like(w) for w in mw], [torch.zeros_like(b) for b in mb])
+    s = torch.sigmoid(g + torch.tensor([0.0, 0.0, -4.0], device=g.device))
+    theta, eta, alpha = lr * s[..., 0], momentum * s[..., 1], forget * s[..., 2]
+    kn = l2_normalize(k)
+    for t0 in range(0, T, chunk):
+        t1 = min(T, t0 + chunk)
+        state = _write_chunk(state, kn[:, t0:t1], v[:, t0:t1], theta[:, t0:t1], eta[:, t0:t1], alpha[:, t0:t1], fn, bias)
+    return state
+
+
+def neural_read(state, q, lifted, L, fn):
+    """Mem(normalize(q)) of each episode's written memory, for q [plates..., ..., in]: the batch
+    plate (the L-th leading axis) moved first, as vmm's neuralRead does."""
+    mw, mb = state[0], state[1]
+    B = mw[0].shape[0]
+    if not lifted:
+        q = q.reshape((1,) * L + tuple(q.shape))
+    shape = list(q.shape)
+    shape[L - 1] = B
+    moved = q.expand(*shape).movedim(L - 1, 0)
+    out, _, _ = _mlp_forward(mw, mb, l2_normalize(moved.reshape(B, -1, moved.shape[-1])), fn)
+    return out.reshape(*moved.shape[:-1], out.shape[-1]).movedim(0, L - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,6 +396,26 @@ class Trace:
         if self.wake or not dist.reparameterized:
             self.add('logQScore', lp)
         return value
+
+    def relaxed_guide(self, name, dist, relax, temperature):
+        """A relaxed draw of a discrete site (the `relaxed` handler): y = log of a relaxed one-hot
+        [..., n], scored with the relaxation's density in log q; returns y."""
+        table = dist.params[0]
+        shape = dist.draw_shape(self.K, self.L, ()) + (table.shape[-1],)
+        given = self.noise.values.get(name)
+        if given is not None:
+            g = relax.noise_of(table.detach(), temperature, given.to(table.device).reshape(shape)).detach()
+        else:
+            g = self.noise.gumbel(shape)
+        y = relax.rsample(table, temperature, g)
+        self.values[name] = y.detach()
+        self.add('logQ', relax.log_prob(table, temperature, y))
+        return y
+
+    def relaxed_model(self, name, dist, relax, y, temperature):
+        """The model's density of the relaxed draw y."""
+        self.add('logP', relax.log_prob(dist.params[0], temperature, y))
+        return y
 
     def model(self, name, dist, value, event):
         lp = dist.score(value, len(event))
