@@ -30,6 +30,7 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
   ['models/vma_omniglot.vmm'],
   ['models/vsm_mnist.vmm'],
   ['models/vsm_omniglot.vmm'],
+  ['models/vsm2_omniglot.vmm'],
   // issue #24, phase 2: nets with taps and skip inputs, soft addressing, the no-memory control
   ['models/vma_omniglot_paper.vmm'],
   ['models/vma_omniglot_soft.vmm'],
@@ -42,6 +43,7 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
   ['models/titans_recall.vmm'],
   ['models/titans_recall_delta.vmm'],
   ['models/titans_omniglot.vmm'],
+  ['models/titans_mac_omniglot.vmm'],
   // the relaxed estimator: Gumbel-softmax draws of the address, ExpConcrete densities
   ['models/vma_mnist.vmm', { kind: 'relaxed', k: 2 }],
   ['models/vma_omniglot.vmm', { kind: 'relaxed', k: 2, args: { temperature: 0.3 } }],
