@@ -281,24 +281,29 @@ async function report(): Promise<void> {
     rows: Map<number, Recall>;
   }
   const cols: Col[] = [];
-  let attn = new Map<number, Recall>();
   for (const run of runs) {
     const progress = JSON.parse(readFileSync(join(run, 'progress.json'), 'utf8')) as Progress;
     const ir = load(join(ROOT, progress.model));
     const trainer = new Trainer(ir, seed);
     loadCheckpoint(run, trainer.model.variables);
+    // A run's evaluation is kept in its folder (eval.json) and reused while the run and the
+    // evaluation settings are the same, so a report over several runs can be made as each finishes.
+    const key = JSON.stringify({ totalSteps: progress.totalSteps, episodes, queries, beta, seed });
+    const cacheFile = join(run, 'eval.json');
+    const cache = existsSync(cacheFile) ? (JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; rows: [number, Recall][] }) : undefined;
+    const cached = new Map(cache?.key === key ? cache.rows : []);
     const rows = new Map<number, Recall>();
     for (const n of ns) {
-      const rc = recall(trainer, ir, n, episodes, queries, 'test', cols.length === 0 ? beta : undefined);
+      const rc = cached.get(n) ?? recall(trainer, ir, n, episodes, queries, 'test', beta);
       rows.set(n, rc);
-      if (cols.length === 0) attn.set(n, rc);
+      writeFileSync(cacheFile, JSON.stringify({ key, rows: [...new Map([...cached, ...rows])] }));
       process.stderr.write(`${ir.name} N=${n}: ${(100 * rc.bits / rc.queries).toFixed(1)}% bits, write ${(rc.writeMs / rc.items).toFixed(4)} ms/pair, read ${(rc.readMs / rc.queries).toFixed(4)} ms/query; attention ${(100 * rc.attnBits / rc.queries).toFixed(1)}%, ${(rc.attnMs / rc.queries).toFixed(4)} ms/query\n`);
     }
     cols.push({ name: ir.name, model: progress.model, ir, progress, rows });
     trainer.dispose();
   }
   if (!cols.length) throw new Error('report: give --run DIR (one or more)');
-  attn = cols[0]!.rows;
+  const attn = cols[0]!.rows;
 
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const f3 = (x: number) => (x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
