@@ -8,7 +8,7 @@
  * PyTorch: Debian's /usr/bin/python3 has it here (the pyenv python3 on PATH has not);
  * `VMM_TORCH_PYTHON` names another. `torchPython()` is undefined when none imports torch.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,19 @@ export function runPython(code: string, pkg: string, timeout = 300_000): string 
   return r.stdout;
 }
 
+/** `runPython` without blocking the event loop (a long replay would stall vitest's worker RPC). */
+export function runPythonAsync(code: string, pkg: string, timeout = 600_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(torchPython()!, ['-c', code], { cwd: pkg, env: { ...process.env, PYTHONPATH: pkg, OMP_NUM_THREADS: '1' }, timeout });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('close', (status) => (status === 0 ? resolve(out) : reject(new Error(`python failed (${status}):\n${err}\n${out}`))));
+  });
+}
+
 export interface Side {
   bound: Float32Array;
   surrogate: number;
@@ -73,10 +86,14 @@ const plain = (t: tf.Tensor): NamedTensor => ({ shape: t.shape, data: Float32Arr
  * (`batch` examples, memories of `m` entries), vmm's initial weights of `seed`.
  */
 export async function compareWithTorch(source: string, o: { settings?: PipelineSettings; batch?: number; m?: number; seed?: number } = {}): Promise<{ vmm: Side; torch: Side }> {
+  // Between the long synchronous stages, let vitest's worker answer its RPC (a minute's block fails the run).
+  const yieldLoop = () => new Promise((r) => setImmediate(r));
   await tf.setBackend('cpu');
   const { dir, ir } = exportTo(source, o.settings);
+  await yieldLoop();
   const estimator = makeEstimator(ir.train.estimator);
   const model = new CompiledModel(ir, o.seed ?? 3, { baseline: estimator.needsBaselineNet });
+  await yieldLoop();
   const raw: RawBatch = fakeBatch(ir, o.batch ?? 3, { M: o.m ?? 5 }, 11);
   const k = ir.train.estimator.k;
   const run = () => {
@@ -117,6 +134,7 @@ export async function compareWithTorch(source: string, o: { settings?: PipelineS
       vmm.sites.set(`model/${name}`, full(logProb(d, v)));
     }
   });
+  await yieldLoop();
   const { grads } = tf.variableGrads(() => {
     const r = run();
     const loss = tf.neg(r.surrogate);
@@ -125,6 +143,7 @@ export async function compareWithTorch(source: string, o: { settings?: PipelineS
   const byVar = new Map([...model.variables.entries()].map(([n, v]) => [v.name, n]));
   for (const [vn, g] of Object.entries(grads)) vmm.grads.set(byVar.get(vn) ?? vn, Float32Array.from(g.dataSync()));
   tf.dispose(grads);
+  await yieldLoop();
 
   const weights: Record<string, NamedTensor> = {};
   for (const [n, v] of model.variables) weights[n] = plain(v);
@@ -137,7 +156,7 @@ export async function compareWithTorch(source: string, o: { settings?: PipelineS
   writeFileSync(join(caseDir, 'case.json'), JSON.stringify({ k }));
   model.dispose();
   const out = join(caseDir, 'torch.safetensors');
-  runPython(`import model, vmm_runtime as rt\nrt.replay(model.Model(), ${JSON.stringify(caseDir)}, ${JSON.stringify(out)}, lambda t, s: model.estimate(t, s, model.ESTIMATOR['args']))`, dir);
+  await runPythonAsync(`import model, vmm_runtime as rt\nrt.replay(model.Model(), ${JSON.stringify(caseDir)}, ${JSON.stringify(out)}, lambda t, s: model.estimate(t, s, model.ESTIMATOR['args']))`, dir);
   const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(out)));
   const torch: Side = { bound: tensors['bound']!.data, surrogate: tensors['surrogate']!.data[0]!, sites: new Map(), grads: new Map() };
   for (const [name, t] of Object.entries(tensors)) {
