@@ -29,6 +29,26 @@ describe('recallEpisodes', () => {
     }
   });
 
+  it('draws keys wider than 30 bits as random bits, distinct within an episode (up to 64)', () => {
+    const wide = { keyBits: 64, valueBits: 8, pairs: 300, seed: 3 };
+    const e = recallEpisodes(wide).next(2);
+    const E = wide.keyBits + wide.valueBits;
+    let ones = 0;
+    for (let b = 0; b < 2; b++) {
+      const keys = new Set<string>();
+      for (let n = 0; n < wide.pairs; n++) {
+        const key = e.pairs.subarray((b * wide.pairs + n) * E, (b * wide.pairs + n) * E + wide.keyBits);
+        keys.add(key.join(''));
+        ones += key.reduce((a, x) => a + x, 0);
+      }
+      expect(keys.size).toBe(wide.pairs);
+      const at = (b * wide.pairs + e.index[b]!) * E;
+      expect(Array.from(e.keys.subarray(b * 64, (b + 1) * 64))).toEqual(Array.from(e.pairs.subarray(at, at + 64)));
+    }
+    expect(Math.abs(ones / (2 * wide.pairs * 64) - 0.5)).toBeLessThan(0.02);
+    expect(() => recallEpisodes({ ...wide, keyBits: 65 })).toThrow(/\[1, 64\]/);
+  });
+
   it('rejects more pairs than keys', () => {
     expect(() => recallEpisodes({ ...opts, pairs: 65 })).toThrow(/pairs/);
   });
