@@ -31,18 +31,25 @@ export function compareTable(entries: CompareEntry[]): string {
   const ref = vs.find((v) => !v.control);
   const control = vs.find((v) => v.control);
   const lastM = Ms[Ms.length - 1];
+  // Models without a memory have one NLL (no memory sizes): one column for it.
+  const nllHeaders = Ms.length ? Ms.map((M) => `NLL M=${M}`) : vs.some((v) => v.plain) ? ['NLL'] : [];
   const rows = vs.map((v) => {
     const first = v.entries[0]!;
     const mean = (f: (e: CompareEntry) => number) => v.entries.reduce((acc, e) => acc + f(e), 0) / v.entries.length;
     return [
       v.variant,
       String(v.entries.length),
-      ...(v.plain ? [pm(v.plain), ...Ms.slice(1).map(() => '')] : Ms.map((M) => pm(v.nll.get(M)))),
-      pm(v.drop),
-      ref && v !== ref && lastM !== undefined ? pm(pairedVariants(v, ref, lastM)) : '',
-      control && v !== control && lastM !== undefined ? pm(pairedVariants(v, control, lastM)) : '',
+      ...(v.plain ? [pm(v.plain), ...nllHeaders.slice(1).map(() => '')] : Ms.map((M) => pm(v.nll.get(M)))),
+      // The columns over memory sizes only where there are memory sizes (not for a model without a memory).
+      ...(lastM === undefined
+        ? []
+        : [
+            pm(v.drop),
+            ref && v !== ref ? pm(pairedVariants(v, ref, lastM)) : '',
+            control && v !== control ? pm(pairedVariants(v, control, lastM)) : '',
+          ]),
       ...ways.map((n) => (v.ways.has(n) && !v.control ? pm(v.ways.get(n), 1, 100, '%') : '—')),
-      v.kl && !v.control ? pm(v.kl, 2) : '—',
+      ...(lastM === undefined ? [] : [v.kl && !v.control ? pm(v.kl, 2) : '—']),
       first.eval.parameters.toLocaleString('en-US'),
       mean((e) => e.train.steps).toFixed(0),
       mean((e) => e.train.msPerStep).toFixed(0),
@@ -55,12 +62,10 @@ export function compareTable(entries: CompareEntry[]): string {
       [
         'variant',
         'seeds',
-        ...Ms.map((M) => `NLL M=${M}`),
-        `M=${Ms[0] ?? ''}→${lastM ?? ''} (paired)`,
-        `vs ${ref?.variant ?? ''} at M=${lastM ?? ''} (paired)`,
-        `vs no-memory control at M=${lastM ?? ''} (paired)`,
+        ...nllHeaders,
+        ...(lastM === undefined ? [] : [`M=${Ms[0]}→${lastM} (paired)`, `vs ${ref?.variant ?? ''} at M=${lastM} (paired)`, `vs no-memory control at M=${lastM} (paired)`]),
         ...ways.map((n) => `${n}-way 1-shot`),
-        `KL(q(a|x) ‖ p(a)) at M=${lastM ?? ''}`,
+        ...(lastM === undefined ? [] : [`KL(q(a|x) ‖ p(a)) at M=${lastM}`]),
         'parameters',
         'steps',
         'ms / step',

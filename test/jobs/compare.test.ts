@@ -72,3 +72,17 @@ it('rejects with the signal\'s reason, before a run starts, when aborted', async
   await expect(compare(model, { ...tiny, out, signal: stop.signal })).rejects.toThrow(/abort/i);
   expect(existsSync(join(out, 'hard-s1'))).toBe(false);
 });
+
+it('compares a model without a memory (one NLL column, no memory sizes): the table has as many cells as headers', async () => {
+  const gmm = join(__dirname, '..', '..', 'models', 'gmm.vmm');
+  const out = join(tmp, 'gmm');
+  const r = await compare(gmm, { variants: ['hard'], seeds: 2, overrides: { steps: 3, batch: 8 }, validSize: 8, validEvery: 3, evalEpisodes: 8, evalSamples: 4, backend: { force: 'wasm' as const }, out });
+  const lines = r.table.split('\n').filter((l) => l.startsWith('|'));
+  const cells = (l: string) => l.split(/(?<!\\)\|/).length; // escaped pipes (q(a\|x)) are not cell borders
+  expect(lines.length).toBeGreaterThanOrEqual(3);
+  for (const l of lines) expect(cells(l)).toBe(cells(lines[0]!));
+  expect(lines[0]).toMatch(/\| NLL +\|/);
+  expect(lines[0]).not.toMatch(/M=/); // no memory-size columns
+  expect(r.variants).toHaveLength(1);
+  expect(r.variants[0]!.plain?.n).toBe(2);
+}, 300_000);
