@@ -49,8 +49,7 @@ export const laplaceFamily: FamilySpec = {
   reference: 'Johnson, Kotz & Balakrishnan, Continuous Univariate Distributions vol. 2, ch. 24',
   create: ([loc, scale]) => laplace(loc!, scale!),
   /** KL(p || q) = log(b_q / b_p) + |μ_p - μ_q| / b_q + (b_p / b_q) exp(-|μ_p - μ_q| / b_p) - 1, per coordinate. */
-  torch: `class Laplace(rt.Family):
-    reparameterized = True
+  torch: `class Laplace(rt.LocScale):
 
     def log_prob(self, x):
         loc, scale = self.params
@@ -59,14 +58,6 @@ export const laplaceFamily: FamilySpec = {
     def noise(self, noise, shape):
         u = noise.uniform(shape) - 0.5
         return -torch.sign(u) * torch.log1p(-2 * torch.abs(u))
-
-    def rsample(self, eps):
-        loc, scale = self.params
-        return loc + scale * eps
-
-    def noise_of(self, x):
-        loc, scale = self.params
-        return (x - loc) / scale
 `,
   kl: ([lp, bp], [lq, bq]) =>
     tf.tidy(() => {

@@ -33,8 +33,7 @@ export const normalFamily: FamilySpec = {
     };
   },
   kl: ([lp, sp], [lq, sq]) => kl(new Normal(lp!, sp!), new Normal(lq!, sq!)),
-  torch: `class Normal(rt.Family):
-    reparameterized = True
+  torch: `class Normal(rt.LocScale):
 
     def log_prob(self, x):
         loc, scale = self.params
@@ -42,14 +41,6 @@ export const normalFamily: FamilySpec = {
 
     def noise(self, noise, shape):
         return noise.normal(shape)
-
-    def rsample(self, eps):
-        loc, scale = self.params
-        return loc + scale * eps
-
-    def noise_of(self, x):
-        loc, scale = self.params
-        return (x - loc) / scale
 `,
 };
 

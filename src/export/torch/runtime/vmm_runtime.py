@@ -321,6 +321,20 @@ class Family:
         return lead + tuple(event)
 
 
+class LocScale(Family):
+    """A location-scale family, params (loc, scale): x = loc + scale * eps, eps from the standard
+    member (its class's `noise`); `noise_of` recovers eps from a replayed value."""
+    reparameterized = True
+
+    def rsample(self, eps):
+        loc, scale = self.params
+        return loc + scale * eps
+
+    def noise_of(self, x):
+        loc, scale = self.params
+        return (x - loc) / scale
+
+
 class Noise:
     """Fresh noise from a torch.Generator (training), or the values of a vmm trace (replay):
     a replayed site takes vmm's value; a reparameterized one recovers its noise from it, so the
