@@ -26,7 +26,7 @@ import { proposalFromScores, proposalLogProb } from '../../src/lower/truncated.t
 import { splitAddressLogits, type AddressSplit } from '../../src/lower/address_split.ts';
 import { memoryKeys, type AddressCache } from '../../src/lower/cached_keys.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
-import { irOf, withEstimator, TINY_VMA } from './helpers.ts';
+import { gradsOf, irOf, withEstimator, TINY_VMA } from './helpers.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -61,15 +61,6 @@ function sharedBatch(xs: number[][], mem: number[][], copies = 1): InputBatch {
 function randomRows(n: number, seed: number): number[][] {
   const rng = new Rng(seed);
   return Array.from({ length: n }, () => Array.from(rng.uniforms(D), (u) => (u < 0.4 ? 1 : 0)));
-}
-
-async function gradsOf(model: CompiledModel, f: () => tf.Scalar): Promise<Map<string, Float32Array>> {
-  const { value, grads } = tf.variableGrads(f, model.trainableVariables());
-  value.dispose();
-  const out = new Map<string, Float32Array>();
-  for (const [name, g] of Object.entries(grads)) out.set(name, (await g.data()) as Float32Array);
-  tf.dispose(grads);
-  return out;
 }
 
 describe('cached keys, fresh: the same step as the uncached path', () => {

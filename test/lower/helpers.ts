@@ -3,6 +3,8 @@
  * with the right shapes (random binary data and memories) for any model.
  */
 import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import type { CompiledModel } from '../../src/lower/compile.ts';
 import { frontEnd } from '../../src/check/pipeline.ts';
 import type { EstimatorKind, IrProgram, Size } from '../../src/ir/types.ts';
 import { estimatorSettings } from '../../src/estimators/registry.ts';
@@ -71,3 +73,27 @@ guide {
 }
 
 export const TINY_VMA = tinyVma(4, 3);
+
+/**
+ * `n` copies of a one-example batch: the batch mean of a surrogate over it averages n gradient
+ * draws (the exact-gradient checks).
+ */
+export function repeatExample(one: RawBatch, n: number): RawBatch {
+  return {
+    inputs: one.inputs.map((i) => {
+      const data = new Float32Array(i.data.length * n);
+      for (let c = 0; c < n; c++) data.set(i.data, c * i.data.length);
+      return { ...i, data, shape: [n, ...i.shape.slice(1)] };
+    }),
+  };
+}
+
+/** The gradients of `f` in every trainable variable of `model`, read asynchronously (any backend, webgpu too). */
+export async function gradsOf(model: CompiledModel, f: () => tf.Scalar): Promise<Map<string, Float32Array>> {
+  const { value, grads } = tf.variableGrads(f, model.trainableVariables());
+  value.dispose();
+  const out = new Map<string, Float32Array>();
+  for (const [name, g] of Object.entries(grads)) out.set(name, (await g.data()) as Float32Array);
+  tf.dispose(grads);
+  return out;
+}

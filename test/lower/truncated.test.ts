@@ -26,7 +26,7 @@ import { makeEstimator } from '../../src/estimators/index.ts';
 import { Rng } from '../../src/random/rng.ts';
 import { drawFromProposal, proposalFromTable, proposalLogProb } from '../../src/lower/truncated.ts';
 import { applySettings, SettingsError } from '../../src/check/settings.ts';
-import { fakeBatch, irOf, withEstimator, TINY_VMA } from './helpers.ts';
+import { fakeBatch, gradsOf, irOf, repeatExample, withEstimator, TINY_VMA } from './helpers.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -38,15 +38,7 @@ const TAIL = 2;
 const ir0 = irOf(TINY_VMA);
 const one = fakeBatch(ir0, 1, { M }, 11);
 
-function copies(n: number) {
-  return {
-    inputs: one.inputs.map((i) => {
-      const data = new Float32Array(i.data.length * n);
-      for (let c = 0; c < n; c++) data.set(i.data, c * i.data.length);
-      return { ...i, data, shape: [n, ...i.shape.slice(1)] };
-    }),
-  };
-}
+const copies = (n: number) => repeatExample(one, n);
 
 function withAddress(ir: IrProgram, k: number, tail: number): IrProgram {
   return { ...ir, train: { ...ir.train, address: { kind: 'topk', k, tail } } };
@@ -91,15 +83,6 @@ function exactTruncated(model: CompiledModel, ir: IrProgram, k: number): tf.Scal
     terms.push(exactIwBound(lp, lr, k));
   }
   return tf.div(tf.addN(terms), terms.length) as tf.Scalar;
-}
-
-async function gradsOf(model: CompiledModel, f: () => tf.Scalar): Promise<Map<string, Float32Array>> {
-  const { value, grads } = tf.variableGrads(f, model.trainableVariables());
-  value.dispose();
-  const out = new Map<string, Float32Array>();
-  for (const [name, g] of Object.entries(grads)) out.set(name, (await g.data()) as Float32Array);
-  tf.dispose(grads);
-  return out;
 }
 
 /** The worst |mean - exact| / SE over every coordinate of every gradient, from `groups` draws of `perGroup` examples each. */

@@ -26,7 +26,7 @@ import { estimateObjective } from '../../../src/lower/objective.ts';
 import { makeEstimator } from '../../../src/estimators/index.ts';
 import { Rng } from '../../../src/random/rng.ts';
 import type { EstimatorResult } from '../../../src/estimators/types.ts';
-import { fakeBatch, irOf, withEstimator, TINY_VMA as TINY } from '../helpers.ts';
+import { fakeBatch, gradsOf, irOf, repeatExample, withEstimator, TINY_VMA as TINY } from '../helpers.ts';
 
 /**
  * The exact objective E_{a_1..a_K ~ q}[log (1/K) sum_k p(x, a_k) / q(a_k | x)] of the tiny model,
@@ -68,16 +68,6 @@ function exactObjective(model: CompiledModel, ir: IrProgram, batch: ReturnType<t
   return tf.mean(tf.addN(terms)) as tf.Scalar;
 }
 
-/** The gradients of `f`, read asynchronously (the suites run on webgpu too). */
-async function gradsOf(model: CompiledModel, f: () => tf.Scalar): Promise<Map<string, Float32Array>> {
-  const { value, grads } = tf.variableGrads(f, model.trainableVariables());
-  value.dispose();
-  const out = new Map<string, Float32Array>();
-  for (const [name, g] of Object.entries(grads)) out.set(name, (await g.data()) as Float32Array);
-  tf.dispose(grads);
-  return out;
-}
-
 /** The estimators `exactGradientChecks` compares with the exact gradient, by label. */
 export type ExactCase = 'vimco geometric' | 'vimco arithmetic' | 'reinforce, no baseline' | 'reinforce, running baseline' | 'rws (wake-phase expectation)';
 
@@ -90,15 +80,7 @@ export function exactGradientChecks(only?: readonly ExactCase[]): void {
   const M = 3;
   const one = fakeBatch(ir0, 1, { M }, 11);
   /** `n` copies of the same example: the batch mean of the surrogate averages n gradient draws. */
-  function copies(n: number) {
-    return {
-      inputs: one.inputs.map((i) => {
-        const data = new Float32Array(i.data.length * n);
-        for (let c = 0; c < n; c++) data.set(i.data, c * i.data.length);
-        return { ...i, data, shape: [n, ...i.shape.slice(1)] };
-      }),
-    };
-  }
+  const copies = (n: number) => repeatExample(one, n);
 
   const all: [ExactCase, EstimatorKind, IrProgram['train']['estimator']['args']][] = [
     ['vimco geometric', 'vimco', { baseline: 'geometric' }],
