@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { makeEstimator } from '../../src/estimators/index.ts';
+import { exportData } from '../../src/export/torch/data.ts';
 import { exportPytorch, writePackage } from '../../src/export/torch/package.ts';
 import type { PipelineSettings } from '../../src/check/pipeline.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
@@ -70,12 +71,16 @@ export interface Side {
   grads: Map<string, Float32Array>;
 }
 
-/** Exports `source` into a fresh folder and returns its path. */
-export function exportTo(source: string, settings?: PipelineSettings): { dir: string; ir: NonNullable<ReturnType<typeof exportPytorch>['ir']> } {
+/** Exports `source` into a fresh folder and returns its path; `withData`: its data set too, as `vmm export pytorch` writes it. */
+export function exportTo(source: string, settings?: PipelineSettings, withData = false): { dir: string; ir: NonNullable<ReturnType<typeof exportPytorch>['ir']> } {
   const r = exportPytorch(source, settings);
   if (!r.files) throw new Error(`export failed: ${r.diagnostics.map((d) => `${d.code} ${d.message}`).join('; ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'vmm-torch-'));
   writePackage(dir, r.files);
+  if (withData) {
+    const d = exportData(r.ir!);
+    if ('bytes' in d) writePackage(dir, { [d.name]: d.bytes });
+  }
   return { dir, ir: r.ir! };
 }
 

@@ -1,16 +1,15 @@
 /**
  * `vmm export pytorch` beyond one trace: what it refuses (a located VMM3040, nothing written),
  * data-parallel training (two gloo processes on half batches give, after the all-reduce, the
- * gradient of one process on the whole batch), and `torchrun` running train.py into a run folder
- * that vmm opens (its config and final weights, loaded by `vmm eval`'s loader).
+ * gradient of one process on the whole batch), and torchrun (`python3 -m torch.distributed.run`)
+ * running train.py into a run folder that `vmm eval` reads.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportPytorch } from '../../src/export/torch/package.ts';
-import { encodeNpy } from '../../src/data/npy.ts';
 import { loadTrained } from '../../src/jobs/evaluate_run.ts';
 import { runCli } from '../cli/run_cli.ts';
 import { exportTo, runPython, torchMissing, torchPython } from './torch_helpers.ts';
@@ -80,34 +79,45 @@ print('REL', err)
     expect(rel).toBeLessThan(1e-5);
   }, 300_000);
 
-  // The environment torchrun gives each rank (env:// rendezvous), set here: Debian's torch 1.13
-  // on Python 3.11 cannot start torch.distributed.run itself (its Std flag enum parses to None).
-  it('train.py on 2 processes as torchrun starts them (gloo) writes a run folder vmm opens', async () => {
-    const { dir } = exportTo(readFileSync('models/vae.vmm', 'utf8'));
+  // torchrun itself (its module form): Debian's torch 1.13 on Python 3.11 fails on torchrun's own
+  // --redirects / --tee defaults (Python 3.11's IntFlag iteration skips Std.NONE, so "0" parses to
+  // None); giving both flags explicitly works, and --standalone picks a free rendezvous port.
+  it('train.py under python3 -m torch.distributed.run (2 gloo processes) writes a run folder that vmm eval reads', async () => {
+    const { dir } = exportTo(readFileSync('models/vae.vmm', 'utf8'), undefined, true);
     const work = mkdtempSync(join(tmpdir(), 'vmm-torchrun-'));
-    const images = Uint8Array.from({ length: 40 * 784 }, (_, i) => ((i * 2654435761) >>> 24) & 255);
-    writeFileSync(join(work, 'images.npy'), encodeNpy(images, [40, 784], 'u1'));
     const run = join(work, 'run');
-    const port = String(29500 + (process.pid % 1000));
-    const args = [join(dir, 'train.py'), '--steps', '3', '--batch', '4', '--log-every', '1', '--device', 'cpu', '--data', join(work, 'images.npy'), '--out', run];
-    const ranks = [0, 1].map(
-      (rank) =>
-        new Promise<{ status: number | null; stderr: string }>((done) => {
-          const env = { ...process.env, OMP_NUM_THREADS: '1', RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port };
-          const p = spawn(torchPython()!, args, { env });
-          let stderr = '';
-          p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-          p.on('close', (status) => done({ status, stderr }));
-        }),
-    );
-    for (const r of await Promise.all(ranks)) expect(r.status, r.stderr).toBe(0);
-    const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; bound: number });
-    expect(metrics.map((m) => m.step)).toEqual([1, 2, 3]);
-    expect(metrics.every((m) => Number.isFinite(m.bound))).toBe(true);
+    const launcher = ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '--redirects', '1', '--tee', '1'];
+    const args = [...launcher, join(dir, 'train.py'), '--steps', '4', '--batch', '8', '--log-every', '2', '--device', 'cpu', '--out', run];
+    const r = await new Promise<{ status: number | null; out: string; err: string }>((done) => {
+      const p = spawn(torchPython()!, args, { env: { ...process.env, OMP_NUM_THREADS: '1' } });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      p.on('close', (status) => done({ status, out, err }));
+    });
+    expect(r.status, r.err + r.out).toBe(0);
+    // Rank 0 alone prints, teed by the launcher with its prefix: a header, the logged steps, where the run went.
+    const lines = r.out.trim().split('\n');
+    expect(lines.every((l) => l.startsWith('[default0]:')), r.out).toBe(true);
+    expect(lines[0]).toContain('batch 8 = 2 processes x 4 (gloo)');
+    expect(lines.filter((l) => /step \d+ +bound/.test(l)).length).toBe(2);
+    expect(lines.at(-1)).toContain(`wrote ${run}`);
+    const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; bound: number });
+    const train = metrics.filter((m) => m.kind === 'train');
+    expect(train.map((m) => m.step)).toEqual([2, 4]);
+    expect(train.every((m) => Number.isFinite(m.bound))).toBe(true);
+    const config = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as { exported: { world: number } };
+    expect(config.exported.world).toBe(2);
     const t = loadTrained(run);
     expect(t.weights).toBe(join(run, 'final'));
-    expect(t.model.variables.size).toBeGreaterThan(0);
     t.model.dispose();
+    const ev = await runCli('eval', run, '--quick', '--backend', 'wasm');
+    expect(ev.code, ev.err).toBe(0);
+    const report = JSON.parse(readFileSync(join(run, 'eval', 'eval.json'), 'utf8')) as { quick: boolean; plainNll: { nll: number; examples: number } };
+    expect(report.quick).toBe(true);
+    expect(report.plainNll.nll).toBeGreaterThan(0);
+    expect(report.plainNll.examples).toBeGreaterThan(0);
   }, 300_000);
 
   it('vmm sample and vmm classify open a run folder train.py wrote (vma_mnist)', async () => {

@@ -80,7 +80,7 @@ export function exportPytorch(source: string, settings?: PipelineSettings): Expo
 }
 
 /** Writes the files into `dir` (made if absent). */
-export function writePackage(dir: string, files: Readonly<Record<string, string>>): void {
+export function writePackage(dir: string, files: Readonly<Record<string, string | Uint8Array>>): void {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });

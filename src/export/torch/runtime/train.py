@@ -3,13 +3,17 @@
     python train.py --steps N --out RUN [--data FILE] [--batch B] [--device cuda|cpu]
                     [--init RUN] [--seed S] [--k K] [--log-every N] [--checkpoint-every N]
     torchrun --nproc_per_node G train.py ...   (one process per GPU, or per CPU share with gloo)
+    python3 -m torch.distributed.run --nproc_per_node G --redirects 1 --tee 1 train.py ...
 
 Alone or under torchrun (DDP: every rank draws its own episodes, seed + rank; the gradients of
 each rank's batch of B / world examples are averaged by an all-reduce, which is the gradient of
 the whole batch; rank 0 writes the run). RUN is a vmm run folder: config.json, model.vmm,
 metrics.jsonl, checkpoint/ and final/ with vmm's names and layouts, so `vmm eval RUN`,
 `vmm sample`, `vmm classify` and `vmm compare` read it. --init RUN starts from a vmm run's
-weights (final/, else checkpoint/).
+weights (final/, else checkpoint/), or from a .safetensors file of vmm's names (saveWeights).
+
+Debian's torch 1.13 on Python 3.11 cannot parse torchrun's own --redirects / --tee defaults;
+there, start it as `python3 -m torch.distributed.run --redirects 1 --tee 1 ...` (docs/scaling.md).
 """
 import argparse
 import json
@@ -34,7 +38,7 @@ def parse():
     p.add_argument('--batch', type=int, default=M.TRAIN['batch'], help='the global batch (split over the ranks)')
     p.add_argument('--k', type=int, default=M.ESTIMATOR['k'])
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--init', help='a vmm run folder whose weights to start from')
+    p.add_argument('--init', help='the weights to start from: a vmm run folder (final/, else checkpoint/) or a .safetensors file (saveWeights)')
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--log-every', type=int, default=100)
     p.add_argument('--checkpoint-every', type=int, default=1000)
@@ -50,6 +54,9 @@ def default_data():
 
 
 def weights_of(run):
+    if os.path.isfile(run):
+        tensors, _ = rt.read_safetensors(run)
+        return {n: t for n, t in tensors.items() if not n.startswith('optimizer/')}
     for sub in ('final', 'checkpoint'):
         f = os.path.join(run, sub, 'checkpoint.safetensors')
         if os.path.exists(f):
@@ -81,7 +88,8 @@ def main():
         for p in params.values():
             dist.broadcast(p.data, 0)
     ep = M.TRAIN['episodes']
-    data = rt.load_images(a.data or default_data())
+    data_path = a.data or default_data()
+    data = rt.load_images(data_path)
     memories = M.INPUTS['memories']
     stream = rt.Stream(data, a.seed * 1000 + rank, *((ep['classes'], ep['shots'], ep['distractors']) if memories else ()))
     gen = torch.Generator(device=device).manual_seed(a.seed * 7919 + rank)
@@ -107,6 +115,9 @@ def main():
         with open(os.path.join(out, 'model.vmm'), 'w') as f:
             f.write(source)
         metrics = open(os.path.join(out, 'metrics.jsonl'), 'w')
+        # Only rank 0 prints (under torchrun --tee 1 its lines come prefixed [default0]:).
+        per_rank = f' = {world} processes x {b} ({dist.get_backend()})' if world > 1 else ''
+        print(f"training {M.NAME} ({M.ESTIMATOR['kind']}, k = {a.k}) for {a.steps} steps on {device}: batch {a.batch}{per_rank}, data {data_path}, into {out}", flush=True)
     t0 = time.time()
     last = t0
     for step in range(1, a.steps + 1):
@@ -147,6 +158,7 @@ def main():
         with open(os.path.join(out, 'summary.json'), 'w') as f:
             json.dump({'steps': a.steps, 'seconds': time.time() - t0, 'world': world}, f, indent=2)
         metrics.close()
+        print(f'wrote {out} ({a.steps} steps in {time.time() - t0:.1f} s); vmm eval {out}', flush=True)
     if world > 1:
         dist.destroy_process_group()
 
