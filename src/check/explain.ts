@@ -7,6 +7,7 @@
 import { estimatorSpec, filledSettings } from '../estimators/registry.ts';
 import { family } from '../families/registry.ts';
 import { printExpr, printTrain } from '../ir/print.ts';
+import { KEY_REFRESH_STEPS } from '../ir/types.ts';
 import { formatGuide, formatLet, formatNet, formatSite } from './format.ts';
 import { netParamCount } from './nets.ts';
 import { formatSize, formatType } from '../ir/size.ts';
@@ -126,6 +127,7 @@ export function explain(p: CheckedProgram): string {
       `  addresses proposed from the guide's ${a.k} most probable entries and ${a.tail} other entries drawn uniformly per example`,
       `    (r(a) = (1 - eps) q(a | x) / q(top) on the top entries, eps / (M - ${a.k}) on each other entry; eps from the tail sample, within [0.01, 0.5]);`,
       `    the bound is importance-weighted by r, so it stays a lower bound on log p(x); a memory of at most ${a.k} entries is proposed from q itself`,
+      `    a shared memory's keys are cached and recomputed every ${a.refresh ?? KEY_REFRESH_STEPS} steps${a.refresh === undefined ? ' (the default; `refresh: N` sets it)' : ''}`,
     );
   }
   return out.join('\n') + '\n';

@@ -35,6 +35,7 @@ export const LIMITS = {
   clip: { what: 'the gradient norm `clip`', integer: false, min: 0, minExclusive: true, max: 1e12 },
   topk: { what: 'the number of top entries `k` of the address proposal', integer: true, min: 1, max: 1_000_000 },
   tail: { what: 'the number of tail entries `tail` of the address proposal', integer: true, min: 0, max: 1_000_000 },
+  refresh: { what: 'the steps between recomputations of the cached keys `refresh`', integer: true, min: 1, max: 1_000_000_000 },
   minutes: { what: 'the time budget in minutes', integer: false, min: 0, minExclusive: true, max: 1_000_000 },
 } as const satisfies Record<string, Limit>;
 

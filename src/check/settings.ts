@@ -92,7 +92,8 @@ export function applySettings(ir: IrProgram, o: SettingOverrides): IrProgram {
   else if (o.address !== undefined) {
     const k = checked('topk', 'address topk k', o.address.k)!;
     const tail = checked('tail', 'address tail', o.address.tail)!;
-    train.address = { kind: 'topk', k, tail };
+    const refresh = o.address.refresh === undefined ? undefined : checked('refresh', 'address refresh', o.address.refresh)!;
+    train.address = { kind: 'topk', k, tail, ...(refresh !== undefined ? { refresh } : {}) };
   }
   const out = { ...ir, train };
   const problem = estimatorProblem(out) ?? truncationProblem(withAddressing(out));

@@ -70,6 +70,7 @@ export function resumeConflicts(config: RunConfig, f: TrainFlags, given: (key: s
     ['classes', '--classes', f.classes, d.classes],
     ['shots', '--shots', f.shots, d.shots],
     ['distractors', '--distractors', f.distractors, d.distractors],
+    ['memory', '--memory', f.memory === undefined ? undefined : resolve(f.memory), d.memory?.path],
     ['validEvery', '--valid-every', f.validEvery, config.validEvery],
     ['validSize', '--valid-size', f.validSize, config.validSize],
     ['checkpointEvery', '--checkpoint-every', f.checkpointEvery, config.checkpointEvery],
@@ -100,6 +101,7 @@ function addTrainFlags(cmd: Command): Command {
     .option('--classes <n>', 'few-shot episodes: classes in memory', limitedFlag('classes', '--classes'))
     .option('--shots <n>', 'few-shot episodes: examples per class in memory', limitedFlag('shots', '--shots'))
     .option('--distractors <n>', 'few-shot episodes: extra entries from other classes', limitedFlag('distractors', '--distractors'))
+    .option('--memory <file>', 'one memory (.npy/.npz images, as vmm index reads) that every target addresses, instead of few-shot episodes; targets come from --dataset')
     .option('--checkpoint-every <n>', 'steps between checkpoints', limitedFlag('checkpointEvery', '--checkpoint-every'), 200)
     .option('--valid-every <n>', 'steps between validations (default: steps/20, at most 500: a curve of 20 points in TensorBoard and vmm plot)', limitedFlag('validEvery', '--valid-every'))
     .option('--valid-size <n>', 'held-out examples per validation', limitedFlag('validSize', '--valid-size'), 256)
@@ -208,6 +210,7 @@ export function registerRunCommands(program: Command): void {
     .description('evaluate a run: test NLL (importance sampled), few-shot accuracy and KL(q(a|x) || p(a)) over memory sizes; writes eval/ with a table and plots')
     .argument('<run>', 'run directory')
     .option('--data <dir>', 'data directory')
+    .option('--memory <file>', 'one memory file (.npy/.npz images) that every test target addresses, instead of episodes (default for a run trained with --memory: its own)')
     .option('--samples <n>', 'importance samples for the NLL', limitedFlag('samples', '--samples'), 1000)
     .option('--episodes <n>', 'test episodes per configuration', limitedFlag('episodes', '--episodes'), 200)
     .option('--quick', `a first look: ${QUICK_EVAL.episodes} episodes x ${QUICK_EVAL.samples} importance samples (about 1/40 of the time of the full protocol, the default; standard errors about 2x wider)`)

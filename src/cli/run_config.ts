@@ -32,6 +32,7 @@ export interface TrainFlags {
   classes?: number;
   shots?: number;
   distractors?: number;
+  memory?: string;
   backend?: BackendName;
   quiet?: boolean;
 }
@@ -55,6 +56,7 @@ export function runSettings(f: TrainFlags): RunSettings {
     ...(f.dataset !== undefined ? { dataset: f.dataset } : {}),
     ...(f.data ? { dataDir: f.data } : {}),
     ...(f.validData !== undefined ? { validData: f.validData } : {}),
+    ...(f.memory !== undefined ? { memory: f.memory } : {}),
     ...(f.classes !== undefined ? { classes: f.classes } : {}),
     ...(f.shots !== undefined ? { shots: f.shots } : {}),
     ...(f.distractors !== undefined ? { distractors: f.distractors } : {}),

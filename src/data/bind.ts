@@ -42,6 +42,11 @@ export interface DataOptions {
   classes: number;
   shots: number;
   distractors: number;
+  /**
+   * One memory file shared by every example instead of few-shot episodes (./shared_memory.ts;
+   * `vmm train --memory FILE`), stored absolute, with the SHA-256 it had when the run began.
+   */
+  memory?: { path: string; sha256: string };
 }
 
 /** A stream of training batches that can be saved and restored with a checkpoint. */

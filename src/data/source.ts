@@ -10,12 +10,14 @@
  * - A generated data set (synthetic, recall) makes every input itself.
  * Training pixels are binarized dynamically; evaluation uses a fixed seeded binarization.
  */
+import { statSync } from 'node:fs';
 import { bindInputs, episodeInputs, type Binding, type DataOptions, type DatasetName, type RawBatch, type TrainStream } from './bind.ts';
 import { EpisodeSampler, BatchSampler, type SamplerState, type BatchSamplerState, type SplitSpec } from './episodes.ts';
 import { DataError } from './paths.ts';
 import { datasetSpec } from './registry.ts';
 import type { DatasetSpec, ImageSplits, LoadOptions, TrainValidSplits } from './spec.ts';
 import { userDataset } from './sets/user.ts';
+import { loadSharedMemory, memoryFileHash, type SharedMemory } from './shared_memory.ts';
 import type { ImageSet, LabelledImageSet } from './types.ts';
 import type { IrProgram } from '../ir/types.ts';
 
@@ -66,6 +68,7 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
   const b = bindInputs(ir);
   const { train, trainSplit, trainName } = trainValidSplits(opts.dataset, opts.dataDir, userOptions(opts, b));
   checkPixels(train, b);
+  if (opts.memory) return sharedMemoryStream(ir, opts.memory, b, train, trainSplit, trainName, opts.seed);
   if (b.memory) {
     if (!('labels' in train) || train.labels === undefined) {
       throw new DataError(
@@ -103,6 +106,62 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
   };
 }
 
+/** The run's memory file, read once per process for each path (validation and training share one array). */
+const memoryCache = new Map<string, SharedMemory>();
+function sharedMemoryOf(ir: IrProgram, m: NonNullable<DataOptions['memory']>, b: Binding): SharedMemory {
+  if (!b.memory) throw new DataError(`--memory ${m.path}: ${ir.name} has no memory input to give it to`);
+  // The file's size and time are in the key, so a file changed since it was read is hashed (and refused) again.
+  const st = statOf(m.path);
+  const key = `${m.path}\0${m.sha256}\0${st.size}\0${st.mtimeMs}`;
+  let mem = memoryCache.get(key);
+  if (!mem) {
+    const now = memoryFileHash(m.path);
+    if (now !== m.sha256) throw new DataError(`--memory ${m.path} has changed since the run began (its SHA-256 differs): a run is trained against one memory; start a new run for the new file`);
+    const entry = ir.memories.find((x) => x.name === b.memory)!;
+    const pixels = entry.type.shape.slice(1).reduce((n, d) => n * (Object.keys(d.terms).length ? NaN : d.c), 1);
+    mem = loadSharedMemory(m.path, Number.isNaN(pixels) ? b.dataSize : pixels);
+    memoryCache.clear();
+    memoryCache.set(key, mem);
+  }
+  return mem;
+}
+
+function statOf(path: string): { size: number; mtimeMs: number } {
+  try {
+    return statSync(path);
+  } catch (e) {
+    throw new DataError(`--memory ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** The memory input of a shared memory: no batch plate, the same array every time. */
+function memoryInput(b: Binding, mem: SharedMemory): RawBatch['inputs'][number] {
+  return { name: b.memory!, data: mem.data, shape: [mem.count, mem.pixels], plates: [] };
+}
+
+/** Targets from the data set's training split, every batch addressing one memory read from a file (./shared_memory.ts). */
+function sharedMemoryStream(
+  ir: IrProgram,
+  m: NonNullable<DataOptions['memory']>,
+  b: Binding,
+  train: ImageSet,
+  trainSplit: SplitSpec | undefined,
+  trainName: string,
+  seed: number,
+): TrainStream {
+  const mem = sharedMemoryOf(ir, m, b);
+  const sampler = new BatchSampler({ set: train, split: trainSplit, seed, pixels: 'dynamic' });
+  return {
+    next: (n) => {
+      const batch = sampler.next(n);
+      return { inputs: [{ name: b.data, data: batch.images, shape: [batch.batch, batch.pixels], plates: ['batch'] }, memoryInput(b, mem)] };
+    },
+    state: () => sampler.state(),
+    setState: (s) => sampler.setState(s as BatchSamplerState),
+    describe: `${train.name} (${trainName}) targets, dynamic binarization, addressing one memory of ${mem.count} entries (${m.path}, fixed binarization)`,
+  };
+}
+
 /**
  * A fixed validation set: `count` examples (episodes with the same C and S for memory models)
  * from the data held out of training (`trainValidSplits`), fixed binarization, the same every
@@ -133,6 +192,15 @@ function fixedBatches(ir: IrProgram, opts: DataOptions, count: number, batch: nu
   const out: RawBatch[] = [];
   const b = bindInputs(ir);
   checkPixels(set, b);
+  if (opts.memory) {
+    const mem = sharedMemoryOf(ir, opts.memory, b);
+    const sampler = new BatchSampler({ set, split, seed: opts.seed + 7919, pixels: { fixed: opts.seed + 104729 } });
+    for (let i = 0; i < count; i += batch) {
+      const bb = sampler.next(Math.min(batch, count - i));
+      out.push({ inputs: [{ name: b.data, data: bb.images, shape: [bb.batch, bb.pixels], plates: ['batch'] }, memoryInput(b, mem)] });
+    }
+    return out;
+  }
   if (b.memory) {
     const sampler = new EpisodeSampler({
       set: set as LabelledImageSet,

@@ -252,11 +252,19 @@ export interface TrainSettings {
   address?: AddressProposal;
 }
 
+/** Steps between refreshes of a shared memory's cached keys when `topk` says no `refresh` (src/lower/cached_keys.ts). */
+export const KEY_REFRESH_STEPS = 100;
+
 /** A truncated address proposal (issue #26): top-k of the guide's posterior plus `tail` uniform entries. */
 export interface AddressProposal {
   kind: 'topk';
   k: number;
   tail: number;
+  /**
+   * Steps between recomputations of a shared memory's cached keys (src/lower/cached_keys.ts);
+   * absent: KEY_REFRESH_STEPS. Staler keys give a worse proposal (a looser bound), never an invalid one.
+   */
+  refresh?: number;
 }
 
 export interface IrProgram {

@@ -37,6 +37,7 @@ import { writeFileAtomicSync } from '../report/atomic.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { bindInputs, episodeInputs, type DataOptions, type RawBatch } from '../data/bind.ts';
 import { loadImageSet, testBatches } from '../data/source.ts';
+import { memoryFileHash } from '../data/shared_memory.ts';
 import { loadCheckpoint } from '../runtime/checkpoint.ts';
 import { hasCheckpointFile, irOfRun, RunDir } from './run_dir.ts';
 import type { IrProgram, IrSite } from '../ir/types.ts';
@@ -49,6 +50,11 @@ export const EVAL_SEED = 12345;
 
 export interface EvalOptions {
   data?: string;
+  /**
+   * One memory file every test target addresses (src/data/shared_memory.ts), instead of
+   * few-shot episodes; a run trained with `--memory` is evaluated against its own by default.
+   */
+  memory?: string;
   samples: number;
   episodes: number;
   memorySizes: string;
@@ -117,6 +123,8 @@ export interface EvalResult {
   /** Lake's one-shot runs: accuracy over the 400 trials, standard error over trials. */
   lake?: { accuracy: number; se: number; runs: number; trials: number };
   plainNll?: { nll: number; se: number; examples: number };
+  /** The memory file the test targets addressed, when it was one shared memory. */
+  sharedMemory?: { path: string; entries: number };
   /** Made with `--quick` (fewer episodes and samples than the full protocol). */
   quick?: boolean;
 }
@@ -310,8 +318,10 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const out = o.out ?? join(dir.path, 'eval');
   const partialPath = join(out, 'partial.json');
   const soft = readsSoft(ir);
-  const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}) };
   const b = bindInputs(ir);
+  if (o.memory !== undefined && !b.memory) throw new RunError(`--memory ${o.memory}: ${ir.name} has no memory input to give it to`);
+  const memory = o.memory !== undefined ? { path: resolve(o.memory), sha256: readableMemoryHash(o.memory) } : config.data.memory;
+  const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}), ...(memory ? { memory } : {}) };
   let parameters = 0;
   for (const v of model.variables.values()) parameters += v.size;
   const result: EvalResult = { model: ir.name, estimator: ir.train.estimator.kind, soft, bound: describeBound(ir, o.samples), ...(ir.noMemory?.length ? { control: true } : {}), samples: o.samples, episodes: o.episodes, seed: o.seed, parameters, nll: [], ways: [], large: [], ...(o.quick ? { quick: true } : {}) };
@@ -326,6 +336,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
     large: o.large,
     seed: o.seed,
     dataset: dataOpts.dataset,
+    ...(memory ? { memory: memory.sha256 } : {}),
     weights: { path: resolve(weights), mtime: statSync(weights).mtimeMs },
   });
   let partial: PartialEval = { key, rng: new Rng(o.seed).state(), done: 0, nll: {}, ways: {}, large: {} };
@@ -341,7 +352,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const resumedAt = partial.done;
 
   // The plan: every part with its cost, so progress and the ETA cover the whole evaluation.
-  const isPlain = !b.memory || dataOpts.dataset === 'recall';
+  const isPlain = !b.memory || dataOpts.dataset === 'recall' || memory !== undefined;
   const sizes = isPlain ? [] : [...new Set(parseList(o.memorySizes, '--memory-sizes'))].sort((x, y) => x - y);
   const classesList = isPlain ? [] : parseList(o.classesList, '--classes-list');
   const waysList = isPlain ? [] : parseList(o.ways, '--ways');
@@ -383,8 +394,10 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
       }
       const { mean, se } = meanSe(p.nll);
       result.plainNll = { nll: mean, se, examples: p.nll.length };
+      const entries = memory ? batches[0]!.inputs.find((i) => i.name === b.memory)!.shape[0]! : 0;
+      if (memory) result.sharedMemory = { path: memory.path, entries };
       progress.stop();
-      log(`test NLL ${mean.toFixed(2)} ± ${se.toFixed(2)} nats (${p.nll.length} examples, ${o.samples} importance samples)`);
+      log(`test NLL ${mean.toFixed(2)} ± ${se.toFixed(2)} nats (${p.nll.length} examples, ${o.samples} importance samples${memory ? `, each addressing the ${entries} entries of ${memory.path}` : ''})`);
     } else {
       const { test, testSplit } = loadImageSet(dataOpts.dataset, dataOpts.dataDir, { memory: true, pixels: b.dataSize, ...(dataOpts.valid !== undefined ? { valid: dataOpts.valid } : {}) });
       const set = test as LabelledImageSet;
@@ -627,6 +640,7 @@ export function evalTable(result: EvalResult): string {
   const lines: string[] = [];
   if (result.plainNll) {
     lines.push(markdownTable(['model', 'estimator', 'test NLL (nats)', '± se', 'examples'], [[result.model, result.estimator, result.plainNll.nll.toFixed(2), result.plainNll.se.toFixed(2), String(result.plainNll.examples)]]));
+    if (result.sharedMemory) lines.push('', `Every target addressed one memory of ${result.sharedMemory.entries} entries: ${result.sharedMemory.path}.`);
     return lines.join('\n');
   }
   const Ms = [...new Set(result.nll.map((c) => c.memory))].sort((a, b) => a - b);
@@ -765,4 +779,13 @@ export function addressesMemory(ir: IrProgram): boolean {
   const addr = ir.model.find((s): s is IrSite => s.stmt === 'site' && s.role === 'address');
   const d = addr?.dist;
   return d?.kind === 'Categorical' && d.memory !== undefined && ir.memories.some((m) => m.name === d.memory);
+}
+
+/** The hash of a memory file named on the command line, or a one-line error. */
+function readableMemoryHash(path: string): string {
+  try {
+    return memoryFileHash(path);
+  } catch (e) {
+    throw new RunError(`--memory ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
 }

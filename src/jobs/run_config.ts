@@ -7,7 +7,8 @@
 import { resolve } from 'node:path';
 import { compileSource, type PipelineResult } from '../check/pipeline.ts';
 import { SettingsError, type SettingOverrides } from '../check/settings.ts';
-import { isBuiltinDataset } from '../data/registry.ts';
+import { isBuiltinDataset, isGenerated } from '../data/registry.ts';
+import { memoryFileHash } from '../data/shared_memory.ts';
 import { InputError, RunError } from '../diagnostics/errors.ts';
 import type { IrProgram } from '../ir/types.ts';
 import type { RunConfig } from './run_dir.ts';
@@ -27,6 +28,8 @@ export interface RunSettings {
   dataDir?: string;
   /** With a path as `dataset`: a second file or folder of validation images. */
   validData?: string;
+  /** One memory file that every example addresses, instead of few-shot episodes (src/data/shared_memory.ts). */
+  memory?: string;
   classes?: number;
   shots?: number;
   distractors?: number;
@@ -62,6 +65,7 @@ export function runConfig(modelPath: string, source: string, s: RunSettings, ref
   if (r.problem) refuse(r.problem);
   if (!r.compiled) throw new RunError(`${modelPath} has errors: ${r.diagnostics.find((d) => d.severity === 'error')?.message ?? 'unknown error'}`);
   const tuned = r.compiled;
+  const memory = s.memory === undefined ? undefined : sharedMemorySetting(s.memory, tuned, dataset ?? tuned.train.dataset);
   const ep = tuned.train.episodes;
   const steps = tuned.train.steps;
   const config: RunConfig = {
@@ -73,6 +77,7 @@ export function runConfig(modelPath: string, source: string, s: RunSettings, ref
       dataset: dataset ?? tuned.train.dataset,
       ...(s.dataDir ? { dataDir: s.dataDir } : {}),
       ...(s.validData !== undefined ? { valid: resolve(s.validData) } : {}),
+      ...(memory ? { memory } : {}),
       seed: s.seed,
       classes: s.classes ?? ep.classes,
       shots: s.shots ?? ep.shots,
@@ -86,4 +91,19 @@ export function runConfig(modelPath: string, source: string, s: RunSettings, ref
     createdAt: new Date().toISOString(),
   };
   return { config, ir: tuned };
+}
+
+/** A memory file as a run keeps it: absolute, with its hash; refused where the model or data set cannot take one. */
+function sharedMemorySetting(path: string, ir: IrProgram, dataset: string): { path: string; sha256: string } {
+  if (!ir.memories.length) throw new InputError(`--memory ${path}: ${ir.name} has no memory input to give it to`);
+  if (isGenerated(dataset)) throw new InputError(`--memory ${path}: the data set ${dataset} generates its own memories`);
+  if (ir.train.control) throw new InputError(`--memory ${path}: the no-memory control reads no memory`);
+  const abs = resolve(path);
+  let sha256: string;
+  try {
+    sha256 = memoryFileHash(abs);
+  } catch (e) {
+    throw new InputError(`--memory ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return { path: abs, sha256 };
 }

@@ -16,8 +16,8 @@ import type { CachedAddress } from './handlers.ts';
 import { alignTo, reshape, type Value } from './plates.ts';
 import { offTape } from './truncated.ts';
 
-/** Steps between refreshes of the cached keys (the trainer's default; `new Trainer(ir, seed, { keyRefresh })`). */
-export const KEY_REFRESH_STEPS = 100;
+/** Steps between refreshes of the cached keys (`topk(..., refresh: N)` or `new Trainer(ir, seed, { keyRefresh })` override it). */
+export { KEY_REFRESH_STEPS } from '../ir/types.ts';
 
 /** A shared memory's keys kept between steps, with the address split they belong to. */
 export interface AddressCache {

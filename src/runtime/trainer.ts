@@ -86,7 +86,7 @@ export class Trainer {
     this.optimizer = makeOptimizer({ ...opt, ...(clip !== undefined ? { clipNorm: clip } : {}) }, this.model.variables);
     this.rng = new Rng(seed ^ 0x5bd1e995);
     this.estState = this.estimator.initState();
-    this.keyRefresh = opts.keyRefresh ?? KEY_REFRESH_STEPS;
+    this.keyRefresh = opts.keyRefresh ?? ir.train.address?.refresh ?? KEY_REFRESH_STEPS;
     if (!Number.isInteger(this.keyRefresh) || this.keyRefresh < 1) throw new RunError(`keyRefresh must be a whole number of steps >= 1, got ${this.keyRefresh}`);
     const split = ir.train.address && !ir.softAttention?.length && opts.cachedKeys !== false ? splitAddressLogits(ir) : undefined;
     this.keyPlan = typeof split === 'object' && split.learned === 0 && split.offset === 0 ? split : undefined;

@@ -24,7 +24,7 @@ import { makeEstimator } from '../../src/estimators/index.ts';
 import { Rng } from '../../src/random/rng.ts';
 import { proposalFromScores, proposalLogProb } from '../../src/lower/truncated.ts';
 import { splitAddressLogits, type AddressSplit } from '../../src/lower/address_split.ts';
-import { memoryKeys, type AddressCache } from '../../src/lower/cached_keys.ts';
+import { KEY_REFRESH_STEPS, memoryKeys, type AddressCache } from '../../src/lower/cached_keys.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
 import { gradsOf, irOf, withEstimator, TINY_VMA } from './helpers.ts';
 
@@ -137,6 +137,25 @@ describe('cached keys, fresh: the same step as the uncached path', () => {
     c.dispose();
     a.dispose();
     b.dispose();
+  });
+
+  it("the file's `topk(..., refresh: N)` sets the interval (default KEY_REFRESH_STEPS); the library's keyRefresh overrides it", () => {
+    const ir = withAddress(withEstimator(ir0, 'vimco', 3), 3, 4);
+    const batch = sharedBatch(randomRows(4, 1), randomRows(12, 2));
+    expect(new Trainer(ir, 3).keyRefresh).toBe(KEY_REFRESH_STEPS);
+    const every3 = { ...ir, train: { ...ir.train, address: { ...ir.train.address!, refresh: 3 } } };
+    const t = new Trainer(every3, 3);
+    expect(t.keyRefresh).toBe(3);
+    const seen: (number | undefined)[] = [];
+    for (let i = 0; i < 7; i++) {
+      t.step(batch);
+      seen.push(t.keysComputedAt());
+    }
+    expect(seen).toEqual([0, 0, 0, 3, 3, 3, 6]);
+    const overridden = new Trainer(every3, 3, { keyRefresh: 5 });
+    expect(overridden.keyRefresh).toBe(5);
+    overridden.dispose();
+    t.dispose();
   });
 });
 
