@@ -80,6 +80,9 @@ interface RunScores {
   /** Per target: NLL with the shared memory, with an episode memory. */
   shared: number[];
   episode: number[];
+  /** Per target: whether argmax q(a | x) is an entry of the target's class (memory models). */
+  sharedHits?: number[];
+  episodeHits?: number[];
 }
 
 async function evaluate(): Promise<void> {
@@ -112,7 +115,11 @@ async function evaluate(): Promise<void> {
     l.push(i);
   });
   const classNames = [...byClass.keys()];
-  const episode = new Float32Array(n * classes * shots * D);
+  const E = classes * shots;
+  const episode = new Float32Array(n * E * D);
+  // Which entries have the target's class: for the share of targets whose argmax q(a | x) is one.
+  const sharedMatch = new Uint8Array(n * mem.count);
+  const episodeMatch = new Uint8Array(n * E);
   const erng = new Rng(seed, 'shared-memory-episodes');
   for (let b = 0; b < n; b++) {
     const own = tg.labels![pick[b]!]!;
@@ -122,6 +129,8 @@ async function evaluate(): Promise<void> {
       return Array.from(erng.sample(l.length, shots), (i) => l[i]!);
     });
     const order = erng.permutation(entries.length);
+    for (let j = 0; j < entries.length; j++) if (order[j]! < shots) episodeMatch[b * E + j] = 1;
+    for (let i = 0; i < mem.count; i++) if (memLabels[i] === own) sharedMatch[b * mem.count + i] = 1;
     for (let j = 0; j < entries.length; j++) episode.set(mem.data.subarray(entries[order[j]!]! * D, (entries[order[j]!]! + 1) * D), (b * classes * shots + j) * D);
   }
   const results: RunScores[] = [];
@@ -129,25 +138,41 @@ async function evaluate(): Promise<void> {
     const { ir, model, config } = loadTrained(run);
     const b = bindInputs(ir);
     const soft = readsSoft(ir);
-    const score = async (memoryOf: (start: number, end: number) => RawBatch['inputs'][number] | undefined) => {
+    const score = async (memoryOf: (start: number, end: number) => RawBatch['inputs'][number] | undefined, match?: { mask: Uint8Array; size: number }) => {
       const out: number[] = [];
+      const hits: number[] = [];
       const r = new Rng(seed, 'shared-memory-eval');
       for (let s = 0; s < n; s += 20) {
         const e = Math.min(n, s + 20);
         const m = memoryOf(s, e);
-        const raw: RawBatch = { inputs: [{ name: b.data, data: targets.subarray(s * D, e * D), shape: [e - s, D], plates: ['batch'] }, ...(m ? [m] : [])] };
-        out.push(...(await evalBatch(ir, model, raw, samples, r, soft)).nll);
+        const episodeInfo = match && { batch: e - s, memorySize: match.size, matchMask: match.mask.subarray(s * match.size, e * match.size) };
+        const raw: RawBatch = {
+          inputs: [{ name: b.data, data: targets.subarray(s * D, e * D), shape: [e - s, D], plates: ['batch'] }, ...(m ? [m] : [])],
+          // evalBatch reads the batch, the memory size and which entries match each target.
+          ...(episodeInfo ? { episode: episodeInfo as unknown as NonNullable<RawBatch['episode']> } : {}),
+        };
+        const res = await evalBatch(ir, model, raw, samples, r, soft);
+        out.push(...res.nll);
+        if (res.hit) hits.push(...res.hit);
         process.stderr.write(`\r${run}: ${out.length}/${n}   `);
       }
-      return out;
+      return { nll: out, hits };
     };
     const hasMemory = b.memory !== undefined && !ir.noMemory?.length;
-    const shared = await score((s, e) => (b.memory ? { name: b.memory, data: mem.data, shape: [mem.count, D], plates: [] } : undefined));
+    const shared = await score((s, e) => (b.memory ? { name: b.memory, data: mem.data, shape: [mem.count, D], plates: [] } : undefined), hasMemory ? { mask: sharedMatch, size: mem.count } : undefined);
     const ep = hasMemory
-      ? await score((s, e) => ({ name: b.memory!, data: episode.subarray(s * classes * shots * D, e * classes * shots * D), shape: [e - s, classes * shots, D], plates: ['batch'] }))
+      ? await score((s, e) => ({ name: b.memory!, data: episode.subarray(s * E * D, e * E * D), shape: [e - s, E, D], plates: ['batch'] }), { mask: episodeMatch, size: E })
       : shared;
     process.stderr.write('\n');
-    results.push({ run, model: ir.name, control: !hasMemory, trainedWith: config.data.memory ? `shared memory ${config.data.memory.path}` : `episodes ${config.data.classes}x${config.data.shots}`, shared, episode: ep });
+    results.push({
+      run,
+      model: ir.name,
+      control: !hasMemory,
+      trainedWith: config.data.memory ? `shared memory ${config.data.memory.path}` : `episodes ${config.data.classes}x${config.data.shots}`,
+      shared: shared.nll,
+      episode: ep.nll,
+      ...(hasMemory ? { sharedHits: shared.hits, episodeHits: ep.hits } : {}),
+    });
     model.dispose();
   }
   const out = flag('out', 'shared_memory_eval.json')!;
@@ -155,18 +180,56 @@ async function evaluate(): Promise<void> {
   process.stderr.write(`wrote ${out}\n`);
 }
 
+/** A run's kind, from how it was trained: the rows of the report. */
+function kindOf(x: RunScores): string {
+  return x.control ? 'no memory (control)' : x.trainedWith.startsWith('shared') ? 'trained with the shared memory' : `trained on ${x.trainedWith}`;
+}
+
+/** Per-target mean over runs (seeds) of the same kind. */
+function meanOver(xs: number[][]): number[] {
+  return xs[0]!.map((_, t) => xs.reduce((s, x) => s + x[t]!, 0) / xs.length);
+}
+
 function report(): void {
+  const all: RunScores[] = [];
+  let head: { targets: number; samples: number; memory: { entries: number }; classes: number; shots: number } | undefined;
   for (const file of positional()) {
-    const r = JSON.parse(readFileSync(file, 'utf8')) as { targets: number; samples: number; memory: { entries: number }; results: RunScores[] };
-    console.log(`${file}: ${r.targets} targets, ${r.samples} importance samples, shared memory of ${r.memory.entries} entries`);
-    console.log('| run | trained with | NLL, shared memory | NLL, episode memory |');
-    console.log('| --- | --- | ---: | ---: |');
-    for (const x of r.results) {
-      const a = meanSe(x.shared);
-      const e = meanSe(x.episode);
-      console.log(`| ${x.run} | ${x.control ? 'no memory (control)' : x.trainedWith} | ${a.mean.toFixed(2)} ± ${a.se.toFixed(2)} | ${e.mean.toFixed(2)} ± ${e.se.toFixed(2)} |`);
+    const r = JSON.parse(readFileSync(file, 'utf8')) as NonNullable<typeof head> & { results: RunScores[] };
+    head ??= r;
+    all.push(...r.results);
+  }
+  if (!head) throw new Error('report: name the JSON files of eval');
+  console.log(`${head.targets} targets (Omniglot evaluation alphabets, drawers 16..20), ${head.samples} importance samples; NLL in nats, mean ± standard error over targets\n`);
+  console.log(`| run | kind | NLL, shared memory (${head.memory.entries} entries) | NLL, episode memory (${head.classes} x ${head.shots}) | argmax q(a \\| x) of the target's class: shared / episode |`);
+  console.log('| --- | --- | ---: | ---: | ---: |');
+  const pct = (h?: number[]) => (h && h.length ? `${(100 * meanSe(h).mean).toFixed(1)}%` : '-');
+  for (const x of all) {
+    const a = meanSe(x.shared);
+    const e = meanSe(x.episode);
+    console.log(`| ${x.run} | ${kindOf(x)} | ${a.mean.toFixed(2)} ± ${a.se.toFixed(2)} | ${e.mean.toFixed(2)} ± ${e.se.toFixed(2)} | ${pct(x.sharedHits)} / ${pct(x.episodeHits)} |`);
+  }
+  // Paired per target: each kind's NLL averaged over its seeds, then differences target by target.
+  const kinds = [...new Set(all.map(kindOf))];
+  const per = new Map(kinds.map((k) => [k, all.filter((x) => kindOf(x) === k)]));
+  const cell = (k: string, mem: 'shared' | 'episode') => meanOver(per.get(k)!.map((x) => x[mem]));
+  console.log('\nPaired differences (row minus column, per target, seeds averaged; negative: the row is better):\n');
+  console.log('| row | column | shared memory | episode memory | seeds (row, column) |');
+  console.log('| --- | --- | ---: | ---: | --- |');
+  for (let i = 0; i < kinds.length; i++) {
+    for (let j = i + 1; j < kinds.length; j++) {
+      const [ki, kj] = [kinds[i]!, kinds[j]!];
+      const d = (mem: 'shared' | 'episode') => {
+        const a = cell(ki, mem);
+        const b = cell(kj, mem);
+        const s = meanSe(a.map((v, t) => v - b[t]!));
+        return `${s.mean.toFixed(2)} ± ${s.se.toFixed(2)}`;
+      };
+      console.log(`| ${ki} | ${kj} | ${d('shared')} | ${d('episode')} | ${per.get(ki)!.length}, ${per.get(kj)!.length} |`);
     }
   }
+  // Seed to seed: the spread of each kind's mean NLL, a check on the per-target standard errors.
+  console.log('\nEach seed\'s mean NLL (shared / episode memory):\n');
+  for (const k of kinds) console.log(`- ${k}: ${per.get(k)!.map((x) => `${meanSe(x.shared).mean.toFixed(2)} / ${meanSe(x.episode).mean.toFixed(2)}`).join('; ')}`);
 }
 
 if (cmd === 'make') make();
