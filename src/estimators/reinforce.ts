@@ -115,7 +115,8 @@ export const reinforceSpec: EstimatorSpec = {
   terms: 'sampled',
   summary: 'REINFORCE with a running or learned (NVIL) baseline (Mnih & Gregor 2014)',
   fits: pointless,
-  // The running mean c as ReinforceEstimator keeps it (decay 0.9, the first batch's mean first).
+  // The running mean c as ReinforceEstimator keeps it (decay 0.9, the first batch's mean first);
+  // under torchrun the batch mean is all-reduced, so every rank keeps the c of the whole batch.
   torch: `def estimate(t, state, args):
     lw = t.term('logP') - t.term('logQ')
     bound = rt.logmeanexp(lw, 0)
@@ -128,7 +129,7 @@ export const reinforceSpec: EstimatorSpec = {
     out = {'surrogate': (bound + score).mean(), 'bound': bound}
     if args['baseline'] == 'nvil':
         out['extra_loss'] = ((l_stop - c - t.baseline) ** 2).mean()
-    m = float(centred.mean())
+    m = rt.global_mean(centred.mean())  # over every rank's batch under torchrun, as one process would
     rm = state['runningMean']
     rm = (m if rm is None else 0.9 * rm + 0.1 * m) if use_c else rm
     out['state'] = {'steps': state['steps'] + 1, 'runningMean': rm}

@@ -93,7 +93,7 @@ describe.skipIf(!has)(`the bound curve of an exported training run (${has ? torc
       const pair = [r, r + 1].filter((s) => s <= RUNS);
       const outs = await Promise.all(
         pair.map((s) =>
-          python([join(dir, 'train.py'), '--steps', String(STEPS), '--log-every', '1', '--device', 'cpu', '--seed', String(100 + s), '--init', init, '--out', join(work, `run${s}`)]),
+          python([join(dir, 'train.py'), '--steps', String(STEPS), '--log-every', '1', '--valid-every', '0', '--device', 'cpu', '--seed', String(100 + s), '--init', init, '--out', join(work, `run${s}`)]),
         ),
       );
       for (const [i, o] of outs.entries()) {

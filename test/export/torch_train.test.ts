@@ -101,12 +101,16 @@ print('REL', err)
     const lines = r.out.trim().split('\n');
     expect(lines.every((l) => l.startsWith('[default0]:')), r.out).toBe(true);
     expect(lines[0]).toContain('batch 8 = 2 processes x 4 (gloo)');
-    expect(lines.filter((l) => /step \d+ +bound/.test(l)).length).toBe(2);
+    expect(lines.filter((l) => /step \d+\/4 .* bound/.test(l)).length).toBe(2);
     expect(lines.at(-1)).toContain(`wrote ${run}`);
     const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; bound: number });
     const train = metrics.filter((m) => m.kind === 'train');
     expect(train.map((m) => m.step)).toEqual([2, 4]);
     expect(train.every((m) => Number.isFinite(m.bound))).toBe(true);
+    // Validation as vmm's train loop records it (every step of so short a run), by rank 0 on the held-out images.
+    const valid = metrics.filter((m) => m.kind === 'valid');
+    expect(valid.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    expect(valid.every((m) => Number.isFinite(m.bound) && m.bound < 0)).toBe(true);
     const config = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as { exported: { world: number } };
     expect(config.exported.world).toBe(2);
     const t = loadTrained(run);

@@ -58,9 +58,12 @@ class Emitter {
   readonly L: number;
   readonly enumSite: string | undefined;
 
-  constructor(readonly ir: IrProgram) {
-    const spec = estimatorSpec(ir.train.estimator.kind);
-    const enumerated = spec?.handlers.includes('enumerate') ?? false;
+  /** `handlers`: the trace handlers (src/lower/handlers.ts' names) of the trace to write. */
+  constructor(
+    readonly ir: IrProgram,
+    readonly handlers: readonly string[],
+  ) {
+    const enumerated = handlers.includes('enumerate');
     this.enumSite = enumerated ? ir.model.find((s) => s.stmt === 'site' && s.discrete && family(familyName(s.dist))?.enumerable)?.name : undefined;
     this.L = this.enumSite ? 3 : 2;
     this.addresses = new Set(ir.model.filter((s) => s.stmt === 'site' && s.role === 'address').map((s) => s.name));
@@ -293,7 +296,7 @@ class Emitter {
     this.at = 'estimator';
     if (ir.train.address && !ir.softAttention?.length && this.addresses.size) this.problem(`the truncated address proposal (\`address = topk(${ir.train.address.k}, ${ir.train.address.tail})\`)`);
     const options: string[] = [];
-    for (const h of spec?.handlers ?? []) {
+    for (const h of this.handlers) {
       const o = HANDLER_OPTIONS[h];
       if (!o) this.problem(`the trace handler '${h}' of estimator ${ir.train.estimator.kind}`);
       else if (o === 'soft') this.softReads = true;
@@ -425,17 +428,27 @@ export interface EmittedModel {
 
 /** model.py for a program (already through `withAddressing`). */
 export function emitModel(ir: IrProgram, opts: { baselineNet?: IrNet } = {}): EmittedModel {
-  const e = new Emitter(ir);
+  const settings = ir.train.estimator;
+  const spec = estimatorSpec(settings.kind);
+  const handlers = spec?.handlers ?? [];
+  const e = new Emitter(ir, handlers);
   const traceBody = e.trace();
   const problems = e.problems;
+  // vmm's validation bound (src/jobs/train_loop.ts validate) reads addresses softly where the
+  // estimator does (soft), else draws every latent and address from the guide (no handler).
+  const boundHandlers = spec?.make(settings).discrete === 'soft' ? ['soft'] : [];
+  const sameTrace = boundHandlers.join() === handlers.join();
+  const bound = sameTrace ? undefined : new Emitter(ir, boundHandlers);
+  const boundBody = bound?.trace() ?? [];
+  for (const p of bound?.problems ?? []) if (!problems.some((q) => q.construct === p.construct && q.at === p.at)) problems.push(p);
+  // The address whose KL from uniform vmm's validation records (src/jobs/summaries.ts addressKl).
+  const address = ir.softAttention?.length ? undefined : ir.model.find((st) => st.stmt === 'site' && st.role === 'address')?.name;
   const nets = [...ir.nets, ...(opts.baselineNet ? [opts.baselineNet] : [])];
   const netLines = nets.flatMap((n) => emitNet(n, problems));
   const vars = variables(ir, nets, problems);
   const used = new Set<string>();
   for (const s of [...ir.model, ...ir.guide.stmts]) if (s.stmt === 'site') used.add(familyName(s.dist));
   const familyCode = [...used].map((n) => family(n)?.torch ?? '').filter((c) => c);
-  const settings = ir.train.estimator;
-  const spec = estimatorSpec(settings.kind);
   if (spec?.handlers.includes('relaxed')) familyCode.push(...[...used].map((n) => family(n)?.relaxation?.torch ?? '').filter((c) => c));
   if (!spec?.torch) problems.push({ construct: `the estimator ${settings.kind} (it has no PyTorch emission)`, at: 'estimator' });
   const ind = (lines: string[], n: number) => lines.map((l) => (l ? ' '.repeat(n) + l : l));
@@ -461,6 +474,8 @@ export function emitModel(ir: IrProgram, opts: { baselineNet?: IrNet } = {}): Em
     `ESTIMATOR = json.loads(${JSON.stringify(JSON.stringify({ kind: settings.kind, k: settings.k, args: settings.args }))})`,
     `TRAIN = json.loads(${JSON.stringify(JSON.stringify(ir.train))})`,
     `INPUTS = json.loads(${JSON.stringify(JSON.stringify({ data: ir.data.map((d) => d.name), memories: ir.memories.map((m) => m.name) }))})`,
+    `# The address whose KL from uniform validation records (None: no hard address).`,
+    `ADDRESS = ${address ? `'${address}'` : 'None'}`,
     '',
     '# vmm variable name: (shape, initialization), in the order vmm creates them.',
     'VARIABLES = {',
@@ -510,6 +525,15 @@ export function emitModel(ir: IrProgram, opts: { baselineNet?: IrNet } = {}): Em
     '        memories [B, M, ...]; returns the rt.Trace with its log-density terms."""',
     ...ind(traceBody, 8),
     '',
+    ...(bound
+      ? [
+          '    def trace_bound(self, inputs, K, noise):',
+          '        """The trace of vmm\'s validation bound: every latent and address drawn from the guide',
+          `        (the estimator's ${handlers.map((h) => `'${h}'`).join(', ')} handling is for training only)."""`,
+          ...ind(boundBody, 8),
+          '',
+        ]
+      : ['    def trace_bound(self, inputs, K, noise):', '        """The trace of vmm\'s validation bound: the training trace."""', '        return self.trace(inputs, K, noise)', '']),
     '',
     'def forward_estimate(model, inputs, K, noise, state):',
     '    """The estimator\'s result on one batch: surrogate (maximized), bound [B], state."""',

@@ -7,7 +7,8 @@
  *                   Adam, data and episodes, vmm's run folder
  *   train.py        fixed (./runtime/): the entry point, alone or under torchrun
  *   model.vmm       the source, which the run folders train.py writes carry (vmm eval reads it)
- *   data/<set>.npz  the image set vmm trains on, as vmm loads it (unless `data: false`)
+ *   data/<set>.npz  the image set vmm trains on, as vmm loads it (unless `data: false`); a
+ *                   generated set is described in export.json and drawn by vmm_runtime.py
  *
  * A construct without a PyTorch emission is a located diagnostic (VMM3040), and nothing is written.
  */
@@ -22,6 +23,7 @@ import { error, type Diagnostic } from '../../diagnostics/diagnostic.ts';
 import { estimatorSpec } from '../../estimators/registry.ts';
 import type { IrProgram } from '../../ir/types.ts';
 import { baselineNet } from '../../lower/compile.ts';
+import { dataBinding, type DataBinding } from './data.ts';
 import { emitModel, type ExportProblem } from './emit.ts';
 
 /** The code of a construct the exporter cannot emit; src/export/torch/codes.ts says why it is kept apart. */
@@ -74,8 +76,15 @@ export function exportPytorch(source: string, settings?: PipelineSettings): Expo
   if (emitted.problems.length) return { ir, diagnostics: exportDiagnostics(source, ir, emitted.problems) };
   const files: Record<string, string> = { 'model.py': emitted.source, 'model.vmm': source };
   for (const f of RUNTIME_FILES) files[f] = readFileSync(join(RUNTIME_DIR, f), 'utf8');
-  files['export.json'] =
-    JSON.stringify({ format: 'vmm-export-pytorch', version: 1, model: ir.name, train: ir.train, inputs: { data: ir.data.map((d) => d.name), memories: ir.memories.map((m) => m.name) } }, null, 2) + '\n';
+  // How train.py feeds the model: an image set's inputs, or a generated set's recipe (./data.ts).
+  let data: DataBinding | undefined;
+  try {
+    data = dataBinding(ir);
+  } catch {
+    data = undefined; // a model the data set cannot feed: train.py says so when it starts
+  }
+  const inputs = { data: ir.data.map((d) => d.name), memories: ir.memories.map((m) => m.name) };
+  files['export.json'] = JSON.stringify({ format: 'vmm-export-pytorch', version: 1, model: ir.name, train: ir.train, inputs, ...(data ? { data } : {}) }, null, 2) + '\n';
   return { ir, diagnostics: [], files };
 }
 

@@ -371,6 +371,7 @@ class Trace:
         self.terms = {}
         self.sites = {}
         self.values = {}
+        self.dists = {}
         self.baseline = None
 
     def add(self, term, v):
@@ -404,6 +405,7 @@ class Trace:
             with torch.no_grad():
                 value = dist.rsample(dist.noise(self.noise, shape)) if dist.reparameterized else dist.sample(self.noise, shape)
         self.values[name] = value.detach()
+        self.dists[name] = dist
         lp = dist.score(value, ev)
         self.sites[('guide', name)] = lp
         self.add('logQ', lp)
@@ -450,6 +452,48 @@ class Trace:
 
 def logmeanexp(l, dim=0):
     return torch.logsumexp(l, dim) - math.log(l.shape[dim])
+
+
+def global_mean(x):
+    """The mean of a per-rank scalar over the ranks of a distributed run (every rank's batch has
+    the same size, so it is the mean over the whole batch), as a float; x itself when alone."""
+    x = x.detach().float().reshape(())
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        x = x.clone()
+        torch.distributed.all_reduce(x)
+        x /= torch.distributed.get_world_size()
+    return float(x)
+
+
+@torch.no_grad()
+def importance_bound(trace, inputs, K, noise, chunk=16):
+    """vmm's validation bound (src/lower/objective.ts importanceBound): the K-sample importance
+    bound log (1/K) sum_k p(x, z_k) / q(z_k | x) per example [B], the K draws taken `chunk` at a
+    time by `trace` (the model's trace_bound: latents and addresses drawn from the guide)."""
+    parts = []
+    done = 0
+    while done < K:
+        k = min(chunk, K - done)
+        t = trace(inputs, k, noise)
+        parts.append(torch.logsumexp(t.term('logP') - t.term('logQ'), 0))
+        done += k
+    return torch.logsumexp(torch.stack(parts), 0) - math.log(K)
+
+
+@torch.no_grad()
+def address_kl(trace, inputs, name, noise):
+    """vmm's addressKl (src/jobs/summaries.ts): the batch mean of KL(q(a | x) || uniform) =
+    log M - H(q(a | x)) for the address `name`, with its ceiling log M; None where the trace does
+    not draw it from a Categorical."""
+    t = trace(inputs, 1, noise)
+    d = t.dists.get(name)
+    if d is None or not d.enumerable:
+        return None
+    logp = d.params[0]
+    M = logp.shape[-1]
+    p = torch.exp(logp)
+    h = -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)  # [K = 1, B], or one value for every example
+    return {'kl': float((math.log(M) - h).mean()), 'logM': math.log(M)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -522,8 +566,50 @@ def write_checkpoint(directory, variables, step, optimizer=None, metadata=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# Adam as vmm runs it (src/runtime/optimizer.ts: Kingma & Ba's Algorithm 1, eps added to
-# sqrt(v_hat), optional clipping of all gradients together by their global L2 norm).
+# The optimizers as vmm runs them (src/runtime/optimizer.ts): Adam (Kingma & Ba's Algorithm 1, eps
+# added to sqrt(v_hat)) and SGD (`sgd(lr: ..)`: theta -= lr g), each with optional clipping of all
+# gradients together by their global L2 norm (Pascanu et al. 2013): g *= clip / max(||g||, clip).
+
+
+def clipped(params, clip):
+    """The gradients by name (zero where a parameter has none), clipped to the global norm `clip`."""
+    grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in params.items()}
+    if clip is not None:
+        # Summed in vmm's order (sorted names).
+        norm = math.sqrt(sum(float((grads[n] * grads[n]).sum()) for n in sorted(grads)))
+        scale = clip / max(norm, clip)
+        grads = {n: g * scale for n, g in grads.items()}
+    return grads
+
+
+def make_optimizer(config, params):
+    """The optimizer of a train block's `optimizer = adam(lr: .., clip: ..)` or `sgd(lr: .., clip: ..)`."""
+    if config['kind'] == 'adam':
+        return Adam(params, config['lr'], clip=config.get('clip'))
+    if config['kind'] == 'sgd':
+        return SGD(params, config['lr'], clip=config.get('clip'))
+    raise SystemExit(f"optimizer {config['kind']}: the export trains with adam or sgd")
+
+
+class SGD:
+    def __init__(self, params, lr, clip=None):
+        self.params = params
+        self.lr, self.clip = lr, clip
+        self.step_count = 0
+
+    @torch.no_grad()
+    def step(self):
+        grads = clipped(self.params, self.clip)
+        self.step_count += 1
+        for n, p in self.params.items():
+            p.sub_(self.lr * grads[n])
+
+    def state(self):
+        return {
+            'config': {'kind': 'sgd', 'lr': self.lr, 'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-8, 'momentum': 0, 'clipNorm': self.clip},
+            'step': self.step_count,
+            'slots': {},
+        }
 
 
 class Adam:
@@ -536,11 +622,7 @@ class Adam:
 
     @torch.no_grad()
     def step(self):
-        grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in self.params.items()}
-        if self.clip is not None:
-            norm = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
-            scale = self.clip / max(norm, self.clip)
-            grads = {n: g * scale for n, g in grads.items()}
+        grads = clipped(self.params, self.clip)
         self.step_count += 1
         t = self.step_count
         step_size = self.lr / (1 - self.beta1 ** t)
@@ -562,11 +644,13 @@ class Adam:
 # ---------------------------------------------------------------------------------------------
 # Data: the image set vmm trains on, written by `vmm export pytorch` into data/<set>.npz
 # (images uint8 [N, D], labels int32, train: the training split's image indices with vmm's
-# validation images held out, max_value), or a user's .npy / .npz of images.
+# validation images held out, valid: those validation images, max_value), or a user's .npy / .npz
+# of images.
 
 
 def load_images(path):
     z = np.load(path)
+    valid = None
     if isinstance(z, np.ndarray):
         images = z
         labels = None
@@ -576,24 +660,33 @@ def load_images(path):
         images = z['images'] if 'images' in z.files else z[z.files[0]]
         labels = z['labels'] if 'labels' in z.files else (z['y'] if 'y' in z.files else None)
         train = z['train'] if 'train' in z.files else np.arange(len(images))
+        valid = z['valid'] if 'valid' in z.files else None
         max_value = int(z['max_value']) if 'max_value' in z.files else (255 if images.max() > 1 else 1)
     images = images.reshape(len(images), -1)
     if images.dtype != np.uint8:
         images = (np.clip(images, 0, 1) * 255).astype(np.uint8)
         max_value = 255
-    return {'images': images, 'labels': labels, 'train': np.asarray(train, dtype=np.int64), 'max_value': max_value}
+    return {
+        'images': images, 'labels': labels, 'max_value': max_value,
+        'train': np.asarray(train, dtype=np.int64), 'valid': None if valid is None else np.asarray(valid, dtype=np.int64),
+    }
 
 
 class Stream:
     """Minibatches of images, or few-shot episodes (vmm's EpisodeSampler: per episode `classes`
     distinct classes, `shots` images of each in memory in random order, the target another image
-    of one of them), dynamically binarized (pixel ~ Bernoulli(v / max_value)). Each rank of a
-    distributed run draws its own stream (seed + rank)."""
+    of one of them), binarized (pixel ~ Bernoulli(v / max_value)), from the images of `pool`
+    ('train', or 'valid': vmm's held-out validation images). `next(n)` gives the model's inputs by
+    name: `names` = {'data': .., 'memory': ..}. Each rank of a distributed run draws its own
+    stream (seed + rank). The same images as vmm's, not the same draws."""
 
-    def __init__(self, data, seed, classes=0, shots=0, distractors=0):
+    def __init__(self, data, seed, names, classes=0, shots=0, distractors=0, pool='train'):
         self.images = torch.from_numpy(data['images'])
         self.max_value = data['max_value']
-        self.train = data['train']
+        self.pool = data[pool]
+        if self.pool is None or len(self.pool) == 0:
+            raise SystemExit(f'the data has no {pool} images')
+        self.names = names
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(int(seed))
         self.classes, self.shots, self.distractors = classes, shots, distractors
@@ -602,7 +695,7 @@ class Stream:
             if labels is None:
                 raise SystemExit('the data has no labels, so it cannot make few-shot episodes')
             by = {}
-            for i in self.train:
+            for i in self.pool:
                 by.setdefault(int(labels[i]), []).append(int(i))
             self.by_class = [np.array(v) for v in by.values() if len(v) >= shots + 1]
             if len(self.by_class) < classes:
@@ -614,8 +707,8 @@ class Stream:
 
     def next(self, n):
         if not self.classes:
-            idx = self.rng.choice(self.train, size=n, replace=True)
-            return self.binarize(self.images[idx]), None
+            idx = self.rng.choice(self.pool, size=n, replace=True)
+            return {self.names['data']: self.binarize(self.images[idx])}
         C, S = self.classes, self.shots
         targets, memory = [], []
         for _ in range(n):
@@ -630,12 +723,224 @@ class Stream:
                     pick = pick[:-1]
                 slots.extend(int(imgs[p]) for p in pick)
             if self.distractors:
-                slots.extend(int(i) for i in self.rng.choice(self.train, size=self.distractors, replace=False))
+                slots.extend(int(i) for i in self.rng.choice(self.pool, size=self.distractors, replace=False))
             self.rng.shuffle(slots)
             memory.append(slots)
         x = self.binarize(self.images[targets])
         mem = self.binarize(self.images[np.array(memory).reshape(-1)]).reshape(n, len(memory[0]), -1)
-        return x, mem
+        return {self.names['data']: x, self.names['memory']: mem}
+
+
+# ---------------------------------------------------------------------------------------------
+# The data sets vmm generates (`dataset = synthetic`, `dataset = recall`), drawn from vmm's own
+# generator: xoshiro128** seeded through splitmix32 (src/random/rng.ts), ported number for number,
+# so a stream opened with vmm's seed and stream name gives vmm's very batches
+# (src/data/synthetic.ts, src/data/synthetic_recall.ts, src/data/sets/recall.ts).
+
+M32 = 0xFFFFFFFF
+
+
+def mix32(x):
+    """The murmur3 32-bit finalizer."""
+    h = x & M32
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & M32
+    h ^= h >> 16
+    return h
+
+
+def hash_seed(*parts):
+    """vmm's hashSeed: seed parts (numbers or strings) into one uint32."""
+    h = 0x9E3779B9
+
+    def absorb(w):
+        nonlocal h
+        h = mix32(((h ^ mix32(w & M32)) + 0x632BE5AB) & M32)
+
+    for part in parts:
+        if isinstance(part, str):
+            absorb(0x5EED5)
+            for ch in part:
+                absorb(ord(ch))
+            absorb(len(part))
+        else:
+            if not math.isfinite(part):
+                raise ValueError(f'hash_seed: seed must be finite, got {part}')
+            absorb(int(math.trunc(part)) & M32)
+            absorb(math.floor(part / 4294967296) & M32)
+            absorb(math.floor((part - math.floor(part)) * 4294967296) & M32)
+    return h
+
+
+class Rng:
+    """vmm's generator (src/random/rng.ts): xoshiro128** (Blackman & Vigna 2018,
+    arXiv:1805.01407), the state seeded by splitmix32 from hash_seed(seed, stream)."""
+
+    def __init__(self, seed=0, stream=None):
+        st = hash_seed(seed) if stream is None else hash_seed(seed, stream)
+        words = []
+        for _ in range(4):
+            st = (st + 0x9E3779B9) & M32
+            z = st
+            z = ((z ^ (z >> 16)) * 0x21F0AAAD) & M32
+            z = ((z ^ (z >> 15)) * 0x735A2D97) & M32
+            z ^= z >> 15
+            words.append(z)
+        if not any(words):
+            words[0] = 0x9E3779B9
+        self.s = words
+        self.spare = None
+
+    def uint32s(self, n):
+        """n uniform uint32s (the generator's next n outputs)."""
+        s0, s1, s2, s3 = self.s
+        out = [0] * n
+        for i in range(n):
+            m = (s1 * 5) & M32
+            out[i] = ((((m << 7) | (m >> 25)) & M32) * 9) & M32
+            t = (s1 << 9) & M32
+            s2 ^= s0
+            s3 ^= s1
+            s1 ^= s2
+            s0 ^= s3
+            s2 ^= t
+            s3 = ((s3 << 11) | (s3 >> 21)) & M32
+        self.s = [s0, s1, s2, s3]
+        return out
+
+    def next(self):
+        """A uniform float in [0, 1) with 32 random bits."""
+        return self.uint32s(1)[0] * 2.0 ** -32
+
+    def bits(self, n):
+        """n draws of `next() < 0.5 ? 1 : 0`."""
+        return [1.0 if u < 0x80000000 else 0.0 for u in self.uint32s(n)]
+
+    def int(self, n):
+        """A uniform integer in [0, n) by rejection (no modulo bias)."""
+        limit = 4294967296 - 4294967296 % n
+        while True:
+            u = self.uint32s(1)[0]
+            if u < limit:
+                return u % n
+
+    def normal(self):
+        """A standard normal draw (Marsaglia's polar method, the second value kept for the next call)."""
+        if self.spare is not None:
+            v, self.spare = self.spare, None
+            return v
+        while True:
+            u = 2 * self.next() - 1
+            v = 2 * self.next() - 1
+            s = u * u + v * v
+            if 0 < s < 1:
+                f = math.sqrt(-2 * math.log(s) / s)
+                self.spare = v * f
+                return u * f
+
+    def shuffle(self, a):
+        for i in range(len(a) - 1, 0, -1):
+            j = self.int(i + 1)
+            a[i], a[j] = a[j], a[i]
+        return a
+
+    def sample(self, n, k):
+        """k distinct integers of [0, n) in random order (Floyd's algorithm when k is small)."""
+        if k * 4 < n:
+            seen = set()
+            out = []
+            for j in range(n - k, n):
+                t = self.int(j + 1)
+                v = j if t in seen else t
+                seen.add(v)
+                out.append(v)
+            return self.shuffle(out)
+        p = list(range(n))
+        out = []
+        for i in range(k):
+            j = i + self.int(n - i)
+            p[i], p[j] = p[j], p[i]
+            out.append(p[i])
+        return out
+
+
+class SyntheticStream:
+    """`dataset = synthetic` (src/data/synthetic.ts): a mixture of `components` isotropic Gaussians
+    (std 0.5) whose means lie on a circle of radius 3 in the first two coordinates."""
+
+    def __init__(self, spec, seed, stream='train', components=3, std=0.5):
+        D = spec['dim']
+        self.name, self.D, self.K, self.std = spec['data'], D, components, std
+        means = np.zeros((components, D), dtype=np.float32)
+        for k in range(components):
+            means[k, 0] = 3 * math.cos(2 * math.pi * k / components)
+            if D > 1:
+                means[k, 1] = 3 * math.sin(2 * math.pi * k / components)
+        self.means = means.astype(np.float64)
+        self.rng = Rng(seed, f'synthetic-{stream}')
+
+    def next(self, n):
+        out = np.zeros((n, self.D), dtype=np.float64)
+        for i in range(n):
+            k = self.rng.int(self.K)
+            for d in range(self.D):
+                out[i, d] = self.means[k, d] + self.std * self.rng.normal()
+        return {self.name: torch.from_numpy(out.astype(np.float32))}
+
+
+class RecallStream:
+    """`dataset = recall` (src/data/synthetic_recall.ts, src/data/sets/recall.ts): episodes of
+    N = classes x shots pairs of distinct random K-bit keys and random V-bit values; the query is
+    one stored key (padded with zeros to the query's width), the target its value; a `real` memory
+    gets bits as -1 / +1."""
+
+    def __init__(self, spec, seed, stream='train'):
+        self.spec = spec
+        self.rng = Rng(seed, f'recall-{stream}')
+
+    def next(self, B):
+        r, rng = self.spec, self.rng
+        K, V, N = r['keyBits'], r['valueBits'], r['pairs']
+        E = K + V
+        pairs = np.zeros((B, N, E), dtype=np.float32)
+        keys = np.zeros((B, K), dtype=np.float32)
+        values = np.zeros((B, V), dtype=np.float32)
+        for b in range(B):
+            codes = rng.sample(2 ** K, N) if K <= 30 else None
+            seen = set()
+            for n in range(N):
+                if codes is not None:
+                    c = codes[n]
+                    pairs[b, n, :K] = [(c >> i) & 1 for i in range(K)]
+                else:
+                    while True:
+                        key = rng.bits(K)
+                        code = tuple(key)
+                        if code not in seen:
+                            seen.add(code)
+                            break
+                    pairs[b, n, :K] = key
+                pairs[b, n, K:] = rng.bits(V)
+            q = rng.int(N)
+            keys[b] = pairs[b, q, :K]
+            values[b] = pairs[b, q, K:]
+        if r['signed']:
+            pairs = 2 * pairs - 1
+            keys = 2 * keys - 1
+        query = np.zeros((B, r['queryWidth']), dtype=np.float32)
+        query[:, :K] = keys
+        return {r['key']: torch.from_numpy(query), r['value']: torch.from_numpy(values), r['memory']: torch.from_numpy(pairs)}
+
+
+def generated_stream(spec, seed, stream='train'):
+    """The stream of a generated data set described by export.json's `data` (`vmm export pytorch`)."""
+    if spec['generated'] == 'synthetic':
+        return SyntheticStream(spec, seed, stream)
+    if spec['generated'] == 'recall':
+        return RecallStream(spec, seed, stream)
+    raise SystemExit(f"the data set {spec['generated']} is not generated by this runtime")
 
 
 # ---------------------------------------------------------------------------------------------
