@@ -12,7 +12,7 @@ const has = torchPython() !== undefined;
 if (!has && process.env['VMM_REQUIRE_TORCH'] === '1') throw new Error(`VMM_REQUIRE_TORCH=1: ${torchMissing}`);
 
 /** model file, estimator override (kind, k, args), other settings (`--addressing`), batch and memory size (3 and 5 unless given). */
-const CASES: Array<[string, { kind: string; k: number; args?: Record<string, string | number> }?, Record<string, string>?, { batch: number; m: number }?]> = [
+const CASES: Array<[string, { kind: string; k: number; args?: Record<string, string | number> }?, Record<string, unknown>?, { batch: number; m: number }?]> = [
   ['models/vae.vmm'],
   ['models/vae.vmm', { kind: 'iwae', k: 4 }],
   ['models/gmm.vmm'],
@@ -46,6 +46,11 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
   ['models/titans_recall_delta.vmm'],
   ['models/titans_omniglot.vmm'],
   ['models/titans_mac_omniglot.vmm'],
+  // the truncated address proposal (issue #26): addresses drawn from r(a) (the guide's top k, a
+  // tail share eps from a sample of entries, replayed from vmm's draw), log r(a) in the weights
+  ['models/vma_mnist.vmm', undefined, { address: { kind: 'topk', k: 2, tail: 2 } }],
+  ['models/vma_mnist.vmm', { kind: 'reinforce', k: 2, args: { baseline: 'running' } }, { address: { kind: 'topk', k: 1, tail: 1 } }],
+  ['models/vma_mnist.vmm', { kind: 'rws', k: 3 }, { address: { kind: 'topk', k: 2, tail: 0 } }],
   // the relaxed estimator: Gumbel-softmax draws of the address, ExpConcrete densities
   ['models/vma_mnist.vmm', { kind: 'relaxed', k: 2 }],
   ['models/vma_omniglot.vmm', { kind: 'relaxed', k: 2, args: { temperature: 0.3 } }],

@@ -3,7 +3,8 @@
  * initial ones, saved as safetensors), the same batch and the same draws (every guide site's
  * value recorded from vmm's trace; the exported trace takes it, recovering a reparameterized
  * site's noise from it so that pathwise gradients flow as in vmm) give per-site log-densities,
- * the bound and the gradients of the estimator's loss; `compareWithTorch` returns both sides.
+ * the guide's summed terms (log q, its score-function part), the bound and the gradients of the
+ * estimator's loss; `compareWithTorch` returns both sides.
  *
  * PyTorch: Debian's /usr/bin/python3 has it here (the pyenv python3 on PATH has not);
  * `VMM_TORCH_PYTHON` names another. `torchPython()` is undefined when none imports torch.
@@ -86,6 +87,16 @@ export function exportTo(source: string, settings?: PipelineSettings, withData =
 
 const plain = (t: tf.Tensor): NamedTensor => ({ shape: t.shape, data: Float32Array.from(t.dataSync()) });
 
+/** An Rng that keeps every block of uniforms it hands out (the truncated proposal's tail sample is the first). */
+class RecordingRng extends Rng {
+  readonly blocks: Float32Array[] = [];
+  override uniforms(n: number): Float32Array {
+    const u = super.uniforms(n);
+    this.blocks.push(u);
+    return u;
+  }
+}
+
 /**
  * vmm's and the export's per-site log-densities, bound, surrogate and gradients on one batch
  * (`batch` examples, memories of `m` entries), vmm's initial weights of `seed`.
@@ -101,7 +112,7 @@ export async function compareWithTorch(source: string, o: { settings?: PipelineS
   await yieldLoop();
   const raw: RawBatch = fakeBatch(ir, o.batch ?? 3, { M: o.m ?? 5 }, 11);
   const k = ir.train.estimator.k;
-  const run = () => {
+  const run = (rng: Rng = new Rng(7)) => {
     const inputs = model.inputs(raw);
     return estimateObjective({
       ir,
@@ -109,15 +120,16 @@ export async function compareWithTorch(source: string, o: { settings?: PipelineS
       applyNet: model.applyNet,
       estimator,
       state: estimator.initState(),
-      rng: new Rng(7),
+      rng,
       ...(estimator.needsBaselineNet ? { baseline: model.baseline(inputs) } : {}),
     });
   };
   const b = raw.inputs[0]!.shape[0]!;
   const vmm: Side = { bound: new Float32Array(), surrogate: 0, sites: new Map(), grads: new Map() };
   const values: Record<string, NamedTensor> = {};
+  const recorder = new RecordingRng(7);
   tf.tidy(() => {
-    const r = run();
+    const r = run(recorder);
     vmm.bound = Float32Array.from(r.bound.dataSync());
     vmm.surrogate = r.surrogate.dataSync()[0]!;
     const e = r.trace.logQEnum ? r.trace.logQEnum.t.shape[0] : undefined;
@@ -138,7 +150,20 @@ export async function compareWithTorch(source: string, o: { settings?: PipelineS
       if ('soft' in v) continue;
       vmm.sites.set(`model/${name}`, full(logProb(d, v)));
     }
+    // The guide's terms as summed: log q of every draw (log r(a) for a truncated proposal's address)
+    // and its score-function part.
+    vmm.sites.set('term/logQ', full(r.trace.logQ));
+    vmm.sites.set('term/logQScore', full(r.trace.logQDiscrete));
   });
+  // The truncated proposal's tail sample S (src/lower/truncated.ts): the address's first draw
+  // of vmm's generator, `tail` uniform entries per example, replayed as '<address>/tail'.
+  const proposal = ir.train.address;
+  const address = ir.model.find((st) => st.stmt === 'site' && st.role === 'address');
+  if (proposal && proposal.tail > 0 && address && !ir.softAttention?.length) {
+    const m = raw.inputs.find((i) => i.name === ir.memories[0]?.name)?.shape[1] ?? 0;
+    const u = recorder.blocks.find((x) => x.length === b * proposal.tail);
+    if (m > proposal.k && u) values[`${address.name}/tail`] = { shape: [b, proposal.tail], data: u.map((x) => Math.min(m - 1, Math.floor(x * m))) };
+  }
   await yieldLoop();
   const { grads } = tf.variableGrads(() => {
     const r = run();

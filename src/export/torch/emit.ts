@@ -51,6 +51,8 @@ class Emitter {
   /** The `relaxed` handler's temperature; the relaxed draw y of each address site, by name. */
   private relaxed: number | undefined;
   private readonly relaxedDraws = new Map<string, string>();
+  /** The train block's truncated address proposal (`address = topk(k, tail)`), for the guide's address draws. */
+  private truncation: { k: number; tail: number } | undefined;
   /** The written state of each neural memory, by name (Python variable). */
   private neural = new Map<string, string>();
   private readonly addresses: Set<string>;
@@ -277,6 +279,10 @@ class Emitter {
         // model's own), no density and no draw.
         this.lines.push(`${v} = rt.soft_weights(${d})`);
         env.set(st.name, { code: v, lifted, ev: 1 });
+      } else if (phase === 'guide' && this.truncation && site.role === 'address') {
+        // vmm's `truncated` handler (src/lower/handlers.ts): the draw and its density from r(a), not q(a | x).
+        this.lines.push(`${v} = t.truncated_guide('${st.name}', ${d}, ${this.truncation.k}, ${this.truncation.tail})`);
+        env.set(st.name, { code: v, lifted: true, ev: 0 });
       } else if (phase === 'guide') {
         this.lines.push(`${v} = t.guide('${st.name}', ${d}, ${event})`);
         env.set(st.name, { code: v, lifted: true, ev: site.type.shape.length });
@@ -294,7 +300,9 @@ class Emitter {
     const L = this.L;
     const spec = estimatorSpec(ir.train.estimator.kind);
     this.at = 'estimator';
-    if (ir.train.address && !ir.softAttention?.length && this.addresses.size) this.problem(`the truncated address proposal (\`address = topk(${ir.train.address.k}, ${ir.train.address.tail})\`)`);
+    // The truncated proposal applies to sampled addresses, in training and in the validation bound
+    // alike (src/lower/objective.ts addressHandlers); the checker refuses it with any other estimator.
+    if (ir.train.address && !ir.softAttention?.length && this.addresses.size) this.truncation = { k: ir.train.address.k, tail: ir.train.address.tail };
     const options: string[] = [];
     for (const h of this.handlers) {
       const o = HANDLER_OPTIONS[h];

@@ -413,6 +413,36 @@ class Trace:
             self.add('logQScore', lp)
         return value
 
+    def truncated_guide(self, name, dist, k, tail):
+        """An address drawn from the truncated proposal (`address = topk(k, tail)`; vmm's
+        `truncated` handler, src/lower/truncated.ts) instead of q(a | x): r(a) = (1 - eps) q(a) / q(top)
+        on the k most probable entries, eps / (M - k) on each other one, eps from a uniform sample S
+        of `tail` entries. log r(a) is the draw's density in log q and the score term (no pathwise
+        gradient); the site's own record is log q(a), as vmm's guide distribution scores it."""
+        table = dist.params[0]
+        M = table.shape[-1]
+        lifted = table.dim() > 1
+        fresh = not lifted or table.shape[0] == 1  # vmm: the table has no sample plate
+        lead = tuple(table.shape[:-1]) if lifted else (1, 1)
+        rows = table.reshape(-1, M)
+        n = self.K if fresh else 1
+        p = truncated_proposal(rows, k, tail, self.noise, self.noise.values.get(f'{name}/tail'))
+        given = self.noise.values.get(name)
+        if given is not None:
+            a = given.to(table.device).long().reshape(n, -1) if fresh else given.to(table.device).long().reshape(1, -1)
+        else:
+            a = draw_truncated(p, n, self.noise)
+        lr = truncated_log_prob(p, a)
+        shape = (self.K,) + lead[1:] if fresh else lead
+        value = a.reshape(shape)
+        lr = lr.reshape(shape)
+        self.values[name] = value.detach()
+        self.dists[name] = dist
+        self.sites[('guide', name)] = dist.score(value, 0)
+        self.add('logQ', lr)
+        self.add('logQScore', lr)
+        return value
+
     def relaxed_guide(self, name, dist, relax, temperature):
         """A relaxed draw of a discrete site (the `relaxed` handler): y = log of a relaxed one-hot
         [..., n], scored with the relaxation's density in log q; returns y."""
@@ -448,6 +478,67 @@ class Trace:
             v = v.unsqueeze(0)
         full = (self.K, self.B) if self.L == 2 else (self.E, self.K, self.B)
         return v.expand(*full)
+
+
+# The truncated address proposal (src/lower/truncated.ts, issue #26), over rows [R, M] of log q.
+EPS_MIN, EPS_MAX = 0.01, 0.5
+
+
+def truncated_proposal(table, k, tail, noise, tail_sample=None):
+    """The proposal of each row of `table` [R, M] (log q up to a constant per row): its k largest
+    entries `top` [R, k], their log q, and the tail's share eps = clamp(Zhat / (q(top) + Zhat),
+    0.01, 0.5) with Zhat = (M / T) sum_{j in S} q(j) [j not in top] over S, `tail` entries drawn
+    uniformly (replayed from vmm's trace when `tail_sample` [R, T] is given). Differentiable in
+    `table` through the top's log q and eps."""
+    R, M = table.shape
+    kk = min(k, M)
+    top = torch.topk(table.detach(), kk, dim=1).indices
+    if kk == M:
+        return {'top': top, 'logq_top': torch.gather(table, 1, top), 'eps': torch.zeros(R, device=table.device), 'size': M}
+    if tail == 0:
+        return {'top': top, 'logq_top': torch.gather(table, 1, top), 'eps': torch.full((R,), EPS_MIN, device=table.device), 'size': M}
+    if tail_sample is not None:
+        S = tail_sample.to(table.device).long().reshape(R, tail)
+    else:
+        S = torch.clamp((noise.uniform((R, tail)) * M).long(), max=M - 1)
+    in_top = (S.unsqueeze(2) == top.unsqueeze(1)).any(2).float()
+    both = torch.gather(table, 1, torch.cat([top, S], 1))
+    shifted = both - both.detach().max(1, keepdim=True).values
+    tail_mass = (torch.exp(shifted[:, kk:]) * (1 - in_top)).sum(1) * (M / tail)
+    top_mass = torch.exp(shifted[:, :kk]).sum(1)
+    eps = torch.clamp(tail_mass / (top_mass + tail_mass), EPS_MIN, EPS_MAX)
+    return {'top': top, 'logq_top': both[:, :kk], 'eps': eps, 'size': M}
+
+
+@torch.no_grad()
+def draw_truncated(p, n, noise):
+    """n draws per row from the proposal, [n, R]: a top entry by its renormalized q (Gumbel-max),
+    or with probability eps the m-th entry outside the top, m uniform."""
+    top, eps, M = p['top'], p['eps'], p['size']
+    R, k = top.shape
+    log_top = p['logq_top'] - torch.logsumexp(p['logq_top'], 1, keepdim=True)
+    j = torch.argmax(log_top.unsqueeze(0) + noise.gumbel((n, R, k)), 2)
+    from_top = torch.gather(top.unsqueeze(0).expand(n, R, k), 2, j.unsqueeze(2)).squeeze(2)
+    rest = M - k
+    if rest == 0:
+        return from_top
+    m = torch.clamp((noise.uniform((n, R)) * rest).long(), max=rest - 1)
+    below = torch.sort(top, 1).values - torch.arange(k, device=top.device)  # entries outside the top below each top entry
+    from_tail = m + (below.unsqueeze(0) <= m.unsqueeze(2)).sum(2)
+    return torch.where(noise.uniform((n, R)) < eps.unsqueeze(0), from_tail, from_top)
+
+
+def truncated_log_prob(p, a):
+    """log r(a) of addresses a [n, R] (vmm's proposalLogProb)."""
+    top, eps, M = p['top'], p['eps'], p['size']
+    k = top.shape[1]
+    log_top = p['logq_top'] - torch.logsumexp(p['logq_top'], 1, keepdim=True)
+    hit = (a.unsqueeze(2) == top.unsqueeze(0)).float()  # [n, R, k]
+    in_top = hit.sum(2) > 0
+    keep = (hit * log_top.unsqueeze(0)).sum(2) + torch.log1p(-eps).unsqueeze(0)
+    if M - k == 0:
+        return keep
+    return torch.where(in_top, keep, (torch.log(eps) - math.log(M - k)).unsqueeze(0).expand_as(keep))
 
 
 def logmeanexp(l, dim=0):
@@ -967,6 +1058,8 @@ def replay(model, case_dir, out_path, estimate):
         while v.dim() < t.L:
             v = v.unsqueeze(0)
         out[f'site/{phase}/{name}'] = v.expand(*full).contiguous()
+    for term in ('logQ', 'logQScore'):
+        out[f'site/term/{term}'] = t.term(term).detach().expand(*full).contiguous()
     for vmm_name, p in model.vmm_parameters().items():
         out[f'grad/{vmm_name}'] = p.grad if p.grad is not None else torch.zeros_like(p)
     out['surrogate'] = r['surrogate'].detach().reshape(1)
