@@ -50,6 +50,9 @@ train {
 }
 `;
 
+const FAR = 300_000;
+const FAR_AT = [0, 127, 128, 4095, 262_143, 262_144, 299_999];
+
 /** The draws both sides make of one generator, in one order. */
 const RNG_CASES: Array<[number | string, string | undefined]> = [
   [0, undefined],
@@ -68,14 +71,21 @@ function vmmDraws(seed: number | string, stream: string | undefined): number[] {
   out.push(r.int(7), r.int(1000003), r.next());
   for (let i = 0; i < 5; i++) out.push(r.normal());
   out.push(...r.sample(100, 5), ...r.sample(10, 8), ...r.shuffle([0, 1, 2, 3, 4, 5]));
+  // Far into the stream (the port makes its numbers 2048 x 128 at a time, in lanes).
+  const far = Array.from({ length: FAR }, () => r.nextUint32());
+  out.push(...FAR_AT.map((i) => far[i]!), r.nextUint32());
   return out;
 }
+
+
 
 const PY_DRAWS = `
 def draws(seed, stream):
     r = rt.Rng(seed, stream)
     out = r.uint32s(5) + [r.int(7), r.int(1000003), r.next()] + [r.normal() for _ in range(5)]
-    return out + r.sample(100, 5) + r.sample(10, 8) + r.shuffle([0, 1, 2, 3, 4, 5])
+    out = out + r.sample(100, 5) + r.sample(10, 8) + r.shuffle([0, 1, 2, 3, 4, 5])
+    far = r.uint32s(${FAR})
+    return out + [far[i] for i in ${JSON.stringify(FAR_AT)}] + r.uint32s(1)
 `;
 
 const flat = (b: RawBatch): Record<string, NamedTensor> => Object.fromEntries(b.inputs.map((i) => [i.name, { shape: i.shape, data: Float32Array.from(i.data as ArrayLike<number>) }]));
