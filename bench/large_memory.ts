@@ -5,7 +5,7 @@
  * against the per-episode baseline (34 entries per example, as in the Omniglot paper setting).
  *
  *   node bin/run-ts.mjs bench/large_memory.ts [--M 1000,10000,100000] [--B 16] [--K 4]
- *       [--steps 3] [--variants topk,exact,soft] [--refresh 100] [--cycle] [--json]
+ *       [--steps 3] [--variants topk,exact,soft] [--refresh 100] [--probe P] [--cycle] [--json]
  *
  * The model is test/golden/good/address_topk.vmm (MLP nets, 28x28 binary images, H = 64). Random
  * binary images; one warm-up step, then `steps` timed steps; min and median per step.
@@ -19,6 +19,9 @@
  * `--refresh` steps: 1000 / (median + (first - median) / refresh). `--cycle` measures it instead:
  * the wall time of `--refresh` consecutive steps that include one refresh ("cycle steps/s"), for
  * every variant (the others have nothing to refresh, so theirs is plain throughput).
+ *
+ * `--probe P`: `topk(..., probe: P)`, the top searched in P of about sqrt(M) buckets of the cached
+ * keys (src/lower/cached_keys.ts `bucketKeys`) instead of over every key.
  *
  * Memory: the peak of the process's resident set (RSS, sampled after every step) and of the bytes
  * tfjs holds in tensors, over the variant's steps; the memory itself (M x 784 float32) is in both.
@@ -44,6 +47,7 @@ const { values: a } = parseArgs({
     variants: { type: 'string', default: 'topk,topk-full,exact,soft' },
     refresh: { type: 'string', default: '100' },
     cycle: { type: 'boolean', default: false },
+    probe: { type: 'string' },
     backend: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
@@ -58,7 +62,7 @@ const D = 784;
 function variant(name: string): IrProgram {
   const base = { ...fe.ir!, train: { ...fe.ir!.train, batch: B } };
   delete base.train.address;
-  if (name === 'topk' || name === 'topk-full') return applySettings(base, { estimator: 'vimco', k: K, address: { kind: 'topk', k: 32, tail: 8 } });
+  if (name === 'topk' || name === 'topk-full') return applySettings(base, { estimator: 'vimco', k: K, address: { kind: 'topk', k: 32, tail: 8, ...(a.probe ? { probe: Number(a.probe) } : {}) } });
   if (name === 'soft') return applySettings(base, { estimator: 'soft', k: K });
   return applySettings(base, { estimator: 'vimco', k: K });
 }
@@ -137,6 +141,6 @@ async function time(name: string, M: number, shared: boolean): Promise<void> {
   trainer.dispose();
 }
 
-console.error(`backend ${backend.name}; B = ${B}, K = ${K}, ${steps} timed steps after one warm-up; keys refreshed every ${a.refresh} steps`);
+console.error(`backend ${backend.name}; B = ${B}, K = ${K}, ${steps} timed steps after one warm-up; keys refreshed every ${a.refresh} steps${a.probe ? `; top searched in ${a.probe} buckets` : ''}`);
 await time('exact', 34, false);
 for (const M of a.M.split(',').map(Number)) for (const v of a.variants.split(',')) await time(v, M, true);

@@ -128,6 +128,9 @@ export function explain(p: CheckedProgram): string {
       `    (r(a) = (1 - eps) q(a | x) / q(top) on the top entries, eps / (M - ${a.k}) on each other entry; eps from the tail sample, within [0.01, 0.5]);`,
       `    the bound is importance-weighted by r, so it stays a lower bound on log p(x); a memory of at most ${a.k} entries is proposed from q itself`,
       `    a shared memory's keys are cached and recomputed every ${a.refresh ?? KEY_REFRESH_STEPS} steps${a.refresh === undefined ? ' (the default; `refresh: N` sets it)' : ''}`,
+      a.probe !== undefined
+        ? `    the top is searched in the ${a.probe} best of about sqrt(M) buckets of the cached keys (regrouped at each refresh), not over every key`
+        : `    the top is searched over every cached key (\`probe: P\` searches P buckets of them instead)`,
     );
   }
   return out.join('\n') + '\n';

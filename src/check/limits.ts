@@ -36,6 +36,7 @@ export const LIMITS = {
   topk: { what: 'the number of top entries `k` of the address proposal', integer: true, min: 1, max: 1_000_000 },
   tail: { what: 'the number of tail entries `tail` of the address proposal', integer: true, min: 0, max: 1_000_000 },
   refresh: { what: 'the steps between recomputations of the cached keys `refresh`', integer: true, min: 1, max: 1_000_000_000 },
+  probe: { what: 'the number of key buckets searched `probe`', integer: true, min: 1, max: 1_000_000 },
   minutes: { what: 'the time budget in minutes', integer: false, min: 0, minExclusive: true, max: 1_000_000 },
 } as const satisfies Record<string, Limit>;
 

@@ -93,7 +93,8 @@ export function applySettings(ir: IrProgram, o: SettingOverrides): IrProgram {
     const k = checked('topk', 'address topk k', o.address.k)!;
     const tail = checked('tail', 'address tail', o.address.tail)!;
     const refresh = o.address.refresh === undefined ? undefined : checked('refresh', 'address refresh', o.address.refresh)!;
-    train.address = { kind: 'topk', k, tail, ...(refresh !== undefined ? { refresh } : {}) };
+    const probe = o.address.probe === undefined ? undefined : checked('probe', 'address probe', o.address.probe)!;
+    train.address = { kind: 'topk', k, tail, ...(refresh !== undefined ? { refresh } : {}), ...(probe !== undefined ? { probe } : {}) };
   }
   const out = { ...ir, train };
   const problem = estimatorProblem(out) ?? truncationProblem(withAddressing(out));

@@ -223,7 +223,7 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
         const kind = c && choice(ctx, c.callee, ['topk', 'full'] as const, 'address proposal', 'VMM3003');
         if (!c) ctx.error('VMM3003', `the address proposal is written \`topk(k: 32, tail: 8)\` or \`full\`; found \`${formatExpr(v)}\``, v.span);
         if (!c || !kind) break;
-        const args = namedArgs(ctx, c, kind === 'topk' ? ['k', 'tail', 'refresh'] : []);
+        const args = namedArgs(ctx, c, kind === 'topk' ? ['k', 'tail', 'refresh', 'probe'] : []);
         if (!args || kind === 'full') break;
         const kArg = args.get('k');
         if (!kArg) {
@@ -235,7 +235,11 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
         const tail = tailArg ? limitedValue(ctx, tailArg.value, 'tail') : 8;
         const refreshArg = args.get('refresh');
         const refresh = refreshArg ? limitedValue(ctx, refreshArg.value, 'refresh') : undefined;
-        if (k !== undefined && tail !== undefined && (!refreshArg || refresh !== undefined)) train.address = { kind: 'topk', k, tail, ...(refresh !== undefined ? { refresh } : {}) };
+        const probeArg = args.get('probe');
+        const probe = probeArg ? limitedValue(ctx, probeArg.value, 'probe') : undefined;
+        if (k !== undefined && tail !== undefined && (!refreshArg || refresh !== undefined) && (!probeArg || probe !== undefined)) {
+          train.address = { kind: 'topk', k, tail, ...(refresh !== undefined ? { refresh } : {}), ...(probe !== undefined ? { probe } : {}) };
+        }
         break;
       }
     }

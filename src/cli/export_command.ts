@@ -37,7 +37,7 @@ export function registerExportCommand(program: Command): void {
     let note = '';
     if (dataSet) {
       const d = exportData(r.ir, data);
-      if ('why' in d) note = `\n  no data/: ${d.why}`;
+      if ('why' in d) note = `\n  ${d.why}`;
       else {
         mkdirSync(dirname(join(out, d.name)), { recursive: true });
         writeFileSync(join(out, d.name), d.bytes);
@@ -46,7 +46,8 @@ export function registerExportCommand(program: Command): void {
     process.stdout.write(
       `wrote ${out}: model.py, vmm_runtime.py, train.py${note}\n` +
         `  python ${join(out, 'train.py')} --steps ${r.ir.train.steps} --out RUN     (then: vmm eval RUN)\n` +
-        `  torchrun --nproc_per_node 2 ${join(out, 'train.py')} --steps ${r.ir.train.steps} --out RUN\n`,
+        `  torchrun --nproc_per_node 2 ${join(out, 'train.py')} --steps ${r.ir.train.steps} --out RUN\n` +
+        `  (Debian's torch 1.13 on Python 3.11: python3 -m torch.distributed.run --redirects 1 --tee 1 --nproc_per_node 2 ...; docs/scaling.md)\n`,
     );
   });
 }

@@ -129,7 +129,7 @@ export function printTrain(t: TrainSettings): string[] {
 
 /** `topk(k: 32, tail: 8)`, as a train block writes it. */
 export function printAddress(a: AddressProposal): string {
-  return `topk(k: ${a.k}, tail: ${a.tail}${a.refresh !== undefined ? `, refresh: ${a.refresh}` : ''})`;
+  return `topk(k: ${a.k}, tail: ${a.tail}${a.refresh !== undefined ? `, refresh: ${a.refresh}` : ''}${a.probe !== undefined ? `, probe: ${a.probe}` : ''})`;
 }
 
 export function printIr(ir: IrProgram): string {

@@ -265,6 +265,11 @@ export interface AddressProposal {
    * absent: KEY_REFRESH_STEPS. Staler keys give a worse proposal (a looser bound), never an invalid one.
    */
   refresh?: number;
+  /**
+   * Search the top among this many buckets of a shared memory's cached keys (of about sqrt(M),
+   * src/lower/cached_keys.ts `bucketKeys`) instead of every key; absent: every key.
+   */
+  probe?: number;
 }
 
 export interface IrProgram {

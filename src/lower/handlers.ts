@@ -19,7 +19,7 @@ import { childrenOf, exprsOf } from '../ir/traverse.ts';
 import type { EstimatorSettings, IrExpr, IrProgram, IrSite } from '../ir/types.ts';
 import type { Binding } from './evaluate.ts';
 import type { Value } from './plates.ts';
-import { drawFromProposal, proposalFromScores, proposalFromTable } from './truncated.ts';
+import { drawFromProposal, proposalFromTable, proposalFromTop } from './truncated.ts';
 import { categoricalProbs, enumerateValues, logProb, mean, relaxedLogProb, relaxedSample, sample, type BoundDist } from './sites.ts';
 
 export type Phase = 'guide' | 'model';
@@ -66,13 +66,15 @@ export interface TraceContext {
 
 /**
  * The guide's address logits `keys(mem) @ query(x)` of a shared memory, read without computing
- * them over every entry (issue #26): `scores` `[B, M]` are the query against keys cached from
- * earlier weights (no gradient), `logitsAt(idx)` the current logits of the entries `idx` `[B, n]`
- * only (their keys recomputed from the gathered rows), differentiable.
+ * them over every entry (issue #26): `top(k)` `[B, k]` (int32, no gradient) are the entries whose
+ * keys, cached from earlier weights, score highest against the query (over every entry, or the
+ * probed buckets: ./cached_keys.ts), `size` the memory's M, `logitsAt(idx)` the current logits of
+ * the entries `idx` `[B, n]` only (their keys recomputed from the gathered rows), differentiable.
  */
 export interface CachedAddress {
   site: string;
-  scores: tf.Tensor;
+  size: number;
+  top: (k: number) => tf.Tensor;
   logitsAt: (idx: tf.Tensor) => tf.Tensor;
 }
 
@@ -233,7 +235,7 @@ export function wake(): Handler {
  *
  * With a shared memory's keys cached (`ctx.cachedAddress`, kept by the trainer) the top entries
  * are chosen from the cached scores and the guide's logits are computed for the K + T entries the
- * proposal reads only; the site's full table is never bound (./truncated.ts `proposalFromScores`).
+ * proposal reads only; the site's full table is never bound (./truncated.ts `proposalFromTop`).
  */
 export function truncated(k: number, tail: number): Handler {
   return {
@@ -242,7 +244,7 @@ export function truncated(k: number, tail: number): Handler {
       if (msg.phase !== 'guide' || msg.value || !isAddress(msg)) return;
       const cached = ctx.cachedAddress;
       if (cached && cached.site === msg.site.name) {
-        const p = proposalFromScores(cached.scores, cached.logitsAt, k, tail, ctx.rng);
+        const p = proposalFromTop(cached.top(Math.min(k, cached.size)), cached.size, cached.logitsAt, tail, ctx.rng);
         const d = drawFromProposal(p, ctx.k, ctx.rng);
         msg.value = { t: d.value, plates: ['sample', 'batch'] };
         msg.logProb = { t: d.logProb, plates: ['sample', 'batch'] };

@@ -107,9 +107,25 @@ export function proposalFromScores(
   rng: Rng,
   tailSample?: tf.Tensor,
 ): TopProposal {
-  const [rows, m] = scores.shape as [number, number];
-  const kk = Math.min(k, m);
-  const top = tf.topk(scores, kk, true).indices;
+  const m = scores.shape[1]!;
+  return proposalFromTop(tf.topk(scores, Math.min(k, m), true).indices, m, logitsAt, tail, rng, tailSample);
+}
+
+/**
+ * The proposal given its top entries `top` `[R, K]` (int32, distinct in each row, chosen without
+ * reference to the address drawn: by the table, by cached scores, or by a search of cached keys'
+ * buckets, ./cached_keys.ts) over a memory of `m` entries. Why any such top keeps the bound a
+ * bound: `proposalFromScores`.
+ */
+export function proposalFromTop(
+  top: tf.Tensor,
+  m: number,
+  logitsAt: (idx: tf.Tensor) => tf.Tensor,
+  tail: number,
+  rng: Rng,
+  tailSample?: tf.Tensor,
+): TopProposal {
+  const [rows, kk] = top.shape as [number, number];
   if (kk === m) return { top, logqTop: logitsAt(top), eps: tf.zeros([rows]), size: m };
   if (tail === 0) return { top, logqTop: logitsAt(top), eps: tf.fill([rows], EPS_MIN), size: m };
   // S: `tail` entries per row, uniform over the memory; those in the top count for nothing.

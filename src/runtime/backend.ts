@@ -323,6 +323,8 @@ async function tryBackend(name: BackendName, opts: { hardwareOnly?: boolean } = 
         } else if (p.ok && kernelMode() === 'vmm') {
           patchWasmIdentity();
           patchWasmTile();
+          patchWasmGather();
+          patchWasmSlice();
           if (!patchWasmMatMulWithBlas()) patchWasmTransposedMatMul();
           patchWasmConvWithBlas(); // convolutions too (blas.ts); no-op without the module
         }
@@ -526,6 +528,113 @@ export function patchWasmTile(): void {
     return out;
   }) as unknown as tf.KernelFunc;
   installKernel({ ...orig, kernelFunc }, BLOCK_TILE);
+}
+
+/**
+ * The wasm `GatherV2` kernel computes every output element's source index separately: 85-97 ms
+ * to gather 40,000 rows of 64 floats (or 128 rows of 20,000), the candidate keys a step reads
+ * from a large shared memory's buckets (src/lower/cached_keys.ts), against ~1 ms for the copies
+ * themselves (tfjs 4.22, 2 vCPUs). This copies whole rows instead: past the gathered axis the
+ * source is contiguous, so each gathered index is one `TypedArray.set` per outer index (a loop
+ * for rows shorter than 16 values). Indices are checked as the cpu kernel checks them. Numeric
+ * dtypes and `batchDims` 0 only; anything else keeps the original kernel.
+ */
+const BLOCK_GATHER = 'wasm-block-gather';
+export function patchWasmGather(): void {
+  if (kernelsInstalled(BLOCK_GATHER)) return;
+  const orig = tf.getKernel('GatherV2', 'wasm');
+  if (!orig) return;
+  type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
+  type Backend = { makeOutput(shape: number[], dtype: tf.DataType): Info; typedArrayFromHeap(t: Info): tf.TypedArray };
+  const kernelFunc = ((args: { inputs: { x: Info; indices: Info }; backend: Backend; attrs: { axis: number; batchDims?: number } }) => {
+    const { inputs, backend, attrs } = args;
+    const { x, indices } = inputs;
+    if (x.dtype === 'string' || indices.dtype !== 'int32' || (attrs.batchDims ?? 0) !== 0) return (orig.kernelFunc as (a: unknown) => Info)(args);
+    const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0]!;
+    const dim = x.shape[axis]!;
+    const outer = x.shape.slice(0, axis).reduce((a, n) => a * n, 1);
+    const inner = x.shape.slice(axis + 1).reduce((a, n) => a * n, 1);
+    const idx = backend.typedArrayFromHeap(indices) as Int32Array;
+    const n = idx.length;
+    for (let i = 0; i < n; i++) {
+      const v = idx[i]!;
+      if (v < 0 || v >= dim) throw new Error(`GatherV2: the gather index ${v} is not in [0, ${dim})`);
+    }
+    const out = backend.makeOutput([...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)], x.dtype);
+    // Views after the allocation: growing the heap detaches earlier views.
+    const src = backend.typedArrayFromHeap(x);
+    const dst = backend.typedArrayFromHeap(out);
+    const ix = backend.typedArrayFromHeap(indices) as Int32Array;
+    for (let o = 0; o < outer; o++) {
+      const srcBase = o * dim * inner;
+      const dstBase = o * n * inner;
+      if (inner >= 16) {
+        for (let i = 0; i < n; i++) dst.set(src.subarray(srcBase + ix[i]! * inner, srcBase + (ix[i]! + 1) * inner), dstBase + i * inner);
+      } else {
+        for (let i = 0; i < n; i++) {
+          const s = srcBase + ix[i]! * inner;
+          const d = dstBase + i * inner;
+          for (let j = 0; j < inner; j++) dst[d + j] = src[s + j]!;
+        }
+      }
+    }
+    return out;
+  }) as unknown as tf.KernelFunc;
+  installKernel({ ...orig, kernelFunc }, BLOCK_GATHER);
+}
+
+/**
+ * The wasm `Slice` kernel, like its `GatherV2`, computes every element's source index: 2.4 s to
+ * cut a [100000, 784] memory into 13 chunks of rows (the keys of a large shared memory at each
+ * refresh, src/lower/cached_keys.ts) against 0.4 s for the products that follow. Past the last
+ * axis that is cut, a slice is contiguous in its source, so this copies whole runs. Numeric
+ * dtypes only; strings keep the original kernel.
+ */
+const BLOCK_SLICE = 'wasm-block-slice';
+export function patchWasmSlice(): void {
+  if (kernelsInstalled(BLOCK_SLICE)) return;
+  const orig = tf.getKernel('Slice', 'wasm');
+  if (!orig) return;
+  type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
+  type Backend = { makeOutput(shape: number[], dtype: tf.DataType): Info; typedArrayFromHeap(t: Info): tf.TypedArray };
+  const kernelFunc = ((args: { inputs: { x: Info }; backend: Backend; attrs: { begin: number | number[]; size: number | number[] } }) => {
+    const { inputs, backend, attrs } = args;
+    const { x } = inputs;
+    if (x.dtype === 'string') return (orig.kernelFunc as (a: unknown) => Info)(args);
+    const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo, attrs.begin, attrs.size);
+    tf.slice_util.assertParamsValid(x as unknown as tf.TensorInfo, begin, size);
+    const out = backend.makeOutput(size, x.dtype);
+    if (size.some((n) => n === 0)) return out;
+    sliceInto(backend.typedArrayFromHeap(x), x.shape, begin, size, backend.typedArrayFromHeap(out)); // views after the allocation
+    return out;
+  }) as unknown as tf.KernelFunc;
+  installKernel({ ...orig, kernelFunc }, BLOCK_SLICE);
+}
+
+/** `out` = the block of `src` (row-major, `shape`) at `begin` of `size`, by contiguous runs. */
+function sliceInto(src: tf.TypedArray, shape: number[], begin: number[], size: number[], out: tf.TypedArray): void {
+  const rank = shape.length;
+  // Past the last axis that is cut, the source is one contiguous run.
+  let last = rank - 1;
+  while (last >= 0 && size[last] === shape[last]) last--;
+  if (last < 0) {
+    out.set(src.subarray(0, out.length));
+    return;
+  }
+  const stride = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) stride[i] = stride[i + 1]! * shape[i + 1]!;
+  const run = size[last]! * stride[last]!;
+  let o = 0;
+  const walk = (axis: number, off: number): void => {
+    if (axis === last) {
+      const s = off + begin[axis]! * stride[axis]!;
+      out.set(src.subarray(s, s + run), o);
+      o += run;
+      return;
+    }
+    for (let i = 0; i < size[axis]!; i++) walk(axis + 1, off + (begin[axis]! + i) * stride[axis]!);
+  };
+  walk(0, 0);
 }
 
 /** `out` = `src` (row-major, `shape`) repeated `reps[i]` times along each axis i, by contiguous runs. */

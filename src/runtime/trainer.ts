@@ -19,7 +19,7 @@ import { estimatorProblem } from '../estimators/registry.ts';
 import { makeOptimizer, type Optimizer } from './optimizer.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { splitAddressLogits, type AddressSplit } from '../lower/address_split.ts';
-import { KEY_REFRESH_STEPS, memoryKeys, type AddressCache } from '../lower/cached_keys.ts';
+import { KEY_REFRESH_STEPS, bucketKeys, memoryKeys, type AddressCache, type KeyBuckets } from '../lower/cached_keys.ts';
 
 export interface StepMetrics {
   step: number;
@@ -66,7 +66,7 @@ export class Trainer {
    * was not interrupted (the bound is valid either way: src/lower/truncated.ts `proposalFromScores`).
    */
   private readonly keyPlan: AddressSplit | undefined;
-  private keyCache: { keys: tf.Tensor; source: object; step: number } | undefined;
+  private keyCache: { keys: tf.Tensor; buckets?: KeyBuckets; source: object; step: number } | undefined;
   readonly keyRefresh: number;
 
   constructor(
@@ -105,10 +105,20 @@ export class Trainer {
     const c = this.keyCache;
     if (!c || c.source !== mem.data || this.stepCount - c.step >= this.keyRefresh) {
       const keys = tf.tidy(() => memoryKeys(plan, this.model.inputs(raw), this.model.applyNet));
-      c?.keys.dispose();
-      this.keyCache = { keys, source: mem.data, step: this.stepCount };
+      // Buckets of the keys for `probe: P` (their layout is read on the host: sync backends only; webgpu scans every key).
+      const a = this.ir.train.address;
+      const buckets = a?.probe !== undefined && syncReads() ? bucketKeys(keys, a.probe, a.k) : undefined;
+      this.disposeKeys();
+      this.keyCache = { keys, ...(buckets ? { buckets } : {}), source: mem.data, step: this.stepCount };
     }
-    return { split: plan, keys: this.keyCache!.keys };
+    const kc = this.keyCache!;
+    return { split: plan, keys: kc.keys, ...(kc.buckets ? { buckets: kc.buckets } : {}) };
+  }
+
+  private disposeKeys(): void {
+    const c = this.keyCache;
+    if (c) tf.dispose([c.keys, ...(c.buckets ? [c.buckets.means, c.buckets.entries, c.buckets.keys] : [])]);
+    this.keyCache = undefined;
   }
 
   /**
@@ -189,8 +199,7 @@ export class Trainer {
     // (the run continues with an equally good stream, not the very same numbers).
     this.rng = typeof s.rng === 'number' ? new Rng(s.rng, 'resumed') : Rng.fromState(s.rng);
     this.estState = s.estimator;
-    this.keyCache?.keys.dispose();
-    this.keyCache = undefined;
+    this.disposeKeys();
   }
 
   /** A fresh generator for evaluation, independent of the training stream. */
@@ -199,8 +208,7 @@ export class Trainer {
   }
 
   dispose(): void {
-    this.keyCache?.keys.dispose();
-    this.keyCache = undefined;
+    this.disposeKeys();
     this.optimizer.dispose();
     this.model.dispose();
   }

@@ -24,7 +24,7 @@ import { makeEstimator } from '../../src/estimators/index.ts';
 import { Rng } from '../../src/random/rng.ts';
 import { proposalFromScores, proposalLogProb } from '../../src/lower/truncated.ts';
 import { splitAddressLogits, type AddressSplit } from '../../src/lower/address_split.ts';
-import { KEY_REFRESH_STEPS, memoryKeys, type AddressCache } from '../../src/lower/cached_keys.ts';
+import { KEY_REFRESH_STEPS, bucketKeys, bucketTop, memoryKeys, type AddressCache } from '../../src/lower/cached_keys.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
 import { gradsOf, irOf, withEstimator, TINY_VMA } from './helpers.ts';
 
@@ -159,6 +159,39 @@ describe('cached keys, fresh: the same step as the uncached path', () => {
   });
 });
 
+describe('key buckets (probe: P)', () => {
+  it('every entry is in exactly one bucket, padding only at the end, means of the members; the top is the best of the probed buckets', () => {
+    const rng = new Rng(4);
+    const M = 47;
+    const H = 3;
+    const keys = tf.tensor2d(Array.from(rng.uniforms(M * H), (u) => u * 2 - 1), [M, H]);
+    expect(bucketKeys(keys, 7, 4)).toBeUndefined(); // 7 buckets: probing all is the exact scan
+    expect(bucketKeys(keys, 1, 4)).toBeUndefined(); // one probe cannot promise 4 real candidates
+    const b = bucketKeys(keys, 3, 4)!;
+    expect([b.count, b.size]).toEqual([7, 7]);
+    const order = Array.from(b.entries.dataSync());
+    expect(order.slice(0, M).sort((x, y) => x - y)).toEqual(Array.from({ length: M }, (_, i) => i));
+    expect(order.slice(M)).toEqual([-1, -1]);
+    const k = keys.arraySync();
+    const means = b.means.arraySync() as number[][];
+    for (let c = 0; c < b.count; c++) {
+      const members = order.slice(c * b.size, (c + 1) * b.size).filter((e) => e >= 0);
+      for (let j = 0; j < H; j++) expect(means[c]![j]!).toBeCloseTo(members.reduce((s, e) => s + k[e]![j]!, 0) / members.length, 5);
+    }
+    const q = tf.tensor2d([[0.3, -0.8, 0.5], [-1, 0.2, 0.1]]);
+    const top = bucketTop(b, q, 4).arraySync() as number[][];
+    const qs = q.arraySync();
+    for (let r = 0; r < 2; r++) {
+      const dot = (e: number) => k[e]!.reduce((s, v, j) => s + v * qs[r]![j]!, 0);
+      const bucketScore = means.map((mu) => mu.reduce((s, v, j) => s + v * qs[r]![j]!, 0));
+      const probed = bucketScore.map((v, c) => [v, c] as const).sort((x, y) => y[0] - x[0]).slice(0, 3).map(([, c]) => c);
+      const cands = probed.flatMap((c) => order.slice(c * b.size, (c + 1) * b.size)).filter((e) => e >= 0);
+      expect(top[r]).toEqual(cands.sort((x, y) => dot(y) - dot(x)).slice(0, 4));
+    }
+    tf.dispose([keys, q, b.means, b.entries, b.keys]);
+  });
+});
+
 describe('cached keys, stale: still a lower bound (M = 5, top 2, tail 2, enumerated)', () => {
   const M = 5;
   const TOP = 2;
@@ -235,6 +268,36 @@ describe('cached keys, stale: still a lower bound (M = 5, top 2, tail 2, enumera
     expect(mean).toBeLessThanOrEqual(logPx! + 3 * se);
     expect(Math.abs(mean - staleBound!)).toBeLessThan(4 * se);
     tf.dispose([cache.keys, scores, bounds, exact]);
+    model.dispose();
+  });
+
+  it('bucketed keys (probe: 2 of 3 buckets): the bound is below the exact log p(x), the estimator averages to the exact objective of the bucket top', async () => {
+    const ir = withAddress(withEstimator(ir0, 'vimco', K), TOP, TAIL);
+    const model = new CompiledModel(ir, 5);
+    const split = splitOf(ir);
+    const keys = tf.tidy(() => memoryKeys(split, model.inputs(sharedBatch(xs, mem)), model.applyNet));
+    const buckets = bucketKeys(keys, 2, TOP)!;
+    expect(buckets).toBeDefined();
+    expect([buckets.count, buckets.size]).toEqual([3, 2]);
+    const cache: AddressCache = { split, keys, buckets };
+    // The bucket top as scores that rank exactly those entries first: the objective the estimator must average to.
+    const top = tf.tidy(() => bucketTop(buckets, model.applyNet('h', tf.tensor2d(xs)), TOP));
+    const topIds = Array.from(top.dataSync());
+    expect(new Set(topIds).size).toBe(TOP);
+    const scores = tf.tensor2d([Array.from({ length: M }, (_, i) => (topIds.includes(i) ? 1 : 0))]);
+    const exact = tf.tidy(() => tf.stack([tf.logSumExp(enumerated(model, ir).lp), exactStale(model, ir, scores, K)]));
+    const [logPx, bucketBound] = Array.from(await exact.data());
+    expect(bucketBound!).toBeLessThanOrEqual(logPx! + 1e-5);
+    const est = makeEstimator(ir.train.estimator);
+    const n = 20000;
+    const bounds = tf.tidy(
+      () => estimateObjective({ ir, inputs: model.inputs(sharedBatch(xs, mem, n)), applyNet: model.applyNet, estimator: est, state: est.initState(), rng: new Rng(11), addressCache: cache }).bound,
+    );
+    const b = Array.from(await bounds.data());
+    const mean = b.reduce((x, y) => x + y, 0) / n;
+    const se = Math.sqrt(b.reduce((x, y) => x + (y - mean) ** 2, 0) / (n - 1) / n);
+    expect(Math.abs(mean - bucketBound!)).toBeLessThan(4 * se);
+    tf.dispose([keys, buckets.means, buckets.entries, buckets.keys, top, scores, exact, bounds]);
     model.dispose();
   });
 

@@ -177,3 +177,42 @@ describe('wasm Tile by contiguous runs (patchWasmTile)', () => {
     cases.forEach((c, i) => expect(wasm[i], `tile [${c.shape}] x [${c.reps}] ${c.dtype}`).toEqual(cpu[i]));
   });
 });
+
+describe('wasm GatherV2 and Slice by contiguous runs (patchWasmGather, patchWasmSlice)', () => {
+  it('equal the cpu kernels for any shape, axis, indices and slice, float32, int32 and bool', async () => {
+    const { assert, property, array, integer, constantFrom, nat } = await import('fast-check');
+    type Dtype = 'float32' | 'int32' | 'bool';
+    const cases: { shape: number[]; axis: number; indices: number[]; begin: number[]; size: number[]; dtype: Dtype }[] = [];
+    assert(
+      property(array(integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }), nat(), array(nat(), { minLength: 0, maxLength: 7 }), array(nat(), { minLength: 8, maxLength: 8 }), constantFrom('float32', 'int32', 'bool'), (shape, a, ix, cut, dtype) => {
+        const axis = a % shape.length;
+        const begin = shape.map((n, i) => cut[i]! % n);
+        const size = shape.map((n, i) => 1 + (cut[i + 4]! % (n - begin[i]!)));
+        cases.push({ shape, axis, indices: ix.map((v) => v % shape[axis]!), begin, size, dtype: dtype as Dtype });
+      }),
+      { numRuns: 80, seed: 11 },
+    );
+    // Rows longer than 16 values (one TypedArray.set each), whole buckets, and a contiguous row slice.
+    cases.push({ shape: [50, 64], axis: 0, indices: [3, 49, 0, 3], begin: [10, 0], size: [30, 64], dtype: 'float32' });
+    cases.push({ shape: [4, 2, 40], axis: 1, indices: [1, 1, 0], begin: [1, 0, 5], size: [2, 2, 30], dtype: 'int32' });
+    const run = async (backend: 'cpu' | 'wasm') => {
+      await selectBackend({ force: backend });
+      return cases.map(({ shape, axis, indices, begin, size, dtype }) =>
+        tf.tidy(() => {
+          const n = shape.reduce((x, y) => x * y, 1);
+          const x = tf.tensor(Array.from({ length: n }, (_, i) => (dtype === 'bool' ? Number(i % 3 === 0) : i * 1.5 - 7)), shape, dtype);
+          const g = tf.gather(x, tf.tensor1d(indices, 'int32'), axis);
+          const s = tf.slice(x, begin, size);
+          return { gather: { shape: g.shape, values: Array.from(g.dataSync()) }, slice: { shape: s.shape, values: Array.from(s.dataSync()) } };
+        }),
+      );
+    };
+    const cpu = await run('cpu');
+    const wasm = await run('wasm');
+    cases.forEach((c, i) => expect(wasm[i], `gather axis ${c.axis} of [${c.shape}] at [${c.indices}], slice [${c.begin}] + [${c.size}], ${c.dtype}`).toEqual(cpu[i]));
+    // An index out of range is an error, as on cpu.
+    await selectBackend({ force: 'wasm' });
+    expect(() => tf.tidy(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([3], 'int32')).dataSync())).toThrow(/not in \[0, 3\)/);
+  });
+});
+

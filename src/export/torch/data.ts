@@ -46,7 +46,7 @@ export function dataBinding(ir: IrProgram, dataset: string = ir.train.dataset): 
 /** The .npz bytes, or a reason there are none (a generated set, which train.py generates itself). */
 export function exportData(ir: IrProgram, dataDir?: string): { name: string; bytes: Uint8Array } | { why: string } {
   const spec = datasetFor(ir.train.dataset);
-  if (spec.kind !== 'images') return { why: `the data set '${ir.train.dataset}' is generated: train.py draws it with vmm's generator (export.json says how)` };
+  if (spec.kind !== 'images') return { why: `the data set '${ir.train.dataset}' is generated: train.py draws it itself, with vmm's generator (export.json says how); no data/ needed` };
   const { train, trainSplit, valid, validSplit } = trainValidSplits(ir.train.dataset, dataDir);
   const trainIdx = resolveSplit(train, trainSplit);
   let validIdx = resolveSplit(valid, validSplit);
