@@ -513,21 +513,28 @@ export function patchWasmIdentity(): void {
  */
 const BLOCK_TILE = 'wasm-block-tile';
 export function patchWasmTile(): void {
-  if (kernelsInstalled(BLOCK_TILE)) return;
-  const orig = tf.getKernel('Tile', 'wasm');
-  if (!orig) return;
-  type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
-  type Backend = { makeOutput(shape: number[], dtype: tf.DataType): Info; typedArrayFromHeap(t: Info): tf.TypedArray };
-  const kernelFunc = ((args: { inputs: { x: Info }; backend: Backend; attrs: { reps: number[] } }) => {
-    const { inputs, backend, attrs } = args;
-    const { x } = inputs;
-    const reps = attrs.reps;
-    if (x.dtype === 'string' || reps.length !== x.shape.length) return (orig.kernelFunc as (a: unknown) => Info)(args);
+  patchWasmKernel<{ inputs: { x: HeapInfo }; attrs: { reps: number[] } }>('Tile', BLOCK_TILE, ({ inputs: { x }, backend, attrs: { reps } }) => {
+    if (x.dtype === 'string' || reps.length !== x.shape.length) return undefined;
     const out = backend.makeOutput(x.shape.map((n, i) => n * reps[i]!), x.dtype);
     tileInto(backend.typedArrayFromHeap(x), x.shape, reps, backend.typedArrayFromHeap(out)); // views after the allocation
     return out;
-  }) as unknown as tf.KernelFunc;
-  installKernel({ ...orig, kernelFunc }, BLOCK_TILE);
+  });
+}
+
+/** A tensor of the wasm backend, and the backend as the kernels below use it. */
+type HeapInfo = { dataId: object; shape: number[]; dtype: tf.DataType };
+type HeapBackend = { makeOutput(shape: number[], dtype: tf.DataType): HeapInfo; typedArrayFromHeap(t: HeapInfo): tf.TypedArray };
+
+/**
+ * Replaces wasm's kernel `kernelName` by `run` (once: group `tag`), which returns undefined for a
+ * case it leaves to the original kernel.
+ */
+function patchWasmKernel<A extends object>(kernelName: string, tag: string, run: (args: A & { backend: HeapBackend }) => HeapInfo | undefined): void {
+  if (kernelsInstalled(tag)) return;
+  const orig = tf.getKernel(kernelName, 'wasm');
+  if (!orig) return;
+  const kernelFunc = ((args: A & { backend: HeapBackend }) => run(args) ?? (orig.kernelFunc as (a: unknown) => HeapInfo)(args)) as unknown as tf.KernelFunc;
+  installKernel({ ...orig, kernelFunc }, tag);
 }
 
 /**
@@ -541,15 +548,9 @@ export function patchWasmTile(): void {
  */
 const BLOCK_GATHER = 'wasm-block-gather';
 export function patchWasmGather(): void {
-  if (kernelsInstalled(BLOCK_GATHER)) return;
-  const orig = tf.getKernel('GatherV2', 'wasm');
-  if (!orig) return;
-  type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
-  type Backend = { makeOutput(shape: number[], dtype: tf.DataType): Info; typedArrayFromHeap(t: Info): tf.TypedArray };
-  const kernelFunc = ((args: { inputs: { x: Info; indices: Info }; backend: Backend; attrs: { axis: number; batchDims?: number } }) => {
-    const { inputs, backend, attrs } = args;
-    const { x, indices } = inputs;
-    if (x.dtype === 'string' || indices.dtype !== 'int32' || (attrs.batchDims ?? 0) !== 0) return (orig.kernelFunc as (a: unknown) => Info)(args);
+  type Args = { inputs: { x: HeapInfo; indices: HeapInfo }; attrs: { axis: number; batchDims?: number } };
+  patchWasmKernel<Args>('GatherV2', BLOCK_GATHER, ({ inputs: { x, indices }, backend, attrs }) => {
+    if (x.dtype === 'string' || indices.dtype !== 'int32' || (attrs.batchDims ?? 0) !== 0) return undefined;
     const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0]!;
     const dim = x.shape[axis]!;
     const outer = x.shape.slice(0, axis).reduce((a, n) => a * n, 1);
@@ -579,8 +580,7 @@ export function patchWasmGather(): void {
       }
     }
     return out;
-  }) as unknown as tf.KernelFunc;
-  installKernel({ ...orig, kernelFunc }, BLOCK_GATHER);
+  });
 }
 
 /**
@@ -592,23 +592,16 @@ export function patchWasmGather(): void {
  */
 const BLOCK_SLICE = 'wasm-block-slice';
 export function patchWasmSlice(): void {
-  if (kernelsInstalled(BLOCK_SLICE)) return;
-  const orig = tf.getKernel('Slice', 'wasm');
-  if (!orig) return;
-  type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
-  type Backend = { makeOutput(shape: number[], dtype: tf.DataType): Info; typedArrayFromHeap(t: Info): tf.TypedArray };
-  const kernelFunc = ((args: { inputs: { x: Info }; backend: Backend; attrs: { begin: number | number[]; size: number | number[] } }) => {
-    const { inputs, backend, attrs } = args;
-    const { x } = inputs;
-    if (x.dtype === 'string') return (orig.kernelFunc as (a: unknown) => Info)(args);
+  type Args = { inputs: { x: HeapInfo }; attrs: { begin: number | number[]; size: number | number[] } };
+  patchWasmKernel<Args>('Slice', BLOCK_SLICE, ({ inputs: { x }, backend, attrs }) => {
+    if (x.dtype === 'string') return undefined;
     const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo, attrs.begin, attrs.size);
     tf.slice_util.assertParamsValid(x as unknown as tf.TensorInfo, begin, size);
     const out = backend.makeOutput(size, x.dtype);
     if (size.some((n) => n === 0)) return out;
     sliceInto(backend.typedArrayFromHeap(x), x.shape, begin, size, backend.typedArrayFromHeap(out)); // views after the allocation
     return out;
-  }) as unknown as tf.KernelFunc;
-  installKernel({ ...orig, kernelFunc }, BLOCK_SLICE);
+  });
 }
 
 /** `out` = the block of `src` (row-major, `shape`) at `begin` of `size`, by contiguous runs. */
