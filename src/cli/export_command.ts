@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { renderDiagnostics } from '../diagnostics/render.ts';
+import { DataError } from '../data/paths.ts';
 import { exportData } from '../export/torch/data.ts';
 import { exportPytorch, writePackage } from '../export/torch/package.ts';
 import { addEstimatorArgFlags, readSource, settingOverrides, type SettingFlags } from './front_end.ts';
@@ -36,7 +37,16 @@ export function registerExportCommand(program: Command): void {
     writePackage(out, r.files);
     let note = '';
     if (dataSet) {
-      const d = exportData(r.ir, data);
+      let d: ReturnType<typeof exportData>;
+      try {
+        d = exportData(r.ir, data);
+      } catch (e) {
+        // The package is written; only its copy of the data is missing (train.py --data FILE, or export again once the data is here).
+        if (!(e instanceof DataError)) throw e;
+        process.stderr.write(`vmm: ${e.message}\n`);
+        d = { why: 'no data/ written (see above): train.py needs --data FILE, or export again once the data is found' };
+        process.exitCode = 1;
+      }
       if ('why' in d) note = `\n  ${d.why}`;
       else {
         mkdirSync(dirname(join(out, d.name)), { recursive: true });

@@ -5,7 +5,7 @@
  * (`python3 -m torch.distributed.run`) running train.py into a run folder that `vmm eval` reads.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +37,17 @@ describe('what the PyTorch export emits and refuses', () => {
     expect(source.slice(est!.span.start, est!.span.end)).toContain('estimator');
     expect(net!.message).toContain("(at 'enc')");
     expect(source.slice(net!.span.start, net!.span.end)).toMatch(/^net enc/);
+  });
+
+  it('vmm export pytorch with its data set missing writes the package, says so in one place, and exits 1', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'vmm-export-nodata-'));
+    const empty = mkdtempSync(join(tmpdir(), 'vmm-empty-data-'));
+    const r = await runCli('export', 'pytorch', 'models/vma_omniglot_large.vmm', '--out', out, '--data', empty);
+    expect(r.code).toBe(1);
+    expect(existsSync(join(out, 'model.py')) && existsSync(join(out, 'train.py'))).toBe(true);
+    expect(existsSync(join(out, 'data'))).toBe(false);
+    expect(r.out).toContain('no data/ written (see above): train.py needs --data FILE');
+    expect(r.err).toMatch(/^vmm: data file omniglot28_index\.json not found/);
   });
 });
 
