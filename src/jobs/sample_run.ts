@@ -87,8 +87,10 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   gen.dispose();
 
   const memory = raw.inputs.find((i) => i.name === b.memory);
-  const m = memory ? memory.shape[1]! : 0;
-  const entrySize = memory && m > 0 ? memory.data.length / (o.rows * m) : d;
+  // One memory shared by every row (`vmm train --memory`): [M, ...] without the batch axis.
+  const shared = memory !== undefined && !memory.plates.includes('batch');
+  const m = memory ? memory.shape[shared ? 0 : 1]! : 0;
+  const entrySize = memory && m > 0 ? memory.data.length / ((shared ? 1 : o.rows) * m) : d;
   if (side * side !== d || entrySize !== d || dObs !== d) {
     process.stderr.write(
       `vmm: note: ${ir.name}'s observed '${observedInput.name}' (${dObs} values${entrySize !== dObs ? `, memory entries of ${entrySize}` : ''}) is not a square image: writing the values as tables\n`,
@@ -117,19 +119,19 @@ export async function runSample(runPath: string, o: SampleOptions): Promise<{ fi
   // Rows as wide as the samples: a memory wider than that wraps onto more rows (a memory of 32
   // entries and 8 samples: four rows of memory, one of samples, no empty columns).
   const cols = Math.max(1, o.samples);
-  const shared = memory !== undefined && !memory.plates.includes('batch');
-  const entries = (r: number) => Array.from({ length: m }, (_, c) => memory!.data.subarray(((shared ? 0 : r * m) + c) * d, ((shared ? 0 : r * m) + c + 1) * d));
+  const entries = (r: number) => Array.from({ length: m }, (_, c) => memory!.data.subarray((r * m + c) * d, (r * m + c + 1) * d));
+  // A shared memory is too large to draw on every row: its size is in the label instead.
   const groups = Array.from({ length: o.rows }, (_, r) => [
-    ...(memory && m > 0 ? [{ label: `memory\n${m} entr${m === 1 ? 'y' : 'ies'}`, images: entries(r) }] : []),
-    { label: `samples\n${memory ? 'given the memory' : 'from the prior'}`, images: g.map((perSample) => Float32Array.from(perSample[r]!)) },
+    ...(memory && m > 0 && !shared ? [{ label: `memory\n${m} entr${m === 1 ? 'y' : 'ies'}`, images: entries(r) }] : []),
+    { label: `samples\n${shared ? `given the shared\nmemory of ${m}` : memory ? 'given the memory' : 'from the prior'}`, images: g.map((perSample) => Float32Array.from(perSample[r]!)) },
   ]);
   const samplesPng = join(out, 'samples.png');
   writeFileAtomicSync(
     samplesPng,
     labelledGridPng({
-      title: `${ir.name}: ${memory ? 'memories of unseen test classes and generations from each' : 'generations'}`,
+      title: `${ir.name}: ${shared ? `generations given one memory of ${m} entries` : memory ? 'memories of unseen test classes and generations from each' : 'generations'}`,
       groups,
-      captions: groups.map((_, r) => `episode ${r + 1}`),
+      captions: groups.map((_, r) => `${shared ? 'row' : 'episode'} ${r + 1}`),
       cols,
       height: side,
       width: side,

@@ -3,7 +3,7 @@
  * few-shot episodes. Built from the Omniglot fixture: drawers 1..15 of its 20 characters are the
  * memory, drawers 16..20 the targets (a user's .npz with labels), so no target is in the memory.
  */
-import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +77,11 @@ describe('training against one shared memory file', () => {
     expect(r.sharedMemory.entries).toBe(300);
     expect(r.plainNll.examples).toBe(8);
     expect(r.plainNll.nll).toBeGreaterThan(0);
+    // Samples: PNG grids (the memory is not drawn on every row, and not taken for [B, M, D]).
+    const s = await runCli('sample', out, '--rows', '2', '--samples', '3', '--backend', 'wasm');
+    expect(s.code).toBe(0);
+    expect(s.err).not.toContain('not a square image');
+    expect(existsSync(join(out, 'samples', 'samples.png')) && existsSync(join(out, 'samples', 'reconstructions.png'))).toBe(true);
     // The memory file changes under the run: resuming it is a one-line error, not a silent switch.
     const saved = join(tmp, 'saved.npy');
     copyFileSync(memPath, saved);
