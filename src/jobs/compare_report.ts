@@ -80,7 +80,7 @@ export function compareTable(entries: CompareEntry[]): string {
 export function writeCompareReport(out: string, targets: string[], entries: CompareEntry[], f: ReportSettings): void {
   const budget = f.minutes !== undefined ? `${f.minutes} minutes of training each` : `${entries[0]?.train.steps ?? 0} steps`;
   const md = [
-    `# ${targets.map((t) => basename(t)).join(', ')}: ${entries.map((r) => r.variant).join(' vs ')}`,
+    `# ${targets.map((t) => basename(t)).join(', ')}: ${[...new Set(entries.map((r) => r.variant))].join(' vs ')}`,
     '',
     `Budget: ${budget} (runs given as directories keep their own; see the steps and minutes columns). Seed ${f.seed}. ` +
       `Test NLL in nats with ${f.evalSamples} importance samples over ${f.evalEpisodes} test episodes (mean ± standard error), ` +
