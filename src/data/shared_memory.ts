@@ -53,10 +53,15 @@ export function loadSharedMemory(path: string, pixels: number, seed: number = ME
   }
 }
 
-/** The SHA-256 of a memory file, read in chunks (a run keeps it to notice a file changed under it). */
+/** The SHA-256 of a memory file, read in chunks (a run keeps it to notice a file changed under it); a DataError if it cannot be read. */
 export function memoryFileHash(path: string): string {
   const h = createHash('sha256');
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new DataError(`--memory ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   try {
     const buf = Buffer.alloc(1 << 22);
     for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) h.update(buf.subarray(0, n));

@@ -68,8 +68,9 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
   const b = bindInputs(ir);
   const { train, trainSplit, trainName } = trainValidSplits(opts.dataset, opts.dataDir, userOptions(opts, b));
   checkPixels(train, b);
-  if (opts.memory) return sharedMemoryStream(ir, opts.memory, b, train, trainSplit, trainName, opts.seed);
-  if (b.memory) {
+  // With a memory file every batch is targets plus that one memory, not an episode.
+  const shared = opts.memory && sharedMemoryOf(ir, opts.memory, b);
+  if (b.memory && !shared) {
     if (!('labels' in train) || train.labels === undefined) {
       throw new DataError(
         `${train.name === 'binarized-mnist-train' ? opts.dataset : train.name}: no class labels, so it cannot make the few-shot episodes that ${ir.name}'s memory '${b.memory}' needs ` +
@@ -96,14 +97,20 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
   }
   const sampler = new BatchSampler({ set: train, split: trainSplit, seed: opts.seed, pixels: 'dynamic' });
   return {
-    next: (n) => {
-      const batch = sampler.next(n);
-      return { inputs: [{ name: b.data, data: batch.images, shape: [batch.batch, batch.pixels], plates: ['batch'] }] };
-    },
+    next: (n) => plainInputs(b, sampler.next(n), shared),
     state: () => sampler.state(),
     setState: (s) => sampler.setState(s as BatchSamplerState),
-    describe: `${train.name} (${trainName}), dynamic binarization`,
+    describe: shared
+      ? `${train.name} (${trainName}) targets, dynamic binarization, addressing one memory of ${shared.count} entries (${shared.path}, fixed binarization)`
+      : `${train.name} (${trainName}), dynamic binarization`,
   };
+}
+
+/** A minibatch as the model's inputs: the images to its data input, and a shared memory if one is given. */
+function plainInputs(b: Binding, batch: { images: Float32Array; batch: number; pixels: number }, shared: SharedMemory | undefined): RawBatch {
+  const data = { name: b.data, data: batch.images, shape: [batch.batch, batch.pixels], plates: ['batch' as const] };
+  // No batch plate: the same array every time (the trainer keeps it on the device, and its keys).
+  return { inputs: shared ? [data, { name: b.memory!, data: shared.data, shape: [shared.count, shared.pixels], plates: [] }] : [data] };
 }
 
 /** The run's memory file, read once per process for each path (validation and training share one array). */
@@ -132,34 +139,6 @@ function statOf(path: string): { size: number; mtimeMs: number } {
   } catch (e) {
     throw new DataError(`--memory ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-}
-
-/** The memory input of a shared memory: no batch plate, the same array every time. */
-function memoryInput(b: Binding, mem: SharedMemory): RawBatch['inputs'][number] {
-  return { name: b.memory!, data: mem.data, shape: [mem.count, mem.pixels], plates: [] };
-}
-
-/** Targets from the data set's training split, every batch addressing one memory read from a file (./shared_memory.ts). */
-function sharedMemoryStream(
-  ir: IrProgram,
-  m: NonNullable<DataOptions['memory']>,
-  b: Binding,
-  train: ImageSet,
-  trainSplit: SplitSpec | undefined,
-  trainName: string,
-  seed: number,
-): TrainStream {
-  const mem = sharedMemoryOf(ir, m, b);
-  const sampler = new BatchSampler({ set: train, split: trainSplit, seed, pixels: 'dynamic' });
-  return {
-    next: (n) => {
-      const batch = sampler.next(n);
-      return { inputs: [{ name: b.data, data: batch.images, shape: [batch.batch, batch.pixels], plates: ['batch'] }, memoryInput(b, mem)] };
-    },
-    state: () => sampler.state(),
-    setState: (s) => sampler.setState(s as BatchSamplerState),
-    describe: `${train.name} (${trainName}) targets, dynamic binarization, addressing one memory of ${mem.count} entries (${m.path}, fixed binarization)`,
-  };
 }
 
 /**
@@ -192,16 +171,8 @@ function fixedBatches(ir: IrProgram, opts: DataOptions, count: number, batch: nu
   const out: RawBatch[] = [];
   const b = bindInputs(ir);
   checkPixels(set, b);
-  if (opts.memory) {
-    const mem = sharedMemoryOf(ir, opts.memory, b);
-    const sampler = new BatchSampler({ set, split, seed: opts.seed + 7919, pixels: { fixed: opts.seed + 104729 } });
-    for (let i = 0; i < count; i += batch) {
-      const bb = sampler.next(Math.min(batch, count - i));
-      out.push({ inputs: [{ name: b.data, data: bb.images, shape: [bb.batch, bb.pixels], plates: ['batch'] }, memoryInput(b, mem)] });
-    }
-    return out;
-  }
-  if (b.memory) {
+  const shared = opts.memory && sharedMemoryOf(ir, opts.memory, b);
+  if (b.memory && !shared) {
     const sampler = new EpisodeSampler({
       set: set as LabelledImageSet,
       classes: opts.classes,
@@ -215,9 +186,6 @@ function fixedBatches(ir: IrProgram, opts: DataOptions, count: number, batch: nu
     return out;
   }
   const sampler = new BatchSampler({ set, split, seed: opts.seed + 7919, pixels: { fixed: opts.seed + 104729 } });
-  for (let i = 0; i < count; i += batch) {
-    const bb = sampler.next(Math.min(batch, count - i));
-    out.push({ inputs: [{ name: b.data, data: bb.images, shape: [bb.batch, bb.pixels], plates: ['batch'] }] });
-  }
+  for (let i = 0; i < count; i += batch) out.push(plainInputs(b, sampler.next(Math.min(batch, count - i)), shared));
   return out;
 }

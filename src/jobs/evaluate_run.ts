@@ -320,7 +320,7 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const soft = readsSoft(ir);
   const b = bindInputs(ir);
   if (o.memory !== undefined && !b.memory) throw new RunError(`--memory ${o.memory}: ${ir.name} has no memory input to give it to`);
-  const memory = o.memory !== undefined ? { path: resolve(o.memory), sha256: readableMemoryHash(o.memory) } : config.data.memory;
+  const memory = o.memory !== undefined ? { path: resolve(o.memory), sha256: memoryFileHash(resolve(o.memory)) } : config.data.memory;
   const dataOpts = { ...config.data, ...(o.data ? { dataDir: o.data } : {}), ...(memory ? { memory } : {}) };
   let parameters = 0;
   for (const v of model.variables.values()) parameters += v.size;
@@ -779,13 +779,4 @@ export function addressesMemory(ir: IrProgram): boolean {
   const addr = ir.model.find((s): s is IrSite => s.stmt === 'site' && s.role === 'address');
   const d = addr?.dist;
   return d?.kind === 'Categorical' && d.memory !== undefined && ir.memories.some((m) => m.name === d.memory);
-}
-
-/** The hash of a memory file named on the command line, or a one-line error. */
-function readableMemoryHash(path: string): string {
-  try {
-    return memoryFileHash(path);
-  } catch (e) {
-    throw new RunError(`--memory ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
 }

@@ -99,11 +99,5 @@ function sharedMemorySetting(path: string, ir: IrProgram, dataset: string): { pa
   if (isGenerated(dataset)) throw new InputError(`--memory ${path}: the data set ${dataset} generates its own memories`);
   if (ir.train.control) throw new InputError(`--memory ${path}: the no-memory control reads no memory`);
   const abs = resolve(path);
-  let sha256: string;
-  try {
-    sha256 = memoryFileHash(abs);
-  } catch (e) {
-    throw new InputError(`--memory ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return { path: abs, sha256 };
+  return { path: abs, sha256: memoryFileHash(abs) };
 }

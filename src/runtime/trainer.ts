@@ -98,6 +98,29 @@ export class Trainer {
   }
 
   /** The cached keys for this batch's shared memory (refreshed when due); undefined where the cached path does not apply. */
+  /**
+   * `raw` with every host input that has no batch plate (one memory shared by the batch, e.g.
+   * `vmm train --memory`: the same array every step) replaced by a tensor kept between steps, so
+   * a 10^5-entry memory is not copied to the device in every step. A new array replaces it.
+   */
+  private onDevice(raw: InputBatch): InputBatch {
+    if (!raw.inputs.some((i) => i.plates.length === 0 && i.data instanceof Float32Array)) return raw;
+    return {
+      ...raw,
+      inputs: raw.inputs.map((i) => {
+        if (i.plates.length || !(i.data instanceof Float32Array)) return i;
+        let kept = this.sharedInputs.get(i.name);
+        if (!kept || kept.source !== i.data) {
+          kept?.t.dispose();
+          kept = { source: i.data, t: tf.keep(tf.tensor(i.data, i.shape)) };
+          this.sharedInputs.set(i.name, kept);
+        }
+        return { name: i.name, data: kept.t, shape: i.shape, plates: i.plates };
+      }),
+    };
+  }
+  private readonly sharedInputs = new Map<string, { source: Float32Array; t: tf.Tensor }>();
+
   private addressCache(raw: InputBatch): AddressCache | undefined {
     const plan = this.keyPlan;
     const mem = plan && raw.inputs.find((i) => i.name === plan.memory);
@@ -147,8 +170,9 @@ export class Trainer {
   }
 
   /** Forward, surrogate and backward, in one tidy scope; leaves the update for `finish`. */
-  private forward(raw: InputBatch): Pending {
+  private forward(host: InputBatch): Pending {
     const t0 = performance.now();
+    const raw = this.onDevice(host);
     let boundT: tf.Tensor | undefined;
     let nextState = this.estState;
     let settle: EstimatorResult['settle'];
@@ -209,6 +233,8 @@ export class Trainer {
 
   dispose(): void {
     this.disposeKeys();
+    for (const { t } of this.sharedInputs.values()) t.dispose();
+    this.sharedInputs.clear();
     this.optimizer.dispose();
     this.model.dispose();
   }

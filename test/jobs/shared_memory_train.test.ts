@@ -6,6 +6,7 @@
 import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpy, encodeNpz } from '../../src/data/npy.ts';
 import { loadOmniglot } from '../../src/data/omniglot.ts';
@@ -61,6 +62,16 @@ describe('training against one shared memory file', () => {
     for (let i = 0; i < 3; i++) expect(Number.isFinite(trainer.step(stream.next(4)).bound)).toBe(true);
     // The cached-key path ran: keys computed at step 0, not recomputed since (refresh: 100).
     expect(trainer.keysComputedAt()).toBe(0);
+    // The shared memory goes to the device once and stays there: no tensor more per step, and
+    // another array replaces it (its keys recomputed) instead of adding to it.
+    const before = tf.memory().numTensors;
+    trainer.step(stream.next(4));
+    expect(tf.memory().numTensors).toBe(before);
+    const other = stream.next(4);
+    const copy = other.inputs.map((i) => (i.name === 'mem' ? { ...i, data: Float32Array.from(i.data) } : i));
+    trainer.step({ ...other, inputs: copy });
+    expect(trainer.keysComputedAt()).toBe(4);
+    expect(tf.memory().numTensors).toBe(before);
     trainer.dispose();
   });
 

@@ -26,7 +26,7 @@ import { proposalFromScores, proposalLogProb } from '../../src/lower/truncated.t
 import { splitAddressLogits, type AddressSplit } from '../../src/lower/address_split.ts';
 import { KEY_REFRESH_STEPS, bucketKeys, bucketTop, memoryKeys, type AddressCache } from '../../src/lower/cached_keys.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
-import { gradsOf, irOf, withEstimator, TINY_VMA } from './helpers.ts';
+import { gradsOf, irOf, withEstimator, worstDeviation, TINY_VMA } from './helpers.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -313,16 +313,7 @@ describe('cached keys, stale: still a lower bound (M = 5, top 2, tail 2, enumera
     for (let g = 0; g < groups; g++) {
       draws.push(await gradsOf(model, () => estimateObjective({ ir, inputs: model.inputs(batch), applyNet: model.applyNet, estimator: est, state: est.initState(), rng, addressCache: cache }).surrogate));
     }
-    let worst = 0;
-    for (const [name, ex] of exact) {
-      for (let i = 0; i < ex.length; i++) {
-        const v = draws.map((d) => d.get(name)![i]!);
-        const mean = v.reduce((a, b) => a + b, 0) / groups;
-        const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (groups - 1));
-        worst = Math.max(worst, Math.abs(mean - ex[i]!) / Math.max(sd / Math.sqrt(groups), 1e-6));
-      }
-    }
-    expect(worst).toBeLessThan(4);
+    expect(worstDeviation(exact, draws)).toBeLessThan(4);
     tf.dispose([cache.keys, scores]);
     model.dispose();
   });

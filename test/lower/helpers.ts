@@ -97,3 +97,21 @@ export async function gradsOf(model: CompiledModel, f: () => tf.Scalar): Promise
   tf.dispose(grads);
   return out;
 }
+
+/**
+ * The worst |mean - exact| / SE over every coordinate of every gradient, the mean and its
+ * standard error over `draws` (one gradient estimate each) against the exact gradient.
+ */
+export function worstDeviation(exact: Map<string, Float32Array>, draws: Map<string, Float32Array>[]): number {
+  const n = draws.length;
+  let worst = 0;
+  for (const [name, ex] of exact) {
+    for (let i = 0; i < ex.length; i++) {
+      const xs = draws.map((d) => d.get(name)![i]!);
+      const mean = xs.reduce((a, b) => a + b, 0) / n;
+      const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+      worst = Math.max(worst, Math.abs(mean - ex[i]!) / Math.max(sd / Math.sqrt(n), 1e-6));
+    }
+  }
+  return worst;
+}

@@ -26,7 +26,7 @@ import { makeEstimator } from '../../src/estimators/index.ts';
 import { Rng } from '../../src/random/rng.ts';
 import { drawFromProposal, proposalFromTable, proposalLogProb } from '../../src/lower/truncated.ts';
 import { applySettings, SettingsError } from '../../src/check/settings.ts';
-import { fakeBatch, gradsOf, irOf, repeatExample, withEstimator, TINY_VMA } from './helpers.ts';
+import { fakeBatch, gradsOf, irOf, repeatExample, withEstimator, worstDeviation, TINY_VMA } from './helpers.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -102,16 +102,7 @@ async function worstZ(model: CompiledModel, ir: IrProgram, exact: Map<string, Fl
       }),
     );
   }
-  let worst = 0;
-  for (const [name, ex] of exact) {
-    for (let i = 0; i < ex.length; i++) {
-      const xs = draws.map((d) => d.get(name)![i]!);
-      const mean = xs.reduce((a, b) => a + b, 0) / groups;
-      const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (groups - 1));
-      worst = Math.max(worst, Math.abs(mean - ex[i]!) / Math.max(sd / Math.sqrt(groups), 1e-6));
-    }
-  }
-  return worst;
+  return worstDeviation(exact, draws);
 }
 
 describe('truncated address proposal: draws', () => {

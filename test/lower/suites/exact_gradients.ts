@@ -26,7 +26,7 @@ import { estimateObjective } from '../../../src/lower/objective.ts';
 import { makeEstimator } from '../../../src/estimators/index.ts';
 import { Rng } from '../../../src/random/rng.ts';
 import type { EstimatorResult } from '../../../src/estimators/types.ts';
-import { fakeBatch, gradsOf, irOf, repeatExample, withEstimator, TINY_VMA as TINY } from '../helpers.ts';
+import { fakeBatch, gradsOf, irOf, repeatExample, withEstimator, worstDeviation, TINY_VMA as TINY } from '../helpers.ts';
 
 /**
  * The exact objective E_{a_1..a_K ~ q}[log (1/K) sum_k p(x, a_k) / q(a_k | x)] of the tiny model,
@@ -119,18 +119,7 @@ export function exactGradientChecks(only?: readonly ExactCase[]): void {
           settle.value.dispose();
         }
       }
-      let worst = 0;
-      for (const [name, ex] of exact) {
-        for (let i = 0; i < ex.length; i++) {
-          const xs = draws.map((d) => d.get(name)![i]!);
-          const mean = xs.reduce((a, b) => a + b, 0) / groups;
-          const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (groups - 1));
-          const se = sd / Math.sqrt(groups);
-          const z = Math.abs(mean - ex[i]!) / Math.max(se, 1e-6);
-          worst = Math.max(worst, z);
-        }
-      }
-      expect(worst, `${label}: worst |mean - exact| / SE`).toBeLessThan(4);
+      expect(worstDeviation(exact, draws), `${label}: worst |mean - exact| / SE`).toBeLessThan(4);
       model.dispose();
     });
   }
