@@ -17,7 +17,7 @@
  * `--queries` of its stored keys are read. Writes bench/results/titans_recall.md and an SVG figure.
  *
  *   node bin/run-ts.mjs bench/titans_recall.ts train --model models/titans_recall.vmm --run runs/titans_recall/titans
- *     [--stages 16:400,64:300,256:150,1024:40] [--minutes 8] [--check-every 25] [--target 0.995] [--patience 3] [--seed 1]
+ *     [--stages 16:400,64:300,256:150,1024:40] [--minutes 8] [--check-every 25] [--target 0.995] [--patience 3] [--pairs 8192] [--seed 1]
  *   node bin/run-ts.mjs bench/titans_recall.ts report --run runs/titans_recall/titans --run runs/titans_recall/delta
  *     [--ns 16,64,256,1024,4096,16384] [--episodes 4] [--queries 64] [--beta 2] [--out bench/results/titans_recall.md]
  *
@@ -59,8 +59,13 @@ function load(modelPath: string): IrProgram {
 }
 const dataFor = (n: number): DataOptions => ({ dataset: 'recall', seed, classes: n, shots: 1, distractors: 0 });
 
-/** Training batch at N pairs: 16 episodes up to N = 512, fewer beyond (memory for the backward pass). */
-const batchFor = (n: number, dflt: number) => Math.max(2, Math.min(dflt, Math.floor(8192 / n)));
+/**
+ * Training batch at N pairs: at most `--pairs` pairs a batch (default 8,192: 16 episodes up to
+ * N = 512, fewer beyond), since the backward pass keeps every chunk's memory state and the wasm
+ * heap holds 4 GB; a wider memory needs fewer (titans_recall.vmm's 2048 x 256 MLP: --pairs 2048).
+ */
+const pairsPerBatch = Number(arg('pairs', '8192'));
+const batchFor = (n: number, dflt: number) => Math.max(2, Math.min(dflt, Math.floor(pairsPerBatch / n)));
 
 // ---------------------------------------------------------------- recall of many queries per episode
 

@@ -81,6 +81,8 @@ function netActivations(net: IrNet, nets: Map<string, IrNet>, seen: Set<string> 
     switch (l.kind) {
       case 'linear':
         return [...shape.slice(0, -1), l.out];
+      case 'slice':
+        return [...shape.slice(0, -1), l.to - l.from];
       case 'act':
         return shape;
       case 'reshape':

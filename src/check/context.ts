@@ -68,7 +68,7 @@ export interface GuideScope {
 export const BUILTINS: readonly string[] = builtinNames();
 /** Distribution family names, from the registry (src/families/registry.ts). */
 export const DISTRIBUTIONS: readonly string[] = familyNames();
-export const LAYERS = ['linear', 'mlp', 'reshape', 'flatten', 'conv2d', 'deconv2d', 'relu', 'tanh', 'sigmoid', 'elu', 'softplus', 'tap', 'skip'] as const;
+export const LAYERS = ['linear', 'mlp', 'reshape', 'flatten', 'conv2d', 'deconv2d', 'relu', 'tanh', 'sigmoid', 'elu', 'softplus', 'tap', 'skip', 'slice'] as const;
 
 export class Ctx {
   readonly diags: Diagnostic[] = [];

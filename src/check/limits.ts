@@ -22,6 +22,7 @@ export const LIMITS = {
   lr: { what: 'the learning rate `lr`', integer: false, min: 0, minExclusive: true, max: 1000 },
   classes: { what: 'the number of classes in memory', integer: true, min: 1, max: 100_000 },
   shots: { what: 'the number of shots per class', integer: true, min: 1, max: 100_000 },
+  minShots: { what: 'the fewest shots per class `min_shots`', integer: true, min: 1, max: 100_000 },
   distractors: { what: 'the number of distractor entries', integer: true, min: 0, max: 1_000_000 },
   seed: { what: 'the seed', integer: true, min: 0, max: 2 ** 32 - 1 },
   checkpointEvery: { what: 'the steps between checkpoints', integer: true, min: 1, max: Number.MAX_SAFE_INTEGER },

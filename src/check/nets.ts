@@ -15,7 +15,7 @@
 import type { Arg, Call, Expr, NetDecl, Span } from '../ast/types.ts';
 import type { Activation, IrLayer } from '../ir/types.ts';
 import { LAYERS, type Ctx, type Scope } from './context.ts';
-import { evalConcreteSize } from './consts.ts';
+import { evalConcreteSize, evalConst } from './consts.ts';
 import { formatExpr } from './format.ts';
 import { didYouMean } from './suggest.ts';
 import type { CheckedNet, CheckedNetPort } from './types.ts';
@@ -141,15 +141,51 @@ function stageOf(ctx: Ctx, e: Expr, scope: Scope): Stage | undefined {
   const size = (x: Expr, what: string) => evalConcreteSize(ctx, x, scope, what);
   switch (name) {
     case 'linear': {
-      const nm = named(ctx, e, []);
+      const nm = named(ctx, e, ['bias']);
       if (pos.length !== 2) {
         ctx.error('VMM2031', `\`linear\` takes two sizes, \`linear(IN, OUT)\`, found ${pos.length} argument${pos.length === 1 ? '' : 's'}`, e.span);
         return undefined;
       }
       const a = size(pos[0]!, 'a layer size');
       const b = size(pos[1]!, 'a layer size');
-      if (a === undefined || b === undefined || !nm) return undefined;
-      return vectorStage(ctx, [a, b], [{ kind: 'linear', in: a, out: b }], e, pos[0]!);
+      // `bias: B` starts the bias at B: a negative one before a relu makes the features sparse at
+      // the start (few active per input), as a Titans memory's keys need (models/titans_recall.vmm).
+      const biasArg = nm?.get('bias');
+      const bias = biasArg ? evalConst(ctx, biasArg.value, scope, 'the initial bias `bias:`') : 0;
+      if (a === undefined || b === undefined || !nm || bias === undefined) return undefined;
+      return vectorStage(ctx, [a, b], [{ kind: 'linear', in: a, out: b, ...(bias ? { bias } : {}) }], e, pos[0]!);
+    }
+    case 'slice': {
+      // `slice(FROM, TO)`: features FROM .. TO - 1 of a vector, e.g. the key bits of an entry that
+      // holds a key and then a value. Its input is whatever the previous stage gives.
+      const nm = named(ctx, e, []);
+      if (pos.length !== 2) {
+        ctx.error('VMM2031', `\`slice\` takes two positions, \`slice(FROM, TO)\`, found ${pos.length} argument${pos.length === 1 ? '' : 's'}`, e.span);
+        return undefined;
+      }
+      const from = evalConst(ctx, pos[0]!, scope, 'a slice position');
+      const to = size(pos[1]!, 'a slice position');
+      if (from === undefined || to === undefined || !nm) return undefined;
+      if (!Number.isInteger(from) || from < 0) {
+        ctx.error('VMM2031', `a slice position must be a whole number >= 0, found ${from}`, pos[0]!.span);
+        return undefined;
+      }
+      if (to <= from) {
+        ctx.error('VMM2031', `\`${formatExpr(e)}\` is empty: \`slice(FROM, TO)\` keeps features FROM .. TO - 1, so TO must exceed FROM`, e.span);
+        return undefined;
+      }
+      return {
+        layers: [{ kind: 'slice', from, to }],
+        apply(input, prev) {
+          if (input.length !== 1 || to > input[0]!) {
+            ctx.error('VMM2034', `\`${formatExpr(e)}\` needs a vector of at least ${to} features, but ${prev.text} gives ${fmt(input)}`, e.span, [
+              { message: `this stage outputs ${fmt(input)}`, span: prev.span },
+            ]);
+            return undefined;
+          }
+          return [to - from];
+        },
+      };
     }
     case 'mlp': {
       const nm = named(ctx, e, ['act']);
@@ -336,9 +372,10 @@ function bareStage(ctx: Ctx, name: string, span: Span, scope: Scope): Stage | un
     return { layers: [{ kind: 'act', fn: name as Activation }], apply: (input) => input };
   }
   if (name === 'flatten') return { layers: [{ kind: 'flatten' }], apply: (input) => [prod(input)] };
-  if (name === 'linear' || name === 'mlp' || name === 'reshape' || name === 'conv2d' || name === 'deconv2d' || name === 'tap' || name === 'skip') {
+  if (name === 'linear' || name === 'mlp' || name === 'reshape' || name === 'conv2d' || name === 'deconv2d' || name === 'tap' || name === 'skip' || name === 'slice') {
     const usage: Record<string, string> = {
       linear: 'linear(IN, OUT)',
+      slice: 'slice(FROM, TO)',
       mlp: 'mlp(IN, HIDDEN..., OUT)',
       reshape: 'reshape(C, H, W)',
       conv2d: 'conv2d(IN_CH, OUT_CH, kernel: 3)',

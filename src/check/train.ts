@@ -199,7 +199,7 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
           ctx.error('VMM3003', `episodes are written \`episodes(classes: 4, shots: 2, distractors: 0)\`; found \`${formatExpr(v)}\``, v.span);
           break;
         }
-        const args = namedArgs(ctx, c, ['classes', 'shots', 'distractors']);
+        const args = namedArgs(ctx, c, ['classes', 'shots', 'distractors', 'min_shots']);
         if (!args) break;
         const get = (n: 'classes' | 'shots' | 'distractors') => {
           const a = args.get(n);
@@ -210,6 +210,14 @@ export function checkTrain(ctx: Ctx, block: TrainBlock | undefined, model: Check
         get('classes');
         get('shots');
         get('distractors');
+        // `min_shots: 1`: every training batch draws its shots from 1 .. shots (src/data/source.ts).
+        const minArg = args.get('min_shots');
+        const min = minArg && limitedValue(ctx, minArg.value, 'minShots');
+        if (minArg && min !== undefined) {
+          if (min > train.episodes.shots) {
+            ctx.error('VMM3005', `\`min_shots\` (${min}) exceeds \`shots\` (${train.episodes.shots}): each batch draws its shots from min_shots .. shots`, minArg.value.span);
+          } else if (min < train.episodes.shots) train.episodes.minShots = min;
+        }
         break;
       }
       case 'dataset': {

@@ -69,6 +69,7 @@ export function resumeConflicts(config: RunConfig, f: TrainFlags, given: (key: s
     ['dataset', '--dataset', f.dataset, d.dataset],
     ['classes', '--classes', f.classes, d.classes],
     ['shots', '--shots', f.shots, d.shots],
+    ['minShots', '--min-shots', f.minShots, d.minShots ?? d.shots],
     ['distractors', '--distractors', f.distractors, d.distractors],
     ['memory', '--memory', f.memory === undefined ? undefined : resolve(f.memory), d.memory?.path],
     ['validEvery', '--valid-every', f.validEvery, config.validEvery],
@@ -100,6 +101,7 @@ function addTrainFlags(cmd: Command): Command {
     .option('--seed <n>', 'random seed', limitedFlag('seed', '--seed'), 1)
     .option('--classes <n>', 'few-shot episodes: classes in memory', limitedFlag('classes', '--classes'))
     .option('--shots <n>', 'few-shot episodes: examples per class in memory', limitedFlag('shots', '--shots'))
+    .option('--min-shots <n>', 'few-shot episodes: each training batch draws its shots from this many .. --shots (validation keeps --shots)', limitedFlag('minShots', '--min-shots'))
     .option('--distractors <n>', 'few-shot episodes: extra entries from other classes', limitedFlag('distractors', '--distractors'))
     .option('--memory <file>', 'one memory (.npy/.npz images, as vmm index reads) that every target addresses, instead of few-shot episodes; targets come from --dataset')
     .option('--checkpoint-every <n>', 'steps between checkpoints', limitedFlag('checkpointEvery', '--checkpoint-every'), 200)

@@ -31,6 +31,7 @@ export interface TrainFlags {
   validSize: number;
   classes?: number;
   shots?: number;
+  minShots?: number;
   distractors?: number;
   memory?: string;
   backend?: BackendName;
@@ -59,6 +60,7 @@ export function runSettings(f: TrainFlags): RunSettings {
     ...(f.memory !== undefined ? { memory: f.memory } : {}),
     ...(f.classes !== undefined ? { classes: f.classes } : {}),
     ...(f.shots !== undefined ? { shots: f.shots } : {}),
+    ...(f.minShots !== undefined ? { minShots: f.minShots } : {}),
     ...(f.distractors !== undefined ? { distractors: f.distractors } : {}),
     seed: f.seed,
     checkpointEvery: f.checkpointEvery,

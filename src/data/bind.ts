@@ -41,6 +41,8 @@ export interface DataOptions {
   seed: number;
   classes: number;
   shots: number;
+  /** Training only: each batch draws its shots uniformly from minShots .. shots (absent: always `shots`). */
+  minShots?: number;
   distractors: number;
   /**
    * One memory file shared by every example instead of few-shot episodes (./shared_memory.ts;

@@ -20,6 +20,7 @@ import { userDataset } from './sets/user.ts';
 import { loadSharedMemory, memoryFileHash, type SharedMemory } from './shared_memory.ts';
 import type { ImageSet, LabelledImageSet } from './types.ts';
 import type { IrProgram } from '../ir/types.ts';
+import { Rng, type RngState } from '../random/rng.ts';
 
 /** The entry of a data set: a registered name, else the user's data at that path. */
 export function datasetFor(name: DatasetName): DatasetSpec {
@@ -77,22 +78,26 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
           `(give labels: an .npz with an integer array 'labels' or 'y', or a folder with one sub-folder per class)`,
       );
     }
-    const sampler = new EpisodeSampler({
-      set: train as LabelledImageSet,
-      classes: opts.classes,
-      shots: opts.shots,
-      distractors: opts.distractors,
-      split: trainSplit,
-      seed: opts.seed,
-      pixels: 'dynamic',
-    });
+    const sampler = (shots: number) =>
+      new EpisodeSampler({
+        set: train as LabelledImageSet,
+        classes: opts.classes,
+        shots,
+        distractors: opts.distractors,
+        split: trainSplit,
+        // The full-size sampler keeps the run's seed, so a run without minShots draws as before.
+        seed: shots === opts.shots ? opts.seed : opts.seed + 7919 * shots,
+        pixels: 'dynamic',
+      });
+    const what = `${train.name} episodes (${trainName}): ${opts.classes} classes x`;
+    const extra = opts.distractors ? ` + ${opts.distractors} distractors` : '';
+    if (opts.minShots !== undefined && opts.minShots < opts.shots) return mixedShots(b, sampler, opts.minShots, opts.shots, opts.seed, `${what} ${opts.minShots}..${opts.shots} shots${extra} (drawn per batch), dynamic binarization`);
+    const one = sampler(opts.shots);
     return {
-      next: (n) => episodeInputs(b, sampler.next(n)),
-      state: () => sampler.state(),
-      setState: (s) => sampler.setState(s as SamplerState),
-      describe: `${train.name} episodes (${trainName}): ${opts.classes} classes x ${opts.shots} shots${
-        opts.distractors ? ` + ${opts.distractors} distractors` : ''
-      } = ${sampler.memorySize} memory entries, dynamic binarization`,
+      next: (n) => episodeInputs(b, one.next(n)),
+      state: () => one.state(),
+      setState: (s) => one.setState(s as SamplerState),
+      describe: `${what} ${opts.shots} shots${extra} = ${one.memorySize} memory entries, dynamic binarization`,
     };
   }
   const sampler = new BatchSampler({ set: train, split: trainSplit, seed: opts.seed, pixels: 'dynamic' });
@@ -103,6 +108,27 @@ export function trainStream(ir: IrProgram, opts: DataOptions): TrainStream {
     describe: shared
       ? `${train.name} (${trainName}) targets, dynamic binarization, addressing one memory of ${shared.count} entries (${shared.path}, fixed binarization)`
       : `${train.name} (${trainName}), dynamic binarization`,
+  };
+}
+
+/**
+ * Episodes whose number of shots is drawn per batch, uniformly from min .. max (one sampler per
+ * count, each with its own stream, and a seeded draw of the count), so a model trained on full
+ * memories also meets small ones: a model trained only on 4-shot memories sees the single shot
+ * of a 1-shot evaluation as nothing it was trained on.
+ */
+function mixedShots(b: Binding, sampler: (shots: number) => EpisodeSampler, min: number, max: number, seed: number, describe: string): TrainStream {
+  const samplers = Array.from({ length: max - min + 1 }, (_, i) => sampler(min + i));
+  const pick = new Rng(seed, 'episode-shots');
+  return {
+    next: (n) => episodeInputs(b, samplers[pick.int(samplers.length)]!.next(n)),
+    state: () => ({ pick: pick.state(), samplers: samplers.map((s) => s.state()) }),
+    setState: (s) => {
+      const st = s as { pick: RngState; samplers: SamplerState[] };
+      pick.setState(st.pick);
+      st.samplers.forEach((x, i) => samplers[i]!.setState(x));
+    },
+    describe,
   };
 }
 

@@ -56,7 +56,9 @@ export function printExpr(e: IrExpr): string {
 function printLayer(l: IrLayer): string {
   switch (l.kind) {
     case 'linear':
-      return `linear(${l.in}, ${l.out})`;
+      return `linear(${l.in}, ${l.out}${l.bias ? `, bias: ${l.bias}` : ''})`;
+    case 'slice':
+      return `slice(${l.from}, ${l.to})`;
     case 'act':
       return l.fn;
     case 'reshape':
@@ -121,7 +123,7 @@ export function printTrain(t: TrainSettings): string[] {
     `optimizer = ${t.optimizer.kind}(lr: ${num(t.optimizer.lr)}${t.optimizer.clip !== undefined ? `, clip: ${num(t.optimizer.clip)}` : ''})`,
     `batch = ${t.batch}`,
     `steps = ${t.steps}`,
-    `episodes = episodes(classes: ${t.episodes.classes}, shots: ${t.episodes.shots}, distractors: ${t.episodes.distractors})`,
+    `episodes = episodes(classes: ${t.episodes.classes}, shots: ${t.episodes.shots}, distractors: ${t.episodes.distractors}${t.episodes.minShots ? `, min_shots: ${t.episodes.minShots}` : ''})`,
     `dataset = ${t.dataset}`,
     ...(t.address ? [`address = ${printAddress(t.address)}`] : []),
   ];

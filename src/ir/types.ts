@@ -158,7 +158,10 @@ export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'softplus' | 'ide
 
 /** Net layers with concrete sizes. Image layers use channels-last [H, W, C] internally; see lower/nets.ts. */
 export type IrLayer =
-  | { kind: 'linear'; in: number; out: number }
+  /** `bias`: the bias's initial value (`linear(IN, OUT, bias: -3)`), 0 when absent. */
+  | { kind: 'linear'; in: number; out: number; bias?: number }
+  /** `slice(FROM, TO)`: features FROM .. TO - 1 of a vector (the last axis). */
+  | { kind: 'slice'; from: number; to: number }
   | { kind: 'act'; fn: Activation }
   | { kind: 'reshape'; shape: number[] }
   | { kind: 'flatten' }
@@ -232,8 +235,12 @@ export interface TrainSettings {
   optimizer: { kind: 'adam' | 'sgd'; lr: number; clip?: number };
   batch: number;
   steps: number;
-  /** Few-shot episodes for models with a memory: classes in memory, shots per class, distractor entries. */
-  episodes: { classes: number; shots: number; distractors: number };
+  /**
+   * Few-shot episodes for models with a memory: classes in memory, shots per class, distractor
+   * entries; with `minShots`, each training batch draws its shots uniformly from minShots .. shots
+   * (validation keeps `shots`), so a model meets small memories as well as full ones.
+   */
+  episodes: { classes: number; shots: number; distractors: number; minShots?: number };
   /**
    * A data set of the registry (src/data/registry.ts), checked there by name: `recall` (synthetic
    * associative recall) makes N = classes * shots pairs per episode.

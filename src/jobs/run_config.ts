@@ -32,6 +32,8 @@ export interface RunSettings {
   memory?: string;
   classes?: number;
   shots?: number;
+  /** The fewest shots of a training batch (each draws from minShots .. shots); default the train block's. */
+  minShots?: number;
   distractors?: number;
   seed: number;
   checkpointEvery: number;
@@ -68,6 +70,8 @@ export function runConfig(modelPath: string, source: string, s: RunSettings, ref
   const memory = s.memory === undefined ? undefined : sharedMemorySetting(s.memory, tuned, dataset ?? tuned.train.dataset);
   const ep = tuned.train.episodes;
   const steps = tuned.train.steps;
+  const shots = s.shots ?? ep.shots;
+  const minShots = Math.min(s.minShots ?? ep.minShots ?? shots, shots);
   const config: RunConfig = {
     version: 1,
     modelPath,
@@ -80,7 +84,8 @@ export function runConfig(modelPath: string, source: string, s: RunSettings, ref
       ...(memory ? { memory } : {}),
       seed: s.seed,
       classes: s.classes ?? ep.classes,
-      shots: s.shots ?? ep.shots,
+      shots,
+      ...(minShots < shots ? { minShots } : {}),
       distractors: s.distractors ?? ep.distractors,
     },
     seed: s.seed,

@@ -105,6 +105,9 @@ export function layerOutputShape(layer: IrLayer, inShape: readonly number[], net
     case 'linear':
       if (inShape[inShape.length - 1] !== layer.in) throw new Error(`applyNet: ${where} expects last axis ${layer.in}, got [${inShape}]`);
       return [...inShape.slice(0, -1), layer.out];
+    case 'slice':
+      if (inShape.length !== 1 || layer.to > inShape[0]!) throw new Error(`applyNet: ${where} [${layer.from}:${layer.to}] of [${inShape}]`);
+      return [layer.to - layer.from];
     case 'act':
       return [...inShape];
     case 'reshape':
@@ -166,7 +169,8 @@ export function createNetParams(net: IrNet, rng: Rng): Record<string, tf.Variabl
     const limit = next === 'relu' || next === 'elu' ? Math.sqrt(6 / fanIn) : Math.sqrt(6 / (fanIn + fanOut));
     const seed = rng.nextSeed();
     out[paramName(net.name, i, 'w')] = tf.tidy(() => tf.variable(tf.randomUniform(shapes.w, -limit, limit, 'float32', seed), true));
-    out[paramName(net.name, i, 'b')] = tf.tidy(() => tf.variable(tf.zeros(shapes.b), true));
+    const bias = layer.kind === 'linear' ? (layer.bias ?? 0) : 0;
+    out[paramName(net.name, i, 'b')] = tf.tidy(() => tf.variable(bias ? tf.fill(shapes.b, bias) : tf.zeros(shapes.b), true));
   });
   return out;
 }
@@ -294,6 +298,9 @@ function runLayers(
         }
         case 'act':
           c = { t: activate(layer.fn, c.t), shape, img: c.img };
+          break;
+        case 'slice':
+          c = { t: tf.slice(c.t, [0, layer.from], [n, layer.to - layer.from]), shape, img: false };
           break;
         case 'reshape':
           c = fromUser(tf.reshape(toUser(c), [n, ...shape]), shape);

@@ -129,6 +129,17 @@ describe('check', () => {
     expect(unknown.diagnostics.length).toBeGreaterThan(0);
   });
 
+  it('episodes min_shots: below shots it reaches the IR, equal to shots it is dropped, above shots it is VMM3005 at its value', () => {
+    const mem = model('vma_mnist.vmm').replace(/episodes = [^\n]*/, 'episodes = episodes(classes: 2, shots: 4, min_shots: 1)');
+    expect(checkSource(mem).checked!.train.episodes).toEqual({ classes: 2, shots: 4, distractors: 0, minShots: 1 });
+    expect(checkSource(mem.replace('min_shots: 1', 'min_shots: 4')).checked!.train.episodes).toEqual({ classes: 2, shots: 4, distractors: 0 });
+    const over = checkSource(mem.replace('min_shots: 1', 'min_shots: 5'));
+    const d = over.diagnostics.find((x) => x.code === 'VMM3005')!;
+    expect(d.message).toContain('`min_shots` (5) exceeds `shots` (4)');
+    expect(mem.replace('min_shots: 1', 'min_shots: 5').slice(d.span.start, d.span.end)).toBe('5');
+    expect(checkSource(mem.replace('min_shots: 1', 'min_shots: 0')).diagnostics.map((x) => x.code)).toContain('VMM3005');
+  });
+
   it('never crashes on a model with any one line removed', () => {
     for (const f of readdirSync(join(ROOT, 'models')).filter((f) => f.endsWith('.vmm'))) {
       const lines = model(f).split('\n');

@@ -25,7 +25,7 @@ describe('neural memory declarations', () => {
   it('give the IR a neural memory with its write rule, and params for its initial weights', () => {
     const ir = frontEnd(recall).ir!;
     expect(ir.neural).toEqual([
-      { name: 'nm', memory: 'pairs', widths: [2048, 64, 16], activation: 'tanh', key: 'kproj', value: 'vproj', gates: 'gate', chunk: 16, lr: 0.02, momentum: 0.5, forget: 0.01, writeBias: false, weights: ['nm.w0', 'nm.w1'], biases: ['nm.b0', 'nm.b1'] },
+      { name: 'nm', memory: 'pairs', widths: [2048, 256, 16], activation: 'tanh', key: 'kproj', value: 'vproj', gates: 'gate', chunk: 16, lr: 0.05, momentum: 0.5, forget: 0.01, writeBias: false, weights: ['nm.w0', 'nm.w1'], biases: ['nm.b0', 'nm.b1'] },
     ]);
     expect(ir.params.map((p) => p.name)).toEqual(['nm.w0', 'nm.b0', 'nm.w1', 'nm.b1']);
   });

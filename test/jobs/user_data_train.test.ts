@@ -25,6 +25,38 @@ beforeAll(async () => {
   await selectBackend({ force: 'wasm', log: () => {} });
 });
 
+describe('episodes with min_shots', () => {
+  it('draws each batch\'s shots from min_shots .. shots, every count in turn, and resumes the same draws from a saved state', () => {
+    const o = loadOmniglot(fixtureData);
+    const path = join(tmp, 'omni_shots.npz');
+    writeFileSync(path, encodeNpz({ images: { data: o.images, shape: [400, 28, 28] }, labels: { data: o.labels, shape: [400] } }));
+    const ir = irOfFile(join(MODELS, 'vma_omniglot_mlp.vmm'));
+    const data: DataOptions = { dataset: path, seed: 3, classes: 2, shots: 3, minShots: 1, distractors: 0 };
+    const stream = trainStream(ir, data);
+    expect(stream.describe).toContain('2 classes x 1..3 shots (drawn per batch)');
+    const sizes = (b: ReturnType<typeof stream.next>) => b.inputs.find((i) => i.name === 'mem')!.shape[1];
+    const seen = new Map<number, number>();
+    for (let i = 0; i < 60; i++) {
+      const m = sizes(stream.next(2))!;
+      seen.set(m, (seen.get(m) ?? 0) + 1);
+    }
+    // M = classes x shots for shots 1, 2, 3; each count drawn about a third of the time.
+    expect([...seen.keys()].sort()).toEqual([2, 4, 6]);
+    for (const n of seen.values()) expect(n).toBeGreaterThan(8);
+    const saved = JSON.parse(JSON.stringify(stream.state()));
+    const next = [stream.next(2), stream.next(2)];
+    const again = trainStream(ir, data);
+    again.setState(saved);
+    for (const b of next) {
+      const c = again.next(2);
+      expect(c.inputs.map((i) => i.shape)).toEqual(b.inputs.map((i) => i.shape));
+      expect(Array.from(c.inputs[0]!.data as Float32Array)).toEqual(Array.from(b.inputs[0]!.data as Float32Array));
+    }
+    // Without min_shots the stream is the run's one sampler, as before.
+    expect(trainStream(ir, { ...data, minShots: undefined }).describe).toContain('2 classes x 3 shots = 6 memory entries');
+  });
+});
+
 describe('training on a user data set', () => {
   it('a memory model trains on episodes from the labels of an .npz and validates on held-out classes', async () => {
     const o = loadOmniglot(fixtureData);

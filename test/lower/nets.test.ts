@@ -115,6 +115,41 @@ describe('net parameters', () => {
   });
 });
 
+describe('slice and an initial bias', () => {
+  // `reshape(6) >> slice(2, 5) >> linear(3, 4, bias: -1.5) >> relu`: the key-bits-only, sparse key
+  // features of models/titans_recall.vmm.
+  const KEYS = net('keys', [6], [
+    { kind: 'reshape', shape: [6] },
+    { kind: 'slice', from: 2, to: 5 },
+    { kind: 'linear', in: 3, out: 4, bias: -1.5 },
+    { kind: 'act', fn: 'relu' },
+  ]);
+
+  it('keeps features FROM .. TO - 1 of a vector and rejects a slice past its end', () => {
+    expect(KEYS.outShape).toEqual([4]);
+    expect(layerOutputShape({ kind: 'slice', from: 1, to: 3 }, [7])).toEqual([2]);
+    expect(() => layerOutputShape({ kind: 'slice', from: 2, to: 8 }, [7])).toThrow(/slice \[2:8\]/);
+    expect(() => layerOutputShape({ kind: 'slice', from: 0, to: 2 }, [1, 2, 2])).toThrow(/slice/);
+  });
+
+  it('starts the bias at the constant and applies x[from:to] @ w + b over leading axes', async () => {
+    await use(BACKENDS[0]!);
+    const p = createNetParams(KEYS, new Rng(3));
+    expect(values(p[paramName('keys', 2, 'b')]!)).toEqual([-1.5, -1.5, -1.5, -1.5]);
+    const w = values(p[paramName('keys', 2, 'w')]!);
+    const x = [0.3, -1, 2, 0.5, -0.25, 9, 1, 1, -2, 0, 4, -3];
+    const y = tf.tidy(() => values(applyNet(KEYS, p, new Map([['keys', KEYS]]), tf.tensor(x, [2, 6]))));
+    for (let r = 0; r < 2; r++) {
+      for (let j = 0; j < 4; j++) {
+        let pre = -1.5;
+        for (let i = 0; i < 3; i++) pre += x[r * 6 + 2 + i]! * w[i * 4 + j]!;
+        expect(y[r * 4 + j]).toBeCloseTo(Math.max(0, pre), 5);
+      }
+    }
+    tf.dispose(Object.values(p));
+  });
+});
+
 describeBackends('applyNet', () => {
   it('maps over leading axes: shapes for mlp, conv, deconv, image and call stacks', () => {
     const params = allParams();

@@ -377,6 +377,8 @@ function nextShape(layer: IrNet['layers'][number], s: number[]): number[] {
   switch (layer.kind) {
     case 'linear':
       return [...s.slice(0, -1), layer.out];
+    case 'slice':
+      return [...s.slice(0, -1), layer.to - layer.from];
     case 'reshape':
       return [...layer.shape];
     case 'flatten':
@@ -413,7 +415,8 @@ function variables(ir: IrProgram, nets: IrNet[], problems: ExportProblem[]): str
       const he = next?.kind === 'act' && (next.fn === 'relu' || next.fn === 'elu');
       const limit = he ? Math.sqrt(6 / fan[0]!) : Math.sqrt(6 / (fan[0]! + fan[1]!));
       out.push(`    'net/${net.name}/${i}/w': ((${shapes.w.join(', ')},), ('uniform', ${limit})),`);
-      out.push(`    'net/${net.name}/${i}/b': ((${shapes.b.join(', ')},), ('zeros', 0)),`);
+      const bias = layer.kind === 'linear' ? (layer.bias ?? 0) : 0;
+      out.push(`    'net/${net.name}/${i}/b': ((${shapes.b.join(', ')},), ${bias ? `('constant', ${bias})` : `('zeros', 0)`}),`);
     });
   }
   for (const p of ir.params) {

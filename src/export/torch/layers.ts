@@ -29,6 +29,7 @@ const lead = (r: number) => `x.shape[:x.dim() - ${r}]`;
 export const TORCH_LAYERS: { [K in IrLayer['kind']]: Emit<K> } = {
   linear: (_l, c) => `x = rt.linear(x, ${w(c)}, ${b(c)})`,
   act: (l) => `x = rt.ACTIVATIONS['${l.fn}'](x)`,
+  slice: (l) => `x = x[..., ${l.from}:${l.to}]`,
   reshape: (l, c) => `x = x.reshape(*${lead(c.inShape.length)}, ${l.shape.join(', ')})`,
   flatten: (_l, c) => `x = x.reshape(*${lead(c.inShape.length)}, ${c.inShape.reduce((a, n) => a * n, 1)})`,
   conv2d: (l, c) => `x = rt.conv2d(x, ${w(c)}, ${b(c)}, ${l.stride}, '${l.padding}')`,

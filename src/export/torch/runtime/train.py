@@ -104,7 +104,8 @@ def open_data(a, rank, world):
     data = rt.load_images(path)
     names = {'data': binding.get('data', M.INPUTS['data'][0]), 'memory': binding.get('memory', memories[0] if memories else None)}
     episodes = (ep['classes'], ep['shots'], ep['distractors']) if memories else ()
-    train = rt.Stream(data, a.seed * 1000 + rank, names, *episodes)
+    # min_shots: each training batch draws its shots from min_shots .. shots; validation keeps shots.
+    train = rt.Stream(data, a.seed * 1000 + rank, names, *episodes, min_shots=ep.get('minShots') if memories else None)
     if data['valid'] is None or len(data['valid']) == 0:
         return train, None, path
 

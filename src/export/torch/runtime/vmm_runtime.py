@@ -283,13 +283,15 @@ ACTIVATIONS = {
 
 def init_param(shape, init, generator):
     """vmm's initialization in distribution (src/lower/nets.ts, src/lower/params.ts): weights
-    uniform in [-limit, limit] (Glorot, or He before a relu / elu), biases zero, params
+    uniform in [-limit, limit] (Glorot, or He before a relu / elu), biases zero or `bias:`'s constant, params
     normal(0, std) or zero. The same distribution, not vmm's draws: --init RUN loads those."""
     kind, a = init
     if kind == 'uniform':
         return (torch.rand(shape, generator=generator) * 2 - 1) * a
     if kind == 'normal':
         return torch.randn(shape, generator=generator) * a
+    if kind == 'constant':
+        return torch.full(shape, float(a))
     return torch.zeros(shape)
 
 
@@ -766,12 +768,12 @@ def load_images(path):
 class Stream:
     """Minibatches of images, or few-shot episodes (vmm's EpisodeSampler: per episode `classes`
     distinct classes, `shots` images of each in memory in random order, the target another image
-    of one of them), binarized (pixel ~ Bernoulli(v / max_value)), from the images of `pool`
+    of one of them; with min_shots, a batch's shots drawn from min_shots .. shots), binarized (pixel ~ Bernoulli(v / max_value)), from the images of `pool`
     ('train', or 'valid': vmm's held-out validation images). `next(n)` gives the model's inputs by
     name: `names` = {'data': .., 'memory': ..}. Each rank of a distributed run draws its own
     stream (seed + rank). The same images as vmm's, not the same draws."""
 
-    def __init__(self, data, seed, names, classes=0, shots=0, distractors=0, pool='train'):
+    def __init__(self, data, seed, names, classes=0, shots=0, distractors=0, pool='train', min_shots=None):
         self.images = torch.from_numpy(data['images'])
         self.max_value = data['max_value']
         self.pool = data[pool]
@@ -781,6 +783,7 @@ class Stream:
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(int(seed))
         self.classes, self.shots, self.distractors = classes, shots, distractors
+        self.min_shots = min_shots or shots  # each batch draws its shots from min_shots .. shots
         if classes:
             labels = data['labels']
             if labels is None:
@@ -801,6 +804,8 @@ class Stream:
             idx = self.rng.choice(self.pool, size=n, replace=True)
             return {self.names['data']: self.binarize(self.images[idx])}
         C, S = self.classes, self.shots
+        if self.min_shots < S:
+            S = int(self.rng.integers(self.min_shots, S + 1))
         targets, memory = [], []
         for _ in range(n):
             ways = self.rng.choice(len(self.by_class), size=C, replace=False)
