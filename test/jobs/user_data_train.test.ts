@@ -5,6 +5,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpz } from '../../src/data/npy.ts';
 import { loadOmniglot } from '../../src/data/omniglot.ts';
@@ -54,6 +55,14 @@ describe('episodes with min_shots', () => {
     }
     // Without min_shots the stream is the run's one sampler, as before.
     expect(trainStream(ir, { ...data, minShots: undefined }).describe).toContain('2 classes x 3 shots = 6 memory entries');
+    // The trainer takes a memory of another size every step, and no tensor is left behind.
+    const trainer = new Trainer(ir, 1);
+    const batches = [1, 2, 3].map((s) => trainStream(ir, { ...data, shots: s, minShots: undefined }).next(2));
+    for (const b of batches) expect(Number.isFinite(trainer.step(b).bound)).toBe(true);
+    const before = tf.memory().numTensors;
+    for (const b of [...batches, ...batches.reverse()]) expect(Number.isFinite(trainer.step(b).bound)).toBe(true);
+    expect(tf.memory().numTensors).toBe(before);
+    trainer.dispose();
   });
 });
 
