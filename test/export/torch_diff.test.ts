@@ -27,6 +27,8 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
   ['models/bench_vma.vmm'],
   ['models/sbn.vmm'],
   ['models/vma_omniglot_mlp.vmm'],
+  // issue #27: the copy path (a convolution of the chosen entry's pixels added to the logits)
+  ['models/vma_omniglot_copy.vmm'],
   // issue #26: `address = topk(k: 32, tail: 8)` (the export takes the top from the current guide: a fresh cache)
   ['models/vma_omniglot_large.vmm'],
   ['models/vma_omniglot.vmm'],
@@ -46,6 +48,7 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
   // the Titans neural memory: the chunked write with momentum and forgetting, differentiated through
   ['models/titans_recall.vmm'],
   ['models/titans_recall_delta.vmm'],
+  ['models/titans_recall_linear.vmm'],
   ['models/titans_omniglot.vmm'],
   ['models/titans_mac_omniglot.vmm'],
   // the truncated address proposal (issue #26): addresses drawn from r(a) (the guide's top k, a
