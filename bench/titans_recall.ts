@@ -19,7 +19,7 @@
  *   node bin/run-ts.mjs bench/titans_recall.ts train --model models/titans_recall.vmm --run runs/titans_recall/titans
  *     [--stages 16:400,64:300,256:150,1024:40] [--minutes 8] [--check-every 25] [--target 0.995] [--patience 3] [--pairs 8192] [--seed 1]
  *   node bin/run-ts.mjs bench/titans_recall.ts report --run runs/titans_recall/titans --run runs/titans_recall/delta
- *     [--ns 16,64,256,1024,4096,16384] [--episodes 4] [--queries 64] [--beta 2] [--out bench/results/titans_recall.md]
+ *     [--ns 16,64,256,1024,4096,16384] [--episodes 4] [--eval-pairs 8192] [--queries 64] [--beta 2] [--out bench/results/titans_recall.md]
  *
  * The read convention of both models: `r = nm(kproj(key))`, `observe x ~ Bernoulli(logits: dec(r))`.
  * Timings are wall-clock on whatever backend `selectBackend` picks, on a shared machine.
@@ -275,6 +275,10 @@ async function report(): Promise<void> {
   const runs = args('run');
   const ns = arg('ns', '16,64,256,1024,4096,16384').split(',').map(Number);
   const episodes = Number(arg('episodes', '4'));
+  // At most this many pairs written per N (episodes x N), so the long streams stay affordable:
+  // --episodes 8 --eval-pairs 8192 writes 8 episodes up to N = 1,024, 2 at 4,096, 1 at 16,384.
+  const evalPairs = Number(arg('eval-pairs', 'Infinity'));
+  const episodesAt = (n: number) => Math.max(1, Math.min(episodes, Math.floor(evalPairs / n)));
   const queries = Number(arg('queries', '64'));
   const beta = Number(arg('beta', '2'));
   const out = arg('out', join(ROOT, 'bench', 'results', 'titans_recall.md'));
@@ -293,13 +297,13 @@ async function report(): Promise<void> {
     loadCheckpoint(run, trainer.model.variables);
     // A run's evaluation is kept in its folder (eval.json) and reused while the run and the
     // evaluation settings are the same, so a report over several runs can be made as each finishes.
-    const key = JSON.stringify({ totalSteps: progress.totalSteps, episodes, queries, beta, seed });
+    const key = JSON.stringify({ totalSteps: progress.totalSteps, episodes, queries, beta, seed, ...(Number.isFinite(evalPairs) ? { evalPairs } : {}) });
     const cacheFile = join(run, 'eval.json');
     const cache = existsSync(cacheFile) ? (JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; rows: [number, Recall][] }) : undefined;
     const cached = new Map(cache?.key === key ? cache.rows : []);
     const rows = new Map<number, Recall>();
     for (const n of ns) {
-      const rc = cached.get(n) ?? recall(trainer, ir, n, episodes, queries, 'test', beta);
+      const rc = cached.get(n) ?? recall(trainer, ir, n, episodesAt(n), queries, 'test', beta);
       rows.set(n, rc);
       writeFileSync(cacheFile, JSON.stringify({ key, rows: [...new Map([...cached, ...rows])] }));
       process.stderr.write(`${ir.name} N=${n}: ${(100 * rc.bits / rc.queries).toFixed(1)}% bits, write ${(rc.writeMs / rc.items).toFixed(4)} ms/pair, read ${(rc.readMs / rc.queries).toFixed(4)} ms/query; attention ${(100 * rc.attnBits / rc.queries).toFixed(1)}%, ${(rc.attnMs / rc.queries).toFixed(4)} ms/query\n`);
@@ -314,7 +318,7 @@ async function report(): Promise<void> {
   const f3 = (x: number) => (x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
   const cmdTrain = (c: Col) =>
     `node bin/run-ts.mjs bench/titans_recall.ts train --model ${c.model} --run ${relative(ROOT, runs[cols.indexOf(c)]!)} --stages ${c.progress.stages.map(([n, s]) => `${n}:${s}`).join(',')} --seed ${seed}`;
-  const cmdReport = `node bin/run-ts.mjs bench/titans_recall.ts report ${runs.map((r) => `--run ${relative(ROOT, r)}`).join(' ')} --ns ${ns.join(',')} --episodes ${episodes} --queries ${queries} --beta ${beta} --seed ${seed}`;
+  const cmdReport = `node bin/run-ts.mjs bench/titans_recall.ts report ${runs.map((r) => `--run ${relative(ROOT, r)}`).join(' ')} --ns ${ns.join(',')} --episodes ${episodes}${Number.isFinite(evalPairs) ? ` --eval-pairs ${evalPairs}` : ''} --queries ${queries} --beta ${beta} --seed ${seed}`;
   const lines: string[] = [
     '# Associative recall at length: Titans neural memory, delta rule, soft attention',
     '',
@@ -325,7 +329,7 @@ async function report(): Promise<void> {
     cmdReport,
     '```',
     '',
-    `Backend: ${backend.name}. Test: ${episodes} fresh episodes per N (seeded test stream), each written once, then ${queries} of its stored keys read (fewer when N < ${queries}); "bits": fraction of value bits recalled (chance 50%), "exact": fraction of queries with all value bits right.`,
+    `Backend: ${backend.name}. Test: ${Number.isFinite(evalPairs) ? `${ns.map((n) => `${episodesAt(n)} at N = ${n}`).join(', ')} fresh episodes` : `${episodes} fresh episodes per N`} (seeded test stream), each written once, then ${queries} of its stored keys read (fewer when N < ${queries}); "bits": fraction of value bits recalled (chance 50%), "exact": fraction of queries with all value bits right.`,
     `Soft attention: \`softmax(${beta} q . k_i)\` over the N stored keys (bits as -1 / +1), values averaged with those weights; no learned parameters.`,
     '',
     '## Training (curriculum)',

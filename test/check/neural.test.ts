@@ -44,7 +44,7 @@ describe('neural memory declarations', () => {
     const delta = readFileSync(join(MODELS, 'titans_recall_delta.vmm'), 'utf8');
     const r = frontEnd(delta);
     const n = r.ir!.neural![0]!;
-    expect([n.momentum, n.forget, n.writeBias, n.widths]).toEqual([0, 0, false, [2048, 16]]);
+    expect([n.momentum, n.forget, n.writeBias, n.widths]).toEqual([0, 0, false, [4096, 16]]);
     expect(explain(r.checked!)).toContain('eta = 0, alpha = 0 with g = gate(entry); keys and queries L2-normalized; biases not written');
     expect(printIr(r.ir!)).toContain('momentum: 0, forget: 0, bias: 0)');
     // Defaults are not printed; the omniglot model keeps the paper's forgetting gate.
