@@ -76,6 +76,28 @@ export function compareTable(entries: CompareEntry[]): string {
   );
 }
 
+/**
+ * Each memory variant against the no-memory control at every memory size, paired (seed i against
+ * seed i over the same targets; negative: the memory model is better), and whether it is ahead
+ * beyond two standard errors at every size: the test a memory has to pass to be said to help.
+ * Empty when there is no control or no memory sizes.
+ */
+export function controlTable(entries: CompareEntry[]): string {
+  const vs = summarize(entries);
+  const control = vs.find((v) => v.control);
+  const Ms = [...new Set(vs.flatMap((v) => [...v.nll.keys()]))].sort((a, b) => a - b);
+  if (!control || !Ms.length) return '';
+  const rows = vs
+    .filter((v) => !v.control && !v.plain)
+    .map((v) => {
+      const d = Ms.map((M) => pairedVariants(v, control, M));
+      const ahead = d.every((e) => e !== undefined && Number.isFinite(e.se) && e.mean + 2 * e.se < 0);
+      return [v.variant, ...d.map((e) => pm(e, 2)), ahead ? 'yes' : 'no'];
+    });
+  if (!rows.length) return '';
+  return markdownTable(['variant minus the no-memory control (paired)', ...Ms.map((M) => `M=${M}`), 'ahead beyond 2 s.e. at every M'], rows);
+}
+
 /** Writes compare.md, compare.json and the plots into `out`. */
 export function writeCompareReport(out: string, targets: string[], entries: CompareEntry[], f: ReportSettings): void {
   const budget = f.minutes !== undefined ? `${f.minutes} minutes of training each` : `${entries[0]?.train.steps ?? 0} steps`;
@@ -93,6 +115,7 @@ export function writeCompareReport(out: string, targets: string[], entries: Comp
     '',
     compareTable(entries),
     '',
+    ...(controlTable(entries) ? ['Against the no-memory control at every memory size (NLL difference in nats, paired; negative: the memory model is better):', '', controlTable(entries), ''] : []),
     'What each NLL column bounds (every figure is an upper bound on -log p(x | memory) of the named model):',
     '',
     ...summarize(entries).map((v) => `- ${v.variant}: ${v.bound ?? 'importance-weighted bound'}`),

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pairedVariants, summarize, type CompareEntry } from '../../src/jobs/compare_stats.ts';
+import { controlTable } from '../../src/jobs/compare_report.ts';
 
 function entry(variant: string, seed: number, nll1: number[], nll2: number[], control = false): CompareEntry {
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -51,6 +52,20 @@ describe('compare over seeds', () => {
     expect(hard!.drop!.se).toBeCloseTo(1 / Math.sqrt(3), 10);
     expect(hard!.ways.get(5)!.mean).toBeCloseTo(0.4, 10);
     expect(ctl!.control).toBe(true);
+  });
+
+  it('the control table gives the paired difference at every M and says whether the memory is ahead beyond 2 s.e. at all of them', () => {
+    const t = controlTable(es);
+    // M = 1: hard seed means 12, 13, 14 against the control's 12: 0, 1, 2 -> 1.00 ± 0.58, not ahead.
+    expect(t).toContain('| hard ');
+    expect(t).toContain('1.00 ± 0.58');
+    expect(t).toContain('-2.00 ± 0.58');
+    expect(t.trim().split('\n').at(-1)).toMatch(/\| no\s*\|$/);
+    // A variant ahead at both sizes: every seed 3 nats below the control, with a spread.
+    const better = [1, 2, 3].map((s) => entry('mem', s, [9 - s / 10, 9, 11], [9 - s / 10, 9, 11]));
+    const t2 = controlTable([...better, ...es.filter((e) => e.variant === 'ctl')]);
+    expect(t2.trim().split('\n').at(-1)).toMatch(/\| yes\s*\|$/);
+    expect(controlTable(es.filter((e) => e.variant === 'hard'))).toBe('');
   });
 
   it('paired differences pair seed i with seed i over the same targets', () => {
