@@ -197,7 +197,7 @@ export const DISTRIBUTION_FORMS: Record<string, { forms: string[]; snippet: stri
 );
 
 export const LAYER_FORMS: Record<string, { form: string; snippet: string }> = {
-  linear: { form: 'linear(IN, OUT)', snippet: 'linear(${1:IN}, ${2:OUT})' },
+  linear: { form: 'linear(IN, OUT, bias: 0)', snippet: 'linear(${1:IN}, ${2:OUT})' },
   mlp: { form: 'mlp(IN, H1, ..., OUT, act: relu)', snippet: 'mlp(${1:IN}, ${2:H}, ${3:OUT})' },
   reshape: { form: 'reshape(C, H, W)', snippet: 'reshape(${1:C}, ${2:H}, ${3:W})' },
   flatten: { form: 'flatten', snippet: 'flatten' },
@@ -210,6 +210,7 @@ export const LAYER_FORMS: Record<string, { form: string; snippet: string }> = {
   softplus: { form: 'softplus', snippet: 'softplus' },
   tap: { form: 'tap(NAME)', snippet: 'tap(${1:NAME})' },
   skip: { form: 'skip(NAME, C)', snippet: 'skip(${1:NAME}, ${2:C})' },
+  slice: { form: 'slice(FROM, TO)', snippet: 'slice(${1:FROM}, ${2:TO})' },
 };
 
 /** The type of an expression, as `` `text` : type ``. */
