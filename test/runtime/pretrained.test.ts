@@ -46,7 +46,10 @@ describe.each(SHIPPED)('pretrained/%s', (name) => {
     expect(r.code, r.err).toBe(0);
     const result = JSON.parse(r.out) as { nll: { nll: number }[]; ways: { accuracy: number }[] };
     for (const c of result.nll) expect(c.nll).toBeLessThan(250);
-    expect(result.ways).toHaveLength(1);
+    // n-way accuracy (argmax q(a|x)) is defined where an address ranges over the memory's entries:
+    // VMA's; VSM addresses slots first, and the no-memory controls read no memory.
+    if (name.startsWith('vma_')) expect(result.ways).toHaveLength(1);
+    else expect(result.ways.length).toBeLessThanOrEqual(1);
     const s = await run('sample', dir, '--data', FIXTURES, '--memory', '4', '--rows', '2', '--samples', '3', '--out', copy, '--backend', 'wasm');
     expect(s.code, s.err).toBe(0);
     expect(readFileSync(join(copy, 'samples.png')).subarray(1, 4).toString()).toBe('PNG');
