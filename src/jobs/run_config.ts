@@ -71,6 +71,8 @@ export function runConfig(modelPath: string, source: string, s: RunSettings, ref
   const ep = tuned.train.episodes;
   const steps = tuned.train.steps;
   const shots = s.shots ?? ep.shots;
+  if (s.minShots !== undefined && s.minShots > shots) throw new InputError(`--min-shots ${s.minShots} exceeds the ${shots} shots per class: each batch draws its shots from min-shots .. shots`);
+  // A train block's min_shots above a smaller --shots: every batch then has --shots.
   const minShots = Math.min(s.minShots ?? ep.minShots ?? shots, shots);
   const config: RunConfig = {
     version: 1,

@@ -201,3 +201,18 @@ describe('train --minutes', () => {
     expect((await run('train', join(MODELS, 'vma_mnist.vmm'), '--minutes', '0', '--out', join(tmp, 'zero'), ...flags)).code).toBe(2);
   });
 });
+
+describe('train --min-shots', () => {
+  it('records the fewest shots in the run, and refuses more than --shots in one line', async () => {
+    const out = join(tmp, 'minshots');
+    const flags = ['--batch', '2', '--classes', '2', '--valid-size', '4', '--valid-every', '2', '--quiet', '--backend', 'wasm'];
+    const r = await run('train', join(MODELS, 'vma_mnist.vmm'), '--steps', '3', '--shots', '3', '--min-shots', '1', '--out', out, ...flags);
+    expect(r.code, r.err).toBe(0);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { data: { shots: number; minShots?: number } };
+    expect(config.data).toMatchObject({ shots: 3, minShots: 1 });
+    const bad = await run('train', join(MODELS, 'vma_mnist.vmm'), '--steps', '3', '--shots', '2', '--min-shots', '3', '--out', join(tmp, 'minshots-bad'), ...flags);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err.trim().split('\n')).toHaveLength(1);
+    expect(bad.err).toContain('--min-shots 3 exceeds the 2 shots per class');
+  });
+});
