@@ -25,7 +25,7 @@
  * Timings are wall-clock on whatever backend `selectBackend` picks, on a shared machine.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { frontEnd } from '../src/check/pipeline.ts';
 import { recallEpisodes, type RecallBatch } from '../src/data/synthetic_recall.ts';
@@ -366,8 +366,9 @@ async function report(): Promise<void> {
     '',
   ];
   writeFileSync(out, lines.join('\n'));
-  const svgPath = join(ROOT, 'bench', 'results', 'figures', 'titans_recall.svg');
-  mkdirSync(join(ROOT, 'bench', 'results', 'figures'), { recursive: true });
+  // The figure beside the report (its markdown links figures/titans_recall.svg).
+  const svgPath = join(dirname(out), 'figures', 'titans_recall.svg');
+  mkdirSync(dirname(svgPath), { recursive: true });
   writeFileSync(
     svgPath,
     svg(
