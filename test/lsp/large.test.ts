@@ -29,7 +29,7 @@ describe('large documents', () => {
     const time = (n: number) => {
       const a = analyze(doc(bigModel(n)));
       let best = Infinity;
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 7; i++) {
         const t = performance.now();
         const data = semanticTokens(a);
         best = Math.min(best, performance.now() - t);
@@ -40,8 +40,10 @@ describe('large documents', () => {
     time(500); // warm-up
     const small = time(2000);
     const large = time(16_000);
-    // Eight times the lines: about 8x the time when linear, 64x when quadratic (the best of five runs each).
-    expect(large / small, `${small.toFixed(1)} ms, then ${large.toFixed(1)} ms`).toBeLessThan(24);
+    // Eight times the lines: about 8x the time when linear, 64x when quadratic (the best of seven
+    // runs each). The bound sits at half the quadratic ratio: on a loaded machine the large run's
+    // garbage collection alone made a linear ratio reach 24.6 (CI, 2026-12-06).
+    expect(large / small, `${small.toFixed(1)} ms, then ${large.toFixed(1)} ms`).toBeLessThan(32);
   }, 30_000);
 
   it('a document over the size limit is analysed, with the heavy features off', () => {
