@@ -97,7 +97,6 @@ export class Trainer {
     return this.keyCache?.step;
   }
 
-  /** The cached keys for this batch's shared memory (refreshed when due); undefined where the cached path does not apply. */
   /**
    * `raw` with every host input that has no batch plate (one memory shared by the batch, e.g.
    * `vmm train --memory`: the same array every step) replaced by a tensor kept between steps, so
@@ -121,6 +120,7 @@ export class Trainer {
   }
   private readonly sharedInputs = new Map<string, { source: Float32Array; t: tf.Tensor }>();
 
+  /** The cached keys for this batch's shared memory (refreshed when due); undefined where the cached path does not apply. */
   private addressCache(raw: InputBatch): AddressCache | undefined {
     const plan = this.keyPlan;
     const mem = plan && raw.inputs.find((i) => i.name === plan.memory);
