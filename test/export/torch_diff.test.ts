@@ -69,7 +69,13 @@ describe.skipIf(!has)(`the PyTorch export against vmm (${has ? torchPython() : t
       for (const [site, v] of vmm.sites) expect(relError(torch.sites.get(site)!, v), `site ${site}`).toBeLessThan(1e-5);
       expect(relError(torch.bound, vmm.bound), 'bound').toBeLessThan(1e-5);
       expect([...torch.grads.keys()].sort()).toEqual([...vmm.grads.keys()].sort());
-      for (const [name, g] of vmm.grads) expect(relError(torch.grads.get(name)!, g), `gradient of ${name}`).toBeLessThan(2e-4);
+      // A parameter the objective does not depend on has a gradient that is zero up to the rounding
+      // of the float32 sums that make it (a bias added to every logit of a softmax, as akey's in
+      // models/vsm2_omniglot.vmm: 3e-7 against a largest gradient of 400): such gradients are
+      // compared on the scale of the model's largest, not their own.
+      let largest = 0;
+      for (const g of vmm.grads.values()) for (const v of g) largest = Math.max(largest, Math.abs(v));
+      for (const [name, g] of vmm.grads) expect(relError(torch.grads.get(name)!, g, 1e-4 * largest), `gradient of ${name}`).toBeLessThan(2e-4);
     }, 600_000);
   }
 });

@@ -196,8 +196,8 @@ export async function compareWithTorch(source: string, o: { settings?: PipelineS
   return { vmm, torch };
 }
 
-/** The largest |a - b| over the largest |b| (plus a floor), the measure every comparison uses. */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+/** The largest |a - b| over the largest |b| (at least `floor`), plus 1e-3: the measure every comparison uses. */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>, floor = 0): number {
   if (a.length !== b.length) return Infinity;
   let d = 0;
   let m = 0;
@@ -205,5 +205,5 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
     d = Math.max(d, Math.abs(a[i]! - b[i]!));
     m = Math.max(m, Math.abs(b[i]!));
   }
-  return d / (m + 1e-3);
+  return d / (Math.max(m, floor) + 1e-3);
 }
