@@ -18,7 +18,7 @@ const { values: a } = parseArgs({ options: { M: { type: 'string', default: '8' }
 const [B, K, M, reps] = [32, 4, Number(a.M), Number(a.reps)];
 
 /** [name, rows, in, out, relu, needs dx]: the step's dense layers (bench-model.md). */
-export const LAYERS: [string, number, number, number, boolean, boolean][] = [
+const LAYERS: [string, number, number, number, boolean, boolean][] = [
   ['h1 mem', B * M, 784, 256, true, false],
   ['h2 mem', B * M, 256, 128, false, true],
   ['h1 x', B, 784, 256, true, false],

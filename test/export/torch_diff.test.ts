@@ -27,6 +27,7 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
   ['models/bench_vma.vmm'],
   ['models/sbn.vmm'],
   ['models/vma_omniglot_mlp.vmm'],
+  ['models/vma_omniglot_copy.vmm'],
   // issue #26: `address = topk(k: 32, tail: 8)` (the export takes the top from the current guide: a fresh cache)
   ['models/vma_omniglot_large.vmm'],
   ['models/vma_omniglot.vmm'],
