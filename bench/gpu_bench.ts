@@ -20,6 +20,7 @@ import { frontEnd } from '../src/check/pipeline.ts';
 import { formatInfo, selectBackend } from '../src/runtime/backend.ts';
 import { Trainer } from '../src/runtime/trainer.ts';
 import { deviceBatch } from './batch.ts';
+import { median } from './stats.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -35,11 +36,6 @@ const { values: a } = parseArgs({
   },
 });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
 
 const info = await selectBackend({ force: a.backend!, log: () => {} });
 if (a['require-hardware'] && info.adapter?.software) {

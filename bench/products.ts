@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadBlas } from '../src/runtime/blas.ts';
 import { Rng } from '../src/random/rng.ts';
+import { median } from './stats.ts';
 
 const { values: a } = parseArgs({ options: { M: { type: 'string', default: '8' }, rounds: { type: 'string', default: '2' }, reps: { type: 'string', default: '60' }, python: { type: 'string' } } });
 const [B, K, M, reps] = [32, 4, Number(a.M), Number(a.reps)];
@@ -34,10 +35,6 @@ const LAYERS: [string, number, number, number, boolean, boolean][] = [
   ['dec3', K * B, 400, 784, false, true],
 ];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  return s[s.length >> 1]!;
-}
 
 function vmmSide(): number[] {
   const blas = loadBlas();

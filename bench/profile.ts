@@ -34,6 +34,7 @@ import { Rng } from '../src/random/rng.ts';
 import { estimateObjective } from '../src/lower/objective.ts';
 import type { IrProgram, Size } from '../src/ir/types.ts';
 import type { RawBatch } from '../src/data/bind.ts';
+import { median } from './stats.ts';
 
 const { values: a, positionals } = parseArgs({
   allowPositionals: true,
@@ -61,11 +62,6 @@ const M = Number(mArg);
 const B = Number(a.B);
 const K = Number(a.K);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const n = s.length;
-  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
 
 function concrete(s: Size): number {
   let n = s.c;

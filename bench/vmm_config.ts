@@ -23,6 +23,7 @@ import { CompiledModel } from '../src/lower/compile.ts';
 import { Categorical } from '../src/families/distributions.ts';
 import { Rng } from '../src/random/rng.ts';
 import { deviceBatch, randomBinary } from './batch.ts';
+import { median } from './stats.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -42,11 +43,6 @@ const { values: a } = parseArgs({
   },
 });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
 
 
 const backend = await selectBackend({ ...(a.backend ? { force: a.backend as 'wasm' | 'cpu' | 'tensorflow' } : {}), log: () => {} });

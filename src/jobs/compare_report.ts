@@ -101,6 +101,7 @@ export function controlTable(entries: CompareEntry[]): string {
 /** Writes compare.md, compare.json and the plots into `out`. */
 export function writeCompareReport(out: string, targets: string[], entries: CompareEntry[], f: ReportSettings): void {
   const budget = f.minutes !== undefined ? `${f.minutes} minutes of training each` : `${entries[0]?.train.steps ?? 0} steps`;
+  const against = controlTable(entries);
   const md = [
     `# ${targets.map((t) => basename(t)).join(', ')}: ${[...new Set(entries.map((r) => r.variant))].join(' vs ')}`,
     '',
@@ -115,7 +116,7 @@ export function writeCompareReport(out: string, targets: string[], entries: Comp
     '',
     compareTable(entries),
     '',
-    ...(controlTable(entries) ? ['Against the no-memory control at every memory size (NLL difference in nats, paired; negative: the memory model is better):', '', controlTable(entries), ''] : []),
+    ...(against ? ['Against the no-memory control at every memory size (NLL difference in nats, paired; negative: the memory model is better):', '', against, ''] : []),
     'What each NLL column bounds (every figure is an upper bound on -log p(x | memory) of the named model):',
     '',
     ...summarize(entries).map((v) => `- ${v.variant}: ${v.bound ?? 'importance-weighted bound'}`),
