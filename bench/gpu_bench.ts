@@ -36,7 +36,6 @@ const { values: a } = parseArgs({
   },
 });
 
-
 const info = await selectBackend({ force: a.backend!, log: () => {} });
 if (a['require-hardware'] && info.adapter?.software) {
   process.stderr.write(`gpu_bench: only a software WebGPU adapter: ${formatInfo(info)}\n`);

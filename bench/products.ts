@@ -35,7 +35,6 @@ const LAYERS: [string, number, number, number, boolean, boolean][] = [
   ['dec3', K * B, 400, 784, false, true],
 ];
 
-
 function vmmSide(): number[] {
   const blas = loadBlas();
   if (!blas) throw new Error('no OpenBLAS module (npm run build:blas)');

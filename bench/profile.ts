@@ -62,7 +62,6 @@ const M = Number(mArg);
 const B = Number(a.B);
 const K = Number(a.K);
 
-
 function concrete(s: Size): number {
   let n = s.c;
   for (const [, c] of Object.entries(s.terms)) n += c * M;

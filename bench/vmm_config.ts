@@ -43,8 +43,6 @@ const { values: a } = parseArgs({
   },
 });
 
-
-
 const backend = await selectBackend({ ...(a.backend ? { force: a.backend as 'wasm' | 'cpu' | 'tensorflow' } : {}), log: () => {} });
 const modelFile = a.model === 'conv' ? 'vma_omniglot.vmm' : 'bench_vma.vmm';
 const source = readFileSync(join(import.meta.dirname, '..', 'models', modelFile), 'utf8');
