@@ -8,7 +8,7 @@ import { markdownTable } from '../report/markdown.ts';
 import { lineChart } from '../report/svg.ts';
 import { writeFileAtomicSync } from '../report/atomic.ts';
 import { writeSvgAndPng } from '../report/raster.ts';
-import { firstRow, pairedVariants, summarize, type CompareEntry, type Estimate, type VariantSummary } from './compare_stats.ts';
+import { firstRow, pairedSeeds, pairedVariants, summarize, type CompareEntry, type Estimate, type VariantSummary } from './compare_stats.ts';
 
 /** What the report says of how the runs were made. */
 export interface ReportSettings {
@@ -98,10 +98,33 @@ export function controlTable(entries: CompareEntry[]): string {
   return markdownTable(['variant minus the no-memory control (paired)', ...Ms.map((M) => `M=${M}`), 'ahead beyond 2 s.e. at every M'], rows);
 }
 
+/**
+ * The control table's differences seed by seed (each ± over the test targets), for variants with
+ * more than one seed: where a seed-level standard error is wide, whether one seed or one control
+ * run is what widens it. Empty when there is no control or no variant with several seeds.
+ */
+export function controlSeedTable(entries: CompareEntry[]): string {
+  const vs = summarize(entries);
+  const control = vs.find((v) => v.control);
+  const Ms = [...new Set(vs.flatMap((v) => [...v.nll.keys()]))].sort((a, b) => a - b);
+  if (!control || !Ms.length) return '';
+  const rows: string[][] = [];
+  for (const v of vs.filter((v) => !v.control && !v.plain && v.entries.length > 1)) {
+    const bySize = Ms.map((M) => pairedSeeds(v, control, M));
+    const n = Math.min(v.entries.length, control.entries.length);
+    for (let i = 0; i < n; i++) {
+      rows.push([`${v.variant}, seed ${v.entries[i]!.seed} - control seed ${control.entries[i]!.seed}`, ...bySize.map((d) => (d?.[i] ? pm({ ...d[i]!, over: 'targets', n: 1 }, 2) : '—'))]);
+    }
+  }
+  if (!rows.length) return '';
+  return markdownTable(['seed minus the control of the same seed (paired, ± over targets)', ...Ms.map((M) => `M=${M}`)], rows);
+}
+
 /** Writes compare.md, compare.json and the plots into `out`. */
 export function writeCompareReport(out: string, targets: string[], entries: CompareEntry[], f: ReportSettings): void {
   const budget = f.minutes !== undefined ? `${f.minutes} minutes of training each` : `${entries[0]?.train.steps ?? 0} steps`;
   const against = controlTable(entries);
+  const bySeed = controlSeedTable(entries);
   const md = [
     `# ${targets.map((t) => basename(t)).join(', ')}: ${[...new Set(entries.map((r) => r.variant))].join(' vs ')}`,
     '',
@@ -117,6 +140,7 @@ export function writeCompareReport(out: string, targets: string[], entries: Comp
     compareTable(entries),
     '',
     ...(against ? ['Against the no-memory control at every memory size (NLL difference in nats, paired; negative: the memory model is better):', '', against, ''] : []),
+    ...(bySeed ? ['Seed by seed:', '', bySeed, ''] : []),
     'What each NLL column bounds (every figure is an upper bound on -log p(x | memory) of the named model):',
     '',
     ...summarize(entries).map((v) => `- ${v.variant}: ${v.bound ?? 'importance-weighted bound'}`),

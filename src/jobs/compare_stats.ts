@@ -103,21 +103,29 @@ export function summarize(entries: CompareEntry[]): VariantSummary[] {
 }
 
 /**
- * Paired difference of two variants at memory size M: per seed (seed i of one against seed i of
- * the other, the same test targets and memories), the mean per-target difference; then the mean
- * over seeds with its seed-level standard error (one seed: the standard error over targets).
+ * Paired differences of two variants at memory size M, seed by seed: seed i of one against seed i
+ * of the other, the mean per-target difference over the same test targets and memories, with its
+ * standard error over targets. Undefined when a pair lacks per-target values or targets differ.
  */
-export function pairedVariants(a: VariantSummary, b: VariantSummary, M: number): Estimate | undefined {
-  const diffs: number[] = [];
-  let single: { mean: number; se: number } | undefined;
+export function pairedSeeds(a: VariantSummary, b: VariantSummary, M: number): { seed: number; mean: number; se: number }[] | undefined {
+  const out: { seed: number; mean: number; se: number }[] = [];
   const n = Math.min(a.entries.length, b.entries.length);
   for (let i = 0; i < n; i++) {
     const ca = firstRow(a.entries[i]!).find((c) => c.memory === M);
     const cb = firstRow(b.entries[i]!).find((c) => c.memory === M);
     if (!ca?.values || !cb?.values || ca.values.length !== cb.values.length) return undefined;
-    const d = meanSe(ca.values.map((v, j) => v - cb.values![j]!));
-    diffs.push(d.mean);
-    single ??= d;
+    out.push({ seed: a.entries[i]!.seed, ...meanSe(ca.values.map((v, j) => v - cb.values![j]!)) });
   }
-  return over(diffs, single);
+  return out;
+}
+
+/**
+ * Paired difference of two variants at memory size M: the per-seed differences of `pairedSeeds`,
+ * then their mean over seeds with its seed-level standard error (one seed: the standard error over
+ * targets).
+ */
+export function pairedVariants(a: VariantSummary, b: VariantSummary, M: number): Estimate | undefined {
+  const d = pairedSeeds(a, b, M);
+  if (!d?.length) return undefined;
+  return over(d.map((x) => x.mean), d[0]);
 }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pairedVariants, summarize, type CompareEntry } from '../../src/jobs/compare_stats.ts';
-import { controlTable } from '../../src/jobs/compare_report.ts';
+import { controlSeedTable, controlTable } from '../../src/jobs/compare_report.ts';
 
 function entry(variant: string, seed: number, nll1: number[], nll2: number[], control = false): CompareEntry {
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -66,6 +66,27 @@ describe('compare over seeds', () => {
     const t2 = controlTable([...better, ...es.filter((e) => e.variant === 'ctl')]);
     expect(t2.trim().split('\n').at(-1)).toMatch(/\| yes\s*\|$/);
     expect(controlTable(es.filter((e) => e.variant === 'hard'))).toBe('');
+  });
+
+  it('the seed-by-seed table gives each seed against the control of the same seed, ± over targets', () => {
+    // Padding aside: the table's cells with single spaces.
+    const t = controlSeedTable(es).replace(/ +/g, ' ');
+    const rows = t.trim().split('\n').slice(2);
+    expect(rows).toHaveLength(3);
+    // M = 1: hard seed 2 (11, 13, 15) minus control seed 2 (10, 12, 14): 1 at every target, se 0.
+    expect(rows[1]).toMatch(/^\| hard, seed 2 - control seed 2 \| 1\.00 ± 0\.00 \| -3\.00 ± 0\.00 \|$/);
+    // M = 2: seed 3 (9, 11, 13) minus (10, 12, 14): -1.
+    expect(rows[2]).toContain('-1.00 ± 0.00');
+    // A spread over targets shows as its standard error: seed 1 of `mem` at M = 1 is (8.9, 9, 11) - (10, 12, 14).
+    const better = [1, 2].map((s) => entry('mem', s, [9 - s / 10, 9, 11], [9, 9, 11]));
+    const t2 = controlSeedTable([...better, ...es.filter((e) => e.variant === 'ctl')]).replace(/ +/g, ' ');
+    const d = [8.9 - 10, 9 - 12, 11 - 14];
+    const m = d.reduce((a, b) => a + b, 0) / 3;
+    const se = Math.sqrt(d.reduce((a, b) => a + (b - m) ** 2, 0) / 2 / 3);
+    expect(t2).toContain(`| mem, seed 1 - control seed 1 | ${m.toFixed(2)} ± ${se.toFixed(2)} |`);
+    // One seed, or no control: no table.
+    expect(controlSeedTable([es[0]!, es[3]!])).toBe('');
+    expect(controlSeedTable(es.filter((e) => e.variant === 'hard'))).toBe('');
   });
 
   it('paired differences pair seed i with seed i over the same targets', () => {
