@@ -76,6 +76,14 @@ export function compareTable(entries: CompareEntry[]): string {
   );
 }
 
+/** The variants, the control among them and the memory sizes; undefined without a control or sizes. */
+function againstControl(entries: CompareEntry[]): { vs: VariantSummary[]; control: VariantSummary; Ms: number[] } | undefined {
+  const vs = summarize(entries);
+  const control = vs.find((v) => v.control);
+  const Ms = [...new Set(vs.flatMap((v) => [...v.nll.keys()]))].sort((a, b) => a - b);
+  return control && Ms.length ? { vs, control, Ms } : undefined;
+}
+
 /**
  * Each memory variant against the no-memory control at every memory size, paired (seed i against
  * seed i over the same targets; negative: the memory model is better), and whether it is ahead
@@ -83,10 +91,9 @@ export function compareTable(entries: CompareEntry[]): string {
  * Empty when there is no control or no memory sizes.
  */
 export function controlTable(entries: CompareEntry[]): string {
-  const vs = summarize(entries);
-  const control = vs.find((v) => v.control);
-  const Ms = [...new Set(vs.flatMap((v) => [...v.nll.keys()]))].sort((a, b) => a - b);
-  if (!control || !Ms.length) return '';
+  const c = againstControl(entries);
+  if (!c) return '';
+  const { vs, control, Ms } = c;
   const rows = vs
     .filter((v) => !v.control && !v.plain)
     .map((v) => {
@@ -104,10 +111,9 @@ export function controlTable(entries: CompareEntry[]): string {
  * run is what widens it. Empty when there is no control or no variant with several seeds.
  */
 export function controlSeedTable(entries: CompareEntry[]): string {
-  const vs = summarize(entries);
-  const control = vs.find((v) => v.control);
-  const Ms = [...new Set(vs.flatMap((v) => [...v.nll.keys()]))].sort((a, b) => a - b);
-  if (!control || !Ms.length) return '';
+  const c = againstControl(entries);
+  if (!c) return '';
+  const { vs, control, Ms } = c;
   const rows: string[][] = [];
   for (const v of vs.filter((v) => !v.control && !v.plain && v.entries.length > 1)) {
     const bySize = Ms.map((M) => pairedSeeds(v, control, M));
