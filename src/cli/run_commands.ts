@@ -200,7 +200,8 @@ export function registerRunCommands(program: Command): void {
     if (!r.interrupted) {
       log(
         `done: ${r.steps} steps, ${(1000 / r.msPerStep).toFixed(1)} steps/s, final training bound ${r.lastBound.toFixed(2)}` +
-          (r.validBound !== undefined ? `, validation bound ${r.validBound.toFixed(2)} nats` : ''),
+          (r.validBound !== undefined ? `, validation bound ${r.validBound.toFixed(2)} nats` : '') +
+          (r.skippedSteps ? `; ${r.skippedSteps} update${r.skippedSteps === 1 ? '' : 's'} skipped (a gradient not finite: the 'skipped' records of metrics.jsonl name the variables)` : ''),
       );
       log(`next: vmm eval ${dir.path}   vmm sample ${dir.path}`);
     }

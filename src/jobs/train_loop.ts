@@ -44,7 +44,15 @@ export interface LoopResult {
   validBound?: number;
   msPerStep: number;
   wallSeconds: number;
+  /** Steps of this invocation whose update was skipped: their gradient was not finite (the loss was). */
+  skippedSteps?: number;
 }
+
+/**
+ * Steps in a row whose gradient may be non-finite before the run stops: one such step is a rare
+ * underflow (skipped, logged), a run of them a model whose gradient is broken for good.
+ */
+export const MAX_SKIPPED_IN_A_ROW = 5;
 
 interface CheckpointMeta {
   trainer: TrainerState;
@@ -153,6 +161,8 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
   let firstBound: number | undefined;
   let validBound: number | undefined;
   let stepsThisRun = 0;
+  let skippedSteps = 0;
+  let skippedInARow = 0;
   let lastLog = performance.now();
   const logEvery = Math.max(1, Math.min(100, Math.floor(total / 20)));
   try {
@@ -174,6 +184,24 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
             ? `The last good checkpoint is kept in ${dir.checkpointPath}: try a lower learning rate (--lr) and --resume ${dir.path}.`
             : `No checkpoint was written before it (the first comes at step ${config.checkpointEvery}): start again with a lower learning rate (--lr).`;
         throw new RunError(`the loss became ${m.loss} (bound ${m.bound}) at step ${m.step}; training stopped.\n${kept}`);
+      }
+      if (m.skipped) {
+        skippedSteps++;
+        skippedInARow++;
+        dir.appendMetrics({ kind: 'skipped', step: m.step, loss: m.loss, bound: m.bound, variables: m.skipped });
+        const which = `${m.skipped.slice(0, 4).join(', ')}${m.skipped.length > 4 ? ` and ${m.skipped.length - 4} more` : ''}`;
+        if (skippedInARow >= MAX_SKIPPED_IN_A_ROW) {
+          throw new RunError(
+            `the gradient of ${which} was not finite at ${skippedInARow} steps in a row (to step ${m.step}), though the loss was; training stopped.\n` +
+              `Check the maths that these variables feed: a log, a division or a sqrt whose argument reaches 0 exactly (a log of a softmax entry ` +
+              `that underflows: log(p + 1e-6)); a lower learning rate will not help.` +
+              (existsSync(dir.checkpointPath) ? ` The last checkpoint is kept in ${dir.checkpointPath}.` : ''),
+          );
+        }
+        if (bar) process.stderr.write('\r\x1b[K'); // the bar redraws below the line
+        opts.log(`step ${m.step}: the gradient of ${which} is not finite (the loss is ${m.loss.toFixed(2)}); the update was skipped`);
+      } else {
+        skippedInARow = 0;
       }
       firstBound ??= m.bound;
       if (implausibleBound(m.bound, firstBound)) {
@@ -241,6 +269,7 @@ export async function trainLoop(dir: RunDir, config: RunConfig, ir: IrProgram, r
     ...(validBound !== undefined ? { validBound } : {}),
     msPerStep: stepsThisRun ? (wallSeconds * 1000) / stepsThisRun : NaN,
     wallSeconds,
+    ...(skippedSteps ? { skippedSteps } : {}),
   };
   trainer.dispose();
   return result;

@@ -100,6 +100,8 @@ export interface BlasModule {
    * overrides its choice), for the backend line; absent from modules built before it.
    */
   corename?(): string;
+  /** Whether every entry is finite (one vectorized pass; vmm_blas.c); absent from modules built before it. */
+  finite?(a: Float32Array): boolean;
 }
 
 /** Which native module runs: the one shipped prebuilt in the package, or one built on this machine. */
@@ -529,6 +531,25 @@ export function nativeAdamAvailable(): boolean {
       return outs;
     }) as unknown as tf.KernelFunc;
     installKernel({ kernelName: ADAM_ALL_KERNEL, backendName: 'wasm', kernelFunc: allFunc }, 'adam');
+  }
+  return true;
+}
+
+/**
+ * Whether the native module can test the wasm backend's tensors for finiteness where they lie (on
+ * the wasm heap, no copy): where the native Adam runs, and the module has `finite`.
+ */
+export function nativeFiniteAvailable(): boolean {
+  return ownKernelBackend() === 'wasm' && kernelsInstalled(PRODUCTS) && typeof native?.module?.finite === 'function';
+}
+
+/** Whether every entry of every float32 tensor of `ts` is finite; needs `nativeFiniteAvailable()`. */
+export function nativeAllFinite(ts: readonly tf.Tensor[]): boolean {
+  const blas = native!.module!;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  for (const t of ts) {
+    if (t.dtype !== 'float32') throw new Error(`nativeAllFinite: ${t.dtype} tensor`);
+    if (!blas.finite!(backend.typedArrayFromHeap({ dataId: t.dataId, shape: [...t.shape], dtype: 'float32' }))) return false;
   }
   return true;
 }

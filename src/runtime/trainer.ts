@@ -17,6 +17,7 @@ import { CompiledModel, type InputBatch } from '../lower/compile.ts';
 import { estimateObjective } from '../lower/objective.ts';
 import { estimatorProblem } from '../estimators/registry.ts';
 import { makeOptimizer, type Optimizer } from './optimizer.ts';
+import { nativeAllFinite, nativeFiniteAvailable } from './blas.ts';
 import { RunError } from '../diagnostics/errors.ts';
 import { splitAddressLogits, type AddressSplit } from '../lower/address_split.ts';
 import { KEY_REFRESH_STEPS, bucketKeys, memoryKeys, type AddressCache, type KeyBuckets } from '../lower/cached_keys.ts';
@@ -28,6 +29,12 @@ export interface StepMetrics {
   /** The loss the optimizer minimized (negated surrogate plus auxiliary losses); not a bound. */
   loss: number;
   ms: number;
+  /**
+   * The variables whose gradient had an entry that was not finite though the loss was (a log or
+   * a division whose argument reached 0 exactly, e.g. a log of a softmax entry that underflowed):
+   * the update was not applied. Absent on a step whose gradient was finite.
+   */
+  skipped?: string[];
 }
 
 /** A step between its backward pass and its update: what `finish` needs. */
@@ -36,8 +43,28 @@ interface Pending {
   value: tf.Scalar;
   bound: tf.Tensor;
   grads: tf.NamedTensorMap;
+  /**
+   * The sum of every gradient's entries: finite unless an entry is not (or the sum overflows).
+   * Absent where the native module tests the gradients in place instead (wasm).
+   */
+  gradSum?: tf.Scalar;
   nextState: EstimatorState;
   settle?: NonNullable<EstimatorResult['settle']>;
+}
+
+/** The names (sorted) of the gradients with an entry that is NaN or infinite, by a full scan of each. */
+function nonFiniteNames<T>(grads: Record<string, T>, read: (g: T) => Float32Array, names: ReadonlyMap<string, string>): string[] {
+  const bad: string[] = [];
+  for (const [id, g] of Object.entries(grads)) {
+    const data = read(g);
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i]!)) {
+        bad.push(names.get(id) ?? id);
+        break;
+      }
+    }
+  }
+  return bad.sort();
 }
 
 export interface TrainerState {
@@ -53,6 +80,11 @@ export class Trainer {
   private rng: Rng;
   private estState: EstimatorState;
   stepCount = 0;
+
+  /** The model's name of each variable by its tfjs name (the key of its gradient). */
+  private get varNames(): Map<string, string> {
+    return new Map([...this.model.variables].map(([name, v]) => [v.name, name]));
+  }
 
   /** The program trained: the given one after its addressing transform (src/ir/addressing.ts). */
   readonly ir: IrProgram;
@@ -155,7 +187,9 @@ export class Trainer {
     const loss = p.value.dataSync()[0]!;
     const bound = p.bound.dataSync()[0]!;
     const settled = p.settle ? p.settle.value.dataSync()[0]! : undefined;
-    return this.finish(p, loss, bound, settled);
+    const finite = p.gradSum ? Number.isFinite(p.gradSum.dataSync()[0]!) : nativeAllFinite(Object.values(p.grads));
+    const skipped = finite ? [] : nonFiniteNames(p.grads, (g) => g.dataSync() as Float32Array, this.varNames);
+    return this.finish(p, loss, bound, settled, skipped);
   }
 
   /**
@@ -165,8 +199,13 @@ export class Trainer {
    */
   async stepAsync(raw: InputBatch): Promise<StepMetrics> {
     const p = this.forward(raw);
-    const [lossV, boundV, settleV] = await Promise.all([p.value.data(), p.bound.data(), p.settle?.value.data()]);
-    return this.finish(p, lossV[0]!, boundV[0]!, settleV?.[0]);
+    const [lossV, boundV, settleV, sumV] = await Promise.all([p.value.data(), p.bound.data(), p.settle?.value.data(), p.gradSum?.data()]);
+    const skipped: string[] = [];
+    if (sumV ? !Number.isFinite(sumV[0]!) : !nativeAllFinite(Object.values(p.grads))) {
+      const scans = await Promise.all(Object.entries(p.grads).map(async ([name, g]) => [name, (await g.data()) as Float32Array] as const));
+      skipped.push(...nonFiniteNames(Object.fromEntries(scans), (data) => data, this.varNames));
+    }
+    return this.finish(p, lossV[0]!, boundV[0]!, settleV?.[0], skipped);
   }
 
   /** Forward, surrogate and backward, in one tidy scope; leaves the update for `finish`. */
@@ -197,20 +236,37 @@ export class Trainer {
       const loss = tf.neg(r.surrogate);
       return (r.extraLoss ? tf.add(loss, r.extraLoss) : loss) as tf.Scalar;
     }, [...vars.values()]);
-    return { t0, value, bound: boundT!, grads, nextState, ...(settle ? { settle } : {}) };
+    // One scalar says whether every gradient entry is finite (a sum per variable: a few kernels,
+    // read back with the metrics); the names are found only when it is not.
+    // On wasm with the native module, one vectorized pass over each gradient where it lies instead.
+    const gradSum = nativeFiniteAvailable()
+      ? undefined
+      : tf.tidy(() => {
+          const sums = Object.values(grads).map((g) => tf.sum(g));
+          return (sums.length ? tf.addN(sums) : tf.scalar(0)) as tf.Scalar;
+        });
+    return { t0, value, bound: boundT!, grads, ...(gradSum ? { gradSum } : {}), nextState, ...(settle ? { settle } : {}) };
   }
 
-  /** Applies the update (unless the step was not finite) and frees the step's tensors. */
-  private finish(p: Pending, loss: number, bound: number, settled: number | undefined): StepMetrics {
+  /**
+   * Applies the update (unless the step or its gradient was not finite) and frees the step's
+   * tensors. `skipped`: the variables whose gradient has an entry that is not finite.
+   */
+  private finish(p: Pending, loss: number, bound: number, settled: number | undefined, skipped: string[]): StepMetrics {
     // A non-finite step is not applied: the weights stay those that produced it, for the diagnosis.
-    if (Number.isFinite(loss) && Number.isFinite(bound)) this.optimizer.apply(p.grads);
+    // Nor is a non-finite gradient of a finite loss: applied, it would turn the weights (and
+    // Adam's moments, for good) into NaN, and the run would fail a step later at a site that did
+    // nothing wrong (issue #27: a VSM run lost at step 2,989 this way).
+    const finite = Number.isFinite(loss) && Number.isFinite(bound);
+    if (finite && skipped.length === 0) this.optimizer.apply(p.grads);
     p.value.dispose();
     p.bound.dispose();
+    p.gradSum?.dispose();
     p.settle?.value.dispose();
     tf.dispose(p.grads);
     this.estState = p.settle && settled !== undefined ? p.settle.state(settled) : p.nextState;
     this.stepCount++;
-    return { step: this.stepCount, bound, loss, ms: performance.now() - p.t0 };
+    return { step: this.stepCount, bound, loss, ms: performance.now() - p.t0, ...(finite && skipped.length ? { skipped } : {}) };
   }
 
   state(): TrainerState {

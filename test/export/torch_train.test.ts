@@ -4,7 +4,7 @@
  * after the all-reduce, the gradient of one process on the whole batch), and torchrun
  * (`python3 -m torch.distributed.run`) running train.py into a run folder that `vmm eval` reads.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { exportDiagnostics, exportPytorch } from '../../src/export/torch/package
 import { loadTrained } from '../../src/jobs/evaluate_run.ts';
 import { runCli } from '../cli/run_cli.ts';
 import { exportTo, runPython, torchMissing, torchPython } from './torch_helpers.ts';
+import { gradNanSource } from '../runtime/fixtures/grad_nan.ts';
 
 const has = torchPython() !== undefined;
 if (!has && process.env['VMM_REQUIRE_TORCH'] === '1') throw new Error(`VMM_REQUIRE_TORCH=1: ${torchMissing}`);
@@ -141,6 +142,21 @@ print('REL', err)
     expect(report.plainNll.nll).toBeGreaterThan(0);
     expect(report.plainNll.examples).toBeGreaterThan(0);
   }, 300_000);
+
+  it("a gradient that is not finite though the loss is: skipped and named as vmm's trainer does, five in a row stop the run", () => {
+    const { dir } = exportTo(gradNanSource(false), undefined, true);
+    const run = join(mkdtempSync(join(tmpdir(), 'vmm-torch-gradnan-')), 'run');
+    const r = spawnSync(torchPython()!, [join(dir, 'train.py'), '--steps', '20', '--batch', '4', '--device', 'cpu', '--out', run], {
+      encoding: 'utf8',
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+    });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toContain('step 1: the gradient of net/f/0/b, net/f/0/w is not finite (the loss is');
+    expect(r.stderr).toContain('the gradient of net/f/0/b, net/f/0/w was not finite at 5 steps in a row (to step 5), though the loss was; training stopped');
+    const skipped = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; variables?: string[] }).filter((m) => m.kind === 'skipped');
+    expect(skipped.map((m) => m.step)).toEqual([1, 2, 3, 4, 5]);
+    expect(skipped[0]?.variables).toEqual(['net/f/0/b', 'net/f/0/w']);
+  }, 120_000);
 
   it('vmm sample and vmm classify open a run folder train.py wrote (vma_mnist)', async () => {
     const { dir } = exportTo(readFileSync('models/vma_mnist.vmm', 'utf8'));

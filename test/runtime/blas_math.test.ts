@@ -4,6 +4,7 @@
  * precision: per element (d = 1), over logits from -100 to 100, both values of x.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { loadBlas } from '../../src/runtime/blas.ts';
 
 const blas = loadBlas();
@@ -46,5 +47,29 @@ describe.skipIf(!blas?.bernoulli_logprob)('native exp/log1p in the Bernoulli log
       });
       expect(worst, `x = ${xv}`).toBeLessThan(2.5e-7);
     }
+  });
+});
+
+describe.skipIf(!blas?.finite)('native finite (the trainer’s test of a gradient before its update)', () => {
+  it('agrees with Number.isFinite on arrays of any float32, with NaN and infinities anywhere', () => {
+    const special = [NaN, Infinity, -Infinity];
+    fc.assert(
+      fc.property(
+        fc.float32Array({ noDefaultInfinity: true, noNaN: true, maxLength: 300 }),
+        fc.array(fc.tuple(fc.nat(), fc.constantFrom(...special)), { maxLength: 3 }),
+        (base, holes) => {
+          const a = Float32Array.from(base);
+          if (a.length) for (const [i, v] of holes) a[i % a.length] = v;
+          expect(blas!.finite!(a)).toBe(a.every((v) => Number.isFinite(v)));
+        },
+      ),
+      { numRuns: 500 },
+    );
+    // The edges of the exponent: the largest float, subnormals, -0; a NaN as the last of many entries.
+    expect(blas!.finite!(Float32Array.of(3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -0))).toBe(true);
+    const long = new Float32Array(100_003);
+    expect(blas!.finite!(long)).toBe(true);
+    long[100_002] = NaN;
+    expect(blas!.finite!(long)).toBe(false);
   });
 });

@@ -10,6 +10,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli as run } from '../cli/run_cli.ts';
 import { implausibleBound } from '../../src/runtime/divergence.ts';
 import { RunDir } from '../../src/jobs/run_dir.ts';
+import { MAX_SKIPPED_IN_A_ROW } from '../../src/jobs/train_loop.ts';
+import { Trainer } from '../../src/runtime/trainer.ts';
+import { selectBackend } from '../../src/runtime/backend.ts';
+import { loadBlas, nativeFiniteAvailable } from '../../src/runtime/blas.ts';
+import { fakeBatch, irOf } from '../lower/helpers.ts';
+import { gradNanSource } from './fixtures/grad_nan.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vmm-divergence-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -37,6 +43,52 @@ describe('NaN from the model maths', () => {
     expect(r.err).toContain('a lower learning rate will not help');
     expect(r.err).not.toContain('start again with a lower learning rate');
     expect(r.err).not.toContain('internal error');
+  });
+});
+
+describe('a gradient that is not finite though the loss is', () => {
+  it.each(['cpu', 'wasm'] as const)('%s: the update is skipped, the weights and step size stay, the variables are named', async (backend) => {
+    await selectBackend({ force: backend, log: () => {} });
+    const ir = irOf(gradNanSource(false));
+    const trainer = new Trainer(ir, 1);
+    const batch = fakeBatch(ir, 4, {}, 3);
+    const before = new Map([...trainer.model.variables].map(([n, v]) => [n, v.dataSync().slice()]));
+    const m = trainer.step(batch);
+    const mAsync = await trainer.stepAsync(batch);
+    expect(Number.isFinite(m.loss) && Number.isFinite(m.bound)).toBe(true);
+    expect(m.skipped).toEqual(['net/f/0/b', 'net/f/0/w']);
+    expect(mAsync.skipped).toEqual(['net/f/0/b', 'net/f/0/w']);
+    for (const [n, v] of trainer.model.variables) expect(v.dataSync()).toEqual(before.get(n));
+    expect(trainer.optimizer.step).toBe(0);
+    expect(trainer.stepCount).toBe(2);
+    // On wasm with the native module, the test ran there (one pass per gradient where it lies).
+    if (backend === 'wasm') expect(nativeFiniteAvailable()).toBe(Boolean(loadBlas()?.finite));
+    trainer.dispose();
+  });
+
+  it('with a floor in the log the same model trains (no step skipped)', async () => {
+    await selectBackend({ force: 'cpu', log: () => {} });
+    const ir = irOf(gradNanSource(true));
+    const trainer = new Trainer(ir, 1);
+    const m = trainer.step(fakeBatch(ir, 4, {}, 3));
+    expect(m.skipped).toBeUndefined();
+    expect(trainer.optimizer.step).toBe(1);
+    trainer.dispose();
+  });
+
+  it(`vmm train: each skipped step logged and recorded; ${MAX_SKIPPED_IN_A_ROW} in a row stop the run, naming the variables`, async () => {
+    const file = join(tmp, 'gradnan.vmm');
+    writeFileSync(file, gradNanSource(false));
+    const out = join(tmp, 'gradnan');
+    const r = await run('train', file, '--out', out, '--steps', '20', '--batch', '2', '--valid-size', '2', '--backend', 'wasm');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('step 1: the gradient of net/f/0/b, net/f/0/w is not finite (the loss is');
+    expect(r.err).toContain(`the gradient of net/f/0/b, net/f/0/w was not finite at ${MAX_SKIPPED_IN_A_ROW} steps in a row (to step ${MAX_SKIPPED_IN_A_ROW}), though the loss was; training stopped`);
+    expect(r.err).toContain('log(p + 1e-6)');
+    expect(r.err).not.toContain('internal error');
+    const skipped = new RunDir(out).readMetrics().filter((x) => x['kind'] === 'skipped');
+    expect(skipped.map((x) => x['step'])).toEqual([1, 2, 3, 4, 5]);
+    expect(skipped[0]?.['variables']).toEqual(['net/f/0/b', 'net/f/0/w']);
   });
 });
 

@@ -637,6 +637,29 @@ static napi_value bernoulli_logprob_grad(napi_env env, napi_callback_info info) 
   return NULL;
 }
 
+/* finite(a): whether every entry of the Float32Array a is finite (no NaN, no infinity). The
+ * trainer asks it of every gradient before an update (src/runtime/trainer.ts): a test of the
+ * exponent bits, OR-ed over the array, which gcc vectorizes (one pass at memory speed, no branch;
+ * the sum of tfjs kernels it replaces cost ~3% of a step). */
+static napi_value all_finite(napi_env env, napi_callback_info info) {
+  napi_value args[1], out;
+  if (!get_args(env, info, 1, args, "vmm_blas.finite: expected 1 argument (a Float32Array)")) return NULL;
+  float *a;
+  size_t n;
+  if (!float_array(env, args[0], &a, &n)) {
+    napi_throw_type_error(env, NULL, "vmm_blas.finite: expected a Float32Array");
+    return NULL;
+  }
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t bits;
+    memcpy(&bits, a + i, sizeof bits); /* the bits of a float, without breaking aliasing rules */
+    bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  CHECK(napi_get_boolean(env, bad == 0, &out));
+  return out;
+}
+
 /* serial_below(n): products under n multiply-adds run on one thread from now on (n < 0: leave it);
  * returns the threshold before. */
 static napi_value set_serial_below(napi_env env, napi_callback_info info) {
@@ -670,6 +693,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"bernoulli_logprob", NULL, bernoulli_logprob, NULL, NULL, NULL, napi_default, NULL},
       {"bernoulli_logprob_grad", NULL, bernoulli_logprob_grad, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
+      {"finite", NULL, all_finite, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

@@ -36,6 +36,9 @@ sys.path.insert(0, HERE)
 import model as M  # noqa: E402
 import vmm_runtime as rt  # noqa: E402
 
+# Steps in a row whose gradient may be non-finite before the run stops (src/jobs/train_loop.ts).
+MAX_SKIPPED_IN_A_ROW = 5
+
 with open(os.path.join(HERE, 'export.json')) as f:
     EXPORT = json.load(f)
 
@@ -192,6 +195,7 @@ def main():
         print(f"training {M.NAME} ({M.ESTIMATOR['kind']}, k = {a.k}, {M.TRAIN['optimizer']['kind']}) for {a.steps} steps on {device}: "
               f"batch {a.batch}{per_rank}, data {data_name}, into {out}", flush=True)
     t0 = time.time()
+    skipped_in_a_row = 0
     ema = None
     valid_bound = None
     for step in range(1, a.steps + 1):
@@ -212,14 +216,36 @@ def main():
                 p.grad /= world
             dist.all_reduce(figures)
             figures /= world
-        bound, loss_value = float(figures[0]), float(figures[1])
+        # Whether every gradient entry is finite (after the all-reduce, so every rank agrees), read
+        # back with the figures in one transfer.
+        grads = {name: p.grad for name, p in params.items() if p.grad is not None}
+        grad_ok = torch.stack([torch.isfinite(g).all() for g in grads.values()]).all() if grads else torch.tensor(True)
+        bound, loss_value, grads_finite = torch.cat([figures, grad_ok.float().reshape(1).to(figures.device)]).tolist()
         if not (math.isfinite(bound) and math.isfinite(loss_value)):
             # As vmm: the step is not applied, the record says so, training stops (every rank alike).
             if rank == 0:
                 record({'kind': 'error', 'step': step, 'loss': loss_value, 'bound': bound})
                 metrics.close()
             raise SystemExit(f'the loss became {loss_value} (bound {bound}) at step {step}; training stopped (try a lower learning rate)')
-        opt.step()
+        if grads_finite:
+            opt.step()
+            skipped_in_a_row = 0
+        else:
+            # As vmm (src/runtime/trainer.ts): a gradient that is not finite though the loss is
+            # (a log of an entry that underflowed to 0) is not applied; the record names the
+            # variables; MAX_SKIPPED_IN_A_ROW such steps in a row stop the run.
+            bad = sorted(name for name, g in grads.items() if not bool(torch.isfinite(g).all()))
+            skipped_in_a_row += 1
+            which = ', '.join(bad[:4]) + (f' and {len(bad) - 4} more' if len(bad) > 4 else '')
+            if rank == 0:
+                record({'kind': 'skipped', 'step': step, 'loss': loss_value, 'bound': bound, 'variables': bad})
+            if skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+                if rank == 0:
+                    metrics.close()
+                raise SystemExit(f'the gradient of {which} was not finite at {skipped_in_a_row} steps in a row (to step {step}), '
+                                 'though the loss was; training stopped (a log, a division or a sqrt whose argument reaches 0 exactly?)')
+            if rank == 0:
+                print(f'step {step}: the gradient of {which} is not finite (the loss is {loss_value:.2f}); the update was skipped', flush=True)
         state = r['state']
         ema = bound if ema is None else 0.95 * ema + 0.05 * bound
         if rank == 0:
