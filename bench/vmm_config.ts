@@ -105,7 +105,14 @@ if (a['addressing-only']) {
   const trainer = new Trainer(ir, 1);
   const batch = await deviceBatch(B, M, D); // on the device, made once (bench/batch.ts)
   const loadBefore = loadavg()[0];
-  for (let i = 0; i < Number(a.warmup); i++) trainer.step(batch);
+  // The warm-up steps' times are reported (not in the median): how long vmm takes to reach its
+  // steady rate (V8's and the wasm module's compilation tiers, the heap and thread pools growing).
+  const warmupMs: number[] = [];
+  for (let i = 0; i < Number(a.warmup); i++) {
+    const t0 = performance.now();
+    trainer.step(batch);
+    warmupMs.push(performance.now() - t0);
+  }
   const ms: number[] = [];
   // CPU time of this process per step (user + system, all its threads): on a loaded machine it
   // moves far less than the wall time (with OPENBLAS_NUM_THREADS=1, no spinning BLAS thread).
@@ -131,11 +138,13 @@ if (a['addressing-only']) {
       steps_per_s: 1000 / med,
       examples_per_s: (1000 * B) / med,
       median_ms: med,
+      mean_ms: ms.reduce((x, y) => x + y, 0) / ms.length,
       cpu_ms_median: median(cpu),
       min_ms: Math.min(...ms),
       max_ms: Math.max(...ms),
       steps_per_s_best: 1000 / Math.min(...ms),
       loadavg_1min_before: loadBefore,
+      warmup_ms: warmupMs.map((t) => Math.round(t * 10) / 10),
       bound,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
       backend: backend.name,

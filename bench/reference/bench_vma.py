@@ -332,7 +332,7 @@ def run_config(variant, M, B, K, steps, warmup, lr, seed):
         opt.step()
         return L.mean().item()
 
-    bounds, times, cpu_times = [], [], []
+    bounds, times, cpu_times, warmup_ms = [], [], [], []
     load_before = os.getloadavg()[0]
     for i in range(warmup + steps):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -341,6 +341,8 @@ def run_config(variant, M, B, K, steps, warmup, lr, seed):
         bounds.append(b)
         if i >= warmup:
             times.append(dt)
+        else:
+            warmup_ms.append(round(dt * 1000, 1))
             cpu_times.append(dc)
     times_sorted = sorted(times)
     med = median(times)
@@ -350,8 +352,10 @@ def run_config(variant, M, B, K, steps, warmup, lr, seed):
         "memory_layout": "per-episode [B, M, D]",
         "steps": steps, "warmup": warmup, "lr": lr, "seed": seed,
         "median_step_s": med,
+        "mean_step_s": sum(times) / len(times),
         "min_step_s": times_sorted[0], "max_step_s": times_sorted[-1],
         "median_step_cpu_s": median(cpu_times),
+        "warmup_ms": warmup_ms,
         "loadavg_1min_before": load_before, "loadavg_1min_after": os.getloadavg()[0],
         "steps_per_s": 1.0 / med,
         "examples_per_s": B / med,
