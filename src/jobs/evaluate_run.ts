@@ -355,8 +355,15 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   const isPlain = !b.memory || dataOpts.dataset === 'recall' || memory !== undefined;
   const sizes = isPlain ? [] : [...new Set(parseList(o.memorySizes, '--memory-sizes'))].sort((x, y) => x - y);
   const classesList = isPlain ? [] : parseList(o.classesList, '--classes-list');
-  const waysList = isPlain ? [] : parseList(o.ways, '--ways');
-  const largeList = isPlain ? [] : parseList(o.large, '--large');
+  // Few-shot accuracy and the shared-memory rows score argmax q(a|x) against the entries' classes:
+  // not defined where the address is over something else (VSM's slots), so those parts are left
+  // out, with one line saying so, instead of reporting NaN.
+  const entryAddress = isPlain || addressesMemory(ir);
+  const waysList = isPlain || !entryAddress ? [] : parseList(o.ways, '--ways');
+  const largeList = isPlain || !entryAddress ? [] : parseList(o.large, '--large');
+  if (!entryAddress && (parseList(o.ways, '--ways').length > 0 || parseList(o.large, '--large').length > 0)) {
+    log(`few-shot accuracy and shared-memory rows: not defined for ${ir.name} (its address is not over the memory's entries); NLL only`);
+  }
   const total = isPlain
     ? o.episodes * o.samples
     : classesList.reduce((n, C) => n + sizes.filter((M) => M >= C).length * o.episodes * o.samples, 0) + waysList.length * o.episodes + largeList.reduce((n, M) => n + largeUnits(M), 0);

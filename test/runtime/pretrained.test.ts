@@ -28,6 +28,17 @@ it('ships a hard and a soft-attention model', () => {
   expect(kinds.some((k) => k !== 'soft')).toBe(true);
 });
 
+it('leaves out accuracy and shared-memory rows where the address is not over the entries (VSM), saying so, instead of NaN', async () => {
+  const dir = join(ROOT, 'pretrained', 'vsm2_omniglot');
+  const r = await run('eval', dir, '--out', join(tmp, 'vsm-large'), '--data', FIXTURES, '--episodes', '2', '--samples', '10', '--memory-sizes', '1', '--classes-list', '1', '--ways', '5', '--large', '10', '--large-targets', '4', '--backend', 'wasm', '--json');
+  expect(r.code, r.err).toBe(0);
+  const result = JSON.parse(r.out) as { ways: unknown[]; large: unknown[] };
+  expect(result.ways).toHaveLength(0);
+  expect(result.large).toHaveLength(0);
+  expect(r.err + r.out).toContain('not defined for vsm2_omniglot');
+  expect(readFileSync(join(tmp, 'vsm-large', 'report.md'), 'utf8')).not.toContain('NaN');
+});
+
 describe.each(SHIPPED)('pretrained/%s', (name) => {
   const dir = join(ROOT, 'pretrained', name);
 
