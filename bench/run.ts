@@ -95,6 +95,14 @@ function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Row 
 
 const repeats = Math.max(1, Number(a.repeats));
 
+/** The median of the finite values (NaN if none). */
+const medOf = (xs: number[]): number => {
+  const v = xs.filter(Number.isFinite).sort((p, q) => p - q);
+  if (v.length === 0) return NaN;
+  const h = v.length >> 1;
+  return v.length % 2 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
+};
+
 /**
  * Several runs of one configuration as one row: steps (and examples) per second the median of the
  * runs' medians (the mean of two), peak memory the largest; `runs_steps_per_s` keeps each run's.
@@ -102,11 +110,7 @@ const repeats = Math.max(1, Number(a.repeats));
 function combine(runs: (Row | undefined)[]): Row | undefined {
   const ok = runs.filter((r): r is Row => r !== undefined);
   if (ok.length === 0) return undefined;
-  const med = (key: string) => {
-    const v = ok.map((r) => Number(r[key])).sort((p, q) => p - q);
-    const h = v.length >> 1;
-    return v.length % 2 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
-  };
+  const med = (key: string) => medOf(ok.map((r) => Number(r[key])));
   const sps = ok.map((r) => Number(r.steps_per_s));
   return {
     ...ok[0]!,
@@ -125,13 +129,6 @@ function combine(runs: (Row | undefined)[]): Row | undefined {
     runs_steps_per_s: sps.map((x) => x.toFixed(2)).join(' '),
   };
 }
-
-const medOf = (xs: number[]): number => {
-  const v = xs.filter(Number.isFinite).sort((p, q) => p - q);
-  if (v.length === 0) return NaN;
-  const h = v.length >> 1;
-  return v.length % 2 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
-};
 
 /** A run's throughput over its timed steps (vmm: mean_ms; the reference: mean_step_s). */
 function meanSps(r: Row): number {

@@ -341,9 +341,9 @@ def run_config(variant, M, B, K, steps, warmup, lr, seed):
         bounds.append(b)
         if i >= warmup:
             times.append(dt)
+            cpu_times.append(dc)
         else:
             warmup_ms.append(round(dt * 1000, 1))
-            cpu_times.append(dc)
     times_sorted = sorted(times)
     med = median(times)
     res = {

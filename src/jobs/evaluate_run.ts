@@ -359,9 +359,10 @@ export async function runEval(runPath: string, o: EvalOptions): Promise<EvalResu
   // not defined where the address is over something else (VSM's slots), so those parts are left
   // out, with one line saying so, instead of reporting NaN.
   const entryAddress = isPlain || addressesMemory(ir);
-  const waysList = isPlain || !entryAddress ? [] : parseList(o.ways, '--ways');
-  const largeList = isPlain || !entryAddress ? [] : parseList(o.large, '--large');
-  if (!entryAddress && (parseList(o.ways, '--ways').length > 0 || parseList(o.large, '--large').length > 0)) {
+  const [waysAsked, largeAsked] = isPlain ? [[], []] : [parseList(o.ways, '--ways'), parseList(o.large, '--large')];
+  const waysList = entryAddress ? waysAsked : [];
+  const largeList = entryAddress ? largeAsked : [];
+  if (!entryAddress && waysAsked.length + largeAsked.length > 0) {
     log(`few-shot accuracy and shared-memory rows: not defined for ${ir.name} (its address is not over the memory's entries); NLL only`);
   }
   const total = isPlain
