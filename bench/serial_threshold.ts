@@ -5,7 +5,7 @@
  * the same machine state; prints the median step time per threshold. A threshold of 0 lets OpenBLAS
  * thread every product; 1e12 runs all of them on one thread.
  *
- *   node bin/run-ts.mjs bench/serial_threshold.ts [--M 32] [--thresholds 0,16777216,33554432,67108864,1e12] [--steps 60]
+ *   node bin/run-ts.mjs bench/serial_threshold.ts [--M 32] [--thresholds 0,16777216,33554432,67108864,1e12] [--steps 60] [--pair 0,1]
  *
  * Needs the OpenBLAS module (wasm backend). Random binary data, kept on the device (bench/batch.ts).
  */
@@ -24,10 +24,14 @@ const { values: a } = parseArgs({
     thresholds: { type: 'string', default: '0,16777216,33554432,67108864,1e12' },
     steps: { type: 'string', default: '60' },
     warmup: { type: 'string', default: '4' },
+    pair: { type: 'string', default: '' },
   },
 });
 const M = Number(a.M);
 const thresholds = a.thresholds.split(',').map(Number);
+// --pair 0,1: every threshold with two products of serial size at once off and on (vmm_blas.c, gemm_pair)
+const pairs = a.pair ? a.pair.split(',').map(Number) : [-1];
+const modes = thresholds.flatMap((threshold) => pairs.map((pair) => ({ threshold, pair })));
 const [B, D] = [32, 784];
 
 await selectBackend({ force: 'wasm', log: () => {} });
@@ -39,17 +43,26 @@ const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.
 const trainer = new Trainer(ir, 1);
 const batch = await deviceBatch(B, M, D);
 const initial = blas.serial_below(-1);
+const initialPair = blas.pair?.(-1);
+if (pairs.some((p) => p >= 0) && !blas.pair) throw new Error('--pair needs a module with pair() (npm run build:blas)');
 for (let i = 0; i < Number(a.warmup); i++) trainer.step(batch);
-const times = thresholds.map(() => [] as number[]);
-for (let i = 0; i < Number(a.steps) * thresholds.length; i++) {
-  const j = i % thresholds.length;
-  blas.serial_below(thresholds[j]!);
+const times = modes.map(() => [] as number[]);
+for (let i = 0; i < Number(a.steps) * modes.length; i++) {
+  const j = i % modes.length;
+  blas.serial_below(modes[j]!.threshold);
+  blas.pair?.(modes[j]!.pair);
   const t0 = performance.now();
   trainer.step(batch);
   times[j]!.push(performance.now() - t0);
 }
 blas.serial_below(initial);
+if (initialPair !== undefined) blas.pair?.(initialPair);
 const median = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1]!;
-process.stdout.write(`hard/VIMCO M=${M}, ${a.steps} steps per threshold, round robin (default threshold ${initial}):\n`);
-thresholds.forEach((t, j) => process.stdout.write(`  serial below ${t.toExponential(2)} multiply-adds: median ${median(times[j]!).toFixed(1)} ms/step\n`));
+const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+process.stdout.write(`hard/VIMCO M=${M}, ${a.steps} steps per mode, round robin (default threshold ${initial}, pairs ${initialPair === undefined ? 'not built' : ['off', 'on', 'on'][initialPair]}):\n`);
+modes.forEach(({ threshold, pair }, j) =>
+  process.stdout.write(
+    `  serial below ${threshold.toExponential(2)} multiply-adds${pair >= 0 ? `, pairs ${pair ? 'on ' : 'off'}` : ''}: median ${median(times[j]!).toFixed(1)} ms/step, mean ${mean(times[j]!).toFixed(1)}\n`,
+  ),
+);
 trainer.dispose();

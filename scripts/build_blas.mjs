@@ -116,6 +116,13 @@ if (arg === '--prebuild') {
       const extra = needed.filter((n) => !/^(libc|libm|libpthread|libdl|ld-linux[-\w]*)\.so/.test(n));
       if (extra.length) fail(`${archive} leaves run-time dependencies: ${extra.join(', ')}`);
     }
+    // Nothing bound to a glibc newer than RHEL 8's 2.28 (glibc_compat.c says how the pthread
+    // calls are kept old): a symbol from 2.34 would make the module fail to load on Ubuntu 20.04.
+    const syms = spawnSync('objdump', ['-T', built], { encoding: 'utf8' });
+    if (syms.status === 0) {
+      const tooNew = [...syms.stdout.matchAll(/\(GLIBC_2\.(\d+)(?:\.\d+)?\)\s+(\S+)/g)].filter((m) => Number(m[1]) > 28).map((m) => `${m[2]}@GLIBC_2.${m[1]}`);
+      if (tooNew.length) fail(`the static build needs a glibc newer than 2.28: ${[...new Set(tooNew)].join(', ')} (wrap them in glibc_compat.c and binding.gyp)`);
+    }
     const p = probe(built);
     if (!p.ok) fail(`the static build does not load: ${p.why}`);
     mkdirSync(prebuiltDir, { recursive: true });

@@ -93,6 +93,14 @@ export interface BlasModule {
    * threshold before (vmm_blas.c says why there is one). Absent from older builds.
    */
   serial_below?(n: number): number;
+  /**
+   * Whether two products of serial size may run at once on two threads from now on: a dense
+   * layer's dw and dx, a forward product's two halves, an Adam update's two halves (vmm_blas.c,
+   * the pair helper). 0 off (the default: docs/benchmarks.md, "A third host", says why); 1 on
+   * where OpenBLAS has two threads or more (VMM_BLAS_PAIR=1); 2 on even with one (tests); -1
+   * unchanged. Returns the mode before. Absent from older builds.
+   */
+  pair?(mode: number): number;
   /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores). */
   threads(): number;
   /**

@@ -24,7 +24,7 @@
           "cflags": ["-fvisibility=hidden", "-ffunction-sections", "-fdata-sections"],
           "ldflags": [
             "-Wl,--gc-sections", "-Wl,--exclude-libs,ALL", "-s",
-            "-Wl,--wrap=pthread_create", "-Wl,--wrap=pthread_join",
+            "-Wl,--wrap=pthread_create", "-Wl,--wrap=pthread_join", "-Wl,--wrap=pthread_mutex_trylock",
             "-Wl,--wrap=pthread_getaffinity_np", "-Wl,--wrap=pthread_setaffinity_np"
           ],
           "libraries": ["<(vmm_blas_static)", "-lpthread", "-lm"]

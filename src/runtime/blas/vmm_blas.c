@@ -22,6 +22,7 @@
 #include <node_api.h>
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,150 @@ static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n
     cur_threads = want;
   }
   cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+
+/*
+ * Two products at once, each on one thread (opt-in: VMM_BLAS_PAIR=1, or pair(1) at run time).
+ * Products under the serial threshold run on one OpenBLAS thread (above), and many calls hold two
+ * independent ones: a dense layer's backward pass (dw = x^T g and dx = g w^T), a forward product
+ * split into two halves of its rows, the two halves of a large Adam update. Here the second of
+ * such a pair runs on a helper thread of our own while the caller runs the first, each the same
+ * sgemm call it would be alone: dw, dx and Adam give the same bits, a forward half agrees to
+ * float32 rounding (OpenBLAS blocks a half otherwise than the whole; test/runtime/blas_pair.test.ts).
+ * Alone the layers' backward passes run 1.4-1.8x faster (bench/pair.ts); in a training step the
+ * gain was 0-5% (bench/serial_threshold.ts --pair 0,1), because OpenBLAS's worker spins on the
+ * second core for ~0.1 s after each threaded product, so the helper shares that core with it;
+ * letting the worker sleep at once (OPENBLAS_THREAD_TIMEOUT=4) gave the pairs their 4-5% but
+ * slowed M = 128 by up to 18% (docs/benchmarks.md, "A third host"). Hence off by default. The
+ * helper waits on a condition variable between tasks. OpenBLAS's single-threaded path may be
+ * entered from two threads at once (its buffers are taken under a lock in the pthreads build).
+ */
+typedef struct {
+  enum CBLAS_TRANSPOSE ta, tb;
+  int m, n, k, lda, ldb, ldc;
+  const float *a, *b;
+  float beta;
+  float *c;
+  const float *bias; /* after the product: c += bias on every row, then relu when set */
+  int relu;
+} gemm_task;
+
+/* c += bias on every row (bias not NULL), then c = max(c, 0) (relu): what a dense layer adds to its product. */
+static void bias_relu(float *c, int m, int n, int ldc, const float *bias, int relu) {
+  if (!bias && !relu) return;
+  for (int r = 0; r < m; r++) {
+    float *row = c + (size_t)r * ldc;
+    for (int j = 0; j < n; j++) {
+      float v = bias ? row[j] + bias[j] : row[j];
+      row[j] = relu && v < 0.0f ? 0.0f : v;
+    }
+  }
+}
+
+/* One task on the calling thread, with OpenBLAS's thread count as it is. */
+static void run_gemm_task(const void *arg) {
+  const gemm_task *t = (const gemm_task *)arg;
+  cblas_sgemm(CblasRowMajor, t->ta, t->tb, t->m, t->n, t->k, 1.0f, t->a, t->lda, t->b, t->ldb, t->beta, t->c, t->ldc);
+  bias_relu(t->c, t->m, t->n, t->ldc, t->bias, t->relu);
+}
+
+/* Products under 2^20 multiply-adds (~0.1 ms on one core) stay on the caller: waking the helper
+ * costs tens of microseconds. */
+#define PAIR_ABOVE ((double)(1 << 20))
+
+static int pair_mode = -1; /* -1: not decided yet; 0 off; 1 on where OpenBLAS has two threads or more; 2 on anyway (tests) */
+static int pair_started = 0;
+static pthread_t pair_thread;
+static pthread_mutex_t pair_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pair_go = PTHREAD_COND_INITIALIZER, pair_done = PTHREAD_COND_INITIALIZER;
+/* The helper's next task (set), NULL again when it has finished. */
+static void (*pair_fn)(const void *) = NULL;
+static const void *pair_arg = NULL;
+
+static void *pair_main(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&pair_mu);
+  for (;;) {
+    while (!pair_fn) pthread_cond_wait(&pair_go, &pair_mu);
+    void (*fn)(const void *) = pair_fn;
+    const void *arg = pair_arg;
+    pthread_mutex_unlock(&pair_mu);
+    fn(arg);
+    pthread_mutex_lock(&pair_mu);
+    pair_fn = NULL;
+    pthread_cond_signal(&pair_done);
+  }
+  return NULL;
+}
+
+/* One caller at a time owns the helper (the module could be loaded by two worker threads). */
+static pthread_mutex_t pair_owner = PTHREAD_MUTEX_INITIALIZER;
+
+/* fa(a) on the caller and fb(b) on the helper, at once (one after the other on the caller when
+ * another thread holds the helper); returns when both have finished. */
+static void run_pair(void (*fa)(const void *), const void *a, void (*fb)(const void *), const void *b) {
+  if (pthread_mutex_trylock(&pair_owner) != 0) {
+    fa(a);
+    fb(b);
+    return;
+  }
+  pthread_mutex_lock(&pair_mu);
+  pair_fn = fb;
+  pair_arg = b;
+  pthread_cond_signal(&pair_go);
+  pthread_mutex_unlock(&pair_mu);
+  fa(a);
+  pthread_mutex_lock(&pair_mu);
+  while (pair_fn) pthread_cond_wait(&pair_done, &pair_mu);
+  pthread_mutex_unlock(&pair_mu);
+  pthread_mutex_unlock(&pair_owner);
+}
+
+/* Whether two products can run at once: on, more than one core for OpenBLAS, the helper started. */
+static int pair_ready(void) {
+  serial_init();
+  if (pair_mode < 0) {
+    const char *env = getenv("VMM_BLAS_PAIR");
+    pair_mode = env ? (atoi(env) > 2 ? 2 : atoi(env) < 0 ? 0 : atoi(env)) : 0;
+  }
+  if (!pair_mode || (max_threads < 2 && pair_mode != 2)) return 0;
+  if (!pair_started) {
+    if (pthread_create(&pair_thread, NULL, pair_main, NULL) != 0) {
+      pair_mode = 0;
+      return 0;
+    }
+    pair_started = 1;
+  }
+  return 1;
+}
+
+/* One task alone, through sgemm (which threads it when it is large). */
+static void gemm_one(const gemm_task *t) {
+  sgemm(t->ta, t->tb, t->m, t->n, t->k, t->a, t->lda, t->b, t->ldb, t->beta, t->c, t->ldc);
+  bias_relu(t->c, t->m, t->n, t->ldc, t->bias, t->relu);
+}
+
+/* Whether two parts of `part` multiply-adds each should run as a pair: the product they come
+ * from (`product` multiply-adds: the whole forward product, or each of dw and dx) would run on
+ * one thread, under the serial threshold, and each part is worth a wake-up. */
+static int pair_pays(double product, double part) {
+  serial_init();
+  return product < (double)serial_below && part >= PAIR_ABOVE && pair_ready();
+}
+
+/* Runs a and b at once, a on the caller and b on the helper, both on one OpenBLAS thread
+ * (the caller has checked pair_pays); else one after the other. */
+static void gemm_pair(const gemm_task *a, const gemm_task *b, int at_once) {
+  if (!at_once) {
+    gemm_one(a);
+    gemm_one(b);
+    return;
+  }
+  if (cur_threads != 1) {
+    openblas_set_num_threads(1);
+    cur_threads = 1;
+  }
+  run_pair(run_gemm_task, a, run_gemm_task, b);
 }
 
 static int float_array(napi_env env, napi_value v, float **data, size_t *length) {
@@ -146,17 +291,24 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
     float *ci = c + (size_t)i * sc;
     if (k == 0) {
       for (size_t j = 0; j < sc; j++) ci[j] = 0.0f;
-    } else {
-      sgemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, ai, ta ? m : k, bi, tb ? k : n, 0.0f, ci, n);
+      bias_relu(ci, m, n, n, bias, relu);
+      continue;
     }
-    if (bias || relu) {
-      for (int32_t r = 0; r < m; r++) {
-        float *row = ci + (size_t)r * n;
-        for (int32_t j = 0; j < n; j++) {
-          float v = bias ? row[j] + bias[j] : row[j];
-          row[j] = relu && v < 0.0f ? 0.0f : v;
-        }
-      }
+    /* The output's rows in two halves, run at once where that pays (gemm_pair): row r of the
+     * output reads row r of a, or column r when a is transposed. */
+    const int h = m / 2;
+    const gemm_task top = {.ta = ta ? CblasTrans : CblasNoTrans, .tb = tb ? CblasTrans : CblasNoTrans, .m = h, .n = n, .k = k,
+                           .lda = ta ? m : k, .ldb = tb ? k : n, .ldc = n, .a = ai, .b = bi, .beta = 0.0f, .c = ci, .bias = bias, .relu = relu};
+    gemm_task bottom = top;
+    bottom.m = m - h;
+    bottom.a = ai + (ta ? (size_t)h : (size_t)h * k);
+    bottom.c = ci + (size_t)h * n;
+    if (h > 0 && pair_pays((double)m * n * k, (double)h * n * k)) {
+      gemm_pair(&top, &bottom, 1);
+    } else {
+      gemm_task whole = top;
+      whole.m = m;
+      gemm_one(&whole);
     }
   }
   return NULL;
@@ -216,6 +368,28 @@ static int distinct(float *const *p, size_t n) {
   return 1;
 }
 
+typedef struct {
+  int kind; /* 0: w, m, v in place; 1: seven distinct arrays; 2: anything else */
+  float *p[7];
+  size_t n;
+  const adam_consts *k;
+} adam_task;
+
+static void run_adam_task(const void *arg) {
+  const adam_task *t = (const adam_task *)arg;
+  float *const *p = t->p;
+  if (t->kind == 0) {
+    adam_in_place(p[0], p[1], p[2], p[3], t->n, t->k);
+  } else if (t->kind == 1) {
+    adam_apart(p[0], p[1], p[2], p[3], p[4], p[5], p[6], t->n, t->k);
+  } else {
+    adam_any(p[0], p[1], p[2], p[3], p[4], p[5], p[6], t->n, t->k);
+  }
+}
+
+/* Arrays under 2^16 elements are updated on the caller alone (a wake-up of the helper would cost more than half of it). */
+#define ADAM_PAIR_ABOVE ((size_t)1 << 16)
+
 static napi_value adam(napi_env env, napi_callback_info info) {
   napi_value args[12];
   if (!get_args(env, info, 12, args, "vmm_blas.adam: expected 12 arguments")) return NULL;
@@ -233,12 +407,21 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   // 1 - beta in double before rounding: 1.0f - 0.999f is 1.3e-5 (relative) away from 0.001.
   const float ob1 = (float)(1.0 - h[0]), ob2 = (float)(1.0 - h[1]);
   const adam_consts k = {b1, b2, ob1, ob2, step, bc2, eps};
-  if (p[4] == p[0] && p[5] == p[2] && p[6] == p[3] && !overlaps(p[1], p[0], len[0]) && !overlaps(p[1], p[2], len[0]) && !overlaps(p[1], p[3], len[0])) {
-    adam_in_place(p[0], p[1], p[2], p[3], len[0], &k);
-  } else if (distinct(p, len[0])) {
-    adam_apart(p[0], p[1], p[2], p[3], p[4], p[5], p[6], len[0], &k);
+  const int kind = p[4] == p[0] && p[5] == p[2] && p[6] == p[3] && !overlaps(p[1], p[0], len[0]) && !overlaps(p[1], p[2], len[0]) && !overlaps(p[1], p[3], len[0])
+                       ? 0
+                       : distinct(p, len[0]) ? 1 : 2;
+  adam_task whole = {kind, {p[0], p[1], p[2], p[3], p[4], p[5], p[6]}, len[0], &k};
+  /* Elementwise, so the two halves of a large array can run at once (the pair helper, above): the
+   * update of a 400 x 784 layer is memory-bound and ~0.4 ms on one core. Any aliasing is element
+   * to element, so the halves never touch each other's elements. */
+  if (len[0] >= ADAM_PAIR_ABOVE && pair_ready()) {
+    adam_task top = whole, bottom = whole;
+    top.n = len[0] / 2;
+    bottom.n = len[0] - top.n;
+    for (int i = 0; i < 7; i++) bottom.p[i] += top.n;
+    run_pair(run_adam_task, &top, run_adam_task, &bottom);
   } else {
-    adam_any(p[0], p[1], p[2], p[3], p[4], p[5], p[6], len[0], &k);
+    run_adam_task(&whole);
   }
   return NULL;
 }
@@ -505,8 +688,16 @@ static napi_value dense_grad(napi_env env, napi_callback_info info) {
     } else {
       sum_rows(dyc, acc, cnt, m);
     }
-    sgemm(CblasTrans, CblasNoTrans, k, m, cnt, x + (size_t)r0 * k, k, g, m, r0 == 0 ? 0.0f : 1.0f, dw, m);
-    if (dx) sgemm(CblasNoTrans, CblasTrans, cnt, k, m, g, m, w, m, 0.0f, dx + (size_t)r0 * k, k);
+    const gemm_task tdw = {.ta = CblasTrans, .tb = CblasNoTrans, .m = k, .n = m, .k = cnt, .lda = k, .ldb = m, .ldc = m,
+                           .a = x + (size_t)r0 * k, .b = g, .beta = r0 == 0 ? 0.0f : 1.0f, .c = dw, .bias = NULL, .relu = 0};
+    if (dx) {
+      /* dw and dx are independent: at once where that pays (gemm_pair) */
+      const gemm_task tdx = {.ta = CblasNoTrans, .tb = CblasTrans, .m = cnt, .n = k, .k = m, .lda = m, .ldb = m, .ldc = k,
+                             .a = g, .b = w, .beta = 0.0f, .c = dx + (size_t)r0 * k, .bias = NULL, .relu = 0};
+      gemm_pair(&tdx, &tdw, pair_pays((double)cnt * k * m, (double)cnt * k * m));
+    } else {
+      gemm_one(&tdw);
+    }
   }
   for (int32_t c = 0; c < m; c++) db[c] = (float)acc[c];
   free(acc);
@@ -673,6 +864,20 @@ static napi_value set_serial_below(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* pair(mode): whether two products of serial size may run at once from now on: 0 no, 1 where
+ * OpenBLAS has two threads or more (OPENBLAS_NUM_THREADS=1 means one core: then not), 2 even
+ * then (the tests); -1 leaves it. Returns the mode before. */
+static napi_value set_pair(napi_env env, napi_callback_info info) {
+  napi_value args[1], out;
+  if (!get_args(env, info, 1, args, "vmm_blas.pair: expected 1 argument (0, 1, 2 or -1)")) return NULL;
+  int32_t on;
+  CHECK(napi_get_value_int32(env, args[0], &on));
+  pair_ready(); /* decides the default */
+  CHECK(napi_create_int32(env, pair_mode, &out));
+  if (on >= 0) pair_mode = on > 2 ? 2 : on;
+  return out;
+}
+
 /* The name of the kernels OpenBLAS chose for this CPU ("Haswell", "SkylakeX", ...). */
 static napi_value corename(napi_env env, napi_callback_info info) {
   napi_value out;
@@ -690,6 +895,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dense_grad", NULL, dense_grad, NULL, NULL, NULL, napi_default, NULL},
       {"corename", NULL, corename, NULL, NULL, NULL, napi_default, NULL},
       {"serial_below", NULL, set_serial_below, NULL, NULL, NULL, napi_default, NULL},
+      {"pair", NULL, set_pair, NULL, NULL, NULL, napi_default, NULL},
       {"bernoulli_logprob", NULL, bernoulli_logprob, NULL, NULL, NULL, napi_default, NULL},
       {"bernoulli_logprob_grad", NULL, bernoulli_logprob_grad, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
