@@ -278,7 +278,7 @@ export async function compareRuns(targets: readonly string[], o: CompareOptions 
     entries.push({ variant, seed: config.seed, run: r.run, train: r.train ?? readSummary(r.run), eval: evalResult });
   }
   if (!entries.some((e) => e.eval.control) && entries.some((e) => e.eval.nll.length)) log('\nnote: no no-memory control in this comparison: "memory helps" is not measured (add a control run, or leave out --no-control)');
-  writeCompareReport(out, targets as string[], entries, { ...(o.minutes !== undefined ? { minutes: o.minutes } : {}), seed: firstSeed, seeds, evalSamples, evalEpisodes });
+  writeCompareReport(out, targets as string[], entries, { ...(o.minutes !== undefined ? { minutes: o.minutes } : {}), evalSamples, evalEpisodes });
   log(`\nwrote ${join(out, 'compare.md')} and plots`);
   const variants = summarize(entries);
   return { out, entries, variants, paired: pairedDifferences(variants), table: compareTable(entries) };

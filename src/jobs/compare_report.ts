@@ -14,8 +14,6 @@ import { firstRow, pairedSeeds, pairedVariants, summarize, type CompareEntry, ty
 export interface ReportSettings {
   /** The time budget in minutes, if one was given. */
   minutes?: number;
-  seed: number;
-  seeds: number;
   evalSamples: number;
   evalEpisodes: number;
 }
@@ -129,18 +127,23 @@ export function controlSeedTable(entries: CompareEntry[]): string {
 /** Writes compare.md, compare.json and the plots into `out`. */
 export function writeCompareReport(out: string, targets: string[], entries: CompareEntry[], f: ReportSettings): void {
   const budget = f.minutes !== undefined ? `${f.minutes} minutes of training each` : `${entries[0]?.train.steps ?? 0} steps`;
+  // The seeds the runs have, not the command's --seed/--seeds: runs given as directories bring their own.
+  const seedsOf = summarize(entries).map((v) => v.entries.map((e) => e.seed));
+  const counts = [...new Set(seedsOf.map((s) => s.length))].sort((a, b) => a - b);
+  const seedList = [...new Set(seedsOf.flat())].sort((a, b) => a - b);
+  const seedsText = `${counts.join(' to ')} per variant here; seed${seedList.length > 1 ? 's' : ''} ${seedList.join(', ')}`;
   const against = controlTable(entries);
   const bySeed = controlSeedTable(entries);
   const md = [
     `# ${targets.map((t) => basename(t)).join(', ')}: ${[...new Set(entries.map((r) => r.variant))].join(' vs ')}`,
     '',
-    `Budget: ${budget} (runs given as directories keep their own; see the steps and minutes columns). Seed ${f.seed}. ` +
+    `Budget: ${budget} (runs given as directories keep their own; see the steps and minutes columns). ` +
       `Test NLL in nats with ${f.evalSamples} importance samples over ${f.evalEpisodes} test episodes (mean ± standard error), ` +
       'for memories holding only shots of the target\'s class (M = shots, C = 1) unless a C is stated. ' +
       'Every run is evaluated on the same targets with the same nested memories (one evaluation seed), so the differences ' +
       'across M within a row and against the first row are paired: mean ± standard error of the per-target difference (negative: lower NLL). ' +
       'Accuracy: argmax q(a|x) has the target\'s class (models that address their memory). ' +
-      `With several seeds (${f.seeds} per variant here, seeds ${f.seed}..${f.seed + f.seeds - 1}), every ± is a seed-level standard error (sd over seeds / sqrt(seeds)); ` +
+      `With several seeds (${seedsText}), every ± is a seed-level standard error (sd over seeds / sqrt(seeds)); ` +
       'paired differences pair seed i of one variant with seed i of the other, over the same targets; with one seed, ± is over test targets.',
     '',
     compareTable(entries),

@@ -4,7 +4,7 @@
  * standard errors, the paired difference against the control, progress callbacks, the report in
  * its folder, and an abort that rejects with the signal's reason before anything trains.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -63,6 +63,17 @@ it('trains hard and the control over two seeds; returns means, standard errors a
   expect(existsSync(join(out, 'hard-s1', 'summary.json'))).toBe(true);
   expect(events.filter((e) => e.stage === 'train')).toHaveLength(8);
   expect(events.some((e) => e.stage === 'evaluate')).toBe(true);
+}, 300_000);
+
+it('runs given as directories: the report names the seeds they have, not the command\'s --seeds', async () => {
+  const runs = join(tmp, 'hard-vs-control');
+  const out = join(tmp, 'from-dirs');
+  // Two hard seeds and one control seed, with the default --seeds (3) and --seed (1) of the command.
+  const r = await compare(['hard-s1', 'hard-s2', 'control-s2'].map((d) => join(runs, d)), { ...tiny, seeds: undefined, out });
+  expect(r.entries.map((e) => e.seed)).toEqual([1, 2, 2]);
+  const md = readFileSync(join(out, 'compare.md'), 'utf8');
+  expect(md).toContain('(1 to 2 per variant here; seeds 1, 2)');
+  expect(md).not.toMatch(/3 per variant|seeds 1\.\.3/);
 }, 300_000);
 
 it('rejects with the signal\'s reason, before a run starts, when aborted', async () => {
