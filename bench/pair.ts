@@ -9,21 +9,12 @@
  * Needs the OpenBLAS module with pair() (npm run build:blas) and two OpenBLAS threads.
  */
 import { loadBlas } from '../src/runtime/blas.ts';
-import { median } from './stats.ts';
+import { medianTime } from './stats.ts';
 
 const blas = loadBlas();
 if (!blas?.pair) throw new Error('bench/pair.ts needs the OpenBLAS module with pair() (npm run build:blas)');
 const rnd = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
-const time = (f: () => void, reps: number) => {
-  for (let i = 0; i < 20; i++) f();
-  const t: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    f();
-    t.push(performance.now() - t0);
-  }
-  return median(t);
-};
+const time = (f: () => void, reps: number) => medianTime(f, reps, 20);
 const initial = blas.pair(-1);
 process.stdout.write(`OpenBLAS threads ${blas.threads()}; ms, median of 200 calls, pairs off / on (twice)\n| n x k x m | forward off | on | backward off | on |\n|---|---:|---:|---:|---:|\n`);
 for (const [n, k, m] of [[128, 400, 400], [128, 256, 400], [128, 400, 128], [256, 256, 128], [128, 256, 256], [128, 160, 256], [32, 784, 256]] as const) {

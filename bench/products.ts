@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadBlas } from '../src/runtime/blas.ts';
 import { Rng } from '../src/random/rng.ts';
-import { median } from './stats.ts';
+import { medianTime } from './stats.ts';
 
 const { values: a } = parseArgs({ options: { M: { type: 'string', default: '8' }, rounds: { type: 'string', default: '2' }, reps: { type: 'string', default: '60' }, python: { type: 'string' } } });
 const [B, K, M, reps] = [32, 4, Number(a.M), Number(a.reps)];
@@ -47,14 +47,7 @@ function vmmSide(): number[] {
       blas.gemm(x, w, y, 1, n, m, k, false, false, b, relu);
       blas.dense_grad(dy, relu ? y : null, x, w, dx, dw, db, n, k, m);
     };
-    for (let i = 0; i < 5; i++) once();
-    const ts: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      const t0 = performance.now();
-      once();
-      ts.push(performance.now() - t0);
-    }
-    return median(ts);
+    return medianTime(once, reps);
   });
 }
 
