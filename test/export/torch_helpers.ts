@@ -25,6 +25,7 @@ import { estimateObjective } from '../../src/lower/objective.ts';
 import { logProb } from '../../src/lower/sites.ts';
 import { toSampleBatch } from '../../src/lower/trace.ts';
 import { Rng } from '../../src/random/rng.ts';
+import { selectBackend } from '../../src/runtime/backend.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../../src/runtime/safetensors.ts';
 import type { RawBatch } from '../../src/data/bind.ts';
 import { fakeBatch } from '../lower/helpers.ts';
@@ -101,10 +102,18 @@ class RecordingRng extends Rng {
  * vmm's and the export's per-site log-densities, bound, surrogate and gradients on one batch
  * (`batch` examples, memories of `m` entries), vmm's initial weights of `seed`.
  */
-export async function compareWithTorch(source: string, o: { settings?: PipelineSettings; batch?: number; m?: number; seed?: number } = {}): Promise<{ vmm: Side; torch: Side }> {
+export async function compareWithTorch(
+  source: string,
+  o: { settings?: PipelineSettings; batch?: number; m?: number; seed?: number; backend?: 'cpu' | 'wasm' } = {},
+): Promise<{ vmm: Side; torch: Side }> {
   // Between the long synchronous stages, let vitest's worker answer its RPC (a minute's block fails the run).
   const yieldLoop = () => new Promise((r) => setImmediate(r));
-  await tf.setBackend('cpu');
+  // cpu: tfjs's reference kernels. wasm (with vmm's native products and convolutions where built):
+  // for the deep conv stacks, whose gradient on cpu is one synchronous block of ~50 s on an idle
+  // 2-core machine (models/vma_omniglot_paper.vmm at batch 1), past vitest's 60 s RPC timeout
+  // under load.
+  if (o.backend === 'wasm') await selectBackend({ force: 'wasm', log: () => {} });
+  else await tf.setBackend('cpu');
   const { dir, ir } = exportTo(source, o.settings);
   await yieldLoop();
   const estimator = makeEstimator(ir.train.estimator);
