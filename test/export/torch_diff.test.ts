@@ -30,26 +30,28 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
   ['models/vma_omniglot_copy.vmm'],
   // issue #26: `address = topk(k: 32, tail: 8)` (the export takes the top from the current guide: a fresh cache)
   ['models/vma_omniglot_large.vmm'],
-  ['models/vma_omniglot.vmm'],
+  // The convolutional models run vmm's side on wasm (vmm's native convolutions): on cpu each case
+  // was one synchronous block of 13-27 s (a CI run's worker RPC times out after 60 s).
+  ['models/vma_omniglot.vmm', undefined, undefined, { batch: 3, m: 5, backend: 'wasm' }],
   ['models/vsm_mnist.vmm'],
-  ['models/vsm_omniglot.vmm'],
+  ['models/vsm_omniglot.vmm', undefined, undefined, { batch: 3, m: 5, backend: 'wasm' }],
   ['models/vsm2_omniglot.vmm'],
   // issue #24, phase 2: nets with taps and skip inputs, soft addressing, the no-memory control
   // Its conv stacks take minutes on a loaded CPU at K = 4, 3 x 5, and ~50 s even at batch 1 on the
   // cpu backend, in one synchronous block (past vitest's 60 s worker RPC under load): on wasm.
   ['models/vma_omniglot_paper.vmm', { kind: 'vimco', k: 2 }, undefined, { batch: 1, m: 1, backend: 'wasm' }],
   ['models/vma_omniglot_paper.vmm', { kind: 'soft', k: 2 }, undefined, { batch: 1, m: 1, backend: 'wasm' }],
-  ['models/vma_omniglot_soft.vmm'],
+  ['models/vma_omniglot_soft.vmm', undefined, undefined, { batch: 3, m: 5, backend: 'wasm' }],
   ['models/vma_mnist.vmm', undefined, { addressing: 'soft' }],
-  ['models/vma_omniglot.vmm', undefined, { addressing: 'soft' }],
+  ['models/vma_omniglot.vmm', undefined, { addressing: 'soft' }, { batch: 3, m: 5, backend: 'wasm' }],
   ['models/vma_mnist.vmm', undefined, { addressing: 'none' }],
-  ['models/vma_omniglot.vmm', undefined, { addressing: 'none' }],
+  ['models/vma_omniglot.vmm', undefined, { addressing: 'none' }, { batch: 3, m: 5, backend: 'wasm' }],
   ['models/vsm_mnist.vmm', undefined, { addressing: 'none' }],
   // the Titans neural memory: the chunked write with momentum and forgetting, differentiated through
   ['models/titans_recall.vmm'],
   ['models/titans_recall_delta.vmm'],
   ['models/titans_recall_linear.vmm'],
-  ['models/titans_omniglot.vmm'],
+  ['models/titans_omniglot.vmm', undefined, undefined, { batch: 3, m: 5, backend: 'wasm' }],
   ['models/titans_mac_omniglot.vmm'],
   // the truncated address proposal (issue #26): addresses drawn from r(a) (the guide's top k, a
   // tail share eps from a sample of entries, replayed from vmm's draw), log r(a) in the weights
@@ -58,7 +60,7 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
   ['models/vma_mnist.vmm', { kind: 'rws', k: 3 }, { address: { kind: 'topk', k: 2, tail: 0 } }],
   // the relaxed estimator: Gumbel-softmax draws of the address, ExpConcrete densities
   ['models/vma_mnist.vmm', { kind: 'relaxed', k: 2 }],
-  ['models/vma_omniglot.vmm', { kind: 'relaxed', k: 2, args: { temperature: 0.3 } }],
+  ['models/vma_omniglot.vmm', { kind: 'relaxed', k: 2, args: { temperature: 0.3 } }, undefined, { batch: 3, m: 5, backend: 'wasm' }],
 ];
 
 describe.skipIf(!has)(`the PyTorch export against vmm (${has ? torchPython() : torchMissing})`, () => {
