@@ -181,13 +181,18 @@ static void run_pair(void (*fa)(const void *), const void *a, void (*fb)(const v
   pthread_mutex_unlock(&pair_owner);
 }
 
+/* The mode from VMM_BLAS_PAIR the first time it is asked (off without it). */
+static void pair_decide(void) {
+  if (pair_mode >= 0) return;
+  const char *env = getenv("VMM_BLAS_PAIR");
+  const int v = env ? atoi(env) : 0;
+  pair_mode = v < 0 ? 0 : v > 2 ? 2 : v;
+}
+
 /* Whether two products can run at once: on, more than one core for OpenBLAS, the helper started. */
 static int pair_ready(void) {
   serial_init();
-  if (pair_mode < 0) {
-    const char *env = getenv("VMM_BLAS_PAIR");
-    pair_mode = env ? (atoi(env) > 2 ? 2 : atoi(env) < 0 ? 0 : atoi(env)) : 0;
-  }
+  pair_decide();
   if (!pair_mode || (max_threads < 2 && pair_mode != 2)) return 0;
   if (!pair_started) {
     if (pthread_create(&pair_thread, NULL, pair_main, NULL) != 0) {
@@ -872,7 +877,7 @@ static napi_value set_pair(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, args, "vmm_blas.pair: expected 1 argument (0, 1, 2 or -1)")) return NULL;
   int32_t on;
   CHECK(napi_get_value_int32(env, args[0], &on));
-  pair_ready(); /* decides the default */
+  pair_decide();
   CHECK(napi_create_int32(env, pair_mode, &out));
   if (on >= 0) pair_mode = on > 2 ? 2 : on;
   return out;
