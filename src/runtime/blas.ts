@@ -94,11 +94,13 @@ export interface BlasModule {
    */
   serial_below?(n: number): number;
   /**
-   * Whether two products of serial size may run at once on two threads from now on: a dense
-   * layer's dw and dx, a forward product's two halves, an Adam update's two halves (vmm_blas.c,
-   * the pair helper). 0 off (the default: docs/benchmarks.md, "A third host", says why); 1 on
-   * where OpenBLAS has two threads or more (VMM_BLAS_PAIR=1); 2 on even with one (tests); -1
-   * unchanged. Returns the mode before. Absent from older builds.
+   * Whether two products (and other halves of equal work) may run at once on two threads from now
+   * on: a dense layer's dw and dx, a product's two halves of rows, an Adam update's two halves
+   * (vmm_blas.c, the pair helper). 0 off; 1 products under the serial threshold, OpenBLAS's
+   * threads above it (VMM_BLAS_PAIR=1); 2 the same even where OpenBLAS has one thread (tests); 3
+   * the pool: every product in two halves, OpenBLAS's threads never woken (the default where
+   * OpenBLAS has exactly two threads: docs/benchmarks.md, "vmm's own two threads"); -1 unchanged.
+   * Returns the mode before. Absent from older builds.
    */
   pair?(mode: number): number;
   /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS, else the number of cores). */
@@ -110,6 +112,13 @@ export interface BlasModule {
   corename?(): string;
   /** Whether every entry is finite (one vectorized pass; vmm_blas.c); absent from modules built before it. */
   finite?(a: Float32Array): boolean;
+  /**
+   * How long (microseconds) the pair helper spins for its next task before it sleeps, from now on
+   * (< 0: unchanged; VMM_BLAS_SPIN_US sets it at start, default 2,000); returns the setting before.
+   */
+  spin?(us: number): number;
+  /** How many tasks the pair helper has run since the module loaded (tests: that a mode pairs). */
+  paired?(): number;
 }
 
 /** Which native module runs: the one shipped prebuilt in the package, or one built on this machine. */

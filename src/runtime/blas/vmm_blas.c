@@ -23,6 +23,9 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +77,11 @@ static void serial_init(void) {
   max_threads = cur_threads = openblas_get_num_threads();
 }
 
+static int sgemm_split(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
 static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
   serial_init();
+  if (sgemm_split(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)) return;
   const int want = (double)m * n * k < (double)serial_below ? 1 : max_threads;
   if (want != cur_threads) {
     openblas_set_num_threads(want);
@@ -85,20 +91,26 @@ static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n
 }
 
 /*
- * Two products at once, each on one thread (opt-in: VMM_BLAS_PAIR=1, or pair(1) at run time).
- * Products under the serial threshold run on one OpenBLAS thread (above), and many calls hold two
- * independent ones: a dense layer's backward pass (dw = x^T g and dx = g w^T), a forward product
- * split into two halves of its rows, the two halves of a large Adam update. Here the second of
- * such a pair runs on a helper thread of our own while the caller runs the first, each the same
- * sgemm call it would be alone: dw, dx and Adam give the same bits, a forward half agrees to
- * float32 rounding (OpenBLAS blocks a half otherwise than the whole; test/runtime/blas_pair.test.ts).
- * Alone the layers' backward passes run 1.4-1.8x faster (bench/pair.ts); in a training step the
- * gain was 0-5% (bench/serial_threshold.ts --pair 0,1), because OpenBLAS's worker spins on the
- * second core for ~0.1 s after each threaded product, so the helper shares that core with it;
- * letting the worker sleep at once (OPENBLAS_THREAD_TIMEOUT=4) gave the pairs their 4-5% but
- * slowed M = 128 by up to 18% (docs/benchmarks.md, "A third host"). Hence off by default. The
- * helper waits on a condition variable between tasks. OpenBLAS's single-threaded path may be
- * entered from two threads at once (its buffers are taken under a lock in the pthreads build).
+ * Two products at once, each on one thread, on the caller and a helper thread of our own.
+ * Many calls hold two independent halves of equal work: a dense layer's backward pass (dw = x^T g
+ * and dx = g w^T), a product split into two halves of its output's rows, the two halves of an Adam
+ * update, of the Bernoulli log-density's rows, of the finiteness test. The second of such a pair
+ * runs on the helper while the caller runs the first, each the same single-threaded call it would
+ * be alone: dw, dx, Adam, the log-density and the test give the same bits, a product's half agrees
+ * to float32 rounding (OpenBLAS blocks a half otherwise than the whole; test/runtime/blas_pair.test.ts).
+ *
+ * Modes (VMM_BLAS_PAIR, or pair() at run time): 0 off; 1 pairs for the products under the serial
+ * threshold, OpenBLAS's threads above it; 2 the same even where OpenBLAS has one thread (tests);
+ * 3 the pool: every product worth a wake-up in two halves (sgemm_split), so OpenBLAS's own
+ * threads are never woken. The default is the pool where OpenBLAS has exactly two threads, else 0.
+ * Why the pool: after each threaded product OpenBLAS 0.3.21's worker spins ~0.1 s (sched_yield in a
+ * loop) before it sleeps, and a step has one every few milliseconds, so the worker held the second
+ * core all the time while the caller did the step's other work; the pairs of mode 1 then shared
+ * that core with it and gained 0-5%. With the pool (and the helper spinning only 2 ms), a training
+ * step of the benchmark model runs 10-20% faster at M = 8-128 than with OpenBLAS's threads, and the
+ * convolutional model's step as fast on a quarter less CPU (docs/benchmarks.md, "vmm's own two
+ * threads"). OpenBLAS's single-threaded path may be entered from two threads at once (its buffers
+ * are taken under a lock in the pthreads build).
  */
 typedef struct {
   enum CBLAS_TRANSPOSE ta, tb;
@@ -133,27 +145,65 @@ static void run_gemm_task(const void *arg) {
  * costs tens of microseconds. */
 #define PAIR_ABOVE ((double)(1 << 20))
 
-static int pair_mode = -1; /* -1: not decided yet; 0 off; 1 on where OpenBLAS has two threads or more; 2 on anyway (tests) */
+static int pair_mode = -1; /* -1: not decided yet; else the mode (above) */
 static int pair_started = 0;
 static pthread_t pair_thread;
 static pthread_mutex_t pair_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pair_go = PTHREAD_COND_INITIALIZER, pair_done = PTHREAD_COND_INITIALIZER;
-/* The helper's next task (set), NULL again when it has finished. */
+static pthread_cond_t pair_go = PTHREAD_COND_INITIALIZER;
+/* The helper's next task: pair_fn and pair_arg are written, then pair_posted set to 1 (release);
+ * the helper runs it and sets pair_posted back to 0 (release) when it has finished. */
 static void (*pair_fn)(const void *) = NULL;
 static const void *pair_arg = NULL;
+static atomic_int pair_posted = 0;
+/* Whether the helper sleeps on pair_go (after spinning pair_spin_ns without a task). */
+static atomic_int pair_sleeping = 0;
+/* How many tasks the helper has run (paired(), for the tests: that a mode really pairs). */
+static atomic_long pair_tasks = 0;
+/* How long the helper waits for its next task by spinning before it sleeps: waking a sleeping
+ * thread costs a futex call and, on a VM, an interrupt to an idle vCPU (tens of microseconds,
+ * several times a product of 1-4 ms), and a step posts a task every few hundred microseconds.
+ * VMM_BLAS_SPIN_US sets it (default 2 ms; 0: sleep at once, as the helper did before). While it
+ * spins it yields the core (sched_yield) to any other thread that wants it. */
+static long pair_spin_ns = -1;
+
+static long now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
 
 static void *pair_main(void *unused) {
   (void)unused;
-  pthread_mutex_lock(&pair_mu);
   for (;;) {
-    while (!pair_fn) pthread_cond_wait(&pair_go, &pair_mu);
-    void (*fn)(const void *) = pair_fn;
-    const void *arg = pair_arg;
-    pthread_mutex_unlock(&pair_mu);
-    fn(arg);
-    pthread_mutex_lock(&pair_mu);
-    pair_fn = NULL;
-    pthread_cond_signal(&pair_done);
+    const long until = now_ns() + pair_spin_ns;
+    for (unsigned i = 0; !atomic_load_explicit(&pair_posted, memory_order_acquire); i++) {
+      if (i < 64) {
+        cpu_relax();
+        continue;
+      }
+      if ((i & 15) == 0 && now_ns() >= until) {
+        /* Sleep. The poster stores pair_posted then reads pair_sleeping; we store pair_sleeping
+         * then read pair_posted (both sequentially consistent), so one of us sees the other. */
+        pthread_mutex_lock(&pair_mu);
+        atomic_store(&pair_sleeping, 1);
+        while (!atomic_load(&pair_posted)) pthread_cond_wait(&pair_go, &pair_mu);
+        atomic_store(&pair_sleeping, 0);
+        pthread_mutex_unlock(&pair_mu);
+        break;
+      }
+      sched_yield();
+    }
+    pair_fn(pair_arg);
+    atomic_fetch_add_explicit(&pair_tasks, 1, memory_order_relaxed);
+    atomic_store_explicit(&pair_posted, 0, memory_order_release);
   }
   return NULL;
 }
@@ -169,31 +219,45 @@ static void run_pair(void (*fa)(const void *), const void *a, void (*fb)(const v
     fb(b);
     return;
   }
-  pthread_mutex_lock(&pair_mu);
   pair_fn = fb;
   pair_arg = b;
-  pthread_cond_signal(&pair_go);
-  pthread_mutex_unlock(&pair_mu);
+  atomic_store(&pair_posted, 1);
+  if (atomic_load(&pair_sleeping)) {
+    pthread_mutex_lock(&pair_mu);
+    pthread_cond_signal(&pair_go);
+    pthread_mutex_unlock(&pair_mu);
+  }
   fa(a);
-  pthread_mutex_lock(&pair_mu);
-  while (pair_fn) pthread_cond_wait(&pair_done, &pair_mu);
-  pthread_mutex_unlock(&pair_mu);
+  /* The halves are about equal, so the helper is near its end: spin, then yield (it may have
+   * been preempted). */
+  for (unsigned i = 0; atomic_load_explicit(&pair_posted, memory_order_acquire); i++) {
+    if (i < 256) cpu_relax();
+    else sched_yield();
+  }
   pthread_mutex_unlock(&pair_owner);
 }
 
-/* The mode from VMM_BLAS_PAIR the first time it is asked (off without it). */
+/* The mode from VMM_BLAS_PAIR the first time it is asked (the default without it), and the spin. */
 static void pair_decide(void) {
+  if (pair_spin_ns < 0) {
+    const char *spin = getenv("VMM_BLAS_SPIN_US");
+    pair_spin_ns = (spin ? atol(spin) : 2000) * 1000L;
+    if (pair_spin_ns < 0) pair_spin_ns = 0;
+  }
   if (pair_mode >= 0) return;
+  serial_init();
   const char *env = getenv("VMM_BLAS_PAIR");
-  const int v = env ? atoi(env) : 0;
-  pair_mode = v < 0 ? 0 : v > 2 ? 2 : v;
+  const int v = env && *env ? atoi(env) : -1;
+  /* By default the pool where OpenBLAS has exactly two threads (two cores, or OPENBLAS_NUM_THREADS=2:
+   * measured there, docs/benchmarks.md "vmm's own two threads"); with more, OpenBLAS's threads as before. */
+  pair_mode = v < 0 ? (max_threads == 2 ? 3 : 0) : v > 3 ? 3 : v;
 }
 
-/* Whether two products can run at once: on, more than one core for OpenBLAS, the helper started. */
+/* Whether two tasks can run at once: a mode on (mode 1 only where OpenBLAS has two threads or more), the helper started. */
 static int pair_ready(void) {
   serial_init();
   pair_decide();
-  if (!pair_mode || (max_threads < 2 && pair_mode != 2)) return 0;
+  if (!pair_mode || (max_threads < 2 && pair_mode == 1)) return 0; /* 2 and 3 set by hand run even then */
   if (!pair_started) {
     if (pthread_create(&pair_thread, NULL, pair_main, NULL) != 0) {
       pair_mode = 0;
@@ -215,7 +279,8 @@ static void gemm_one(const gemm_task *t) {
  * one thread, under the serial threshold, and each part is worth a wake-up. */
 static int pair_pays(double product, double part) {
   serial_init();
-  return product < (double)serial_below && part >= PAIR_ABOVE && pair_ready();
+  pair_decide();
+  return (product < (double)serial_below || pair_mode == 3) && part >= PAIR_ABOVE && pair_ready();
 }
 
 /* Runs a and b at once, a on the caller and b on the helper, both on one OpenBLAS thread
@@ -231,6 +296,23 @@ static void gemm_pair(const gemm_task *a, const gemm_task *b, int at_once) {
     cur_threads = 1;
   }
   run_pair(run_gemm_task, a, run_gemm_task, b);
+}
+
+/* In the pool mode (pair mode 3) every product worth a wake-up runs as two halves of its output's
+ * rows, one on the helper, each on one OpenBLAS thread (OpenBLAS's own threads are then never
+ * woken, so its worker never spins); row r of c reads row r of a, or column r when a is
+ * transposed. Returns whether it ran the product. */
+static int sgemm_split(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+  pair_decide();
+  const int h = m / 2;
+  if (pair_mode != 3 || h < 1 || !pair_pays((double)m * n * k, (double)h * n * k)) return 0;
+  const gemm_task top = {.ta = ta, .tb = tb, .m = h, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .a = a, .b = b, .beta = beta, .c = c, .bias = NULL, .relu = 0};
+  gemm_task bottom = top;
+  bottom.m = m - h;
+  bottom.a = a + (ta == CblasTrans ? (size_t)h : (size_t)h * lda);
+  bottom.c = c + (size_t)h * ldc;
+  gemm_pair(&top, &bottom, 1);
+  return 1;
 }
 
 static int float_array(napi_env env, napi_value v, float **data, size_t *length) {
@@ -787,15 +869,49 @@ static void logprob_grad_row(const float *restrict l, const float *restrict x, f
   }
 }
 
-static scratch_buf terms_buf; /* one row's log-density terms */
+/* Rows [r0, r1) of the log-density (terms: a scratch of d floats, one per thread) or of its gradient. */
+typedef struct {
+  const float *l, *x, *dy;
+  float *out, *terms;
+  size_t r0, r1, d, xlen;
+} bernoulli_task;
+
+static void run_logprob_rows(const void *arg) {
+  const bernoulli_task *t = (const bernoulli_task *)arg;
+  for (size_t r = t->r0; r < t->r1; r++) {
+    logprob_terms(t->l + r * t->d, t->x + (r * t->d) % t->xlen, t->terms, (int)t->d);
+    double acc = 0.0; /* in order, in double: as the JavaScript loop sums */
+    for (size_t j = 0; j < t->d; j++) acc += t->terms[j];
+    t->out[r] = (float)acc;
+  }
+}
+
+static void run_logprob_grad_rows(const void *arg) {
+  const bernoulli_task *t = (const bernoulli_task *)arg;
+  for (size_t r = t->r0; r < t->r1; r++) logprob_grad_row(t->l + r * t->d, t->x + (r * t->d) % t->xlen, t->out + r * t->d, t->dy[r], (int)t->d);
+}
+
+/* Rows in two halves at once where the helper runs and the work is worth a wake-up (each row is
+ * computed alone, so the halves give the same bits as the whole). */
+#define BERNOULLI_PAIR_ABOVE ((size_t)1 << 15)
+static void bernoulli_rows(void (*fn)(const void *), bernoulli_task whole, float *terms2) {
+  if (whole.r1 * whole.d >= BERNOULLI_PAIR_ABOVE && whole.r1 >= 2 && (!whole.terms || terms2) && pair_ready()) {
+    bernoulli_task top = whole, bottom = whole;
+    top.r1 = bottom.r0 = whole.r1 / 2;
+    bottom.terms = terms2;
+    run_pair(fn, &top, fn, &bottom);
+  } else {
+    fn(&whole);
+  }
+}
+
+static scratch_buf terms_buf, terms_buf2; /* one row's log-density terms, for the caller and the helper */
 
 static napi_value bernoulli_logprob(napi_env env, napi_callback_info info) {
   napi_value args[3];
   float *p[3];
   size_t len[3];
   if (!bernoulli_args(env, info, 3, args, p, len, "vmm_blas.bernoulli_logprob: expected Float32Arrays (l, x, out)")) return NULL;
-  const float *l = p[0], *x = p[1];
-  float *out = p[2];
   const size_t rows = len[2], xlen = len[1];
   const size_t d = rows ? len[0] / rows : 0;
   if (rows == 0 || d == 0 || len[0] != rows * d || xlen == 0 || xlen % d != 0 || len[0] % xlen != 0) {
@@ -807,12 +923,8 @@ static napi_value bernoulli_logprob(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "vmm_blas.bernoulli_logprob: out of memory");
     return NULL;
   }
-  for (size_t r = 0; r < rows; r++) {
-    logprob_terms(l + r * d, x + (r * d) % xlen, terms, (int)d);
-    double acc = 0.0; /* in order, in double: as the JavaScript loop sums */
-    for (size_t j = 0; j < d; j++) acc += terms[j];
-    out[r] = (float)acc;
-  }
+  const bernoulli_task whole = {.l = p[0], .x = p[1], .dy = NULL, .out = p[2], .terms = terms, .r0 = 0, .r1 = rows, .d = d, .xlen = xlen};
+  bernoulli_rows(run_logprob_rows, whole, scratch_of(&terms_buf2, d));
   return NULL;
 }
 
@@ -829,7 +941,8 @@ static napi_value bernoulli_logprob_grad(napi_env env, napi_callback_info info) 
     napi_throw_range_error(env, NULL, "vmm_blas.bernoulli_logprob_grad: l and out must be rows x d (rows = dy's length) and x a multiple of d dividing it");
     return NULL;
   }
-  for (size_t r = 0; r < rows; r++) logprob_grad_row(l + r * d, x + (r * d) % xlen, out + r * d, dy[r], (int)d);
+  const bernoulli_task whole = {.l = l, .x = x, .dy = dy, .out = out, .terms = NULL, .r0 = 0, .r1 = rows, .d = d, .xlen = xlen};
+  bernoulli_rows(run_logprob_grad_rows, whole, NULL);
   return NULL;
 }
 
@@ -837,6 +950,24 @@ static napi_value bernoulli_logprob_grad(napi_env env, napi_callback_info info) 
  * trainer asks it of every gradient before an update (src/runtime/trainer.ts): a test of the
  * exponent bits, OR-ed over the array, which gcc vectorizes (one pass at memory speed, no branch;
  * the sum of tfjs kernels it replaces cost ~3% of a step). */
+typedef struct {
+  const float *a;
+  size_t n;
+  uint32_t bad;
+} finite_task;
+
+static void run_finite_task(const void *arg) {
+  finite_task *t = (finite_task *)arg;
+  uint32_t bad = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    uint32_t bits;
+    memcpy(&bits, t->a + i, sizeof bits); /* the bits of a float, without breaking aliasing rules */
+    bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  t->bad = bad;
+}
+#define FINITE_PAIR_ABOVE ((size_t)1 << 17)
+
 static napi_value all_finite(napi_env env, napi_callback_info info) {
   napi_value args[1], out;
   if (!get_args(env, info, 1, args, "vmm_blas.finite: expected 1 argument (a Float32Array)")) return NULL;
@@ -846,13 +977,17 @@ static napi_value all_finite(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "vmm_blas.finite: expected a Float32Array");
     return NULL;
   }
-  uint32_t bad = 0;
-  for (size_t i = 0; i < n; i++) {
-    uint32_t bits;
-    memcpy(&bits, a + i, sizeof bits); /* the bits of a float, without breaking aliasing rules */
-    bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+  finite_task whole = {a, n, 0}, top = whole, bottom = whole;
+  if (n >= FINITE_PAIR_ABOVE && pair_ready()) { /* two halves at once: memory-bound */
+    top.n = n / 2;
+    bottom.a = a + top.n;
+    bottom.n = n - top.n;
+    run_pair(run_finite_task, &top, run_finite_task, &bottom);
+    whole.bad = top.bad | bottom.bad;
+  } else {
+    run_finite_task(&whole);
   }
-  CHECK(napi_get_boolean(env, bad == 0, &out));
+  CHECK(napi_get_boolean(env, whole.bad == 0, &out));
   return out;
 }
 
@@ -869,17 +1004,39 @@ static napi_value set_serial_below(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* pair(mode): whether two products of serial size may run at once from now on: 0 no, 1 where
+/* pair(mode): whether two products may run at once from now on: 0 no, 1 those of serial size where
  * OpenBLAS has two threads or more (OPENBLAS_NUM_THREADS=1 means one core: then not), 2 even
- * then (the tests); -1 leaves it. Returns the mode before. */
+ * then (the tests), 3 the pool (every product worth it; see above); -1 leaves it. Returns the mode before. */
 static napi_value set_pair(napi_env env, napi_callback_info info) {
   napi_value args[1], out;
-  if (!get_args(env, info, 1, args, "vmm_blas.pair: expected 1 argument (0, 1, 2 or -1)")) return NULL;
+  if (!get_args(env, info, 1, args, "vmm_blas.pair: expected 1 argument (0, 1, 2, 3 or -1)")) return NULL;
   int32_t on;
   CHECK(napi_get_value_int32(env, args[0], &on));
   pair_decide();
   CHECK(napi_create_int32(env, pair_mode, &out));
-  if (on >= 0) pair_mode = on > 2 ? 2 : on;
+  if (on >= 0) pair_mode = on > 3 ? 3 : on;
+  return out;
+}
+
+/* spin(us): how long the pair helper spins for its next task before it sleeps, from now on
+ * (us < 0: leave it); returns the setting before, in microseconds (tests use 0 to make it sleep
+ * between every two tasks). */
+static napi_value set_spin(napi_env env, napi_callback_info info) {
+  napi_value args[1], out;
+  if (!get_args(env, info, 1, args, "vmm_blas.spin: expected 1 argument (microseconds)")) return NULL;
+  double us;
+  CHECK(napi_get_value_double(env, args[0], &us));
+  pair_decide();
+  CHECK(napi_create_double(env, (double)(pair_spin_ns / 1000), &out));
+  if (us >= 0) pair_spin_ns = (long)(us * 1000.0);
+  return out;
+}
+
+/* paired(): how many tasks the pair helper has run since the module loaded. */
+static napi_value paired(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  CHECK(napi_create_double(env, (double)atomic_load(&pair_tasks), &out));
   return out;
 }
 
@@ -905,6 +1062,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"bernoulli_logprob_grad", NULL, bernoulli_logprob_grad, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
       {"finite", NULL, all_finite, NULL, NULL, NULL, napi_default, NULL},
+      {"spin", NULL, set_spin, NULL, NULL, NULL, napi_default, NULL},
+      {"paired", NULL, paired, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;
