@@ -173,7 +173,7 @@ const fwd = await tf.profile(() => {
     const inputs = trainer.model.inputs(batch);
     const baseline = trainer.estimator.needsBaselineNet ? trainer.model.baseline(inputs) : undefined;
     estimateObjective({
-      ir,
+      ir: trainer.ir, // after withAddressing (soft attention's transform)
       inputs,
       applyNet: trainer.model.applyNet,
       estimator: trainer.estimator,

@@ -30,6 +30,8 @@ import {
   reshape,
   sortPlates,
   unionPlates,
+  type Plate,
+  type PlateSizes,
   type Value,
 } from './plates.ts';
 
@@ -346,6 +348,14 @@ export function blend(w: Value, entries: Value, entriesConstant = false): Value 
   // [...plates, M, prod(rest)]: flat first, so that a broadcast of image entries stays within
   // the ranks whose gradient tfjs implements (Tile: 4).
   const flatEntries: Value = { t: reshape(entries.t, [...entries.t.shape.slice(0, entries.plates.length + 1), -1]), plates: entries.plates };
+  const g = grouping(plates, flatEntries, sizes);
+  if (g) {
+    // Entries on fewer plates than the weights (one memory per episode, weights per sample and
+    // episode): batched over the entries' plates, the weights' other plates as rows.
+    const m = wt.shape[plates.length]!;
+    const out = groupedWeightedRows(reshape(g.toGrouped(wt), [g.nShared, g.nRest, m]), reshape(alignTo(flatEntries, g.shared), [g.nShared, m, -1]), { e: entriesConstant });
+    return { t: reshape(g.fromGrouped(out), [...wt.shape.slice(0, plates.length), ...rest]), plates };
+  }
   const et = alignTo(flatEntries, plates, undefined, sizes);
   const lead = wt.shape.slice(0, plates.length);
   const n = lead.reduce((a, b) => a * b, 1);
@@ -418,15 +428,31 @@ export function matmul(left: Value, right: Value, constant: { left?: boolean; ri
   }
   const plates = unionPlates(left.plates, right.plates);
   const sizes = plateSizesOf(left, right);
-  const lt = alignTo(left, plates, undefined, sizes);
-  const rt = alignTo(right, plates, undefined, sizes);
-  const lead = lt.shape.slice(0, plates.length);
+  const lead = plates.map((p) => sizes[p] ?? 1);
   const n = lead.reduce((a, b) => a * b, 1);
   const m = lr === 2 ? lEv[0]! : 1;
   const k = lEv[lr - 1]!;
   const nn = rr === 2 ? rEv[1]! : 1;
   const ev = [...(lr === 2 ? [m] : []), ...(rr === 2 ? [nn] : [])];
   let out: tf.Tensor;
+  // One side on fewer plates than the other (a memory's keys per episode, queries per sample and
+  // episode): batched over its plates, the other side's extra plates as rows, not repeated.
+  const gl = rr === 1 ? grouping(plates, left, sizes) : undefined;
+  const gr = lr === 1 && !gl ? grouping(plates, right, sizes) : undefined;
+  if (gl) {
+    // keys [e, m, k] . queries [e, x, k] -> [e, x, m]
+    const q = reshape(gl.toGrouped(alignTo(right, plates, undefined, sizes)), [gl.nShared, gl.nRest, k]);
+    out = gl.fromGrouped(groupedRowDot(reshape(alignTo(left, gl.shared), [gl.nShared, m, k]), q, { e: constant.left, v: constant.right }));
+    return { t: reshape(out, [...lead, ...ev]), plates };
+  }
+  if (gr) {
+    // weights [e, x, k] over the k rows of [e, k, nn] -> [e, x, nn]
+    const wts = reshape(gr.toGrouped(alignTo(left, plates, undefined, sizes)), [gr.nShared, gr.nRest, k]);
+    out = gr.fromGrouped(groupedWeightedRows(wts, reshape(alignTo(right, gr.shared), [gr.nShared, k, nn]), { w: constant.left, e: constant.right }));
+    return { t: reshape(out, [...lead, ...ev]), plates };
+  }
+  const lt = alignTo(left, plates, undefined, sizes);
+  const rt = alignTo(right, plates, undefined, sizes);
   if (rr === 1) {
     // [n, m, k] . [n, k] -> [n, m] (m = 1 for a vector on the left).
     out = rowDot(reshape(lt, [n, m, k]), reshape(rt, [n, k]), { e: constant.left, v: constant.right });
@@ -469,6 +495,83 @@ function product(
     };
   }) as unknown as CustomGradFn);
   return f(...inputs) as tf.Tensor;
+}
+
+/**
+ * How to multiply a value on plates `shared` (a proper subset of `plates`, each at its full size)
+ * with one on all of `plates` without repeating it over the others: the other operand, aligned
+ * to `plates` ([...plates, ...event]), is transposed so the shared plates lead (`toGrouped`),
+ * viewed as [nShared, nRest, ...], multiplied batched over nShared, and the result
+ * ([nShared, nRest, ...] or already [...shared, ...rest, ...]) put back in `plates`' order
+ * (`fromGrouped`). Repeating a per-episode memory over K samples was a Tile of the whole
+ * [K, B, M, H] embedding and, in the backward pass, a sum over the copies (bench/profile.ts, soft).
+ * Undefined when `small` is on all of `plates` or on none of them, or broadcast on one.
+ */
+interface Grouping {
+  shared: Plate[];
+  nShared: number;
+  nRest: number;
+  toGrouped(t: tf.Tensor): tf.Tensor;
+  fromGrouped(t: tf.Tensor): tf.Tensor;
+}
+
+function grouping(plates: readonly Plate[], small: Value, sizes: PlateSizes): Grouping | undefined {
+  if (small.plates.length === 0 || small.plates.length >= plates.length) return undefined;
+  if (small.plates.some((p, i) => small.t.shape[i] !== sizes[p])) return undefined; // broadcast on a plate
+  const shared = plates.filter((p) => small.plates.includes(p));
+  const restPlates = plates.filter((p) => !small.plates.includes(p));
+  const perm = [...shared, ...restPlates].map((p) => plates.indexOf(p));
+  const identity = perm.every((p, i) => p === i);
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  const sizeOf = (ps: Plate[]) => ps.map((p) => sizes[p] ?? 1);
+  const n = plates.length;
+  const permute = (t: tf.Tensor, order: number[]) => (identity ? t : tf.transpose(t, [...order, ...t.shape.slice(n).map((_, i) => n + i)]));
+  return {
+    shared,
+    nShared: sizeOf(shared).reduce((a, b) => a * b, 1),
+    nRest: sizeOf(restPlates).reduce((a, b) => a * b, 1),
+    toGrouped: (t) => permute(t, perm),
+    fromGrouped: (t) => permute(reshape(t, [...sizeOf(shared), ...sizeOf(restPlates), ...t.shape.slice(2)]), inverse),
+  };
+}
+
+/**
+ * `out[e] = w[e] @ v[e]` for `w [E, X, M]`, `v [E, M, C]`: a batched product (a soft read of one
+ * memory per episode by X weight rows each). Gradients: `dw = dy @ v^T`, `dv = w^T @ dy`, whose sum
+ * over the X rows is the product's own.
+ */
+export function groupedWeightedRows(w: tf.Tensor, v: tf.Tensor, constant: { w?: boolean | undefined; e?: boolean | undefined } = {}): tf.Tensor {
+  if (w.rank !== 3 || v.rank !== 3 || w.shape[0] !== v.shape[0] || w.shape[2] !== v.shape[1]) {
+    throw new InternalError('lower', `groupedWeightedRows of [${w.shape}] and [${v.shape}]`);
+  }
+  return product(
+    w,
+    v,
+    constant.w === true,
+    constant.e === true,
+    (wt, vt) => tf.matMul(wt, vt),
+    (dy, _wt, vt) => tf.matMul(dy, vt, false, true),
+    (dy, wt) => tf.matMul(wt, dy, true, false),
+  );
+}
+
+/**
+ * `out[e, x, j] = sum_c keys[e, j, c] q[e, x, c]` for `keys [E, M, C]`, `q [E, X, C]`: X queries
+ * against one memory's keys per e, a batched product. Gradients: `dkeys = dy^T @ q`, `dq = dy @ keys`.
+ */
+export function groupedRowDot(keys: tf.Tensor, q: tf.Tensor, constant: { e?: boolean | undefined; v?: boolean | undefined } = {}): tf.Tensor {
+  if (keys.rank !== 3 || q.rank !== 3 || keys.shape[0] !== q.shape[0] || keys.shape[2] !== q.shape[2]) {
+    throw new InternalError('lower', `groupedRowDot of [${keys.shape}] and [${q.shape}]`);
+  }
+  return product(
+    keys,
+    q,
+    constant.e === true,
+    constant.v === true,
+    (kt, qt) => tf.matMul(qt, kt, false, true),
+    (dy, _kt, qt) => tf.matMul(dy, qt, true, false),
+    (dy, kt) => tf.matMul(dy, kt),
+  );
 }
 
 /**

@@ -66,6 +66,8 @@ export interface BackendInfo {
   blasThreads?: number;
   /** The OpenBLAS kernels in use ("SkylakeX", "Haswell", ...), when the module says. */
   blasCore?: string;
+  /** Whether the products run in halves on vmm's own two threads (vmm_blas.c, the pool) rather than OpenBLAS's. */
+  blasPool?: boolean;
   blasWhyNot?: string;
   /**
    * `vmm`: vmm's own kernels run where it has them (wasm, cpu); `generic`: tfjs's ops only, the
@@ -224,7 +226,7 @@ export function formatInfo(info: BackendInfo): string {
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
   let module: string | undefined;
   if (info.blasThreads !== undefined) {
-    parts.push(`matrix products: OpenBLAS${info.blasCore ? ` ${info.blasCore}` : ''}, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}`);
+    parts.push(`matrix products: OpenBLAS${info.blasCore ? ` ${info.blasCore}` : ''}, ${info.blasThreads} thread${info.blasThreads === 1 ? '' : 's'}${info.blasPool ? " (vmm's pool)" : ''}`);
     module = info.blasModuleNote;
   } else if (info.name === 'wasm' && info.blasWhyNot) {
     parts.push('matrix products: wasm');
@@ -264,7 +266,7 @@ async function describe(name: BackendName, reason: string): Promise<BackendInfo>
         simd,
         threads: Math.max(1, threads),
         reason,
-        ...(blas ? { blasThreads: blas.threads, ...(blas.core ? { blasCore: blas.core } : {}) } : {}),
+        ...(blas ? { blasThreads: blas.threads, ...(blas.core ? { blasCore: blas.core } : {}), ...(blas.pool ? { blasPool: true } : {}) } : {}),
         ...(why ? { blasWhyNot: why } : {}),
         kernels: kernelsOn(name),
         ...(kind ? { blasModule: kind.kind, blasModuleNote: kind.note } : {}),

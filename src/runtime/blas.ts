@@ -485,11 +485,12 @@ export function patchWasmConvWithBlas(): boolean {
   return true;
 }
 
-/** Whether the wasm backend's products run through OpenBLAS, on how many threads, with which kernels. */
-export function blasInUse(): { threads: number; core?: string } | undefined {
+/** Whether the wasm backend's products run through OpenBLAS, on how many threads (and whether vmm's pool splits them), with which kernels. */
+export function blasInUse(): { threads: number; core?: string; pool: boolean } | undefined {
   if (!kernelsInstalled(PRODUCTS) || !native?.module) return undefined;
   const core = native.module.corename?.();
-  return { threads: native.module.threads(), ...(core ? { core } : {}) };
+  // Mode 3: products in halves on vmm's two threads, not OpenBLAS's (vmm_blas.c).
+  return { threads: native.module.threads(), ...(core ? { core } : {}), pool: native.module.pair?.(-1) === 3 };
 }
 
 /** The constants of one Adam step (see `SlotOptimizer.apply`). */

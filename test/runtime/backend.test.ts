@@ -29,7 +29,7 @@ describe('selectBackend', () => {
       expect(a.simd).toBe(true);
       expect(a.threads).toBeGreaterThanOrEqual(1);
       expect(lines[0]).toMatch(
-        /^backend: wasm \(SIMD, 1 thread, matrix products: (OpenBLAS( \w+)?, \d+ threads?\); OpenBLAS module (prebuilt for|built from source: )|wasm\); (no OpenBLAS module|OpenBLAS module turned off)).*; native TensorFlow (not installed|unusable).*see docs\/backends\.md for GPU/,
+        /^backend: wasm \(SIMD, 1 thread, matrix products: (OpenBLAS( \w+)?, \d+ threads?( \(vmm's pool\))?\); OpenBLAS module (prebuilt for|built from source: )|wasm\); (no OpenBLAS module|OpenBLAS module turned off)).*; native TensorFlow (not installed|unusable).*see docs\/backends\.md for GPU/,
       );
     }
   });
@@ -100,6 +100,20 @@ describe('wasm matrix products (OpenBLAS where built, else the transposition fix
         for (let i = 0; i < cpu.length; i++) expect(maxRelDiff(threaded[i]!, cpu[i]!), `case ${i}, threaded`).toBeLessThan(1e-4);
       } finally {
         native.serial_below(before);
+      }
+    }
+    // And in vmm's pool (the default where OpenBLAS has two threads; the tests run with one):
+    // products worth it in two halves of their rows, one on the helper thread.
+    if (native?.pair && native.paired) {
+      const before = native.pair(3);
+      try {
+        const tasks = native.paired();
+        const pooled = productCases(blas);
+        for (let i = 0; i < cpu.length; i++) expect(maxRelDiff(pooled[i]!, cpu[i]!), `case ${i}, pooled`).toBeLessThan(1e-4);
+        expect(native.paired(), 'some product ran in halves').toBeGreaterThan(tasks);
+        expect(formatInfo({ ...info, blasPool: true })).toMatch(/matrix products: OpenBLAS( \w+)?, \d+ threads? \(vmm's pool\)/);
+      } finally {
+        native.pair(before);
       }
     }
   });

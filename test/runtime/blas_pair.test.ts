@@ -187,7 +187,7 @@ describe.skipIf(!paired)('native products run two at a time (pair)', () => {
       const run = (mode: number, a: Float32Array, b: Float32Array, size: number) =>
         offOn(() => {
           const out = new Float32Array(size);
-          blas!.conv2d!(mode, a, b, out, dims);
+          blas!.conv2d!(mode as 0 | 1 | 2, a, b, out, dims);
           return out;
         }, 3);
       const [y0, y1] = run(0, x, f, dy.length);
