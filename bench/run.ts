@@ -217,7 +217,7 @@ const coretype = process.env['OPENBLAS_CORETYPE'];
 const settings = saved?.settings ??
   `vmm backend: ${backend?.backend ?? '?'} (threads ${backend?.threads ?? '?'}, SIMD ${backend?.simd ?? '?'}, matrix products: ${
     backend?.blas_threads
-      ? `OpenBLAS sgemm${backend.blas_core ? ` (${backend.blas_core} kernels)` : ''}, ${backend.blas_threads} threads, ${backend.blas_module === 'prebuilt' ? 'the prebuilt module a plain npm install gets' : `module ${backend.blas_module ?? '?'}`}`
+      ? `OpenBLAS sgemm${backend.blas_core ? ` (${backend.blas_core} kernels)` : ''}, ${backend.blas_threads} threads${backend.blas_pool ? " (vmm's pool)" : ''}, ${backend.blas_module === 'prebuilt' ? 'the prebuilt module a plain npm install gets' : `module ${backend.blas_module ?? '?'}`}`
       : `wasm (${backend?.blas_why_not ?? 'no OpenBLAS module'})`
   }); ` +
   (coretype !== undefined ? `OPENBLAS_CORETYPE=${coretype} in the environment of both; ` : '') +

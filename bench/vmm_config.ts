@@ -40,6 +40,8 @@ const { values: a } = parseArgs({
     repeats: { type: 'string', default: '10' },
     /** `bench` (models/bench_vma.vmm, MLPs) or `conv` (models/vma_omniglot.vmm, the convolutional VMA model). */
     model: { type: 'string', default: 'bench' },
+    /** Also print every timed step's ms (`step_ms`), in order: where the spread of the steps comes from. */
+    times: { type: 'boolean', default: false },
   },
 });
 
@@ -93,6 +95,7 @@ if (a['addressing-only']) {
       blas_why_not: backend.blasWhyNot ?? null,
       blas_module: backend.blasModule ?? null,
       blas_core: backend.blasCore ?? null,
+      blas_pool: backend.blasPool ?? false,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     }) + '\n',
   );
@@ -145,6 +148,7 @@ if (a['addressing-only']) {
       steps_per_s_best: 1000 / Math.min(...ms),
       loadavg_1min_before: loadBefore,
       warmup_ms: warmupMs.map((t) => Math.round(t * 10) / 10),
+      ...(a.times ? { step_ms: ms.map((t) => Math.round(t * 10) / 10) } : {}),
       bound,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
       backend: backend.name,
@@ -154,6 +158,7 @@ if (a['addressing-only']) {
       blas_why_not: backend.blasWhyNot ?? null,
       blas_module: backend.blasModule ?? null,
       blas_core: backend.blasCore ?? null,
+      blas_pool: backend.blasPool ?? false,
     }) + '\n',
   );
   trainer.dispose();
