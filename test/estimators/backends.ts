@@ -20,9 +20,9 @@ export function availableBackends(): BackendName[] {
   return BACKENDS.filter((b) => tf.findBackendFactory(b) !== null);
 }
 
-/** `describe(`${title} [backend]`, ...)` for every available backend, with that backend active. */
-export function describeBackends(title: string, body: (backend: BackendName) => void): void {
-  for (const backend of availableBackends()) {
+/** `describe(`${title} [backend]`, ...)` for every available backend (of `only`, when given), with that backend active. */
+export function describeBackends(title: string, body: (backend: BackendName) => void, only?: readonly BackendName[]): void {
+  for (const backend of availableBackends().filter((b) => !only || only.includes(b))) {
     describe(`${title} [${backend}]`, () => {
       beforeAll(async () => {
         let ok = false;

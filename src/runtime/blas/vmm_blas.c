@@ -164,7 +164,7 @@ static atomic_long pair_tasks = 0;
  * several times a product of 1-4 ms), and a step posts a task every few hundred microseconds.
  * VMM_BLAS_SPIN_US sets it (default 2 ms; 0: sleep at once, as the helper did before). While it
  * spins it yields the core (sched_yield) to any other thread that wants it. */
-static long pair_spin_ns = -1;
+static atomic_long pair_spin_ns = -1; /* atomic: spin() may change it while the helper reads it */
 
 static long now_ns(void) {
   struct timespec t;

@@ -1,0 +1,9 @@
+/**
+ * Every model in models/ trains two steps with every estimator that applies, on cpu
+ * (test/lower/suites/every_model.ts; the other backend in pipeline_models_wasm.test.ts, a file each so
+ * that the two run at once).
+ */
+import { describeBackends } from '../estimators/backends.ts';
+import { everyModelTrains } from './suites/every_model.ts';
+
+describeBackends('every model compiles and trains', everyModelTrains, ['cpu']);
