@@ -5,7 +5,7 @@
  * the same machine state; prints the median step time per threshold. A threshold of 0 lets OpenBLAS
  * thread every product; 1e12 runs all of them on one thread.
  *
- *   node bin/run-ts.mjs bench/serial_threshold.ts [--M 32] [--thresholds 0,16777216,33554432,67108864,1e12] [--steps 60] [--pair 0,1]
+ *   node bin/run-ts.mjs bench/serial_threshold.ts [--M 32] [--thresholds 0,16777216,33554432,67108864,1e12] [--steps 60] [--pair 0,1,3]
  *
  * Needs the OpenBLAS module (wasm backend). Random binary data, kept on the device (bench/batch.ts).
  */
@@ -29,8 +29,10 @@ const { values: a } = parseArgs({
 });
 const M = Number(a.M);
 const thresholds = a.thresholds.split(',').map(Number);
-// --pair 0,1: every threshold with two products of serial size at once off and on (vmm_blas.c, gemm_pair)
-const pairs = a.pair ? a.pair.split(',').map(Number) : [-1];
+// --pair 0,1,3: every threshold with each pair mode (vmm_blas.c: 0 OpenBLAS's threads, 1 two products
+// of serial size at once, 3 the pool, where the threshold does not matter). Without it mode 0: the
+// pool (the default on two cores) splits every product, so thresholds would all time the same.
+const pairs = a.pair ? a.pair.split(',').map(Number) : [0];
 const modes = thresholds.flatMap((threshold) => pairs.map((pair) => ({ threshold, pair })));
 const [B, D] = [32, 784];
 
@@ -59,10 +61,10 @@ blas.serial_below(initial);
 if (initialPair !== undefined) blas.pair?.(initialPair);
 const median = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1]!;
 const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-process.stdout.write(`hard/VIMCO M=${M}, ${a.steps} steps per mode, round robin (default threshold ${initial}, pairs ${initialPair === undefined ? 'not built' : ['off', 'on', 'on'][initialPair]}):\n`);
+process.stdout.write(`hard/VIMCO M=${M}, ${a.steps} steps per mode, round robin (default threshold ${initial}, pair mode ${initialPair === undefined ? 'not built' : initialPair}):\n`);
 modes.forEach(({ threshold, pair }, j) =>
   process.stdout.write(
-    `  serial below ${threshold.toExponential(2)} multiply-adds${pair >= 0 ? `, pairs ${pair ? 'on ' : 'off'}` : ''}: median ${median(times[j]!).toFixed(1)} ms/step, mean ${mean(times[j]!).toFixed(1)}\n`,
+    `  serial below ${threshold.toExponential(2)} multiply-adds, pair mode ${pair}: median ${median(times[j]!).toFixed(1)} ms/step, mean ${mean(times[j]!).toFixed(1)}\n`,
   ),
 );
 trainer.dispose();
