@@ -35,6 +35,20 @@ function full(v: Value, target: Plate[]): tf.Tensor {
 
 const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!;
 
+type Product = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/** `f` and the broadcast computation `ref` agree at (a, b): values, and both gradients under a random cotangent. */
+function expectSameAsBroadcast(f: Product, ref: Product, a: tf.Tensor, b: tf.Tensor, seed: number): void {
+  const out = f(a, b);
+  const expected = ref(a, b);
+  expect(out.shape).toEqual(expected.shape);
+  expect(maxDiff(out, expected)).toBeLessThan(1e-5);
+  const dy = tf.randomNormal(expected.shape, 0, 1, 'float32', seed);
+  const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x, y), dy)))([a, b]);
+  const gr = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(ref(x, y), dy)))([a, b]);
+  for (const i of [0, 1]) expect(maxDiff(g[i]!, gr[i]!), `gradient ${i}`).toBeLessThan(1e-4);
+}
+
 describe('products batched over the smaller operand’s plates', () => {
   const cases: { big: Plate[]; small: Plate[]; ones?: Plate[] }[] = [
     { big: ['sample', 'batch'], small: ['batch'] }, // per-episode memory, K samples: shared plate last
@@ -51,58 +65,37 @@ describe('products batched over the smaller operand’s plates', () => {
     it(`a soft read (blend): weights on ${name}`, () => {
       const w = randomValue(big, [6], 1);
       const e = randomValue(small, [6, 2, 3], 2, ones); // image-like entries [M, 2, 3]
-      const f = (wt: tf.Tensor, et: tf.Tensor) => blend({ t: wt, plates: w.plates }, { t: et, plates: e.plates }).t;
-      const ref = (wt: tf.Tensor, et: tf.Tensor) => {
+      const f: Product = (wt, et) => blend({ t: wt, plates: w.plates }, { t: et, plates: e.plates }).t;
+      const ref: Product = (wt, et) => {
         const W = full({ t: wt, plates: w.plates }, plates);
         const E = full({ t: et, plates: e.plates }, plates);
         return tf.sum(tf.mul(tf.reshape(W, [...W.shape, 1, 1]), E), plates.length);
       };
-      const out = f(w.t, e.t);
-      const expected = ref(w.t, e.t);
-      expect(out.shape).toEqual(expected.shape);
-      expect(maxDiff(out, expected)).toBeLessThan(1e-5);
-      const dy = tf.randomNormal(expected.shape, 0, 1, 'float32', 3);
-      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), dy)))([w.t, e.t]);
-      const gr = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ref(a, b), dy)))([w.t, e.t]);
-      for (const i of [0, 1]) expect(maxDiff(g[i]!, gr[i]!), `gradient ${i}`).toBeLessThan(1e-4);
+      expectSameAsBroadcast(f, ref, w.t, e.t, 3);
     });
 
     it(`keys @ query (matmul): keys on ${name}`, () => {
       const keys = randomValue(small, [6, 7], 4, ones); // [M, C]
       const q = randomValue(big, [7], 5); // [C]
-      const f = (kt: tf.Tensor, qt: tf.Tensor) => matmul({ t: kt, plates: keys.plates }, { t: qt, plates: q.plates }).t;
-      const ref = (kt: tf.Tensor, qt: tf.Tensor) => {
+      const f: Product = (kt, qt) => matmul({ t: kt, plates: keys.plates }, { t: qt, plates: q.plates }).t;
+      const ref: Product = (kt, qt) => {
         const K = full({ t: kt, plates: keys.plates }, plates);
         const Q = full({ t: qt, plates: q.plates }, plates);
         return tf.sum(tf.mul(K, tf.expandDims(Q, plates.length)), -1);
       };
-      const out = f(keys.t, q.t);
-      const expected = ref(keys.t, q.t);
-      expect(out.shape).toEqual(expected.shape);
-      expect(maxDiff(out, expected)).toBeLessThan(1e-5);
-      const dy = tf.randomNormal(expected.shape, 0, 1, 'float32', 6);
-      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), dy)))([keys.t, q.t]);
-      const gr = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ref(a, b), dy)))([keys.t, q.t]);
-      for (const i of [0, 1]) expect(maxDiff(g[i]!, gr[i]!), `gradient ${i}`).toBeLessThan(1e-4);
+      expectSameAsBroadcast(f, ref, keys.t, q.t, 6);
     });
 
     it(`weights @ entries (matmul): weights on ${name}`, () => {
       const wts = randomValue(big, [6], 7); // [k]
       const ent = randomValue(small, [6, 5], 8, ones); // [k, nn]
-      const f = (a: tf.Tensor, b: tf.Tensor) => matmul({ t: a, plates: wts.plates }, { t: b, plates: ent.plates }).t;
-      const ref = (a: tf.Tensor, b: tf.Tensor) => {
+      const f: Product = (a, b) => matmul({ t: a, plates: wts.plates }, { t: b, plates: ent.plates }).t;
+      const ref: Product = (a, b) => {
         const W = full({ t: a, plates: wts.plates }, plates);
         const E = full({ t: b, plates: ent.plates }, plates);
         return tf.sum(tf.mul(tf.expandDims(W, -1), E), plates.length);
       };
-      const out = f(wts.t, ent.t);
-      const expected = ref(wts.t, ent.t);
-      expect(out.shape).toEqual(expected.shape);
-      expect(maxDiff(out, expected)).toBeLessThan(1e-5);
-      const dy = tf.randomNormal(expected.shape, 0, 1, 'float32', 9);
-      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), dy)))([wts.t, ent.t]);
-      const gr = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ref(a, b), dy)))([wts.t, ent.t]);
-      for (const i of [0, 1]) expect(maxDiff(g[i]!, gr[i]!), `gradient ${i}`).toBeLessThan(1e-4);
+      expectSameAsBroadcast(f, ref, wts.t, ent.t, 9);
     });
   }
 
