@@ -58,6 +58,6 @@ if [ "$has_prebuilt" = 1 ]; then
   fi
   line="$(npx vmm train node_modules/vmm/models/vma_mnist.vmm --steps 2 --valid-every 100 --out "$work/run" --quiet 2>&1 | grep '^backend:')"
   echo "$line"
-  echo "$line" | grep -Eq "matrix products: OpenBLAS( [A-Za-z0-9]+)?, [0-9]+ threads?\); OpenBLAS module prebuilt for $platform;"
+  echo "$line" | grep -Eq "matrix products: OpenBLAS( [A-Za-z0-9]+)?, [0-9]+ threads?( \(vmm's pool\))?\); OpenBLAS module prebuilt for $platform;"
 fi
 echo "consumer: ok"
