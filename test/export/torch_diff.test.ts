@@ -5,8 +5,8 @@
  * Needs a python with torch (CI: python3-torch; VMM_REQUIRE_TORCH=1 makes its absence a failure).
  */
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { compareWithTorch, relError, torchMissing, torchPython } from './torch_helpers.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { closeReplayServer, compareWithTorch, relError, torchMissing, torchPython } from './torch_helpers.ts';
 
 const has = torchPython() !== undefined;
 if (!has && process.env['VMM_REQUIRE_TORCH'] === '1') throw new Error(`VMM_REQUIRE_TORCH=1: ${torchMissing}`);
@@ -64,6 +64,8 @@ const CASES: Array<[string, { kind: string; k: number; args?: Record<string, str
 ];
 
 describe.skipIf(!has)(`the PyTorch export against vmm (${has ? torchPython() : torchMissing})`, () => {
+  // One python replays every case (torch imported once): ./torch_helpers.ts, replayServer.
+  afterAll(closeReplayServer);
   for (const [file, est, other, size] of CASES) {
     const label = `${file}${est ? ` with ${est.kind}(k: ${est.k}${Object.entries(est.args ?? {}).map(([k, v]) => `, ${k}: ${v}`).join('')})` : ''}${other ? ` ${JSON.stringify(other)}` : ''}`;
     it(label, async () => {

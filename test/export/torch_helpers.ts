@@ -66,6 +66,83 @@ export function runPythonAsync(code: string, pkg: string, timeout = 600_000): Pr
   });
 }
 
+/**
+ * One Python process that replays case after case (each export's model.py and vmm_runtime.py
+ * imported afresh from its folder), so that torch is imported once per test file rather than once
+ * per case (~2-3 s each, 38 cases in torch_diff.test.ts). Requests are answered in order.
+ */
+const REPLAY_SERVER = `
+import json, os, sys, traceback
+import torch  # once
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        for name in ('model', 'vmm_runtime'):
+            sys.modules.pop(name, None)
+        sys.path.insert(0, req['dir'])
+        os.chdir(req['dir'])
+        try:
+            import model, vmm_runtime as rt
+            rt.replay(model.Model(), req['case'], req['out'], lambda t, s: model.estimate(t, s, model.ESTIMATOR['args']))
+        finally:
+            sys.path.remove(req['dir'])
+        print(json.dumps({'ok': True}), flush=True)
+    except BaseException:
+        print(json.dumps({'ok': False, 'error': traceback.format_exc()}), flush=True)
+`;
+
+interface ReplayServer {
+  replay(dir: string, caseDir: string, out: string): Promise<void>;
+  close(): void;
+}
+let server: ReplayServer | undefined;
+
+/** Ends the replay process if one runs (a test file's afterAll). */
+export function closeReplayServer(): void {
+  server?.close();
+}
+
+export function replayServer(): ReplayServer {
+  if (server) return server;
+  const p = spawn(torchPython()!, ['-c', REPLAY_SERVER], { env: { ...process.env, OMP_NUM_THREADS: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const waiting: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  let buf = '';
+  let err = '';
+  const failAll = (e: Error) => {
+    for (const w of waiting.splice(0)) w.reject(e);
+    server = undefined;
+  };
+  p.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  p.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const r = JSON.parse(line) as { ok: boolean; error?: string };
+      const w = waiting.shift();
+      if (w) r.ok ? w.resolve() : w.reject(new Error(`python replay failed:\n${r.error}\n${err}`));
+    }
+  });
+  p.on('error', (e) => failAll(e));
+  p.on('close', (status) => failAll(new Error(`the python replay process ended (${status}):\n${err}`)));
+  // Not a reason for the test process to stay alive.
+  p.unref();
+  for (const stream of [p.stdin, p.stdout, p.stderr] as unknown as { unref?: () => void }[]) stream.unref?.();
+  server = {
+    replay: (dir, caseDir, out) =>
+      new Promise<void>((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        p.stdin.write(`${JSON.stringify({ dir, case: caseDir, out })}\n`);
+      }),
+    close: () => {
+      p.stdin.end();
+      server = undefined;
+    },
+  };
+  return server;
+}
+
 export interface Side {
   bound: Float32Array;
   surrogate: number;
@@ -195,7 +272,7 @@ export async function compareWithTorch(
   writeFileSync(join(caseDir, 'case.json'), JSON.stringify({ k }));
   model.dispose();
   const out = join(caseDir, 'torch.safetensors');
-  await runPythonAsync(`import model, vmm_runtime as rt\nrt.replay(model.Model(), ${JSON.stringify(caseDir)}, ${JSON.stringify(out)}, lambda t, s: model.estimate(t, s, model.ESTIMATOR['args']))`, dir);
+  await replayServer().replay(dir, caseDir, out);
   const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(out)));
   const torch: Side = { bound: tensors['bound']!.data, surrogate: tensors['surrogate']!.data[0]!, sites: new Map(), grads: new Map() };
   for (const [name, t] of Object.entries(tensors)) {
