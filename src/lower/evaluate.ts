@@ -497,16 +497,7 @@ function product(
   return f(...inputs) as tf.Tensor;
 }
 
-/**
- * How to multiply a value on plates `shared` (a proper subset of `plates`, each at its full size)
- * with one on all of `plates` without repeating it over the others: the other operand, aligned
- * to `plates` ([...plates, ...event]), is transposed so the shared plates lead (`toGrouped`),
- * viewed as [nShared, nRest, ...], multiplied batched over nShared, and the result
- * ([nShared, nRest, ...] or already [...shared, ...rest, ...]) put back in `plates`' order
- * (`fromGrouped`). Repeating a per-episode memory over K samples was a Tile of the whole
- * [K, B, M, H] embedding and, in the backward pass, a sum over the copies (bench/profile.ts, soft).
- * Undefined when `small` is on all of `plates` or on none of them, or broadcast on one.
- */
+/** How a product batches over the smaller operand's plates (`grouping`). */
 interface Grouping {
   shared: Plate[];
   nShared: number;
@@ -515,6 +506,16 @@ interface Grouping {
   fromGrouped(t: tf.Tensor): tf.Tensor;
 }
 
+/**
+ * How to multiply `small`, on a proper subset of `plates` (`shared`, each at its full size),
+ * with one on all of `plates` without repeating it over the others: the other operand, aligned
+ * to `plates` ([...plates, ...event]), is transposed so the shared plates lead (`toGrouped`),
+ * viewed as [nShared, nRest, ...], multiplied batched over nShared, and the result
+ * ([nShared, nRest, ...] or already [...shared, ...rest, ...]) put back in `plates`' order
+ * (`fromGrouped`). Repeating a per-episode memory over K samples was a Tile of the whole
+ * [K, B, M, H] embedding and, in the backward pass, a sum over the copies (bench/profile.ts, soft).
+ * Undefined when `small` is on all of `plates` or on none of them, or broadcast on one.
+ */
 function grouping(plates: readonly Plate[], small: Value, sizes: PlateSizes): Grouping | undefined {
   if (small.plates.length === 0 || small.plates.length >= plates.length) return undefined;
   if (small.plates.some((p, i) => small.t.shape[i] !== sizes[p])) return undefined; // broadcast on a plate

@@ -993,11 +993,21 @@ static napi_value all_finite(napi_env env, napi_callback_info info) {
 
 /* serial_below(n): products under n multiply-adds run on one thread from now on (n < 0: leave it);
  * returns the threshold before. */
+/* The one number argument of a setting (serial_below, spin); 0 with a TypeError naming `usage` otherwise. */
+static int setting_arg(napi_env env, napi_callback_info info, const char *usage, double *v) {
+  napi_value args[1];
+  if (!get_args(env, info, 1, args, usage)) return 0;
+  if (napi_get_value_double(env, args[0], v) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  return 1;
+}
+
 static napi_value set_serial_below(napi_env env, napi_callback_info info) {
-  napi_value args[1], out;
-  if (!get_args(env, info, 1, args, "vmm_blas.serial_below: expected 1 argument (n)")) return NULL;
+  napi_value out;
   double n;
-  CHECK(napi_get_value_double(env, args[0], &n));
+  if (!setting_arg(env, info, "vmm_blas.serial_below: expected 1 number (n)", &n)) return NULL;
   serial_init();
   CHECK(napi_create_double(env, (double)serial_below, &out));
   if (n >= 0) serial_below = (long)n;
@@ -1022,10 +1032,9 @@ static napi_value set_pair(napi_env env, napi_callback_info info) {
  * (us < 0: leave it); returns the setting before, in microseconds (tests use 0 to make it sleep
  * between every two tasks). */
 static napi_value set_spin(napi_env env, napi_callback_info info) {
-  napi_value args[1], out;
-  if (!get_args(env, info, 1, args, "vmm_blas.spin: expected 1 argument (microseconds)")) return NULL;
+  napi_value out;
   double us;
-  CHECK(napi_get_value_double(env, args[0], &us));
+  if (!setting_arg(env, info, "vmm_blas.spin: expected 1 number (microseconds)", &us)) return NULL;
   pair_decide();
   CHECK(napi_create_double(env, (double)(pair_spin_ns / 1000), &out));
   if (us >= 0) pair_spin_ns = (long)(us * 1000.0);
