@@ -17,7 +17,8 @@
  * instance, reused by every parse (set `parser.input`, call `parser.program()`).
  * The CST types in cst.d.ts are generated from this class: `node bin/run-ts.mjs scripts/gen-cst-dts.ts`.
  */
-import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import type { IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
+import { CstParser, EOF } from './chevrotain.ts';
 import {
   AdditiveOp,
   Address,

@@ -6,7 +6,8 @@
  *
  * Every token has a `label`: the way error messages name it to a user ("a name", "'('").
  */
-import { createToken, Lexer, type TokenType } from 'chevrotain';
+import type { TokenType } from 'chevrotain';
+import { createToken, Lexer } from './chevrotain.ts';
 
 export const WhiteSpace = createToken({
   name: 'WhiteSpace',

@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createSyntaxDiagramsCode } from 'chevrotain';
+import { createSyntaxDiagramsCode } from '../grammar/chevrotain.ts';
 import { parser } from '../grammar/parser.ts';
 
 const out = fileURLToPath(new URL('../grammar/diagrams.html', import.meta.url));

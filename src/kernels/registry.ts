@@ -5,7 +5,8 @@
  * wasm and cpu backends:
  * - the dense layer `VmmDense` / `VmmDenseRelu`, wasm and cpu (nets.ts), whose gradient sums the
  *   bias gradient as an average pool on wasm;
- * - the one-pass Adam update `VmmAdam`, wasm with the OpenBLAS module (runtime/blas.ts);
+ * - the one-pass Adam update `VmmAdamAll`: wasm with the OpenBLAS module (runtime/blas.ts), cpu
+ *   as a JavaScript loop (runtime/adam.ts);
  * - wasm's `BatchMatMul`, `_FusedMatMul`, `Conv2D`, `Conv2DBackpropInput`, `Conv2DBackpropFilter`
  *   and `Sum` through OpenBLAS (runtime/blas.ts), or else wasm's `BatchMatMul` with the
  *   transposition fix (runtime/backend.ts).

@@ -505,7 +505,8 @@ export interface AdamStep {
 }
 
 const ADAM_KERNEL = 'VmmAdam';
-const ADAM_ALL_KERNEL = 'VmmAdamAll';
+/** The one-pass Adam update of every variable of a step; the cpu backend's is in adam.ts. */
+export const ADAM_ALL_KERNEL = 'VmmAdamAll';
 
 /**
  * Whether the one-pass native Adam update can run on the active backend: wasm with the native
@@ -581,21 +582,3 @@ export function nativeAdam(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tenso
   return tf.engine().runKernel(ADAM_KERNEL, inputs, step as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
 }
 
-/**
- * `nativeAdam` of every variable of a step in one kernel call: `[w', m', v']` per entry of `ws`
- * (with the gradient and moments at the same index); needs `nativeAdamAvailable()`.
- */
-export function nativeAdamAll(ws: tf.Tensor[], gs: tf.Tensor[], ms: tf.Tensor[], vs: tf.Tensor[], step: AdamStep): [tf.Tensor, tf.Tensor, tf.Tensor][] {
-  const n = ws.length;
-  if (gs.length !== n || ms.length !== n || vs.length !== n) throw new Error('nativeAdamAll: one gradient and two moments per variable');
-  const inputs: Record<string, tf.Tensor> = {};
-  for (let i = 0; i < n; i++) {
-    const w = ws[i]!;
-    for (const t of [w, gs[i]!, ms[i]!, vs[i]!]) {
-      if (t.dtype !== 'float32' || t.size !== w.size) throw new Error(`nativeAdamAll: w, g, m, v must be float32 of shape [${w.shape}]`);
-    }
-    Object.assign(inputs, { [`w${i}`]: w, [`g${i}`]: gs[i]!, [`m${i}`]: ms[i]!, [`v${i}`]: vs[i]! });
-  }
-  const out = tf.engine().runKernel(ADAM_ALL_KERNEL, inputs as unknown as tf.NamedTensorMap, { ...step, n } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
-  return Array.from({ length: n }, (_, i) => [out[3 * i]!, out[3 * i + 1]!, out[3 * i + 2]!]);
-}

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createSyntaxDiagramsCode } from 'chevrotain';
+import { createSyntaxDiagramsCode } from '../../grammar/chevrotain.ts';
 import { describe, expect, it } from 'vitest';
 import { parser } from '../../grammar/parser.ts';
 import { cstDtsText } from '../../scripts/gen-cst-dts.ts';
