@@ -504,20 +504,19 @@ export interface AdamStep {
   eps: number;
 }
 
-const ADAM_KERNEL = 'VmmAdam';
 /** The one-pass Adam update of every variable of a step; the cpu backend's is in adam.ts. */
 export const ADAM_ALL_KERNEL = 'VmmAdamAll';
 
 /**
  * Whether the one-pass native Adam update can run on the active backend: wasm with the native
- * products in place (registers the `VmmAdam` kernel on first use; never in the generic mode,
+ * products in place (registers the `VmmAdamAll` kernel on first use; never in the generic mode,
  * kernels/registry.ts). On the benchmark model the 13 tfjs ops per variable were ~290 kernel calls
  * and 12-16 ms of a 65 ms step.
  */
 export function nativeAdamAvailable(): boolean {
   const blas = native?.module;
   if (ownKernelBackend() !== 'wasm' || !kernelsInstalled(PRODUCTS) || !blas) return false;
-  if (!tf.getKernel(ADAM_KERNEL, 'wasm')) {
+  if (!tf.getKernel(ADAM_ALL_KERNEL, 'wasm')) {
     // In place where the variable and moment buffers are held by nothing else (reference count
     // 1): the outputs are those buffers again (the caller's `assign` then keeps them). Variables
     // then stay where they were allocated, instead of moving to fresh buffers each step and
@@ -539,9 +538,6 @@ export function nativeAdamAvailable(): boolean {
       blas.adam(view(w), view(g), view(m), view(v), w1, m1, v1, attrs.beta1, attrs.beta2, attrs.stepSize, attrs.sqrtBc2, attrs.eps);
       return outs;
     };
-    const kernelFunc = (({ inputs, backend, attrs }: { inputs: Record<'w' | 'g' | 'm' | 'v', Info>; backend: WasmBackendLike; attrs: AdamStep }) =>
-      one(backend, inputs.w, inputs.g, inputs.m, inputs.v, attrs)) as unknown as tf.KernelFunc;
-    installKernel({ kernelName: ADAM_KERNEL, backendName: 'wasm', kernelFunc }, 'adam');
     // Every variable of a step in one dispatch: inputs w0, g0, m0, v0, w1, ...; outputs
     // w0', m0', v0', w1', ... (the same pass per variable; one kernel call instead of one each).
     const allFunc = (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: AdamStep & { n: number } }) => {
@@ -572,13 +568,3 @@ export function nativeAllFinite(ts: readonly tf.Tensor[]): boolean {
   }
   return true;
 }
-
-/** `[w', m', v']` of one Adam step, all float32 of `w`'s shape; needs `nativeAdamAvailable()`. */
-export function nativeAdam(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, step: AdamStep): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  for (const t of [w, g, m, v]) {
-    if (t.dtype !== 'float32' || t.size !== w.size) throw new Error(`nativeAdam: w, g, m, v must be float32 of shape [${w.shape}]`);
-  }
-  const inputs = { w, g, m, v } as unknown as tf.NamedTensorMap;
-  return tf.engine().runKernel(ADAM_KERNEL, inputs, step as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
-}
-

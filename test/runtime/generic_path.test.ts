@@ -84,10 +84,12 @@ describe('the switch', () => {
     const names = await stepKernels();
     expect(names).toContain(DENSE);
     expect(names).toContain(DENSE_RELU);
-    // The dense kernels, and the fused Bernoulli log-density (src/families/fused.ts), all on cpu.
+    expect(names).toContain('VmmAdamAll'); // the one-pass Adam (src/runtime/adam.ts)
+    // The dense kernels, the one-pass Adam and the fused Bernoulli log-density (src/families/fused.ts), all on cpu.
     expect(installedKernels()).toEqual(expect.arrayContaining([
       [DENSE, 'cpu', 'dense'],
       [DENSE_RELU, 'cpu', 'dense'],
+      ['VmmAdamAll', 'cpu', 'adam'],
       ['VmmBernoulliLogProb', 'cpu', 'fused-bernoulli'],
     ]));
     expect(installedKernels().every(([, backend]) => backend === 'cpu')).toBe(true);
@@ -95,6 +97,7 @@ describe('the switch', () => {
     expect(currentBackend()?.kernels).toBe('generic');
     expect(tf.getKernel(DENSE, 'cpu')).toBeUndefined();
     expect(tf.getKernel(DENSE_RELU, 'cpu')).toBeUndefined();
+    expect(tf.getKernel('VmmAdamAll', 'cpu')).toBeUndefined();
     expect((await stepKernels()).filter(isOwn)).toEqual([]);
   });
 
@@ -119,7 +122,7 @@ describe('the switch', () => {
     expect(generic).toMatchObject({ name: 'wasm', kernels: 'generic' });
     expect(generic.blasThreads).toBeUndefined();
     expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).toBe(own);
-    for (const k of ['VmmAdam', 'VmmAdamAll', DENSE, DENSE_RELU]) expect(tf.getKernel(k, 'wasm'), k).toBeUndefined();
+    for (const k of ['VmmAdamAll', DENSE, DENSE_RELU]) expect(tf.getKernel(k, 'wasm'), k).toBeUndefined();
     expect(installedKernels()).toEqual([]);
     expect(nativeAdamAvailable()).toBe(false);
     expect((await stepKernels()).filter(isOwn)).toEqual([]);
