@@ -7,6 +7,7 @@
  *   bias gradient as an average pool on wasm;
  * - the one-pass Adam update `VmmAdamAll`: wasm with the OpenBLAS module (runtime/blas.ts), cpu
  *   as a JavaScript loop (runtime/adam.ts);
+ * - cpu's `UnsortedSegmentSum` (a gather's gradient) as one pass (segment_sum.ts);
  * - wasm's `BatchMatMul`, `_FusedMatMul`, `Conv2D`, `Conv2DBackpropInput`, `Conv2DBackpropFilter`
  *   and `Sum` through OpenBLAS (runtime/blas.ts), or else wasm's `BatchMatMul` with the
  *   transposition fix (runtime/backend.ts).

@@ -6,17 +6,14 @@
  * backend does not have (`tf.grad` through `tf.gather` fails there with "Kernel
  * 'UnsortedSegmentSum' not registered for backend 'wasm'"). So the gather runs under
  * `tf.customGrad`, and the backward pass scatter-adds the output gradient into a zero table with
- * the first of these the active backend has: `UnsortedSegmentSum` (tensorflow, webgpu; cpu on the
- * generic path), `ScatterNd` (wasm; it sums duplicate indices), or a one-hot matMul (any backend;
- * O(rows * table rows) memory). On cpu in vmm's mode `ScatterNd` comes first: tfjs's cpu
- * `UnsortedSegmentSum` builds a mask, a broadcast product and a sum per table row, O(table rows *
- * rows * D), 12 of the 13 s of a gradient test's 30 steps with a [1500, D] table (node --cpu-prof);
- * its `ScatterNd` adds each row once.
+ * the first of these the active backend has: `UnsortedSegmentSum` (cpu, tensorflow; on cpu vmm's
+ * one-pass kernel, src/kernels/segment_sum.ts), `ScatterNd` (wasm; it sums duplicate indices), or a
+ * one-hot matMul (any backend; O(rows * table rows) memory).
  * The forward copy uses `GatherNd` where the backend has it (see `takeRows`), and the table is
  * flattened inside the custom op, off the tape, so reading K rows never copies the whole table.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ownKernelBackend } from '../kernels/registry.ts';
+import { useFastSegmentSum } from '../kernels/segment_sum.ts';
 import { reshape } from './plates.ts';
 
 export type ScatterStrategy = 'auto' | 'segment' | 'scatter' | 'onehot';
@@ -92,8 +89,8 @@ function takeRows(table: tf.Tensor2D, idx: tf.Tensor): tf.Tensor2D {
 export function scatterAddRows(updates: tf.Tensor2D, idx: tf.Tensor, rows: number, strategy: ScatterStrategy = 'auto'): tf.Tensor2D {
   const d = updates.shape[1];
   const has = (k: string) => tf.getKernel(k, tf.getBackend()) !== undefined;
-  const cpuFirst = ownKernelBackend() === 'cpu' && has('ScatterNd');
-  const s = strategy !== 'auto' ? strategy : cpuFirst ? 'scatter' : has('UnsortedSegmentSum') ? 'segment' : has('ScatterNd') ? 'scatter' : 'onehot';
+  useFastSegmentSum();
+  const s = strategy === 'auto' ? (has('UnsortedSegmentSum') ? 'segment' : has('ScatterNd') ? 'scatter' : 'onehot') : strategy;
   switch (s) {
     case 'segment':
       return tf.unsortedSegmentSum(updates, reshape(idx, [-1]) as tf.Tensor1D, rows);

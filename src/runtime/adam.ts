@@ -57,7 +57,7 @@ function cpuAdamOne(backend: CpuBackendLike, w: tf.TensorInfo, g: tf.TensorInfo,
     for (const t of own) backend.incRef(t.dataId);
     return own.map((t) => ({ dataId: t.dataId, shape: [...t.shape], dtype: 'float32' as const }));
   }
-  const [w1, m1, v1] = own.map((t) => new Float32Array(wv.length)) as [Float32Array, Float32Array, Float32Array];
+  const [w1, m1, v1] = own.map(() => new Float32Array(wv.length)) as [Float32Array, Float32Array, Float32Array];
   adamPass(wv, gv, mv, vv, w1, m1, v1, k);
   return [w1, m1, v1].map((values, i) => backend.makeTensorInfo([...own[i]!.shape], 'float32', values));
 }

@@ -183,7 +183,7 @@ class SlotOptimizer implements Optimizer {
         const ms = present.map(([name]) => this.slots.get('m')!.get(name)!);
         const vs = present.map(([name]) => this.slots.get('v')!.get(name)!);
         if (this.fused && fusedAdamAvailable()) {
-          // One kernel call for every variable (the same native pass per variable).
+          // One kernel call for every variable (the same one-pass update per variable, adam.ts).
           const outs = fusedAdamAll(present.map(([, w]) => w), gs, ms, vs, step);
           for (const [i, [w1, m1, v1]] of outs.entries()) {
             present[i]![1].assign(w1);
