@@ -8,7 +8,8 @@ import { InternalError } from '../diagnostics/diagnostic.ts';
 import { InputError } from '../diagnostics/errors.ts';
 import { Rng } from '../random/rng.ts';
 import type { IrNet, IrProgram } from '../ir/types.ts';
-import { applyNet, applyNetOutputs, createNetParams, type NetOutputs } from './nets.ts';
+import { foldFromEnv } from './fold.ts';
+import { applyNet, applyNetOutputs, createNetParams, linearTail, type LinearTail, type NetOutputs } from './nets.ts';
 import { createParam } from './params.ts';
 import type { Inputs } from './trace.ts';
 
@@ -68,12 +69,19 @@ function inputTensor(i: RawInput | DeviceInput): tf.Tensor {
 export class CompiledModel {
   readonly nets: Map<string, IrNet>;
   readonly variables: Map<string, tf.Variable>;
+  /** Whether the lowering folds nets' linear last layers through products (fold.ts). */
+  readonly fold: boolean;
 
   constructor(
     readonly ir: IrProgram,
     seed: number,
-    opts: { baseline?: boolean } = {},
+    opts: {
+      baseline?: boolean;
+      /** Fold nets' linear last layers through products where that saves work (fold.ts); default: `VMM_FOLD` (on). */
+      fold?: boolean;
+    } = {},
   ) {
+    this.fold = opts.fold ?? foldFromEnv();
     this.nets = new Map(ir.nets.map((n) => [n.name, n]));
     if (opts.baseline) this.nets.set(BASELINE_NET, baselineNet(ir));
     this.variables = new Map();
@@ -97,6 +105,7 @@ export class CompiledModel {
       outputs: (name: string, x: tf.Tensor, skips: Readonly<Record<string, tf.Tensor>>): NetOutputs =>
         applyNetOutputs(this.net(name), this.variables, this.nets, x, { skips }),
       hasTaps: (name: string): boolean => (this.net(name).taps?.length ?? 0) > 0,
+      linearTail: (name: string): LinearTail | undefined => (this.fold ? linearTail(this.net(name), this.variables) : undefined),
       many: (names: readonly string[], flat: tf.Tensor): tf.Tensor[] => {
         const nets = names.map((name) => this.net(name));
         const first = nets[0]?.layers[0];

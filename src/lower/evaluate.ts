@@ -18,7 +18,8 @@ import type { BuiltinName } from '../ir/builtins.ts';
 import type { IrExpr } from '../ir/types.ts';
 import { BUILTIN_LOWERING } from './builtins.ts';
 import { gatherRows } from './gather.ts';
-import type { NetOutputs } from './nets.ts';
+import { bodyKey, foldsBlend, foldsKeys } from './fold.ts';
+import type { LinearTail, NetOutputs } from './nets.ts';
 import { neuralRead } from './neural_memory.ts';
 import {
   alignTo,
@@ -61,6 +62,11 @@ export interface EvalContext {
   applyNet: ((name: string, flat: tf.Tensor) => tf.Tensor) & {
     outputs?: (name: string, x: tf.Tensor, skips: Readonly<Record<string, tf.Tensor>>) => NetOutputs;
     hasTaps?: (name: string) => boolean;
+    /**
+     * The net as a body and a linear last layer (nets.ts `linearTail`), where the lowering may
+     * fold that layer through a product (fold.ts); absent, or undefined for a net: never folded.
+     */
+    linearTail?: (name: string) => LinearTail | undefined;
   };
   /**
    * Results of net applications keyed by the printed expression, shared between the guide and
@@ -88,7 +94,7 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
     }
     case 'net':
       if (e.tap !== undefined || e.skips?.length || ctx.applyNet.hasTaps?.(e.net)) return cached(e, ctx, () => evalNetOutputs(e, ctx));
-      return cached(e, ctx, () => evalNet(e.net, e.arg, ctx));
+      return cached(e, ctx, () => fromBody(e.net, cacheKey(e, ctx.letKeys), ctx) ?? evalNet(e.net, e.arg, ctx));
     case 'index':
       return cached(e, ctx, () => evalIndex(e.target, e.index, ctx));
     case 'builtin': {
@@ -96,8 +102,10 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
       if (!lower) throw new InternalError('lower', `no lowering of the built-in '${e.fn}'`);
       return lower(e.args.map((a) => evaluate(a, ctx)));
     }
-    case 'matmul':
-      return matmul(evaluate(e.left, ctx), evaluate(e.right, ctx), { left: isConstant(e.left), right: isConstant(e.right) });
+    case 'matmul': {
+      const right = evaluate(e.right, ctx);
+      return foldedKeys(e, right, ctx) ?? matmul(evaluate(e.left, ctx), right, { left: isConstant(e.left), right: isConstant(e.right) });
+    }
     case 'unary': {
       const v = evaluate(e.arg, ctx);
       return { t: tf.neg(v.t), plates: v.plates };
@@ -233,6 +241,70 @@ export function cacheKey(e: IrExpr, lets?: ReadonlyMap<string, string>): string 
   }
 }
 
+/** The cache key of `net(arg)` (no taps, no skip inputs) for the key of its argument: as `cacheKey`. */
+function netKey(net: string, argKey: string): string {
+  return `${net}(${argKey})`;
+}
+
+/**
+ * `f(E)` from the hidden value `body(E)` that a folded product left in the cache (fold.ts): only
+ * the last layer runs. Undefined when there is none.
+ */
+function fromBody(net: string, key: string | undefined, ctx: EvalContext): Value | undefined {
+  const hidden = key === undefined ? undefined : ctx.cache.get(bodyKey(key));
+  const tail = hidden && ctx.applyNet.linearTail?.(net);
+  return hidden && tail ? { t: tail.last(hidden.t), plates: hidden.plates } : undefined;
+}
+
+/**
+ * `f(E) @ u` folded through f's linear last layer (fold.ts): `body(E) @ (W u) + b . u`, where
+ * that is less arithmetic than running the last layer on every entry. Undefined otherwise (f not
+ * an MLP ending in a linear layer, a soft read, `f(E)` already computed, or no saving).
+ */
+function foldedKeys(e: Extract<IrExpr, { op: 'matmul' }>, right: Value, ctx: EvalContext): Value | undefined {
+  const f = e.left;
+  const tailOf = ctx.applyNet.linearTail;
+  if (!tailOf || f.op !== 'net' || f.tap !== undefined || f.skips?.length || ctx.applyNet.hasTaps?.(f.net)) return undefined;
+  if (f.type.shape.length !== 2 || e.right.type.shape.length !== 1) return undefined;
+  if (f.arg.op === 'index' && f.arg.index.op === 'ref' && isSoft(ctx.env.get(f.arg.index.name))) return undefined;
+  const key = cacheKey(f, ctx.letKeys);
+  if (key === undefined || ctx.cache.has(key)) return undefined;
+  const tail = tailOf(f.net);
+  if (!tail) return undefined;
+  let hidden = ctx.cache.get(bodyKey(key));
+  const arg = hidden ? undefined : evaluate(f.arg, ctx);
+  const entries = eventShape(hidden ?? arg!)[0]!;
+  const entryRows = hidden ? hidden.t.size / tail.width : arg!.t.size / tail.inWidth;
+  if (!foldsKeys(tail, entryRows, right.t.size / tail.outWidth, entries)) return undefined;
+  if (!hidden) {
+    hidden = { t: tail.body(arg!.t), plates: arg!.plates };
+    ctx.cache.set(bodyKey(key), hidden);
+  }
+  const query = mapEvents(right, (flat) => tf.matMul(flat, tail.w, false, true)); // W u: [..., width]
+  const shift = mapEvents(right, (flat) => tf.matMul(flat, reshape(tail.b, [tail.outWidth, 1]))); // b . u: [..., 1]
+  const scores = matmul(hidden, query);
+  const { tensors, plates } = broadcastValues([scores, shift]);
+  return { t: tf.add(tensors[0]!, tensors[1]!), plates };
+}
+
+/**
+ * The soft read `sum_i w_i f(e_i)` folded through f's linear last layer (fold.ts):
+ * `(sum_i w_i body(e_i)) W + b`, where that is less arithmetic. Undefined otherwise.
+ */
+function foldedBlend(net: string, tableKey: string | undefined, table: Value, w: Value, ctx: EvalContext): Value | undefined {
+  const tail = ctx.applyNet.linearTail?.(net);
+  if (!tail || eventRank(table) !== 2) return undefined;
+  const entries = eventShape(table)[0]!;
+  if (!foldsBlend(tail, table.t.size / tail.inWidth, w.t.size / entries, entries)) return undefined;
+  let hidden = tableKey === undefined ? undefined : ctx.cache.get(bodyKey(tableKey));
+  if (!hidden) {
+    hidden = { t: tail.body(table.t), plates: table.plates };
+    if (tableKey !== undefined) ctx.cache.set(bodyKey(tableKey), hidden);
+  }
+  const mixed = blend(w, hidden);
+  return { t: tail.last(mixed.t), plates: mixed.plates };
+}
+
 /**
  * A net on the event part of `v` (its last `inRank` axes); the net maps over the leading (plate
  * and outer event) axes itself, so nothing is flattened here.
@@ -247,9 +319,18 @@ function evalNet(net: string, arg: IrExpr, ctx: EvalContext): Value {
   if (arg.op === 'index' && arg.index.op === 'ref') {
     const addr = ctx.env.get(arg.index.name);
     if (isSoft(addr)) {
-      // Soft read of g(mem[a]): g runs on every entry, then the entries are blended.
+      // Soft read of g(mem[a]): g runs on every entry, then the entries are blended (or, folded,
+      // all but g's last layer, which then runs on the blend).
       const table = evaluate(arg.target, ctx);
-      const encoded = applyNetTo(net, table, ctx, inRank);
+      const argKey = cacheKey(arg.target, ctx.letKeys);
+      const tableKey = argKey === undefined ? undefined : netKey(net, argKey);
+      const full = tableKey === undefined ? undefined : ctx.cache.get(tableKey);
+      if (!full) {
+        const folded = foldedBlend(net, tableKey, table, addr.soft, ctx);
+        if (folded) return folded;
+      }
+      const encoded = full ?? fromBody(net, tableKey, ctx) ?? applyNetTo(net, table, ctx, inRank);
+      if (tableKey !== undefined) ctx.cache.set(tableKey, encoded);
       return blend(addr.soft, encoded);
     }
   }

@@ -370,12 +370,12 @@ function isMlp(net: IrNet): boolean {
  * relu) is one `dense` op, so no reshape kernel runs (under a gradient tape each reshape would
  * save its input, which for a net applied to a whole memory is the memory itself).
  */
-function applyMlp(net: IrNet, params: ParamLookup, x: tf.Tensor): tf.Tensor {
+function applyMlp(net: IrNet, params: ParamLookup, x: tf.Tensor, end = net.layers.length): tf.Tensor {
   return tf.tidy(() => {
     let t = x;
     let width = net.inShape[0]!;
     const layers = net.layers;
-    for (let i = 0; i < layers.length; i++) {
+    for (let i = 0; i < end; i++) {
       const layer = layers[i]!;
       if (layer.kind === 'act') {
         t = activate(layer.fn, t);
@@ -390,11 +390,48 @@ function applyMlp(net: IrNet, params: ParamLookup, x: tf.Tensor): tf.Tensor {
       if (relu) i++;
       width = layer.out;
     }
-    if (width !== net.outShape[0]) {
+    if (end === layers.length && width !== net.outShape[0]) {
       throw new Error(`applyNet(${net.name}): layers produce [${width}], but the net declares [${net.outShape}]`);
     }
     return t;
   });
+}
+
+/**
+ * An MLP whose last layer is linear, `f(v) = body(v) w + b`, taken apart so that a product with
+ * its output can be folded through that layer (src/lower/fold.ts): `body` applies every layer
+ * before the last (the identity for a one-layer net) to `x [...lead, in]`, giving
+ * `[...lead, width]`; `last` applies the last layer to such a hidden value.
+ */
+export interface LinearTail {
+  /** The net's input width. */
+  inWidth: number;
+  /** The last layer's input width. */
+  width: number;
+  /** The last layer's output width (the net's). */
+  outWidth: number;
+  w: tf.Tensor2D;
+  b: tf.Tensor;
+  body(x: tf.Tensor): tf.Tensor;
+  last(hidden: tf.Tensor): tf.Tensor;
+}
+
+/** `net` as a body and a linear last layer, or undefined when it is not an MLP ending in one. */
+export function linearTail(net: IrNet, params: ParamLookup): LinearTail | undefined {
+  const end = net.layers.length - 1;
+  const layer = net.layers[end];
+  if (!isMlp(net) || layer?.kind !== 'linear') return undefined;
+  const w = lookup(params, paramName(net.name, end, 'w')) as tf.Tensor2D;
+  const b = lookup(params, paramName(net.name, end, 'b'));
+  return {
+    inWidth: net.inShape[0]!,
+    width: layer.in,
+    outWidth: layer.out,
+    w,
+    b,
+    body: (x) => (end === 0 ? x : applyMlp(net, params, x, end)),
+    last: (hidden) => dense(hidden, w, b, false),
+  };
 }
 
 export const DENSE = 'VmmDense';

@@ -104,7 +104,12 @@ export class Trainer {
   constructor(
     program: IrProgram,
     readonly seed: number,
-    opts: { keyRefresh?: number; cachedKeys?: boolean } = {},
+    opts: {
+      keyRefresh?: number;
+      cachedKeys?: boolean;
+      /** Fold nets' linear last layers through products where that saves work (src/lower/fold.ts); default `VMM_FOLD` (on). */
+      fold?: boolean;
+    } = {},
   ) {
     const problem = estimatorProblem(program);
     // Soft attention and the no-memory control are models of their own; a caller may hand over the
@@ -113,7 +118,7 @@ export class Trainer {
     this.ir = ir;
     if (problem) throw new RunError(problem);
     this.estimator = makeEstimator(ir.train.estimator);
-    this.model = new CompiledModel(ir, seed, { baseline: this.estimator.needsBaselineNet });
+    this.model = new CompiledModel(ir, seed, { baseline: this.estimator.needsBaselineNet, ...(opts.fold !== undefined ? { fold: opts.fold } : {}) });
     const { clip, ...opt } = ir.train.optimizer;
     this.optimizer = makeOptimizer({ ...opt, ...(clip !== undefined ? { clipNorm: clip } : {}) }, this.model.variables);
     this.rng = new Rng(seed ^ 0x5bd1e995);

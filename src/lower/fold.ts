@@ -1,0 +1,64 @@
+/**
+ * Folding a net's last linear layer through the product that consumes its output: an algebraic
+ * rewrite the lowering applies where it does less arithmetic, never where it does more.
+ *
+ * For an MLP whose last layer is linear, `f(v) = body(v) W + b` (nets.ts `linearTail`):
+ *
+ *   keys      `f(E) @ u`            = body(E) @ (W u) + b . u          (address logits
+ *             `h(mem) @ h(x)` of Bornschein et al. 2017: the last layer moves from the M entries
+ *             to the query)
+ *   soft read `sum_i w_i f(e_i)`    = (sum_i w_i body(e_i)) W + b       (soft attention over
+ *             `g(mem[a])`: the last layer moves from the M entries to the one blended row; exact
+ *             because the weights are a distribution over the entries, summing to 1)
+ *
+ * Both are identities of real arithmetic, so values agree with the unfolded computation up to
+ * float rounding, and so do the gradients of the parameters (for the soft read, the weights'
+ * gradient differs by `b . dy` added to every entry, a constant shift that the softmax the
+ * weights come from maps to zero). What changes is the work: per row of the right-hand side, the
+ * last layer runs once instead of once per entry. In the benchmark model (bench-model.md) at M =
+ * 128 hard that removes h's second layer over 4,096 entries (3 x 134 M multiply-adds a step of
+ * ~2.6 G); at M = 32 soft, h's second layer and g's third over 1,024 entries (~0.26 G of ~2.0 G).
+ *
+ * The rewrite is chosen per product by counting multiply-adds (`foldsKeys`, `foldsBlend`), so a
+ * shared memory read by many queries (more query rows than entries) keeps the unfolded form.
+ * `VMM_FOLD=0` (or `new CompiledModel(ir, seed, { fold: false })`) turns it off, for A/B runs and
+ * for the tests that compare the two.
+ */
+
+/** The environment's choice: folding is on unless `VMM_FOLD=0`. */
+export function foldFromEnv(): boolean {
+  return process.env['VMM_FOLD'] !== '0';
+}
+
+/** The widths of a folded net: its last layer maps `width` to `outWidth`. */
+export interface TailWidths {
+  width: number;
+  outWidth: number;
+}
+
+/**
+ * Whether `f(E) @ u` is cheaper folded. `entryRows`: rows f would run on (all plates and entries);
+ * `queryRows`: rows of u; `entries`: the entries each query is scored against (M).
+ * Unfolded: the last layer over every entry row. Folded: `W u` per query row, and every
+ * (query, entry) dot product `width` long instead of `outWidth`.
+ */
+export function foldsKeys(t: TailWidths, entryRows: number, queryRows: number, entries: number): boolean {
+  const unfolded = entryRows * t.width * t.outWidth + queryRows * entries * t.outWidth;
+  const folded = queryRows * t.width * t.outWidth + queryRows * entries * t.width;
+  return folded < unfolded;
+}
+
+/**
+ * Whether `sum_i w_i f(e_i)` is cheaper folded. `entryRows`: rows f would run on (all plates and
+ * entries); `weightRows`: rows of weights; `entries`: M.
+ */
+export function foldsBlend(t: TailWidths, entryRows: number, weightRows: number, entries: number): boolean {
+  const unfolded = entryRows * t.width * t.outWidth + weightRows * entries * t.outWidth;
+  const folded = weightRows * entries * t.width + weightRows * t.width * t.outWidth;
+  return folded < unfolded;
+}
+
+/** The cache key under which the hidden value `body(E)` of a net application `f(E)` is kept. */
+export function bodyKey(netKey: string): string {
+  return `body:${netKey}`;
+}
