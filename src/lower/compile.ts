@@ -77,11 +77,16 @@ export class CompiledModel {
     seed: number,
     opts: {
       baseline?: boolean;
-      /** Fold nets' linear last layers through products where that saves work (fold.ts); default: `VMM_FOLD` (on). */
-      fold?: boolean;
+      /**
+       * Fold nets' linear last layers through products where that saves work (fold.ts); default:
+       * `VMM_FOLD` (on). `{ minSaving }`: on, with another threshold than `FOLD_MIN_SAVING`.
+       */
+      fold?: boolean | { minSaving: number };
     } = {},
   ) {
-    this.fold = opts.fold ?? foldFromEnv();
+    const fold = opts.fold ?? foldFromEnv();
+    this.fold = fold !== false;
+    if (typeof fold === 'object') this.applyNet.foldMinSaving = fold.minSaving;
     this.nets = new Map(ir.nets.map((n) => [n.name, n]));
     if (opts.baseline) this.nets.set(BASELINE_NET, baselineNet(ir));
     this.variables = new Map();
@@ -106,6 +111,7 @@ export class CompiledModel {
         applyNetOutputs(this.net(name), this.variables, this.nets, x, { skips }),
       hasTaps: (name: string): boolean => (this.net(name).taps?.length ?? 0) > 0,
       linearTail: (name: string): LinearTail | undefined => (this.fold ? linearTail(this.net(name), this.variables) : undefined),
+      foldMinSaving: undefined as number | undefined,
       many: (names: readonly string[], flat: tf.Tensor): tf.Tensor[] => {
         const nets = names.map((name) => this.net(name));
         const first = nets[0]?.layers[0];

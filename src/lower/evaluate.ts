@@ -67,6 +67,8 @@ export interface EvalContext {
      * fold that layer through a product (fold.ts); absent, or undefined for a net: never folded.
      */
     linearTail?: (name: string) => LinearTail | undefined;
+    /** Forward multiply-adds a fold must save (fold.ts `FOLD_MIN_SAVING` when absent). */
+    foldMinSaving?: number;
   };
   /**
    * Results of net applications keyed by the printed expression, shared between the guide and
@@ -275,7 +277,7 @@ function foldedKeys(e: Extract<IrExpr, { op: 'matmul' }>, right: Value, ctx: Eva
   const arg = hidden ? undefined : evaluate(f.arg, ctx);
   const entries = eventShape(hidden ?? arg!)[0]!;
   const entryRows = hidden ? hidden.t.size / tail.width : arg!.t.size / tail.inWidth;
-  if (!foldsKeys(tail, entryRows, right.t.size / tail.outWidth, entries)) return undefined;
+  if (!foldsKeys(tail, entryRows, right.t.size / tail.outWidth, entries, ctx.applyNet.foldMinSaving)) return undefined;
   if (!hidden) {
     hidden = { t: tail.body(arg!.t), plates: arg!.plates };
     ctx.cache.set(bodyKey(key), hidden);
@@ -295,7 +297,7 @@ function foldedBlend(net: string, tableKey: string | undefined, table: Value, w:
   const tail = ctx.applyNet.linearTail?.(net);
   if (!tail || eventRank(table) !== 2) return undefined;
   const entries = eventShape(table)[0]!;
-  if (!foldsBlend(tail, table.t.size / tail.inWidth, w.t.size / entries, entries)) return undefined;
+  if (!foldsBlend(tail, table.t.size / tail.inWidth, w.t.size / entries, entries, ctx.applyNet.foldMinSaving)) return undefined;
   let hidden = tableKey === undefined ? undefined : ctx.cache.get(bodyKey(tableKey));
   if (!hidden) {
     hidden = { t: tail.body(table.t), plates: table.plates };

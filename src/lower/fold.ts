@@ -20,10 +20,18 @@
  * ~2.6 G); at M = 32 soft, h's second layer and g's third over 1,024 entries (~0.26 G of ~2.0 G).
  *
  * The rewrite is chosen per product by counting multiply-adds (`foldsKeys`, `foldsBlend`), so a
- * shared memory read by many queries (more query rows than entries) keeps the unfolded form.
- * `VMM_FOLD=0` (or `new CompiledModel(ir, seed, { fold: false })`) turns it off, for A/B runs and
- * for the tests that compare the two.
+ * shared memory read by many queries (more query rows than entries) keeps the unfolded form, and
+ * so does a product where the saving is smaller than what the fold adds: about nine kernel calls
+ * for the keys (the query's two small products, the add, and their gradients), 0.3-0.4 ms a step
+ * on the wasm backend, about what 2^23 multiply-adds forward (x3 with the backward pass) cost on
+ * two cores. Measured (bench/fold.ts, docs/benchmarks.md): folded / unfolded step time 0.95-0.98
+ * at M = 8 soft, where the saving is 4-6 M multiply-adds; 8-12% faster from M = 32 soft and M = 128
+ * hard. `VMM_FOLD=0` (or `new CompiledModel(ir, seed, { fold: false })`) turns it off, for A/B
+ * runs and for the tests that compare the two; `{ fold: { minSaving: 0 } }` folds whatever saves.
  */
+
+/** Forward multiply-adds a fold must save to be worth its extra kernels (see above). */
+export const FOLD_MIN_SAVING = 2 ** 23;
 
 /** The environment's choice: folding is on unless `VMM_FOLD=0`. */
 export function foldFromEnv(): boolean {
@@ -37,25 +45,25 @@ export interface TailWidths {
 }
 
 /**
- * Whether `f(E) @ u` is cheaper folded. `entryRows`: rows f would run on (all plates and entries);
+ * Whether `f(E) @ u` is cheaper folded by more than `minSaving` multiply-adds. `entryRows`: rows f would run on (all plates and entries);
  * `queryRows`: rows of u; `entries`: the entries each query is scored against (M).
  * Unfolded: the last layer over every entry row. Folded: `W u` per query row, and every
  * (query, entry) dot product `width` long instead of `outWidth`.
  */
-export function foldsKeys(t: TailWidths, entryRows: number, queryRows: number, entries: number): boolean {
+export function foldsKeys(t: TailWidths, entryRows: number, queryRows: number, entries: number, minSaving = FOLD_MIN_SAVING): boolean {
   const unfolded = entryRows * t.width * t.outWidth + queryRows * entries * t.outWidth;
   const folded = queryRows * t.width * t.outWidth + queryRows * entries * t.width;
-  return folded < unfolded;
+  return unfolded - folded > Math.max(0, minSaving);
 }
 
 /**
- * Whether `sum_i w_i f(e_i)` is cheaper folded. `entryRows`: rows f would run on (all plates and
+ * Whether `sum_i w_i f(e_i)` is cheaper folded by more than `minSaving` multiply-adds. `entryRows`: rows f would run on (all plates and
  * entries); `weightRows`: rows of weights; `entries`: M.
  */
-export function foldsBlend(t: TailWidths, entryRows: number, weightRows: number, entries: number): boolean {
+export function foldsBlend(t: TailWidths, entryRows: number, weightRows: number, entries: number, minSaving = FOLD_MIN_SAVING): boolean {
   const unfolded = entryRows * t.width * t.outWidth + weightRows * entries * t.outWidth;
   const folded = weightRows * entries * t.width + weightRows * t.width * t.outWidth;
-  return folded < unfolded;
+  return unfolded - folded > Math.max(0, minSaving);
 }
 
 /** The cache key under which the hidden value `body(E)` of a net application `f(E)` is kept. */

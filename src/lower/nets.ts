@@ -416,11 +416,17 @@ export interface LinearTail {
   last(hidden: tf.Tensor): tf.Tensor;
 }
 
+/** The last layer of `net` when it is an MLP ending in a linear layer (what `linearTail` takes apart). */
+export function foldableLayer(net: IrNet): Extract<IrLayer, { kind: 'linear' }> | undefined {
+  const layer = net.layers[net.layers.length - 1];
+  return isMlp(net) && layer?.kind === 'linear' ? layer : undefined;
+}
+
 /** `net` as a body and a linear last layer, or undefined when it is not an MLP ending in one. */
 export function linearTail(net: IrNet, params: ParamLookup): LinearTail | undefined {
   const end = net.layers.length - 1;
-  const layer = net.layers[end];
-  if (!isMlp(net) || layer?.kind !== 'linear') return undefined;
+  const layer = foldableLayer(net);
+  if (!layer) return undefined;
   const w = lookup(params, paramName(net.name, end, 'w')) as tf.Tensor2D;
   const b = lookup(params, paramName(net.name, end, 'b'));
   return {

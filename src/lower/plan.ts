@@ -5,8 +5,9 @@
  * `plan` text (src/estimators/spec.ts), as is whether it applies to a model.
  */
 import { estimatorSpec, filledSettings } from '../estimators/registry.ts';
-import { printEstimator } from '../ir/print.ts';
-import { exprsOf } from '../ir/traverse.ts';
+import { printEstimator, printExpr } from '../ir/print.ts';
+import { childrenOf, exprsOf } from '../ir/traverse.ts';
+import { foldableLayer } from './nets.ts';
 import type { IrExpr, IrProgram, IrSite, IrStmt, Size } from '../ir/types.ts';
 
 export function formatSize(s: Size): string {
@@ -65,6 +66,12 @@ export function describePlan(ir: IrProgram): string {
       lines.push(`  ${read.padEnd(24)} ${cost}`);
     }
   }
+  const folds = collectFolds(ir);
+  if (folds.length) {
+    lines.push('');
+    lines.push('folded where that saves work at the run\'s sizes (src/lower/fold.ts; VMM_FOLD=0 turns it off):');
+    for (const [read, how] of folds) lines.push(`  ${read.padEnd(24)} ${how}`);
+  }
   lines.push('');
   lines.push('objective:');
   if (plan.objective) lines.push(...plan.objective(est, ir.memories.length > 0).map((l) => `  ${l}`));
@@ -87,6 +94,32 @@ export function describePlan(ir: IrProgram): string {
   }
   lines.push(`  total ${total.toLocaleString('en-US')}`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The products the lowering may fold through a net's linear last layer (fold.ts): `f(E) @ u` and,
+ * under soft attention, the reads `f(mem[a])`; each with what the fold does.
+ */
+function collectFolds(ir: IrProgram): [string, string][] {
+  const nets = new Map(ir.nets.map((n) => [n.name, n]));
+  const soft = new Set(ir.softAttention?.map((s) => s.address) ?? []);
+  const out = new Map<string, string>();
+  const layerOf = (e: IrExpr) => (e.op === 'net' && e.tap === undefined && !e.skips?.length ? nets.get(e.net) : undefined);
+  const visit = (e: IrExpr): void => {
+    if (e.op === 'matmul' && e.left.op === 'net' && e.left.type.shape.length === 2 && e.right.type.shape.length === 1) {
+      const net = layerOf(e.left);
+      const last = net && !net.taps?.length ? foldableLayer(net) : undefined;
+      if (last) out.set(`${printExpr(e.left)} @ ${printExpr(e.right)}`, `${e.left.net}'s last layer (${last.in} -> ${last.out}) on the query, not on every entry`);
+    }
+    if (e.op === 'net' && e.arg.op === 'index' && e.arg.index.op === 'ref' && soft.has(e.arg.index.name)) {
+      const net = layerOf(e);
+      const last = net && !net.taps?.length ? foldableLayer(net) : undefined;
+      if (last) out.set(printExpr(e), `${e.net}'s last layer (${last.in} -> ${last.out}) on the blended row, not on every entry`);
+    }
+    childrenOf(e).forEach(visit);
+  };
+  for (const e of exprsOf([...ir.model, ...ir.guide.stmts])) visit(e);
+  return [...out];
 }
 
 /** The distinct memory reads `f(mem[a])` / `mem[a]` of the program, printed. */

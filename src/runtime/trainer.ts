@@ -108,7 +108,7 @@ export class Trainer {
       keyRefresh?: number;
       cachedKeys?: boolean;
       /** Fold nets' linear last layers through products where that saves work (src/lower/fold.ts); default `VMM_FOLD` (on). */
-      fold?: boolean;
+      fold?: boolean | { minSaving: number };
     } = {},
   ) {
     const problem = estimatorProblem(program);

@@ -64,7 +64,8 @@ interface Counted {
 }
 
 function compiled(ir: IrProgram, fold: boolean): Counted {
-  const model = new CompiledModel(ir, 7, { fold });
+  // The test models are small: every saving counts (the threshold is for the benchmark's sizes).
+  const model = new CompiledModel(ir, 7, { fold: fold && { minSaving: 0 } });
   let bodies = 0;
   const tailOf = model.applyNet.linearTail!;
   model.applyNet.linearTail = (name) => {
@@ -145,7 +146,7 @@ describe('the fold’s cost model', () => {
   it('folds the benchmark model’s reads (bench-model.md: B = 32, K = 4)', () => {
     const h = { width: 256, outWidth: 128 };
     const g = { width: 400, outWidth: 128 };
-    for (const M of [8, 32, 128, 2048]) {
+    for (const M of [32, 128, 512, 2048]) {
       // hard: one query h(x) per example; soft (src/ir/addressing.ts): a query u per sample and example
       expect(foldsKeys(h, 32 * M, 32, M), `hard keys at M = ${M}`).toBe(true);
       expect(foldsKeys(h, 32 * M, 128, M), `soft keys at M = ${M}`).toBe(true);
@@ -153,10 +154,18 @@ describe('the fold’s cost model', () => {
     }
   });
 
+  it('keeps the small saving of M = 8 soft unfolded: less than the fold’s extra kernels', () => {
+    const h = { width: 256, outWidth: 128 };
+    const g = { width: 400, outWidth: 128 };
+    expect(foldsKeys(h, 32 * 8, 128, 8)).toBe(false);
+    expect(foldsBlend(g, 32 * 8, 128, 8)).toBe(false);
+    expect(foldsKeys(h, 32 * 8, 128, 8, 0)).toBe(true);
+  });
+
   it('keeps a shared memory’s keys unfolded when the queries outnumber the entries', () => {
     const h = { width: 256, outWidth: 128 };
-    expect(foldsKeys(h, 100, 1000, 100)).toBe(false);
+    expect(foldsKeys(h, 1000, 10_000, 1000, 0)).toBe(false);
     expect(foldsKeys(h, 10_000, 32, 10_000)).toBe(true);
-    expect(foldsBlend(h, 100, 1000, 100)).toBe(false);
+    expect(foldsBlend(h, 1000, 10_000, 1000, 0)).toBe(false);
   });
 });
