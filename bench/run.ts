@@ -5,6 +5,10 @@
  * process so peak memory is per configuration. The reference is skipped, and the table says so,
  * when no Python with torch is found (Debian: apt-get install python3-torch).
  *
+ * Variants: `hard` (VIMCO) and `soft`, the spec's soft variant (deterministic attention written
+ * out, bench/bench_vma_soft.vmm: the work of the reference's `--variant soft`); `soft-query` times
+ * vmm's own soft attention (a latent query per sample, src/ir/addressing.ts), which has no twin.
+ *
  * Writes bench/results/train.md, bench/results/addressing.md and bench/results/latest.json.
  *
  *   npm run bench                         full sweep (M = 8..2048, hard and soft)
@@ -170,7 +174,9 @@ for (const M of saved || a['conv-only'] ? [] : Ms) {
     // ABBA: vmm first in even runs, the reference first in odd ones, so neither always follows the other.
     for (let r = 0; r < repeats; r++) {
       const vmmRun = () => (process.stderr.write(' vmm...'), loads.push(loadavg()[0]), vmmRuns.push(runJson(process.execPath, vmmArgs(args))));
-      const refRun = () => (python ? (process.stderr.write(' reference...'), loads.push(loadavg()[0]), refRuns.push(runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv))) : 0);
+      // vmm's own soft attention (a latent query per sample, `soft-query`) has no PyTorch twin.
+      const twin = variant !== 'soft-query';
+      const refRun = () => (python && twin ? (process.stderr.write(' reference...'), loads.push(loadavg()[0]), refRuns.push(runJson(python, ['bench/reference/bench_vma.py', ...args, '--json'], refEnv))) : 0);
       if (r % 2 === 0) (vmmRun(), refRun());
       else (refRun(), vmmRun());
     }

@@ -2,12 +2,15 @@
  * Times one benchmark configuration through the vmm trainer, in its own process so that the
  * peak memory (max RSS) belongs to this configuration alone. Prints one JSON line.
  *
- *   node bin/run-ts.mjs bench/vmm_config.ts --variant hard|soft --M 32 [--B 32 --K 4 --steps 10 --warmup 3 --backend wasm]
+ *   node bin/run-ts.mjs bench/vmm_config.ts --variant hard|soft|soft-query --M 32 [--B 32 --K 4 --steps 10 --warmup 3 --backend wasm]
  *   node bin/run-ts.mjs bench/vmm_config.ts --model conv --variant hard --M 32   (models/vma_omniglot.vmm)
  *   node bin/run-ts.mjs bench/vmm_config.ts --addressing-only --memory 10000 [--queries 32]
  *
  * The model is models/bench_vma.vmm (../shared/docs/bench-model.md): memory [B, M, D], one per
- * episode; random binary data made once per configuration and kept on the device (not timed).
+ * episode. `hard`: as written (VIMCO). `soft`: the spec's soft variant, deterministic attention
+ * `r = sum_i q(i | x) g(m_i)` written out in bench/bench_vma_soft.vmm, the work PyTorch's twin
+ * does (bench/reference/bench_vma.py --variant soft). `soft-query`: vmm's own soft attention
+ * (`--addressing soft`, src/ir/addressing.ts: a latent query per sample; no PyTorch twin); random binary data made once per configuration and kept on the device (not timed).
  * `npm run bench` runs it with node's --expose-gc, so the host copy of the data is freed before
  * the steps (peak memory).
  */
@@ -46,10 +49,15 @@ const { values: a } = parseArgs({
 });
 
 const backend = await selectBackend({ ...(a.backend ? { force: a.backend as 'wasm' | 'cpu' | 'tensorflow' } : {}), log: () => {} });
-const modelFile = a.model === 'conv' ? 'vma_omniglot.vmm' : 'bench_vma.vmm';
-const source = readFileSync(join(import.meta.dirname, '..', 'models', modelFile), 'utf8');
+const modelPath =
+  a.model === 'conv'
+    ? join('models', 'vma_omniglot.vmm')
+    : a.variant === 'soft' && !a['addressing-only']
+      ? join('bench', 'bench_vma_soft.vmm')
+      : join('models', 'bench_vma.vmm');
+const source = readFileSync(join(import.meta.dirname, '..', modelPath), 'utf8');
 const fe = frontEnd(source);
-if (!fe.ir) throw new Error(`models/${modelFile} does not compile`);
+if (!fe.ir) throw new Error(`${modelPath} does not compile`);
 const D = 784;
 
 if (a['addressing-only']) {
@@ -103,8 +111,9 @@ if (a['addressing-only']) {
   const M = Number(a.M);
   const B = Number(a.B);
   const K = Number(a.K);
-  const variant = a.variant === 'soft' ? 'soft' : 'vimco';
-  const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.train.estimator, kind: variant, k: K } as typeof fe.ir.train.estimator } };
+  if (!['hard', 'soft', 'soft-query'].includes(a.variant)) throw new Error(`--variant is hard, soft or soft-query, not ${a.variant}`);
+  const kind = a.variant === 'soft' ? 'iwae' : a.variant === 'soft-query' ? 'soft' : 'vimco';
+  const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.train.estimator, kind, k: K } as typeof fe.ir.train.estimator } };
   const trainer = new Trainer(ir, 1);
   const batch = await deviceBatch(B, M, D); // on the device, made once (bench/batch.ts)
   const loadBefore = loadavg()[0];

@@ -29,6 +29,28 @@ import { warnUnused } from './unused.ts';
 const RESERVED = new Set<string>([...BUILTINS, ...DISTRIBUTIONS, ...LAYERS]);
 const TOP = Number.MAX_SAFE_INTEGER;
 
+/**
+ * VMM2056: the model reads data it observes (`observe x ~ ...` and `x` in a model expression), so
+ * its density is not a density of that data, and its bound not a bound on log p(x): the model sees
+ * its target. (The soft read of the benchmark's spec, `softmax(h(mem) @ h(x)) @ g(mem)` in the
+ * model, is one; vmm's own soft attention puts a latent query there instead, src/ir/addressing.ts.)
+ */
+function warnSeenTargets(ctx: Ctx, observed: ReadonlyMap<string, SiteStmt>): void {
+  const warned = new Set<string>();
+  for (const { name, span, order } of ctx.modelDataReads) {
+    const site = observed.get(name);
+    if (!site || warned.has(name)) continue;
+    // A read in a let nothing uses reaches no density (VMM2080 says so).
+    const item = ctx.program.items[order];
+    if (item?.kind === 'Let' && ctx.symbols.get(item.name.name)?.used === false) continue;
+    warned.add(name);
+    ctx.warn('VMM2056', `the model reads \`${name}\`, which it observes: its bound is then not a bound on log p(${name}) (the model sees its target)`, span, [
+      { message: `\`${name}\` is observed here`, span: site.name.span },
+      { message: `read \`${name}\` in the guide only; the model may condition on memories and on inputs it does not observe` },
+    ]);
+  }
+}
+
 function declare(ctx: Ctx, kind: SymKind, name: Ident, order: number): void {
   if (RESERVED.has(name.name)) {
     const what = (DISTRIBUTIONS as readonly string[]).includes(name.name)
@@ -147,7 +169,10 @@ export function checkWithContext(program: Program): { checked?: CheckedProgram; 
   }
 
   const train = checkTrain(ctx, trainBlock, model);
-  if (ctx.errorCount() === 0) warnUnused(ctx, guide.symbols);
+  if (ctx.errorCount() === 0) {
+    warnSeenTargets(ctx, observed);
+    warnUnused(ctx, guide.symbols);
+  }
   if (ctx.errorCount() > 0) return { diagnostics: ctx.diags, ctx };
 
   const sym = (name: string) => ctx.symbols.get(name)!;

@@ -80,6 +80,11 @@ export class Ctx {
   readonly modelReads = new Set<string>();
   /** Data inputs named by an `observe` site. */
   readonly observed = new Set<string>();
+  /**
+   * Data inputs read by model statements, each read with the index of its statement's item: one
+   * that is also observed makes the model see its target (VMM2056).
+   */
+  readonly modelDataReads: { name: string; span: Span; order: number }[] = [];
 
   constructor(readonly program: Program) {}
 

@@ -89,6 +89,7 @@ export function checkIdent(ctx: Ctx, e: Ident, scope: Scope): Typed | undefined 
     case 'param': {
       if (!sym.type) return undefined;
       if (sym.kind === 'memory' && scope.recordReads && scope.where === 'model') ctx.modelReads.add(sym.name);
+      if (sym.kind === 'data' && scope.recordReads && scope.where === 'model') ctx.modelDataReads.push({ name: sym.name, span: e.span, order: scope.order });
       const table = sym.kind !== 'data' && sym.type.shape.length >= 1 ? sym.name : undefined;
       return { type: sym.type, ir: { op: 'ref', name: sym.name, ref: sym.kind, type: sym.type }, ...(table ? { table } : {}) };
     }

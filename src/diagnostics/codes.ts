@@ -58,6 +58,7 @@ const SEMANTIC_CODES = {
   VMM2053: '`observe` of something that is not a data input',
   VMM2054: "the observed data's declared type does not match the distribution's support",
   VMM2055: 'a data input is observed twice',
+  VMM2056: 'warning: the model reads data it observes (its bound is not a bound on the likelihood)',
   // the guide
   VMM2060: 'a latent of the model has no site in the guide',
   VMM2061: 'a guide site names no latent of the model',

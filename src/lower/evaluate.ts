@@ -104,10 +104,18 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
       if (!lower) throw new InternalError('lower', `no lowering of the built-in '${e.fn}'`);
       return lower(e.args.map((a) => evaluate(a, ctx)));
     }
-    case 'matmul': {
-      const right = evaluate(e.right, ctx);
-      return foldedKeys(e, right, ctx) ?? matmul(evaluate(e.left, ctx), right, { left: isConstant(e.left), right: isConstant(e.right) });
-    }
+    case 'matmul':
+      // Cached: the guide and the model that both write `softmax(h(mem) @ h(x)) @ g(mem)` share one product.
+      // The side a fold may skip (the net's output over the entries) is evaluated last, if at all.
+      return cached(e, ctx, () => {
+        const constant = { left: isConstant(e.left), right: isConstant(e.right) };
+        if (e.left.op === 'net') {
+          const right = evaluate(e.right, ctx);
+          return foldedKeys(e, right, ctx) ?? matmul(evaluate(e.left, ctx), right, constant);
+        }
+        const left = evaluate(e.left, ctx);
+        return foldedWeights(e, left, ctx) ?? matmul(left, evaluate(e.right, ctx), constant);
+      });
     case 'unary': {
       const v = evaluate(e.arg, ctx);
       return { t: tf.neg(v.t), plates: v.plates };
@@ -287,6 +295,40 @@ function foldedKeys(e: Extract<IrExpr, { op: 'matmul' }>, right: Value, ctx: Eva
   const scores = matmul(hidden, query);
   const { tensors, plates } = broadcastValues([scores, shift]);
   return { t: tf.add(tensors[0]!, tensors[1]!), plates };
+}
+
+/**
+ * `w @ f(E)`, weights over the entries of a net's output (attention written out,
+ * `softmax(...) @ g(mem)`), folded through f's linear last layer (fold.ts):
+ * `(w @ body(E)) W + (sum_i w_i) b`, the sum being 1 for a softmax. Undefined where that is not
+ * less arithmetic, or `f(E)` is not such a net's output or is already computed.
+ */
+function foldedWeights(e: Extract<IrExpr, { op: 'matmul' }>, left: Value, ctx: EvalContext): Value | undefined {
+  const f = e.right;
+  const tailOf = ctx.applyNet.linearTail;
+  if (!tailOf || f.op !== 'net' || f.tap !== undefined || f.skips?.length || ctx.applyNet.hasTaps?.(f.net)) return undefined;
+  if (f.type.shape.length !== 2 || e.left.type.shape.length !== 1) return undefined;
+  if (f.arg.op === 'index' && f.arg.index.op === 'ref' && isSoft(ctx.env.get(f.arg.index.name))) return undefined;
+  const key = cacheKey(f, ctx.letKeys);
+  if (key === undefined || ctx.cache.has(key)) return undefined;
+  const tail = tailOf(f.net);
+  if (!tail) return undefined;
+  let hidden = ctx.cache.get(bodyKey(key));
+  const arg = hidden ? undefined : evaluate(f.arg, ctx);
+  const entries = eventShape(hidden ?? arg!)[0]!;
+  const entryRows = hidden ? hidden.t.size / tail.width : arg!.t.size / tail.inWidth;
+  if (!foldsBlend(tail, entryRows, left.t.size / entries, entries, ctx.applyNet.foldMinSaving)) return undefined;
+  if (!hidden) {
+    hidden = { t: tail.body(arg!.t), plates: arg!.plates };
+    ctx.cache.set(bodyKey(key), hidden);
+  }
+  const mixed = matmul(left, hidden, { left: isConstant(e.left) });
+  if (e.left.op === 'builtin' && e.left.fn === 'softmax') return { t: tail.last(mixed.t), plates: mixed.plates };
+  // Weights of any sum: the bias counts sum_i w_i times.
+  const total = mapEvents(left, (flat) => tf.sum(flat, -1, true)); // [..., 1]
+  const y = reshape(tf.matMul(reshape(mixed.t, [-1, tail.width]), tail.w), [...mixed.t.shape.slice(0, -1), tail.outWidth]);
+  const { tensors, plates } = broadcastValues([{ t: y, plates: mixed.plates }, total]);
+  return { t: tf.add(tensors[0]!, tf.mul(tensors[1]!, tail.b)), plates };
 }
 
 /**

@@ -97,8 +97,8 @@ export function describePlan(ir: IrProgram): string {
 }
 
 /**
- * The products the lowering may fold through a net's linear last layer (fold.ts): `f(E) @ u` and,
- * under soft attention, the reads `f(mem[a])`; each with what the fold does.
+ * The products the lowering may fold through a net's linear last layer (fold.ts): `f(E) @ u`,
+ * `w @ f(E)` and, under soft attention, the reads `f(mem[a])`; each with what the fold does.
  */
 function collectFolds(ir: IrProgram): [string, string][] {
   const nets = new Map(ir.nets.map((n) => [n.name, n]));
@@ -110,6 +110,11 @@ function collectFolds(ir: IrProgram): [string, string][] {
       const net = layerOf(e.left);
       const last = net && !net.taps?.length ? foldableLayer(net) : undefined;
       if (last) out.set(`${printExpr(e.left)} @ ${printExpr(e.right)}`, `${e.left.net}'s last layer (${last.in} -> ${last.out}) on the query, not on every entry`);
+    }
+    if (e.op === 'matmul' && e.right.op === 'net' && e.right.type.shape.length === 2 && e.left.type.shape.length === 1) {
+      const net = layerOf(e.right);
+      const last = net && !net.taps?.length ? foldableLayer(net) : undefined;
+      if (last) out.set(`${printExpr(e.left)} @ ${printExpr(e.right)}`, `${e.right.net}'s last layer (${last.in} -> ${last.out}) on the weighted sum, not on every entry`);
     }
     if (e.op === 'net' && e.arg.op === 'index' && e.arg.index.op === 'ref' && soft.has(e.arg.index.name)) {
       const net = layerOf(e);
