@@ -1,10 +1,11 @@
 /**
  * What folding the nets' linear last layers through their products saves (src/lower/fold.ts):
- * trains the benchmark model (models/bench_vma.vmm, B = 32, K = 4) twice in one process, folded
+ * trains the benchmark model (B = 32, K = 4; the variants of bench/vmm_config.ts: `hard`,
+ * `soft` = bench/bench_vma_soft.vmm, `soft-query` = vmm's soft attention) twice in one process, folded
  * and unfolded, on the same batch, alternating step by step (each first every other step) so that both see the same machine
  * state; prints the median step time of each and their ratio per configuration.
  *
- *   node bin/run-ts.mjs bench/fold.ts [--configs hard:8,hard:128,soft:32] [--steps 60] [--warmup 20] [--backend wasm]
+ *   node bin/run-ts.mjs bench/fold.ts [--configs hard:8,hard:128,soft:32,soft-query:32] [--steps 60] [--warmup 20] [--backend wasm]
  *
  * Random binary data, kept on the device (bench/batch.ts).
  */
@@ -19,7 +20,7 @@ import { median } from './stats.ts';
 
 const { values: a } = parseArgs({
   options: {
-    configs: { type: 'string', default: 'hard:8,hard:32,hard:128,soft:8,soft:32,soft:128' },
+    configs: { type: 'string', default: 'hard:8,hard:32,hard:128,soft:8,soft:32,soft:128,soft-query:32' },
     steps: { type: 'string', default: '60' },
     warmup: { type: 'string', default: '20' },
     backend: { type: 'string' },
@@ -27,15 +28,20 @@ const { values: a } = parseArgs({
 });
 const [B, K, D] = [32, 4, 784];
 const backend = await selectBackend({ ...(a.backend ? { force: a.backend as 'wasm' | 'cpu' } : {}), log: () => {} });
-const fe = frontEnd(readFileSync(join(import.meta.dirname, '..', 'models', 'bench_vma.vmm'), 'utf8'));
-if (!fe.ir) throw new Error('models/bench_vma.vmm does not compile');
+const program = (path: string) => {
+  const fe = frontEnd(readFileSync(join(import.meta.dirname, '..', path), 'utf8'));
+  if (!fe.ir) throw new Error(`${path} does not compile`);
+  return fe.ir;
+};
 process.stdout.write(`backend ${backend.name}; ${a.steps} steps each after ${a.warmup} warm-up, folded and unfolded alternating\n`);
 process.stdout.write('| variant | M | folded ms | unfolded ms | unfolded / folded |\n|---|---:|---:|---:|---:|\n');
 for (const config of a.configs.split(',')) {
   const [variant, m] = config.split(':');
   const M = Number(m);
-  const kind = variant === 'soft' ? 'soft' : 'vimco';
-  const ir = { ...fe.ir, train: { ...fe.ir.train, batch: B, estimator: { ...fe.ir.train.estimator, kind, k: K } as typeof fe.ir.train.estimator } };
+  if (!['hard', 'soft', 'soft-query'].includes(variant!)) throw new Error(`a variant is hard, soft or soft-query, not ${variant}`);
+  const base = program(variant === 'soft' ? 'bench/bench_vma_soft.vmm' : 'models/bench_vma.vmm');
+  const kind = variant === 'soft' ? 'iwae' : variant === 'soft-query' ? 'soft' : 'vimco';
+  const ir = { ...base, train: { ...base.train, batch: B, estimator: { ...base.train.estimator, kind, k: K } as typeof base.train.estimator } };
   const trainers = [new Trainer(ir, 1, { fold: true }), new Trainer(ir, 1, { fold: false })];
   const batch = await deviceBatch(B, M, D);
   for (let i = 0; i < Number(a.warmup); i++) for (const t of trainers) t.step(batch);
