@@ -266,33 +266,59 @@ function fromBody(net: string, key: string | undefined, ctx: EvalContext): Value
   return hidden && tail ? { t: tail.last(hidden.t), plates: hidden.plates } : undefined;
 }
 
+/** A net application `f(E)` of a product, ready to be folded (fold.ts). */
+interface FoldSite {
+  tail: LinearTail;
+  /** M: the entries of `E`. */
+  entries: number;
+  /** The rows f would run on: all plates and entries. */
+  entryRows: number;
+  /** `body(E)`: from the cache, or computed and cached (for a later whole read, `fromBody`). */
+  hidden: () => Value;
+}
+
 /**
- * `f(E) @ u` folded through f's linear last layer (fold.ts): `body(E) @ (W u) + b . u`, where
- * that is less arithmetic than running the last layer on every entry. Undefined otherwise (f not
- * an MLP ending in a linear layer, a soft read, `f(E)` already computed, or no saving).
+ * `f`, a side of a product whose other side has event rank `otherRank`, as a fold site: f an MLP
+ * ending in a linear layer (its output a table [M, out], the other side a vector), not a soft
+ * read, and not computed already (then the product reads it as it is). Undefined otherwise.
  */
-function foldedKeys(e: Extract<IrExpr, { op: 'matmul' }>, right: Value, ctx: EvalContext): Value | undefined {
-  const f = e.left;
+function foldSite(f: IrExpr, otherRank: number, ctx: EvalContext): FoldSite | undefined {
   const tailOf = ctx.applyNet.linearTail;
   if (!tailOf || f.op !== 'net' || f.tap !== undefined || f.skips?.length || ctx.applyNet.hasTaps?.(f.net)) return undefined;
-  if (f.type.shape.length !== 2 || e.right.type.shape.length !== 1) return undefined;
+  if (f.type.shape.length !== 2 || otherRank !== 1) return undefined;
   if (f.arg.op === 'index' && f.arg.index.op === 'ref' && isSoft(ctx.env.get(f.arg.index.name))) return undefined;
   const key = cacheKey(f, ctx.letKeys);
   if (key === undefined || ctx.cache.has(key)) return undefined;
   const tail = tailOf(f.net);
   if (!tail) return undefined;
-  let hidden = ctx.cache.get(bodyKey(key));
-  const arg = hidden ? undefined : evaluate(f.arg, ctx);
-  const entries = eventShape(hidden ?? arg!)[0]!;
-  const entryRows = hidden ? hidden.t.size / tail.width : arg!.t.size / tail.inWidth;
-  if (!foldsKeys(tail, entryRows, right.t.size / tail.outWidth, entries, ctx.applyNet.foldMinSaving)) return undefined;
-  if (!hidden) {
-    hidden = { t: tail.body(arg!.t), plates: arg!.plates };
-    ctx.cache.set(bodyKey(key), hidden);
-  }
-  const query = mapEvents(right, (flat) => tf.matMul(flat, tail.w, false, true)); // W u: [..., width]
-  const shift = mapEvents(right, (flat) => tf.matMul(flat, reshape(tail.b, [tail.outWidth, 1]))); // b . u: [..., 1]
-  const scores = matmul(hidden, query);
+  const known = ctx.cache.get(bodyKey(key));
+  const input = known ? undefined : evaluate(f.arg, ctx);
+  return {
+    tail,
+    entries: eventShape(known ?? input!)[0]!,
+    entryRows: known ? known.t.size / tail.width : input!.t.size / tail.inWidth,
+    hidden: () => known ?? hiddenOf(tail, key, input!, ctx),
+  };
+}
+
+/** `body(E)` for the input `E` of a net application with cache key `key` (if any): computed, and cached. */
+function hiddenOf(tail: LinearTail, key: string | undefined, input: Value, ctx: EvalContext): Value {
+  const hidden = { t: tail.body(input.t), plates: input.plates };
+  if (key !== undefined) ctx.cache.set(bodyKey(key), hidden);
+  return hidden;
+}
+
+/**
+ * `f(E) @ u` folded through f's linear last layer (fold.ts): `body(E) @ (W u) + b . u`, where
+ * that is less arithmetic than running the last layer on every entry. Undefined otherwise.
+ */
+function foldedKeys(e: Extract<IrExpr, { op: 'matmul' }>, right: Value, ctx: EvalContext): Value | undefined {
+  const site = foldSite(e.left, e.right.type.shape.length, ctx);
+  if (!site || !foldsKeys(site.tail, site.entryRows, right.t.size / site.tail.outWidth, site.entries, ctx.applyNet.foldMinSaving)) return undefined;
+  const { w, b, outWidth } = site.tail;
+  const query = mapEvents(right, (flat) => tf.matMul(flat, w, false, true)); // W u: [..., width]
+  const shift = mapEvents(right, (flat) => tf.matMul(flat, reshape(b, [outWidth, 1]))); // b . u: [..., 1]
+  const scores = matmul(site.hidden(), query);
   const { tensors, plates } = broadcastValues([scores, shift]);
   return { t: tf.add(tensors[0]!, tensors[1]!), plates };
 }
@@ -300,29 +326,13 @@ function foldedKeys(e: Extract<IrExpr, { op: 'matmul' }>, right: Value, ctx: Eva
 /**
  * `w @ f(E)`, weights over the entries of a net's output (attention written out,
  * `softmax(...) @ g(mem)`), folded through f's linear last layer (fold.ts):
- * `(w @ body(E)) W + (sum_i w_i) b`, the sum being 1 for a softmax. Undefined where that is not
- * less arithmetic, or `f(E)` is not such a net's output or is already computed.
+ * `(w @ body(E)) W + (sum_i w_i) b`, the sum being 1 for a softmax. Undefined otherwise.
  */
 function foldedWeights(e: Extract<IrExpr, { op: 'matmul' }>, left: Value, ctx: EvalContext): Value | undefined {
-  const f = e.right;
-  const tailOf = ctx.applyNet.linearTail;
-  if (!tailOf || f.op !== 'net' || f.tap !== undefined || f.skips?.length || ctx.applyNet.hasTaps?.(f.net)) return undefined;
-  if (f.type.shape.length !== 2 || e.left.type.shape.length !== 1) return undefined;
-  if (f.arg.op === 'index' && f.arg.index.op === 'ref' && isSoft(ctx.env.get(f.arg.index.name))) return undefined;
-  const key = cacheKey(f, ctx.letKeys);
-  if (key === undefined || ctx.cache.has(key)) return undefined;
-  const tail = tailOf(f.net);
-  if (!tail) return undefined;
-  let hidden = ctx.cache.get(bodyKey(key));
-  const arg = hidden ? undefined : evaluate(f.arg, ctx);
-  const entries = eventShape(hidden ?? arg!)[0]!;
-  const entryRows = hidden ? hidden.t.size / tail.width : arg!.t.size / tail.inWidth;
-  if (!foldsBlend(tail, entryRows, left.t.size / entries, entries, ctx.applyNet.foldMinSaving)) return undefined;
-  if (!hidden) {
-    hidden = { t: tail.body(arg!.t), plates: arg!.plates };
-    ctx.cache.set(bodyKey(key), hidden);
-  }
-  const mixed = matmul(left, hidden, { left: isConstant(e.left) });
+  const site = foldSite(e.right, e.left.type.shape.length, ctx);
+  if (!site || !foldsBlend(site.tail, site.entryRows, left.t.size / site.entries, site.entries, ctx.applyNet.foldMinSaving)) return undefined;
+  const { tail } = site;
+  const mixed = matmul(left, site.hidden(), { left: isConstant(e.left) });
   if (e.left.op === 'builtin' && e.left.fn === 'softmax') return { t: tail.last(mixed.t), plates: mixed.plates };
   // Weights of any sum: the bias counts sum_i w_i times.
   const total = mapEvents(left, (flat) => tf.sum(flat, -1, true)); // [..., 1]
@@ -340,12 +350,8 @@ function foldedBlend(net: string, tableKey: string | undefined, table: Value, w:
   if (!tail || eventRank(table) !== 2) return undefined;
   const entries = eventShape(table)[0]!;
   if (!foldsBlend(tail, table.t.size / tail.inWidth, w.t.size / entries, entries, ctx.applyNet.foldMinSaving)) return undefined;
-  let hidden = tableKey === undefined ? undefined : ctx.cache.get(bodyKey(tableKey));
-  if (!hidden) {
-    hidden = { t: tail.body(table.t), plates: table.plates };
-    if (tableKey !== undefined) ctx.cache.set(bodyKey(tableKey), hidden);
-  }
-  const mixed = blend(w, hidden);
+  const known = tableKey === undefined ? undefined : ctx.cache.get(bodyKey(tableKey));
+  const mixed = blend(w, known ?? hiddenOf(tail, tableKey, table, ctx));
   return { t: tail.last(mixed.t), plates: mixed.plates };
 }
 
