@@ -38,12 +38,14 @@ const { values: a } = parseArgs({
     /** Timed steps per configuration; `auto`: 30 for M <= 128 (fast steps, noisy machine), 10 above. */
     steps: { type: 'string', default: 'auto' },
     /**
-     * Untimed steps first, the same on both sides; `auto`: 30 for M <= 128, 10 above. vmm's first
-     * ~20-30 steps are slow (V8's and the wasm module's compilation tiers, the heap and the BLAS
-     * thread pool growing: 25-50 ms a step at M = 8 against a steady 17-19, 2026-12-07); with 3,
-     * the median of 30 timed steps still held some of them and vmm / PyTorch read 0.72 at M = 8
-     * where the steady rate is 0.97. A user's run is thousands of steps: the steady rate is what
-     * it sees, and the warm-up's cost is reported beside it (`warm-up s`).
+     * Untimed steps first, the same on both sides; `auto`: 100 for M <= 128, 10 above. vmm's first
+     * steps are slow (V8's and the wasm module's compilation tiers, the heap and the BLAS thread
+     * pool growing): with 3, the median of 30 timed steps still held some of them and vmm /
+     * PyTorch read 0.72 at M = 8 where the steady rate is 0.97 (2026-12-07); 30 was still short:
+     * at M = 32 hard, medians of ten steps from the first fall 72, 52, 42, 45, 38, 32, 30, 33, 26,
+     * 26 ms and hold there, while the reference's steps show no trend (docs/benchmarks.md, session
+     * 18). A user's run is thousands of steps: the steady rate is what it sees, and the warm-up's
+     * cost is reported beside it (`warm-up s`).
      */
     warmup: { type: 'string', default: 'auto' },
     'conv-warmup': { type: 'string', default: '3' },
@@ -65,7 +67,7 @@ const { values: a } = parseArgs({
 const root = join(import.meta.dirname, '..');
 const Ms = (a.quick ? '8,128' : a.M).split(',').map(Number);
 const stepsFor = (M: number): string => (a.quick ? '5' : a.steps === 'auto' ? (M <= 128 ? '30' : '10') : a.steps);
-const warmupFor = (M: number): string => (a.quick ? '3' : a.warmup === 'auto' ? (M <= 128 ? '30' : '10') : a.warmup);
+const warmupFor = (M: number): string => (a.quick ? '3' : a.warmup === 'auto' ? (M <= 128 ? '100' : '10') : a.warmup);
 const variants = a.variants.split(',');
 
 function findPython(): string | undefined {
@@ -228,7 +230,7 @@ const settings = saved?.settings ??
   }); ` +
   (coretype !== undefined ? `OPENBLAS_CORETYPE=${coretype} in the environment of both; ` : '') +
   (python ? `reference: PyTorch ${torchVersion}, torch.set_num_threads(1), OPENBLAS_NUM_THREADS=${refBlas}` : 'reference: not run (no torch)') +
-  `; each side in the environment of the shell that started the bench; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${a.steps === 'auto' && !a.quick ? '30 (M <= 128) or 10' : stepsFor(0)} steps after ${a.warmup === 'auto' && !a.quick ? '30 (M <= 128) or 10' : warmupFor(0)} warm-up (means: throughput over the timed steps, spikes included; warm-up s: the warm-up steps' total), ${repeats === 1 ? 'one run' : `median of ${repeats} interleaved runs (vmm, reference, reference, vmm, ...)`} per configuration (wasm-only: one run); best: the fastest step of any run; spread: slowest over fastest run median; 1-minute load before the runs ${loads.length ? `${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}` : '?'}; ${new Date().toISOString().slice(0, 10)}`;
+  `; each side in the environment of the shell that started the bench; ${cpus().length} cores (${cpus()[0]?.model ?? ''}); B=32, K=4, median of ${a.steps === 'auto' && !a.quick ? '30 (M <= 128) or 10' : stepsFor(0)} steps after ${a.warmup === 'auto' && !a.quick ? '100 (M <= 128) or 10' : warmupFor(0)} warm-up (means: throughput over the timed steps, spikes included; warm-up s: the warm-up steps' total), ${repeats === 1 ? 'one run' : `median of ${repeats} interleaved runs (vmm, reference, reference, vmm, ...)`} per configuration (wasm-only: one run); best: the fastest step of any run; spread: slowest over fastest run median; 1-minute load before the runs ${loads.length ? `${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}` : '?'}; ${new Date().toISOString().slice(0, 10)}`;
 
 const trainMd = markdownTable(
   ['M', 'variant', 'vmm steps/s', 'ref steps/s', 'vmm / ref', 'vmm / ref (means)', 'warm-up s (vmm, ref)', 'vmm best', 'ref best', 'vmm spread', 'ref spread', 'vmm wasm-only steps/s', 'wasm-only / ref', 'vmm ex/s', 'vmm peak MB', 'ref peak MB', 'vmm bound', 'ref bound'],
