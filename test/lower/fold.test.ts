@@ -18,9 +18,8 @@ import type { RawBatch } from '../../src/data/bind.ts';
 import { describeBackends } from '../estimators/backends.ts';
 import { fakeBatch, irOf, withEstimator } from './helpers.ts';
 
-/** The benchmark model's structure (bench-model.md) at small widths. */
-const SMALL_BENCH = `
-model small_bench
+/** The benchmark model's declarations (bench-model.md) at small widths. */
+const SMALL_NETS = `
 const D = 12
 const Z = 3
 size M
@@ -31,6 +30,12 @@ net g = mlp(D, 9, 7, 5)
 net prior = mlp(5, 2 * Z)
 net enc = mlp(10, 8, 2 * Z)
 net dec = mlp(Z + 5, 8, D)
+`;
+
+/** The benchmark model's structure at small widths. */
+const SMALL_BENCH = `
+model small_bench
+${SMALL_NETS}
 discrete address a ~ Categorical(mem)
 let r = g(mem[a])
 latent z ~ Normal(prior(r))
@@ -44,14 +49,10 @@ guide {
 /** `h(mem)` read whole as well as through the logits: the folded logits leave its hidden value for the read. */
 const KEYS_READ_TOO = `
 model keys_read_too
-const D = 12
-size M
-data x : binary[D]
-memory mem : binary[M, D]
-net h = mlp(D, 8, 5)
-net dec = mlp(5, D)
+${SMALL_NETS}
+net out = mlp(5, D)
 discrete address a ~ Categorical(mem)
-observe x ~ Bernoulli(logits: dec(h(mem)[a]))
+observe x ~ Bernoulli(logits: out(h(mem)[a]))
 guide {
   a ~ Categorical(logits: h(mem) @ h(x))
 }
@@ -65,16 +66,7 @@ guide {
 function specSoft(weights: (logits: string) => string): string {
   return `
 model spec_soft
-const D = 12
-const Z = 3
-size M
-data x : binary[D]
-memory mem : binary[M, D]
-net h = mlp(D, 8, 5)
-net g = mlp(D, 9, 7, 5)
-net prior = mlp(5, 2 * Z)
-net enc = mlp(10, 8, 2 * Z)
-net dec = mlp(Z + 5, 8, D)
+${SMALL_NETS}
 let r = ${weights('h(mem) @ h(x)')} @ g(mem)
 latent z ~ Normal(prior(r))
 observe x ~ Bernoulli(logits: dec(concat(z, r)))
