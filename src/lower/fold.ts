@@ -24,9 +24,8 @@
  * so does a product where the saving is smaller than what the fold adds: about nine kernel calls
  * for the keys (the query's two small products, the add, and their gradients), 0.3-0.4 ms a step
  * on the wasm backend, about what 2^23 multiply-adds forward (x3 with the backward pass) cost on
- * two cores. Measured (bench/fold.ts, docs/benchmarks.md): folded / unfolded step time 0.95-0.98
- * at M = 8 soft, where the saving is 4-6 M multiply-adds; 8-12% faster from M = 32 soft and M = 128
- * hard. `VMM_FOLD=0` (or `new CompiledModel(ir, seed, { fold: false })`) turns it off, for A/B
+ * two cores. Measured (bench/fold.ts, docs/benchmarks.md): the folded step 2-5% slower at M = 8
+ * soft, where the saving is 4-6 M multiply-adds; 8-12% faster from M = 32 soft and M = 128 hard. `VMM_FOLD=0` (or `new CompiledModel(ir, seed, { fold: false })`) turns it off, for A/B
  * runs and for the tests that compare the two; `{ fold: { minSaving: 0 } }` folds whatever saves.
  */
 
