@@ -96,7 +96,7 @@ export function evaluate(e: IrExpr, ctx: EvalContext): Value {
     }
     case 'net':
       if (e.tap !== undefined || e.skips?.length || ctx.applyNet.hasTaps?.(e.net)) return cached(e, ctx, () => evalNetOutputs(e, ctx));
-      return cached(e, ctx, () => fromBody(e.net, cacheKey(e, ctx.letKeys), ctx) ?? evalNet(e.net, e.arg, ctx));
+      return cached(e, ctx, (key) => fromBody(e.net, key, ctx) ?? evalNet(e.net, e.arg, ctx));
     case 'index':
       return cached(e, ctx, () => evalIndex(e.target, e.index, ctx));
     case 'builtin': {
@@ -169,12 +169,13 @@ function splitHalves(e: IrExpr & { op: 'slice' }, v: Value, ctx: EvalContext): V
   return ctx.cache.get(mine)!;
 }
 
-function cached(e: IrExpr, ctx: EvalContext, compute: () => Value): Value {
+/** `compute()` once per cache key of `e` (its key handed to it: undefined when it has none). */
+function cached(e: IrExpr, ctx: EvalContext, compute: (key: string | undefined) => Value): Value {
   const key = cacheKey(e, ctx.letKeys);
-  if (key === undefined) return compute();
+  if (key === undefined) return compute(key);
   const hit = ctx.cache.get(key);
   if (hit) return hit;
-  const v = compute();
+  const v = compute(key);
   ctx.cache.set(key, v);
   return v;
 }

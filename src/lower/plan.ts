@@ -104,22 +104,21 @@ function collectFolds(ir: IrProgram): [string, string][] {
   const nets = new Map(ir.nets.map((n) => [n.name, n]));
   const soft = new Set(ir.softAttention?.map((s) => s.address) ?? []);
   const out = new Map<string, string>();
-  const layerOf = (e: IrExpr) => (e.op === 'net' && e.tap === undefined && !e.skips?.length ? nets.get(e.net) : undefined);
+  // An MLP has no taps or skips: foldableLayer is all a fold needs of the net.
+  const fold = (e: IrExpr, where: string): string | undefined => {
+    if (e.op !== 'net' || e.tap !== undefined || e.skips?.length) return undefined;
+    const last = foldableLayer(nets.get(e.net)!);
+    return last && `${e.net}'s last layer (${last.in} -> ${last.out}) on ${where}, not on every entry`;
+  };
   const visit = (e: IrExpr): void => {
-    if (e.op === 'matmul' && e.left.op === 'net' && e.left.type.shape.length === 2 && e.right.type.shape.length === 1) {
-      const net = layerOf(e.left);
-      const last = net && !net.taps?.length ? foldableLayer(net) : undefined;
-      if (last) out.set(`${printExpr(e.left)} @ ${printExpr(e.right)}`, `${e.left.net}'s last layer (${last.in} -> ${last.out}) on the query, not on every entry`);
-    }
-    if (e.op === 'matmul' && e.right.op === 'net' && e.right.type.shape.length === 2 && e.left.type.shape.length === 1) {
-      const net = layerOf(e.right);
-      const last = net && !net.taps?.length ? foldableLayer(net) : undefined;
-      if (last) out.set(`${printExpr(e.left)} @ ${printExpr(e.right)}`, `${e.right.net}'s last layer (${last.in} -> ${last.out}) on the weighted sum, not on every entry`);
+    if (e.op === 'matmul') {
+      const [l, r] = [e.left.type.shape.length, e.right.type.shape.length];
+      const how = l === 2 && r === 1 ? fold(e.left, 'the query') : l === 1 && r === 2 ? fold(e.right, 'the weighted sum') : undefined;
+      if (how) out.set(`${printExpr(e.left)} @ ${printExpr(e.right)}`, how);
     }
     if (e.op === 'net' && e.arg.op === 'index' && e.arg.index.op === 'ref' && soft.has(e.arg.index.name)) {
-      const net = layerOf(e);
-      const last = net && !net.taps?.length ? foldableLayer(net) : undefined;
-      if (last) out.set(printExpr(e), `${e.net}'s last layer (${last.in} -> ${last.out}) on the blended row, not on every entry`);
+      const how = fold(e, 'the blended row');
+      if (how) out.set(printExpr(e), how);
     }
     childrenOf(e).forEach(visit);
   };
