@@ -131,6 +131,22 @@ export function fixBackendKernel(config: tf.KernelConfig): void {
 }
 const fixed = new Set<string>();
 
+/** The group of wasm's products run by the OpenBLAS module (runtime/blas.ts). */
+export const BLAS_PRODUCTS = 'blas-products';
+
+/**
+ * Whether a batch of thin products (matrix-vector, vector-matrix, outer: one of a product's three
+ * sizes 1) runs faster as one BatchMatMul than as a broadcast multiply (and a sum): on every backend
+ * but wasm without the OpenBLAS products, whose BatchMatMul is a scalar loop. The address logits of
+ * a memory per episode, [32, 128, 256] . [32, 256] (bench/profile.ts, M = 128; ms a call): wasm
+ * with OpenBLAS 0.3-0.4 as a product against 1.7 as multiply and sum (the outer product of its
+ * gradient 0.25 against 0.45); cpu 4.5 against 155 (tfjs-cpu's broadcast multiply is a scalar loop
+ * with index arithmetic per element); wasm alone 3.6 against 2.2 (the outer product 13.5 against 0.7).
+ */
+export function thinProductsAsMatMul(): boolean {
+  return tf.getBackend() !== 'wasm' || kernelsInstalled(BLAS_PRODUCTS, 'wasm');
+}
+
 /** Whether a kernel of group `tag` is installed (for `backendName`, when given). */
 export function kernelsInstalled(tag: string, backendName?: string): boolean {
   return installed.some((k) => k.tag === tag && (backendName === undefined || k.backendName === backendName));

@@ -17,6 +17,7 @@ import { InternalError } from '../diagnostics/diagnostic.ts';
 import type { BuiltinName } from '../ir/builtins.ts';
 import type { IrExpr } from '../ir/types.ts';
 import { BUILTIN_LOWERING } from './builtins.ts';
+import { thinProductsAsMatMul } from '../kernels/registry.ts';
 import { gatherRows } from './gather.ts';
 import { bodyKey, foldsBlend, foldsKeys } from './fold.ts';
 import type { LinearTail, NetOutputs } from './nets.ts';
@@ -708,9 +709,10 @@ export function groupedRowDot(keys: tf.Tensor, q: tf.Tensor, constant: { e?: boo
 }
 
 /**
- * `out[i, j] = sum_c e[i, j, c] v[i, c]` for `e [n, m, c]`, `v [n, c]`: one broadcast multiply
- * and a sum over the last axis. Gradients: `de = dy[:, :, None] v[:, None, :]` (a broadcast
- * multiply) and `dv = weightedRows(dy, e)`.
+ * `out[i, j] = sum_c e[i, j, c] v[i, c]` for `e [n, m, c]`, `v [n, c]`: a batch of matrix-vector
+ * products (one broadcast multiply and a sum over the last axis where that is faster:
+ * `thinProductsAsMatMul`). Gradients: `de = dy[:, :, None] v[:, None, :]` (`outer`) and
+ * `dv = weightedRows(dy, e)`.
  */
 export function rowDot(e: tf.Tensor, v: tf.Tensor, constant: { e?: boolean | undefined; v?: boolean | undefined } = {}): tf.Tensor {
   const [n, m, c] = e.shape as [number, number, number];
@@ -722,17 +724,24 @@ export function rowDot(e: tf.Tensor, v: tf.Tensor, constant: { e?: boolean | und
     v,
     constant.e === true,
     constant.v === true,
-    (et, vt) => tf.sum(tf.mul(et, tf.reshape(vt, [n, 1, c])), -1),
-    (dy, _et, vt) => tf.mul(tf.reshape(dy, [n, m, 1]), tf.reshape(vt, [n, 1, c])),
+    (et, vt) => (thinProductsAsMatMul() ? tf.reshape(tf.matMul(et, tf.reshape(vt, [n, c, 1])), [n, m]) : tf.sum(tf.mul(et, tf.reshape(vt, [n, 1, c])), -1)),
+    (dy, _et, vt) => outer(dy, vt),
     (dy, et) => weightedRows(dy, et),
   );
+}
+
+/** `out[i, j, k] = a[i, j] b[i, k]` for `a [n, m]`, `b [n, c]`: a batch of outer products. */
+function outer(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const [n, m] = a.shape as [number, number];
+  const c = b.shape[1]!;
+  return thinProductsAsMatMul() ? tf.matMul(tf.reshape(a, [n, m, 1]), tf.reshape(b, [n, 1, c])) : tf.mul(tf.reshape(a, [n, m, 1]), tf.reshape(b, [n, 1, c]));
 }
 
 /**
  * `out[i, :] = sum_j w[i, j] e[i, j, :]` for `w [n, m]`, `e [n, m, c]` (a soft read of one memory
  * per example): an untransposed batched matMul. Gradients: `dw = rowDot(e, dy)` and
- * `de = w[:, :, None] dy[:, None, :]`, a broadcast multiply (tfjs's matMul gradient would run
- * two transposed batched products, each transposing a whole [n, m, c] operand on wasm first).
+ * `de = w[:, :, None] dy[:, None, :]` (`outer`; tfjs's matMul gradient would run two transposed
+ * batched products, each transposing a whole [n, m, c] operand on wasm first).
  */
 export function weightedRows(w: tf.Tensor, e: tf.Tensor, constant: { w?: boolean | undefined; e?: boolean | undefined } = {}): tf.Tensor {
   const [n, m, c] = e.shape as [number, number, number];
@@ -746,6 +755,6 @@ export function weightedRows(w: tf.Tensor, e: tf.Tensor, constant: { w?: boolean
     constant.e === true,
     (wt, et) => tf.reshape(tf.matMul(tf.reshape(wt, [n, 1, m]), et), [n, c]),
     (dy, _wt, et) => rowDot(et, dy),
-    (dy, wt) => tf.mul(tf.reshape(wt, [n, m, 1]), tf.reshape(dy, [n, 1, c])),
+    (dy, wt) => outer(wt, dy),
   );
 }

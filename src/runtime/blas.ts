@@ -26,7 +26,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { installKernel, kernelMode, kernelsInstalled, ownKernelBackend } from '../kernels/registry.ts';
+import { BLAS_PRODUCTS, installKernel, kernelMode, kernelsInstalled, ownKernelBackend } from '../kernels/registry.ts';
 import { type BernoulliNative, useNativeBernoulli } from '../families/fused.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -303,7 +303,7 @@ function blasMatMul(blas: BlasModule, { inputs, backend, attrs }: MatMulArgs): I
   return out;
 }
 
-const PRODUCTS = 'blas-products';
+const PRODUCTS = BLAS_PRODUCTS;
 const CONVOLUTIONS = 'blas-convolutions';
 
 /**

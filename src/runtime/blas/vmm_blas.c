@@ -315,6 +315,75 @@ static int sgemm_split(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, 
   return 1;
 }
 
+/*
+ * Thin products: one of m, n, k is 1. A batch of them is what a memory per episode makes of the
+ * address logits h(mem_b) @ u_b (src/lower/evaluate.ts, rowDot: n = 1), of a soft read
+ * w_b @ g(mem_b) (weightedRows: m = 1) and of their gradients (outer products: k = 1). cblas_sgemm
+ * sets up and packs for ~20 us a call, so 32 episodes of 128 x 256 took 0.8 ms for 1 M
+ * multiply-adds (bench/profile.ts, M = 128); sgemv streams the matrix once, and an outer product
+ * is one loop. On one OpenBLAS thread (sgemv would wake its threads above 9,216 entries), the
+ * batch in two halves on the pair where that pays.
+ */
+typedef struct {
+  int b0, b1; /* the batch entries [b0, b1) */
+  int m, n, k, ta, tb, batch_a, batch_b;
+  const float *a, *b, *bias;
+  float *c;
+  int relu;
+} thin_task;
+
+/* c = op(a) op(b) for one batch entry (m, n > 0, k > 0). */
+static void thin_one(const float *a, const float *b, float *c, int m, int n, int k, int ta, int tb) {
+  if (k == 1) {
+    /* c[i, j] = a_i b_j: op(a) is a column of m and op(b) a row of n, contiguous either way. */
+    for (int i = 0; i < m; i++) {
+      const float ai = a[i];
+      float *restrict row = c + (size_t)i * n;
+      for (int j = 0; j < n; j++) row[j] = ai * b[j];
+    }
+  } else if (n == 1) {
+    /* c [m] = op(a) [m, k] b [k] (b contiguous whether transposed or not) */
+    if (ta) cblas_sgemv(CblasRowMajor, CblasTrans, k, m, 1.0f, a, m, b, 1, 0.0f, c, 1);
+    else cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, a, k, b, 1, 0.0f, c, 1);
+  } else {
+    /* m == 1: c [n] = a [k] op(b) [k, n] */
+    if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, b, k, a, 1, 0.0f, c, 1);
+    else cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, 0.0f, c, 1);
+  }
+}
+
+static void run_thin_task(const void *arg) {
+  const thin_task *t = (const thin_task *)arg;
+  const size_t sa = (size_t)t->m * t->k, sb = (size_t)t->k * t->n, sc = (size_t)t->m * t->n;
+  for (int i = t->b0; i < t->b1; i++) {
+    float *ci = t->c + (size_t)i * sc;
+    thin_one(t->a + (t->batch_a == 1 ? 0 : (size_t)i * sa), t->b + (t->batch_b == 1 ? 0 : (size_t)i * sb), ci, t->m, t->n, t->k, t->ta, t->tb);
+    bias_relu(ci, t->m, t->n, t->n, t->bias, t->relu);
+  }
+}
+
+#define THIN_PAIR_ABOVE ((double)(1 << 18))
+
+static void thin_products(const thin_task *whole, int batch) {
+  serial_init();
+  if (cur_threads != 1) {
+    openblas_set_num_threads(1);
+    cur_threads = 1;
+  }
+  const double total = (double)batch * whole->m * whole->n * whole->k;
+  const int h = batch / 2;
+  serial_init();
+  pair_decide();
+  if (h > 0 && (total < (double)serial_below || pair_mode == 3) && total / 2 >= THIN_PAIR_ABOVE && pair_ready()) {
+    thin_task lo = *whole, hi = *whole;
+    lo.b1 = h;
+    hi.b0 = h;
+    run_pair(run_thin_task, &lo, run_thin_task, &hi);
+  } else {
+    run_thin_task(whole);
+  }
+}
+
 static int float_array(napi_env env, napi_value v, float **data, size_t *length) {
   bool is_typed = false;
   if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
@@ -370,6 +439,11 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
   if (la != (size_t)batch_a * sa || lb != (size_t)batch_b * sb || (batch_a != 1 && batch_a != batch) ||
       (batch_b != 1 && batch_b != batch) || lc != (size_t)batch * sc || (bias && lbias != (size_t)n)) {
     napi_throw_range_error(env, NULL, "vmm_blas.gemm: array lengths do not match the sizes");
+    return NULL;
+  }
+  if (k > 0 && m > 0 && n > 0 && (m == 1 || n == 1 || k == 1)) {
+    const thin_task whole = {.b0 = 0, .b1 = batch, .m = m, .n = n, .k = k, .ta = ta, .tb = tb, .batch_a = batch_a, .batch_b = batch_b, .a = a, .b = b, .bias = bias, .c = c, .relu = relu};
+    thin_products(&whole, batch);
     return NULL;
   }
   for (int32_t i = 0; i < batch; i++) {
