@@ -15,7 +15,7 @@
  *
  * Randomness. Every sampler takes an explicit `Rng` (src/random/rng.ts) and a `sampleShape`
  * that is PREPENDED: `sample(rng, [K])` on a `[B, D]` Normal gives `[K, B, D]`. Noise comes from
- * `Rng.uniforms` and `tf.randomNormal` with a seed taken from the `Rng`, so draws are
+ * `Rng.uniforms` and `Rng.normals` (drawn on the host from the `Rng`'s own stream), so draws are
  * reproducible and identical on every backend (no backend `Multinomial` kernel is used: the
  * Categorical is sampled with the Gumbel-max trick).
  *
@@ -34,7 +34,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../random/rng.ts';
 import { stopGradient, withoutGradient } from '../kernels/stop_gradient.ts';
-import { syncReads } from '../kernels/readback.ts';
 import { bernoulliLogProbFused, normalLogProbFused } from './fused.ts';
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -358,7 +357,8 @@ export class Normal implements Distribution {
   rsample(rng: Rng, sampleShape: number[] = []): tf.Tensor {
     checkSampleShape('Normal.rsample', sampleShape);
     return tf.tidy(() => {
-      const eps = tf.randomNormal([...sampleShape, ...this.shape], 0, 1, 'float32', rng.nextSeed());
+      const shape = [...sampleShape, ...this.shape];
+      const eps = tf.tensor(rng.normals(tf.util.sizeFromShape(shape)), shape, 'float32');
       return tf.add(this.loc, tf.mul(this.scale, eps));
     });
   }
@@ -373,28 +373,22 @@ export class Normal implements Distribution {
     checkSampleShape('Normal.rsampleScored', sampleShape);
     return tf.tidy(() => {
       const shape = [...sampleShape, ...this.shape];
-      const eps = tf.randomNormal(shape, 0, 1, 'float32', rng.nextSeed());
-      const value = tf.add(this.loc, tf.mul(this.scale, eps));
-      if (syncReads()) {
-        // The noise's part, sum_d -eps^2 / 2 - log(2π) / 2, is a constant: computed on the host
-        // (float64), where the device took five kernels for it (bench/results/kernels.md,
-        // 2026-12-06). A scale shared by the coordinates still counts once per coordinate.
-        const e = eps.dataSync();
-        const d = shape[shape.length - 1]!;
-        const c = new Float32Array(e.length / d);
-        for (let r = 0; r < c.length; r++) {
-          let s = 0;
-          for (let j = r * d; j < (r + 1) * d; j++) s += e[j]! * e[j]!;
-          c[r] = -0.5 * s - 0.5 * d * LOG_2PI;
-        }
-        const logScale = tf.log(this.scale);
-        const full = tf.util.arraysEqual(this.scale.shape, this.shape) ? logScale : tf.broadcastTo(logScale, this.shape);
-        return { value, logProb: tf.sub(tf.tensor(c, shape.slice(0, -1), 'float32'), sumEvent(full)) };
+      const e = rng.normals(tf.util.sizeFromShape(shape));
+      const value = tf.add(this.loc, tf.mul(this.scale, tf.tensor(e, shape, 'float32')));
+      // The noise's part, sum_d -eps^2 / 2 - log(2π) / 2, is a constant: computed on the host
+      // (float64), where the noise is drawn, instead of by five kernels on the device
+      // (bench/results/kernels.md, 2026-12-06). The normalizer is broadcast to the full event:
+      // a scale shared by the coordinates (a scalar) still counts once per coordinate.
+      const d = shape[shape.length - 1]!;
+      const c = new Float32Array(e.length / d);
+      for (let r = 0; r < c.length; r++) {
+        let s = 0;
+        for (let j = r * d; j < (r + 1) * d; j++) s += e[j]! * e[j]!;
+        c[r] = -0.5 * s - 0.5 * d * LOG_2PI;
       }
-      // The normalizer is broadcast to the full event first: a scale shared by the coordinates (a
-      // scalar) still counts once per coordinate.
-      const logProb = tf.sub(sumEvent(tf.mul(tf.square(eps), -0.5)), sumEvent(tf.broadcastTo(tf.add(tf.log(this.scale), 0.5 * LOG_2PI), this.shape)));
-      return { value, logProb };
+      const logScale = tf.log(this.scale);
+      const full = tf.util.arraysEqual(this.scale.shape, this.shape) ? logScale : tf.broadcastTo(logScale, this.shape);
+      return { value, logProb: tf.sub(tf.tensor(c, shape.slice(0, -1), 'float32'), sumEvent(full)) };
     });
   }
 

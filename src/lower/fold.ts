@@ -28,13 +28,21 @@
  * soft, where the saving is 4-6 M multiply-adds; 8-12% faster from M = 32 soft and M = 128 hard. `VMM_FOLD=0` (or `new CompiledModel(ir, seed, { fold: false })`) turns it off, for A/B
  * runs and for the tests that compare the two; `{ fold: { minSaving: 0 } }` folds whatever saves.
  */
+import { RunError } from '../diagnostics/errors.ts';
 
 /** Forward multiply-adds a fold must save to be worth its extra kernels (see above). */
 export const FOLD_MIN_SAVING = 2 ** 23;
 
-/** The environment's choice: folding is on unless `VMM_FOLD=0`. */
+/**
+ * The environment's choice: folding is on unless `VMM_FOLD=0` (`1` or unset: on). Another value
+ * is a RunError naming the accepted ones, so that a misspelt switch does not time the wrong side
+ * of an A/B comparison.
+ */
 export function foldFromEnv(): boolean {
-  return process.env['VMM_FOLD'] !== '0';
+  const v = process.env['VMM_FOLD'];
+  if (v === undefined || v === '' || v === '1') return true;
+  if (v === '0') return false;
+  throw new RunError(`VMM_FOLD=${v}: expected 0 (no folding) or 1 (fold where it saves work, the default)`);
 }
 
 /** The widths of a folded net: its last layer maps `width` to `outWidth`. */

@@ -23,6 +23,7 @@ export type Seed = number | string;
 
 const TWO_POW_32 = 4294967296;
 const INV_TWO_POW_32 = 1 / TWO_POW_32;
+const INV_TWO_POW_31 = 2 / TWO_POW_32;
 
 /** The murmur3 32-bit finalizer: a bijective mix of a uint32. */
 export function mix32(x: number): number {
@@ -265,6 +266,50 @@ export class Rng {
       c ^= t;
       d = (d << 11) | (d >>> 21);
       out[i] = (r + 0.5) * INV_TWO_POW_32;
+    }
+    return out;
+  }
+
+  /**
+   * `n` standard normals as float32, from a child stream seeded by this one (one step of this
+   * generator), by Marsaglia's polar method on pairs of its uniforms in (-1, 1). Drawn here rather
+   * than by a seeded `tf.randomNormal` (~250 ns a number in JS: a reparameterized draw of
+   * 4 x 32 x 32 cost ~1 ms of a 25 ms training step) and with the state in locals, as `uniforms`.
+   */
+  normals(n: number): Float32Array {
+    const child = new Rng(this.nextUint32(), 'normals');
+    let a = child.s0;
+    let b = child.s1;
+    let c = child.s2;
+    let d = child.s3;
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; ) {
+      // Two uniforms in (-1, 1) from two xoshiro128** steps (as `uniforms`, centred).
+      let m = Math.imul(b, 5);
+      const r1 = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
+      let t = b << 9;
+      c ^= a;
+      d ^= b;
+      b ^= c;
+      a ^= d;
+      c ^= t;
+      d = (d << 11) | (d >>> 21);
+      m = Math.imul(b, 5);
+      const r2 = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
+      t = b << 9;
+      c ^= a;
+      d ^= b;
+      b ^= c;
+      a ^= d;
+      c ^= t;
+      d = (d << 11) | (d >>> 21);
+      const u = (r1 + 0.5) * INV_TWO_POW_31 - 1;
+      const v = (r2 + 0.5) * INV_TWO_POW_31 - 1;
+      const s = u * u + v * v;
+      if (s >= 1) continue; // outside the unit disc: ~21% of pairs
+      const f = Math.sqrt((-2 * Math.log(s)) / s);
+      out[i++] = u * f;
+      if (i < n) out[i++] = v * f;
     }
     return out;
   }

@@ -12,7 +12,9 @@
  * threaded at ~10-18 ns per float, which for the 128-row products of the model costs more than
  * the product itself. CBLAS `sgemm` reads both operands where they lie in the wasm heap (its own
  * packing is fast and threaded), transposes for free, and writes the result in place: no copies
- * between JS, wasm and native memory.
+ * between JS, wasm and native memory. Thin products (one of the three sizes 1: a batch of
+ * matrix-vector or outer products, what a memory per episode makes of address logits and soft
+ * reads) go to sgemv or a loop instead, which skip sgemm's set-up (vmm_blas.c, thin_products).
  *
  * `BatchMatMul` and `_FusedMatMul` (bias and relu applied in the same pass) are replaced, and the
  * convolutions `Conv2D`, `Conv2DBackpropInput` (also what `conv2dTranspose` runs) and

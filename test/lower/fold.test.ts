@@ -6,12 +6,13 @@
  * cost model says it saves work, and not happen where it does not.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { makeEstimator } from '../../src/estimators/registry.ts';
 import { withAddressing } from '../../src/ir/addressing.ts';
 import type { EstimatorKind, IrProgram } from '../../src/ir/types.ts';
 import { CompiledModel } from '../../src/lower/compile.ts';
-import { foldsBlend, foldsKeys } from '../../src/lower/fold.ts';
+import { foldFromEnv, foldsBlend, foldsKeys } from '../../src/lower/fold.ts';
+import { RunError } from '../../src/diagnostics/errors.ts';
 import { estimateObjective } from '../../src/lower/objective.ts';
 import { Rng } from '../../src/random/rng.ts';
 import type { RawBatch } from '../../src/data/bind.ts';
@@ -200,5 +201,23 @@ describe('the fold’s cost model', () => {
     expect(foldsKeys(h, 1000, 10_000, 1000, 0)).toBe(false);
     expect(foldsKeys(h, 10_000, 32, 10_000)).toBe(true);
     expect(foldsBlend(h, 1000, 10_000, 1000, 0)).toBe(false);
+  });
+});
+
+describe('VMM_FOLD', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('is on unset, empty or 1, off at 0, and any other value is a RunError naming the accepted ones', () => {
+    for (const [v, on] of [[undefined, true], ['', true], ['1', true], ['0', false]] as const) {
+      vi.stubEnv('VMM_FOLD', v);
+      expect(foldFromEnv(), `VMM_FOLD=${v}`).toBe(on);
+    }
+    for (const v of ['off', 'no', 'false', '2']) {
+      vi.stubEnv('VMM_FOLD', v);
+      expect(() => foldFromEnv()).toThrow(RunError);
+      expect(() => foldFromEnv()).toThrow(`VMM_FOLD=${v}: expected 0 (no folding) or 1`);
+    }
   });
 });

@@ -45,7 +45,7 @@ function exact() {
 }
 
 /** The largest difference relative to the largest magnitude of `want` (float32 sums over c = 300). */
-function relErr(got: Float32Array | Float64Array, want: Float64Array): number {
+function relErr(got: ArrayLike<number>, want: Float64Array): number {
   let d = 0;
   let s = 0;
   want.forEach((w, i) => {
