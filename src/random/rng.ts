@@ -272,40 +272,17 @@ export class Rng {
 
   /**
    * `n` standard normals as float32, from a child stream seeded by this one (one step of this
-   * generator), by Marsaglia's polar method on pairs of its uniforms in (-1, 1), with the state in
-   * locals as `uniforms` (1 M normals in 29-32 ms). Drawn here rather than by a seeded
-   * `tf.randomNormal` (seedrandom's alea, ~75 ns a number: a reparameterized draw of 4 x 32 x 32,
+   * generator), by Marsaglia's polar method on pairs of its uniforms in (-1, 1): 1 M normals in
+   * 27-42 ms (the generator's state in locals, as in `uniforms`, measured 29-32: not worth a
+   * second copy of its step). Drawn here rather than by a seeded `tf.randomNormal` (seedrandom's alea, ~75 ns a number: a reparameterized draw of 4 x 32 x 32,
    * tensor made, 0.31 ms against 0.15 here), and on the host, where the draw's density needs it.
    */
   normals(n: number): Float32Array {
     const child = new Rng(this.nextUint32(), 'normals');
-    let a = child.s0;
-    let b = child.s1;
-    let c = child.s2;
-    let d = child.s3;
     const out = new Float32Array(n);
     for (let i = 0; i < n; ) {
-      // Two uniforms in (-1, 1) from two xoshiro128** steps (as `uniforms`, centred).
-      let m = Math.imul(b, 5);
-      const r1 = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
-      let t = b << 9;
-      c ^= a;
-      d ^= b;
-      b ^= c;
-      a ^= d;
-      c ^= t;
-      d = (d << 11) | (d >>> 21);
-      m = Math.imul(b, 5);
-      const r2 = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
-      t = b << 9;
-      c ^= a;
-      d ^= b;
-      b ^= c;
-      a ^= d;
-      c ^= t;
-      d = (d << 11) | (d >>> 21);
-      const u = (r1 + 0.5) * INV_TWO_POW_31 - 1;
-      const v = (r2 + 0.5) * INV_TWO_POW_31 - 1;
+      const u = (child.nextUint32() + 0.5) * INV_TWO_POW_31 - 1;
+      const v = (child.nextUint32() + 0.5) * INV_TWO_POW_31 - 1;
       const s = u * u + v * v;
       if (s >= 1) continue; // outside the unit disc: ~21% of pairs
       const f = Math.sqrt((-2 * Math.log(s)) / s);
