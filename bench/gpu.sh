@@ -2,6 +2,8 @@
 # The convolutional VMA model on a GPU: vmm's webgpu backend beside its PyTorch twin on CUDA.
 #
 #   bench/gpu.sh pack            here (Node, npm install done): builds .gpu/, a self-contained kit
+#   bench/gpu.sh slim | unslim   sets the shipped weights (pretrained/) aside for a device run and
+#                                back: the working tree travels too, and with them it is over 64 MiB
 #   bench/gpu.sh run [options]   on the GPU machine (no Node, no registry needed): unpacks .gpu/,
 #                                installs a Vulkan loader if missing, then times
 #                                  vmm --backend webgpu        at each batch size (bench/gpu_bench.ts)
@@ -88,7 +90,7 @@ pack() {
   local tree
   tree=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
   echo "  .gpu/ total: $(mib "$total"); working tree (tracked + untracked, not ignored): $(mib "$tree"); together $(mib $((total + tree))) of $LIMIT_MIB MiB"
-  [ $((total + tree)) -le $((LIMIT_MIB * 1048576)) ] || die "over $LIMIT_MIB MiB: a device run could not carry it"
+  [ $((total + tree)) -le $((LIMIT_MIB * 1048576)) ] || die "over $LIMIT_MIB MiB: a device run could not carry it ($( [ -d "$ROOT/$ASIDE" ] && echo "bench/gpu.sh slim sets $ASIDE/ aside" || echo "set more aside"))"
 }
 
 run() {
@@ -241,8 +243,36 @@ EOF
   say "results: $res"
 }
 
+# What a device run does not need and cannot carry: the shipped weights (~47 MiB of the ~56 MiB of
+# tracked files, 2026-12-08) would put the working tree and .gpu/ over 64 MiB. `slim` moves them
+# out of the tree to a sibling folder (only when they have no uncommitted changes); `unslim` moves
+# them back. While set aside git sees them deleted: do not commit between the two.
+ASIDE=pretrained
+aside_dir() { echo "$(dirname "$ROOT")/.$(basename "$ROOT")-gpu-aside"; }
+slim() {
+  cd "$ROOT"
+  local dir
+  dir="$(aside_dir)"
+  [ -e "$dir/$ASIDE" ] && die "$ASIDE/ is already set aside in $dir (bench/gpu.sh unslim brings it back)"
+  [ -d "$ASIDE" ] || die "no $ASIDE/ here"
+  [ -z "$(git status --porcelain -- "$ASIDE")" ] || die "$ASIDE/ has uncommitted changes: commit or stash them first"
+  mkdir -p "$dir" && mv "$ASIDE" "$dir/"
+  echo "set aside: $ASIDE/ -> $dir/$ASIDE (git sees it deleted until \`bench/gpu.sh unslim\`: do not commit in between)"
+}
+unslim() {
+  cd "$ROOT"
+  local dir
+  dir="$(aside_dir)"
+  [ -d "$dir/$ASIDE" ] || die "nothing set aside in $dir"
+  [ -e "$ASIDE" ] && die "$ASIDE/ exists here as well: move one of them by hand"
+  mv "$dir/$ASIDE" "$ASIDE" && rmdir "$dir" 2>/dev/null || true
+  echo "restored: $ASIDE/"
+}
+
 case "${1:-}" in
   pack) shift; pack "$@" ;;
   run) shift; run "$@" ;;
-  *) echo "usage: bench/gpu.sh pack | run [--batches 32,256 --M 32 --steps 20 --warmup 3 --no-cpu --cpu-ok --local-loader]" >&2; exit 2 ;;
+  slim) slim ;;
+  unslim) unslim ;;
+  *) echo "usage: bench/gpu.sh pack | slim | unslim | run [--batches 32,256 --M 32 --steps 20 --warmup 3 --no-cpu --cpu-ok --local-loader]" >&2; exit 2 ;;
 esac
