@@ -88,7 +88,8 @@ pack() {
     total=$((total + $(size "$f")))
   done < <(find "$PACK" -type f | sort)
   local tree
-  tree=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+  # Files that exist: a tracked file set aside (slim) is listed by git but does not travel.
+  tree=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | { xargs -0 stat -c %s 2>/dev/null || true; } | awk '{ s += $1 } END { print s + 0 }')
   echo "  .gpu/ total: $(mib "$total"); working tree (tracked + untracked, not ignored): $(mib "$tree"); together $(mib $((total + tree))) of $LIMIT_MIB MiB"
   [ $((total + tree)) -le $((LIMIT_MIB * 1048576)) ] || die "over $LIMIT_MIB MiB: a device run could not carry it ($( [ -d "$ROOT/$ASIDE" ] && echo "bench/gpu.sh slim sets $ASIDE/ aside" || echo "set more aside"))"
 }
