@@ -274,8 +274,9 @@ export class Rng {
    * `n` standard normals as float32, from a child stream seeded by this one (one step of this
    * generator), by Marsaglia's polar method on pairs of its uniforms in (-1, 1): 1 M normals in
    * 27-42 ms (the generator's state in locals, as in `uniforms`, measured 29-32: not worth a
-   * second copy of its step). Drawn here rather than by a seeded `tf.randomNormal` (seedrandom's alea, ~75 ns a number: a reparameterized draw of 4 x 32 x 32,
-   * tensor made, 0.31 ms against 0.15 here), and on the host, where the draw's density needs it.
+   * second copy of its step). Drawn here rather than by a seeded `tf.randomNormal` (seedrandom's
+   * alea, ~75 ns a number: a reparameterized draw of 4 x 32 x 32, tensor made, 0.31 ms against
+   * 0.15 here), and on the host, where the draw's density needs it.
    */
   normals(n: number): Float32Array {
     const child = new Rng(this.nextUint32(), 'normals');

@@ -305,7 +305,6 @@ function blasMatMul(blas: BlasModule, { inputs, backend, attrs }: MatMulArgs): I
   return out;
 }
 
-const PRODUCTS = BLAS_PRODUCTS;
 const CONVOLUTIONS = 'blas-convolutions';
 
 /**
@@ -314,7 +313,7 @@ const CONVOLUTIONS = 'blas-convolutions';
  * are in place.
  */
 export function patchWasmMatMulWithBlas(): boolean {
-  if (kernelsInstalled(PRODUCTS)) return true;
+  if (kernelsInstalled(BLAS_PRODUCTS)) return true;
   if (kernelMode() === 'generic') return false;
   const blas = loadBlas();
   if (!blas) return false;
@@ -322,7 +321,7 @@ export function patchWasmMatMulWithBlas(): boolean {
   if (prevs.some((p) => !p)) return false;
   for (const prev of prevs as tf.KernelConfig[]) {
     const kernelFunc = ((args: MatMulArgs) => blasMatMul(blas, args) ?? (prev.kernelFunc as (x: unknown) => Info)(args)) as unknown as tf.KernelFunc;
-    installKernel({ ...prev, kernelFunc }, PRODUCTS);
+    installKernel({ ...prev, kernelFunc }, BLAS_PRODUCTS);
   }
   // The fused Bernoulli log-density's loops, natively (it runs only on wasm with the module here,
   // and only where the JavaScript loops would: not on the generic path).
@@ -331,7 +330,7 @@ export function patchWasmMatMulWithBlas(): boolean {
   // A module built before dense_grad existed (run `npm run build:blas`) has no fused backward.
   // VMM_BLAS_DENSE_GRAD=0 leaves dense layers' backward passes to tfjs ops (for before/after counts).
   if (typeof blas.dense_grad === 'function' && process.env['VMM_BLAS_DENSE_GRAD'] !== '0' && !tf.getKernel(DENSE_GRAD_KERNEL, 'wasm')) {
-    installKernel({ kernelName: DENSE_GRAD_KERNEL, backendName: 'wasm', kernelFunc: ((args: DenseGradArgs) => blasDenseGrad(blas, args)) as unknown as tf.KernelFunc }, PRODUCTS);
+    installKernel({ kernelName: DENSE_GRAD_KERNEL, backendName: 'wasm', kernelFunc: ((args: DenseGradArgs) => blasDenseGrad(blas, args)) as unknown as tf.KernelFunc }, BLAS_PRODUCTS);
   }
   return true;
 }
@@ -489,7 +488,7 @@ export function patchWasmConvWithBlas(): boolean {
 
 /** Whether the wasm backend's products run through OpenBLAS, on how many threads (and whether vmm's pool splits them), with which kernels. */
 export function blasInUse(): { threads: number; core?: string; pool: boolean } | undefined {
-  if (!kernelsInstalled(PRODUCTS) || !native?.module) return undefined;
+  if (!kernelsInstalled(BLAS_PRODUCTS) || !native?.module) return undefined;
   const core = native.module.corename?.();
   // Mode 3: products in halves on vmm's two threads, not OpenBLAS's (vmm_blas.c).
   return { threads: native.module.threads(), ...(core ? { core } : {}), pool: native.module.pair?.(-1) === 3 };
@@ -517,7 +516,7 @@ export const ADAM_ALL_KERNEL = 'VmmAdamAll';
  */
 export function nativeAdamAvailable(): boolean {
   const blas = native?.module;
-  if (ownKernelBackend() !== 'wasm' || !kernelsInstalled(PRODUCTS) || !blas) return false;
+  if (ownKernelBackend() !== 'wasm' || !kernelsInstalled(BLAS_PRODUCTS) || !blas) return false;
   if (!tf.getKernel(ADAM_ALL_KERNEL, 'wasm')) {
     // In place where the variable and moment buffers are held by nothing else (reference count
     // 1): the outputs are those buffers again (the caller's `assign` then keeps them). Variables
@@ -557,7 +556,7 @@ export function nativeAdamAvailable(): boolean {
  * the wasm heap, no copy): where the native Adam runs, and the module has `finite`.
  */
 export function nativeFiniteAvailable(): boolean {
-  return ownKernelBackend() === 'wasm' && kernelsInstalled(PRODUCTS) && typeof native?.module?.finite === 'function';
+  return ownKernelBackend() === 'wasm' && kernelsInstalled(BLAS_PRODUCTS) && typeof native?.module?.finite === 'function';
 }
 
 /** Whether every entry of every float32 tensor of `ts` is finite; needs `nativeFiniteAvailable()`. */

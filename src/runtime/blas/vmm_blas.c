@@ -276,12 +276,14 @@ static void gemm_one(const gemm_task *t) {
 
 /* Whether two parts of `part` multiply-adds each should run as a pair: the product they come
  * from (`product` multiply-adds: the whole forward product, or each of dw and dx) would run on
- * one thread, under the serial threshold, and each part is worth a wake-up. */
-static int pair_pays(double product, double part) {
+ * one thread, under the serial threshold, and each part is worth a wake-up (`above` multiply-adds;
+ * PAIR_ABOVE for products). */
+static int pair_pays_above(double product, double part, double above) {
   serial_init();
   pair_decide();
-  return (product < (double)serial_below || pair_mode == 3) && part >= PAIR_ABOVE && pair_ready();
+  return (product < (double)serial_below || pair_mode == 3) && part >= above && pair_ready();
 }
+static int pair_pays(double product, double part) { return pair_pays_above(product, part, PAIR_ABOVE); }
 
 /* Runs a and b at once, a on the caller and b on the helper, both on one OpenBLAS thread
  * (the caller has checked pair_pays); else one after the other. */
@@ -362,6 +364,9 @@ static void run_thin_task(const void *arg) {
   }
 }
 
+/* Halves of thin products pay from 2^18 multiply-adds, a quarter of a product's threshold: they
+ * stream their matrix once, so two threads read it at twice the bandwidth ([32, 128, 256] . [32, 256]:
+ * 0.60 ms on one thread, 0.26-0.40 in halves). */
 #define THIN_PAIR_ABOVE ((double)(1 << 18))
 
 static void thin_products(const thin_task *whole, int batch) {
@@ -372,9 +377,7 @@ static void thin_products(const thin_task *whole, int batch) {
   }
   const double total = (double)batch * whole->m * whole->n * whole->k;
   const int h = batch / 2;
-  serial_init();
-  pair_decide();
-  if (h > 0 && (total < (double)serial_below || pair_mode == 3) && total / 2 >= THIN_PAIR_ABOVE && pair_ready()) {
+  if (h > 0 && pair_pays_above(total, total / 2, THIN_PAIR_ABOVE)) {
     thin_task lo = *whole, hi = *whole;
     lo.b1 = h;
     hi.b0 = h;
